@@ -5,7 +5,11 @@ package kernel
 
 import (
 	"luomodel/kernel/bug"
+	"luomodel/kernel/kho"
+	"luomodel/kernel/liveupdate"
+	"luomodel/kernel/locking"
 	"luomodel/kernel/mm"
+	"luomodel/kernel/vfs"
 )
 
 // BootParams is everything a kernel is built from: physical memory, the
@@ -23,14 +27,33 @@ type BootParams struct {
 	Lockdep bool
 }
 
-// Kernel is one running kernel.
-type Kernel struct{}
+// Kernel is one running kernel. Its subsystem pointers are set at boot and
+// never change.
+type Kernel struct {
+	rep   *bug.Reporter
+	dom   *locking.Domain
+	mm    *mm.MM
+	vfs   *vfs.VFS
+	shmem *mm.Shmem
+	kho   *kho.KHO
+	luo   *liveupdate.LUO
+}
 
 // Boot builds and initialises a kernel (start_kernel()).
-func Boot(p BootParams) (*Kernel, error) { return &Kernel{}, nil }
-
-// NewTask returns a user process with an empty fd table.
-func (k *Kernel) NewTask() *Task { return &Task{k: k} }
+func Boot(p BootParams) (*Kernel, error) {
+	k := &Kernel{rep: p.Reporter}
+	k.dom = locking.NewDomain(locking.Options{Lockdep: p.Lockdep, Reporter: p.Reporter})
+	k.mm = mm.New(p.RAM, p.Reporter, nil)
+	k.vfs = vfs.New(k.dom)
+	k.shmem = mm.NewShmem(k.mm, k.vfs)
+	if err := k.liveupdateInit(); err != nil {
+		return nil, err
+	}
+	if err := k.memfdLUOInit(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
 
 // PrepareKexec ports the live-update part of kernel_kexec(): reboot
 // notifiers (liveupdate_reboot()) and kho_finalize(). It returns the
