@@ -43,3 +43,8 @@ bench:
 ## check: the main job, a default checking campaign.
 check:
 	$(GO) run ./cmd/luo check
+
+## xref: regenerate docs/xref.md (C function -> Go counterpart -> tests).
+.PHONY: xref
+xref:
+	XREF_UPDATE=1 $(GO) test -count=1 -run '^TestXref$$' ./docs

@@ -14,7 +14,7 @@ const Device = "/dev/liveupdate"
 // pageSize is getpagesize() on the simulated machine.
 const pageSize = 4096
 
-// OpenDevice ports luo_open_device(): open(/dev/liveupdate, O_RDWR).
+// OpenDevice ports luo_test_utils.c:luo_open_device(): open(/dev/liveupdate, O_RDWR).
 func OpenDevice(t *kernel.Task) (int, error) {
 	return t.Open(Device, syscall.O_RDWR)
 }
@@ -31,25 +31,25 @@ func sessionIoctl(t *kernel.Task, devfd int, cmd uint32, name string) (int, erro
 	return int(a.FD), nil
 }
 
-// CreateSession ports luo_create_session(): LIVEUPDATE_IOCTL_CREATE_SESSION
+// CreateSession ports luo_test_utils.c:luo_create_session(): LIVEUPDATE_IOCTL_CREATE_SESSION
 // with name cut to 63 bytes, as the C helper's snprintf does.
 func CreateSession(t *kernel.Task, devfd int, name string) (int, error) {
 	return sessionIoctl(t, devfd, IoctlCreateSession, name)
 }
 
-// RetrieveSession ports luo_retrieve_session():
+// RetrieveSession ports luo_test_utils.c:luo_retrieve_session():
 // LIVEUPDATE_IOCTL_RETRIEVE_SESSION.
 func RetrieveSession(t *kernel.Task, devfd int, name string) (int, error) {
 	return sessionIoctl(t, devfd, IoctlRetrieveSession, name)
 }
 
-// PreserveFD ports luo_session_preserve_fd(): LIVEUPDATE_SESSION_PRESERVE_FD.
+// PreserveFD ports luo_test_utils.c:luo_session_preserve_fd(): LIVEUPDATE_SESSION_PRESERVE_FD.
 func PreserveFD(t *kernel.Task, sessfd, fd int, token uint64) error {
 	a := PreserveFDArgs{Size: SizeofPreserveFD, FD: int32(fd), Token: token}
 	return t.Ioctl(sessfd, SessionPreserveFD, a.Marshal())
 }
 
-// RetrieveFD ports luo_session_retrieve_fd(): LIVEUPDATE_SESSION_RETRIEVE_FD;
+// RetrieveFD ports luo_test_utils.c:luo_session_retrieve_fd(): LIVEUPDATE_SESSION_RETRIEVE_FD;
 // it returns the new fd.
 func RetrieveFD(t *kernel.Task, sessfd int, token uint64) (int, error) {
 	a := PreserveFDArgs{Size: SizeofRetrieveFD, Token: token}
@@ -61,13 +61,13 @@ func RetrieveFD(t *kernel.Task, sessfd int, token uint64) (int, error) {
 	return int(a.FD), nil
 }
 
-// FinishSession ports luo_session_finish(): LIVEUPDATE_SESSION_FINISH.
+// FinishSession ports luo_test_utils.c:luo_session_finish(): LIVEUPDATE_SESSION_FINISH.
 func FinishSession(t *kernel.Task, sessfd int) error {
 	a := FinishArgs{Size: SizeofFinish}
 	return t.Ioctl(sessfd, SessionFinish, a.Marshal())
 }
 
-// SessionName ports luo_get_session_name(): LIVEUPDATE_SESSION_GET_NAME.
+// SessionName ports luo_test_utils.c:luo_get_session_name(): LIVEUPDATE_SESSION_GET_NAME.
 func SessionName(t *kernel.Task, sessfd int) (string, error) {
 	a := GetNameArgs{Size: SizeofGetName}
 	b := a.Marshal()
@@ -78,7 +78,7 @@ func SessionName(t *kernel.Task, sessfd int) (string, error) {
 	return cString(a.Name[:]), nil
 }
 
-// CreateAndPreserveMemfd ports create_and_preserve_memfd(): a one-page
+// CreateAndPreserveMemfd ports luo_test_utils.c:create_and_preserve_memfd(): a one-page
 // memfd holding data and a NUL at offset 0 (file position left at 0, as
 // the C helper's mmap write leaves it), preserved under token; the memfd's
 // fd is closed whatever happens, LUO keeps the file.
@@ -129,7 +129,7 @@ func readPage(t *kernel.Task, fd int) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// RestoreAndVerifyMemfd ports restore_and_verify_memfd(): retrieve token
+// RestoreAndVerifyMemfd ports luo_test_utils.c:restore_and_verify_memfd(): retrieve token
 // and check that the C string at the start of the file is expected. It
 // returns the new fd, or EINVAL (fd closed) on a mismatch.
 func RestoreAndVerifyMemfd(t *kernel.Task, sessfd int, token uint64, expected string) (int, error) {
@@ -148,7 +148,7 @@ func RestoreAndVerifyMemfd(t *kernel.Task, sessfd int, token uint64, expected st
 	return mfd, nil
 }
 
-// CreateStateFile ports create_state_file(): a session holding a memfd
+// CreateStateFile ports luo_test_utils.c:create_state_file(): a session holding a memfd
 // with the next stage number. The session fd is returned and must stay
 // open, or the session would be unpreserved.
 func CreateStateFile(t *kernel.Task, devfd int, sessionName string, token uint64, nextStage int) (int, error) {
@@ -163,7 +163,7 @@ func CreateStateFile(t *kernel.Task, devfd int, sessionName string, token uint64
 	return sfd, nil
 }
 
-// RestoreAndReadStage ports restore_and_read_stage(): retrieve the state
+// RestoreAndReadStage ports luo_test_utils.c:restore_and_read_stage(): retrieve the state
 // memfd and parse the stage number it holds (atoi semantics: leading
 // digits, 0 if none).
 func RestoreAndReadStage(t *kernel.Task, stateSessfd int, token uint64) (int, error) {
@@ -194,7 +194,7 @@ func atoi(b []byte) int {
 	return v
 }
 
-// DetectStage ports the stage detection of luo_test(): stage 2 if the
+// DetectStage ports the stage detection of luo_test_utils.c:luo_test(): stage 2 if the
 // state session can be retrieved (its fd is returned), stage 1 if it does
 // not exist (ENOENT); any other error is returned.
 func DetectStage(t *kernel.Task, devfd int, stateSessionName string) (stage, stateSessfd int, err error) {
