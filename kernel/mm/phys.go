@@ -1,10 +1,22 @@
 package mm
 
+import (
+	"sort"
+	"sync/atomic"
+	"syscall"
+)
+
 // Page geometry.
 const (
 	PageShift = 12
 	PageSize  = 1 << PageShift
 )
+
+// PoisonByte is the pattern Scrub and Poison fill memory with: 0xaa, the
+// PAGE_POISON value of mm/page_poison.c. A reader that sees 0xaaaa... where
+// it expected hand-over data is reading memory the previous kernel did not
+// preserve.
+const PoisonByte = 0xaa
 
 // PhysAddr is a physical address.
 type PhysAddr uint64
@@ -15,16 +27,269 @@ type PFN uint64
 // PFN returns the frame containing pa.
 func (pa PhysAddr) PFN() PFN { return PFN(pa >> PageShift) }
 
+// PageOffset is pa's offset inside its frame.
+func (pa PhysAddr) PageOffset() uint64 { return uint64(pa) & (PageSize - 1) }
+
 // Addr returns the first byte of the frame.
 func (p PFN) Addr() PhysAddr { return PhysAddr(p) << PageShift }
 
-// RAM is the machine's physical memory.
-type RAM struct {
-	size uint64
+// chunkShift sizes the second level of RAM's page table: 512 frames (2 MiB)
+// per chunk, so an untouched 2 MiB costs one nil pointer.
+const (
+	chunkShift = 9
+	chunkPages = 1 << chunkShift
+)
+
+// frame is the contents of one page frame.
+type frame [PageSize]byte
+
+// chunk is the second level of RAM's sparse page table.
+type chunk struct {
+	frames [chunkPages]atomic.Pointer[frame]
 }
 
-// NewRAM returns size bytes of physical memory.
-func NewRAM(size uint64) *RAM { return &RAM{size: size} }
+// RAM is the machine's physical memory: bytes at physical addresses and
+// nothing else, so it is the one thing that crosses a kexec.
+//
+// It is sparse: a frame costs Go memory only once something writes to it.
+// A frame that holds no buffer reads as the background byte, which is 0 at
+// cold boot and PoisonByte after the first Scrub. Frames are published with
+// atomic pointers, so accesses to different frames never contend; accesses
+// to the same bytes must be ordered by their users (as on a real machine).
+//
+// RAM does no checking beyond bounds: the page allocator (MM) checks the
+// accesses of a running kernel, and the machine and early boot use the raw
+// accessors directly.
+type RAM struct {
+	size   uint64                  // immutable: bytes, a whole number of pages
+	chunks []atomic.Pointer[chunk] // immutable slice; entries set once
+	// fill is what a frame without a buffer holds. Only Scrub changes it,
+	// and Scrub runs while no kernel runs (the machine is between kernels).
+	fill byte
+	// touched counts frames that hold a buffer.
+	touched atomic.Int64
+}
+
+// NewRAM returns size bytes of physical memory, rounded down to whole pages.
+// All of it reads as zero.
+func NewRAM(size uint64) *RAM {
+	size &^= PageSize - 1
+	npages := size >> PageShift
+	return &RAM{
+		size:   size,
+		chunks: make([]atomic.Pointer[chunk], (npages+chunkPages-1)/chunkPages),
+	}
+}
 
 // Size is the amount of physical memory in bytes.
 func (r *RAM) Size() uint64 { return r.size }
+
+// Pages is the number of page frames.
+func (r *RAM) Pages() uint64 { return r.size >> PageShift }
+
+// TouchedPages is the number of frames that hold their own buffer: the Go
+// memory RAM costs is about TouchedPages()*PageSize.
+func (r *RAM) TouchedPages() int64 { return r.touched.Load() }
+
+// inRange reports whether [pa, pa+n) lies inside RAM.
+func (r *RAM) inRange(pa PhysAddr, n uint64) bool {
+	return uint64(pa) <= r.size && n <= r.size-uint64(pa)
+}
+
+// lookup returns pfn's buffer, or nil if it has none. pfn must be in range.
+func (r *RAM) lookup(pfn PFN) *frame {
+	c := r.chunks[pfn>>chunkShift].Load()
+	if c == nil {
+		return nil
+	}
+	return c.frames[pfn&(chunkPages-1)].Load()
+}
+
+// materialize returns pfn's buffer, creating it (filled with the background
+// byte) if it has none. pfn must be in range.
+func (r *RAM) materialize(pfn PFN) *frame {
+	cp := &r.chunks[pfn>>chunkShift]
+	c := cp.Load()
+	if c == nil {
+		fresh := new(chunk)
+		if cp.CompareAndSwap(nil, fresh) {
+			c = fresh
+		} else {
+			c = cp.Load()
+		}
+	}
+	fp := &c.frames[pfn&(chunkPages-1)]
+	if f := fp.Load(); f != nil {
+		return f
+	}
+	fresh := new(frame)
+	if r.fill != 0 {
+		fillBytes(fresh[:], r.fill)
+	}
+	if fp.CompareAndSwap(nil, fresh) {
+		r.touched.Add(1)
+		return fresh
+	}
+	return fp.Load()
+}
+
+// drop releases pfn's buffer: the frame reads as the background byte again.
+func (r *RAM) drop(pfn PFN) {
+	c := r.chunks[pfn>>chunkShift].Load()
+	if c == nil {
+		return
+	}
+	if c.frames[pfn&(chunkPages-1)].Swap(nil) != nil {
+		r.touched.Add(-1)
+	}
+}
+
+// fillBytes sets every byte of b to v.
+func fillBytes(b []byte, v byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
+	}
+}
+
+// readRaw copies from [pa, pa+len(dst)), which must be in range.
+func (r *RAM) readRaw(pa PhysAddr, dst []byte) {
+	for len(dst) > 0 {
+		off := pa.PageOffset()
+		n := min(uint64(len(dst)), PageSize-off)
+		if f := r.lookup(pa.PFN()); f != nil {
+			copy(dst[:n], f[off:off+n])
+		} else {
+			fillBytes(dst[:n], r.fill)
+		}
+		dst = dst[n:]
+		pa += PhysAddr(n)
+	}
+}
+
+// writeRaw copies src to [pa, pa+len(src)), which must be in range.
+func (r *RAM) writeRaw(pa PhysAddr, src []byte) {
+	for len(src) > 0 {
+		off := pa.PageOffset()
+		n := min(uint64(len(src)), PageSize-off)
+		f := r.materialize(pa.PFN())
+		copy(f[off:off+n], src[:n])
+		src = src[n:]
+		pa += PhysAddr(n)
+	}
+}
+
+// setRaw sets [pa, pa+n), which must be in range, to v. Whole frames that
+// end up equal to the background are dropped instead of written, so zeroing
+// freshly allocated memory at cold boot costs no Go memory.
+func (r *RAM) setRaw(pa PhysAddr, n uint64, v byte) {
+	for n > 0 {
+		off := pa.PageOffset()
+		k := min(n, PageSize-off)
+		switch {
+		case k == PageSize && v == r.fill:
+			r.drop(pa.PFN())
+		case v == r.fill && r.lookup(pa.PFN()) == nil:
+			// Already reads as v.
+		default:
+			f := r.materialize(pa.PFN())
+			fillBytes(f[off:off+k], v)
+		}
+		n -= k
+		pa += PhysAddr(k)
+	}
+}
+
+// ReadRaw copies physical memory at pa into dst without any allocation
+// check: the machine's and early boot's view of memory. An access that
+// reaches beyond RAM fails with EFAULT and copies nothing.
+func (r *RAM) ReadRaw(pa PhysAddr, dst []byte) error {
+	if !r.inRange(pa, uint64(len(dst))) {
+		return syscall.EFAULT
+	}
+	r.readRaw(pa, dst)
+	return nil
+}
+
+// WriteRaw copies src into physical memory at pa without any allocation
+// check. An access that reaches beyond RAM fails with EFAULT and writes
+// nothing.
+func (r *RAM) WriteRaw(pa PhysAddr, src []byte) error {
+	if !r.inRange(pa, uint64(len(src))) {
+		return syscall.EFAULT
+	}
+	r.writeRaw(pa, src)
+	return nil
+}
+
+// Poison fills frame pfn with PoisonByte; EFAULT beyond RAM.
+func (r *RAM) Poison(pfn PFN) error {
+	if uint64(pfn) >= r.Pages() {
+		return syscall.EFAULT
+	}
+	r.setRaw(pfn.Addr(), PageSize, PoisonByte)
+	return nil
+}
+
+// Scrub poisons every frame that no range of keep covers (partially covered
+// frames are kept whole): what the machine does at kexec to everything the
+// outgoing kernel did not preserve, so that a new kernel relying on
+// unpreserved memory reads PoisonByte instead of stale data. It must run
+// while no kernel accesses the RAM. Kept frames keep their contents;
+// scrubbed frames give their Go memory back.
+func (r *RAM) Scrub(keep []Range) {
+	// Frames of keep as sorted, merged [first, last) intervals.
+	type span struct{ first, last PFN }
+	var spans []span
+	for _, k := range keep {
+		if k.Size == 0 || uint64(k.Start) >= r.size {
+			continue
+		}
+		end := min(uint64(k.Start)+k.Size, r.size)
+		if end < uint64(k.Start) { // overflow
+			end = r.size
+		}
+		spans = append(spans, span{k.Start.PFN(), PhysAddr(end + PageSize - 1).PFN()})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].first < spans[j].first })
+	merged := spans[:0]
+	for _, s := range spans {
+		if n := len(merged); n > 0 && s.first <= merged[n-1].last {
+			merged[n-1].last = max(merged[n-1].last, s.last)
+			continue
+		}
+		merged = append(merged, s)
+	}
+	kept := func(pfn PFN) bool {
+		i := sort.Search(len(merged), func(i int) bool { return merged[i].last > pfn })
+		return i < len(merged) && merged[i].first <= pfn
+	}
+
+	// Kept frames without a buffer read as the old background: give them
+	// one before the background changes.
+	if r.fill != PoisonByte {
+		for _, s := range merged {
+			for pfn := s.first; pfn < s.last; pfn++ {
+				if r.lookup(pfn) == nil {
+					r.materialize(pfn)
+				}
+			}
+		}
+	}
+	for ci := range r.chunks {
+		c := r.chunks[ci].Load()
+		if c == nil {
+			continue
+		}
+		for fi := range c.frames {
+			pfn := PFN(ci)<<chunkShift | PFN(fi)
+			if c.frames[fi].Load() != nil && !kept(pfn) {
+				r.drop(pfn)
+			}
+		}
+	}
+	r.fill = PoisonByte
+}
