@@ -1,0 +1,134 @@
+package model
+
+import "fmt"
+
+// Check verifies the model's own invariants (spec Part 7, the subset that
+// is visible in the abstract state): S2 unique names per list, S4, S5, S6,
+// S7 one open file per outgoing session and per retrieved incoming one, S8,
+// F2 unique tokens, F3, F7 the double-preservation map holds exactly the
+// outgoing and retrieved incoming files, and reference counts that match
+// the fd tables and LUO's references.
+func (s State) Check() error {
+	refs := map[FileID]int{}
+	for tid, t := range s.Tasks {
+		if !t.Alive && len(t.FDs) > 0 {
+			return fmt.Errorf("dead task %d holds fds", tid)
+		}
+		for fd, id := range t.FDs {
+			if _, ok := s.Files[id]; !ok {
+				return fmt.Errorf("task %d fd %d refers to a released file", tid, fd)
+			}
+			refs[id]++
+		}
+	}
+	want := map[InodeID]bool{}
+	devs := 0
+	check := func(ids []SessionID, incoming bool) error {
+		names := map[string]bool{}
+		for _, sid := range ids {
+			se := s.Sessions[sid]
+			if se == nil || se.Incoming != incoming {
+				return fmt.Errorf("S3: session %d misplaced", sid)
+			}
+			if names[se.Name] {
+				return fmt.Errorf("S2: duplicate name %q", se.Name)
+			}
+			names[se.Name] = true
+			if len(se.Name) == 0 || len(se.Name) >= SessionNameLength {
+				return fmt.Errorf("S6: name length %d", len(se.Name))
+			}
+			if !incoming && se.Retrieved {
+				return fmt.Errorf("S4: outgoing %q retrieved", se.Name)
+			}
+			if (se.File != 0) != (!incoming || se.Retrieved) {
+				return fmt.Errorf("S7: session %q file=%d retrieved=%v", se.Name, se.File, se.Retrieved)
+			}
+			if se.File != 0 {
+				if f := s.Files[se.File]; f == nil || f.Kind != KindSession || f.Session != sid {
+					return fmt.Errorf("S7: session %q file mismatch", se.Name)
+				}
+			}
+			tokens := map[uint64]bool{}
+			for _, f := range se.Out {
+				if tokens[f.Token] {
+					return fmt.Errorf("F2: token %d twice in %q", f.Token, se.Name)
+				}
+				tokens[f.Token] = true
+				file := s.Files[f.File]
+				if file == nil || file.Kind != KindMemfd {
+					return fmt.Errorf("F5: preserved file of %q gone", se.Name)
+				}
+				if want[file.Inode] {
+					return fmt.Errorf("F7: inode preserved twice")
+				}
+				want[file.Inode] = true
+				refs[f.File]++
+				if !s.Inodes[file.Inode].Frozen {
+					return fmt.Errorf("preserved memfd of %q not frozen", se.Name)
+				}
+			}
+			for _, f := range se.In {
+				if tokens[f.Token] {
+					return fmt.Errorf("F2: token %d twice in %q", f.Token, se.Name)
+				}
+				tokens[f.Token] = true
+				if f.Retrieved {
+					file := s.Files[f.File]
+					if file == nil {
+						return fmt.Errorf("F6: retrieved file of %q gone", se.Name)
+					}
+					if want[file.Inode] {
+						return fmt.Errorf("F7: inode preserved twice")
+					}
+					want[file.Inode] = true
+					refs[f.File]++
+				}
+			}
+			if len(se.Out) > FileMax {
+				return fmt.Errorf("F3: %d files", len(se.Out))
+			}
+		}
+		return nil
+	}
+	if err := check(s.Outgoing, false); err != nil {
+		return err
+	}
+	if err := check(s.Incoming, true); err != nil {
+		return err
+	}
+	if len(s.Outgoing) > SessionMax {
+		return fmt.Errorf("S5: %d outgoing sessions", len(s.Outgoing))
+	}
+	if len(s.Outgoing)+len(s.Incoming) != len(s.Sessions) {
+		return fmt.Errorf("S3: %d sessions listed, %d live", len(s.Outgoing)+len(s.Incoming), len(s.Sessions))
+	}
+	for id := range s.Preserved {
+		if !want[id] {
+			return fmt.Errorf("F7: stale map entry")
+		}
+	}
+	if len(want) != len(s.Preserved) {
+		return fmt.Errorf("F7: map has %d entries, want %d", len(s.Preserved), len(want))
+	}
+	inodeRefs := map[InodeID]int{}
+	for id, f := range s.Files {
+		if f.Refs != refs[id] || f.Refs <= 0 {
+			return fmt.Errorf("file %d (%v) refs=%d, counted %d", id, f.Kind, f.Refs, refs[id])
+		}
+		if f.Kind == KindDevice {
+			devs++
+		}
+		if f.Kind == KindMemfd {
+			inodeRefs[f.Inode]++
+		}
+	}
+	if devs > 1 || (devs == 1) != s.DevInUse {
+		return fmt.Errorf("S8: %d device files, in_use=%v", devs, s.DevInUse)
+	}
+	for id, in := range s.Inodes {
+		if in.Refs != inodeRefs[id] || in.Refs == 0 {
+			return fmt.Errorf("inode %d refs=%d, counted %d", id, in.Refs, inodeRefs[id])
+		}
+	}
+	return nil
+}

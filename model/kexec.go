@@ -1,0 +1,53 @@
+package model
+
+// kexec predicts a successful live update: outgoing sessions with an open
+// file become the next kernel's incoming sessions (not retrieved, same
+// order, same tokens, each memfd's contents, size and position); every
+// task, file and incoming session of this kernel is gone; the device is
+// closed; the liveupdate number grows by one. Memfd names, seals and
+// close-on-exec do not survive.
+func (s *State) kexec() {
+	type handed struct {
+		name  string
+		files []InFile
+	}
+	var next []handed
+	for _, sid := range s.Outgoing {
+		se := s.Sessions[sid]
+		h := handed{name: se.Name}
+		for _, f := range se.Out {
+			file := s.Files[f.File]
+			h.files = append(h.files, InFile{
+				Token: f.Token,
+				Data:  s.Inodes[file.Inode].Data,
+				Pos:   file.Pos,
+			})
+		}
+		next = append(next, h)
+	}
+	for _, t := range s.Tasks {
+		t.Alive = false
+		t.FDs = map[int]FileID{}
+	}
+	s.Files = map[FileID]*File{}
+	s.Inodes = map[InodeID]*Inode{}
+	s.Sessions = map[SessionID]*Session{}
+	s.Preserved = map[InodeID]bool{}
+	s.Outgoing = nil
+	s.Incoming = nil
+	s.DevInUse = false
+	s.LiveUpdateNum++
+	for _, h := range next {
+		sid := s.NextSession
+		s.NextSession++
+		s.Sessions[sid] = &Session{Name: h.name, Incoming: true, In: h.files}
+		s.Incoming = append(s.Incoming, sid)
+	}
+}
+
+// Kexec returns the state after a successful live update of s.
+func Kexec(s State) State {
+	n := s.Clone()
+	n.kexec()
+	return n
+}

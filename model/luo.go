@@ -1,0 +1,293 @@
+package model
+
+import (
+	"bytes"
+	"encoding/binary"
+	"syscall"
+)
+
+// ioctlOp is one row of a LUO ioctl table (struct luo_ioctl_op).
+type ioctlOp struct {
+	cmd     uint32
+	size    uint32 // sizeof the kernel struct
+	minSize uint32 // offsetofend of the last field
+	// gate is the session-type gate: 'o' outgoing only, 'i' incoming only,
+	// 'a' both (device ioctls have none).
+	gate byte
+}
+
+var devOps = []ioctlOp{
+	{IoctlCreateSession, SizeofSessionArg, SizeofSessionArg, 'a'},
+	{IoctlRetrieveSession, SizeofSessionArg, SizeofSessionArg, 'a'},
+}
+
+var sessionOps = []ioctlOp{
+	{IoctlSessionPreserveFD, SizeofFDArg, SizeofFDArg, 'o'},
+	{IoctlSessionRetrieveFD, SizeofFDArg, SizeofFDArg, 'i'},
+	{IoctlSessionFinish, SizeofFinishArg, SizeofFinishArg, 'i'},
+	{IoctlSessionGetName, SizeofGetNameArg, SizeofGetNameArg, 'a'},
+}
+
+// ioctl is do_vfs_ioctl() into the file's unlocked_ioctl; buf is the user
+// buffer, written in place on success.
+func (s *State) ioctl(t *Task, fd int, cmd uint32, buf []byte) (syscall.Errno, int64) {
+	_, f, e := s.fget(t, fd)
+	if e != 0 {
+		return e, 0
+	}
+	switch f.Kind {
+	case KindDevice:
+		return s.devIoctl(t, cmd, buf)
+	case KindSession:
+		return s.sessionIoctl(t, s.Sessions[f.Session], cmd, buf)
+	}
+	return syscall.ENOTTY, 0 // no unlocked_ioctl
+}
+
+// dispatch is the common part of luo_ioctl() and luo_session_ioctl() (spec
+// 1.6): nr range, read size, cmd match, type gate, min size, and
+// copy_struct_from_user(). It returns the op's index.
+func dispatch(ops []ioctlOp, base uint32, cmd uint32, buf []byte, gateOK func(byte) bool) (int, syscall.Errno) {
+	nr := cmd & 0xff
+	if nr < base || nr-base >= uint32(len(ops)) {
+		return 0, syscall.EINVAL
+	}
+	if len(buf) < 4 {
+		return 0, syscall.EFAULT
+	}
+	usize := binary.LittleEndian.Uint32(buf)
+	i := int(nr - base)
+	op := ops[i]
+	if op.cmd != cmd {
+		return 0, syscall.ENOTTY // -ENOIOCTLCMD, turned into ENOTTY by the VFS
+	}
+	if gateOK != nil && !gateOK(op.gate) {
+		return 0, syscall.EINVAL
+	}
+	if usize < op.minSize {
+		return 0, syscall.EINVAL
+	}
+	// copy_struct_from_user(): the range [0, usize) must be readable and a
+	// tail beyond the kernel struct must be zero.
+	if uint64(len(buf)) < uint64(usize) {
+		return 0, syscall.EFAULT
+	}
+	if usize > op.size {
+		for _, c := range buf[op.size:usize] {
+			if c != 0 {
+				return 0, syscall.E2BIG
+			}
+		}
+	}
+	return i, 0
+}
+
+// cName returns the C string in a 64-byte name field and whether it is
+// NUL-terminated within the field.
+func cName(field []byte) (string, bool) {
+	if i := bytes.IndexByte(field, 0); i >= 0 {
+		return string(field[:i]), true
+	}
+	return string(field), false
+}
+
+// devIoctl ports luo_core.c:luo_ioctl() and its two ops.
+func (s *State) devIoctl(t *Task, cmd uint32, buf []byte) (syscall.Errno, int64) {
+	i, e := dispatch(devOps, 0, cmd, buf, nil)
+	if e != 0 {
+		return e, 0
+	}
+	// get_unused_fd_flags(O_CLOEXEC) comes first in both ops.
+	if !t.hasFreeFD() {
+		return syscall.EMFILE, 0
+	}
+	name, terminated := cName(buf[8 : 8+SessionNameLength])
+	var sid SessionID
+	if devOps[i].cmd == IoctlCreateSession {
+		// luo_session_create(): name length 1..63, then insert.
+		if !terminated || len(name) == 0 {
+			return syscall.EINVAL, 0
+		}
+		if len(s.Outgoing) == SessionMax {
+			return syscall.ENOMEM, 0
+		}
+		if s.FindOutgoing(name) != nil {
+			return syscall.EEXIST, 0
+		}
+		sid = s.NextSession
+		s.NextSession++
+		s.Sessions[sid] = &Session{Name: name}
+		s.Outgoing = append(s.Outgoing, sid)
+	} else {
+		// luo_session_retrieve(): strncmp over 64 bytes, so an
+		// unterminated name never matches.
+		var se *Session
+		if terminated {
+			se = s.FindIncoming(name)
+		}
+		if se == nil {
+			return syscall.ENOENT, 0
+		}
+		if se.Retrieved {
+			return syscall.EINVAL, 0
+		}
+		se.Retrieved = true
+		for _, id := range s.Incoming {
+			if s.Sessions[id] == se {
+				sid = id
+			}
+		}
+	}
+	fid := s.newFile(File{Kind: KindSession, Readable: true, Writable: true, Session: sid})
+	s.Sessions[sid].File = fid
+	fd := s.install(t, fid)
+	binary.LittleEndian.PutUint32(buf[4:], uint32(int32(fd)))
+	return 0, 0
+}
+
+// sessionIoctl ports luo_session.c:luo_session_ioctl() and its ops.
+func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (syscall.Errno, int64) {
+	gate := func(g byte) bool {
+		switch g {
+		case 'o':
+			return !se.Retrieved
+		case 'i':
+			return se.Retrieved
+		}
+		return true
+	}
+	i, e := dispatch(sessionOps, CmdSessionBase, cmd, buf, gate)
+	if e != 0 {
+		return e, 0
+	}
+	switch sessionOps[i].cmd {
+	case IoctlSessionPreserveFD:
+		fd := int(int32(binary.LittleEndian.Uint32(buf[4:])))
+		token := binary.LittleEndian.Uint64(buf[8:])
+		return s.preserveFile(t, se, fd, token), 0
+	case IoctlSessionRetrieveFD:
+		if !t.hasFreeFD() {
+			return syscall.EMFILE, 0
+		}
+		token := binary.LittleEndian.Uint64(buf[8:])
+		fid, e := s.retrieveFile(se, token)
+		if e != 0 {
+			return e, 0
+		}
+		fd := s.install(t, fid)
+		binary.LittleEndian.PutUint32(buf[4:], uint32(int32(fd)))
+		return 0, 0
+	case IoctlSessionFinish:
+		if binary.LittleEndian.Uint32(buf[4:]) != 0 {
+			return syscall.EINVAL, 0
+		}
+		s.finishFiles(se)
+		return 0, 0
+	default: // GET_NAME
+		if binary.LittleEndian.Uint32(buf[4:]) != 0 {
+			return syscall.EINVAL, 0
+		}
+		// strscpy(): the name and one NUL; the rest of the field keeps
+		// the caller's bytes.
+		n := copy(buf[8:8+SessionNameLength-1], se.Name)
+		buf[8+n] = 0
+		return 0, 0
+	}
+}
+
+// preserveFile ports luo_file.c:luo_preserve_file() with the memfd handler
+// and the global double-preservation map (M17).
+func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall.Errno {
+	for _, f := range se.Out {
+		if f.Token == token {
+			return syscall.EEXIST
+		}
+	}
+	if len(se.Out) == FileMax {
+		return syscall.ENOSPC
+	}
+	id, f, e := s.fget(t, fd)
+	if e != 0 {
+		return e
+	}
+	if f.Kind != KindMemfd {
+		return syscall.ENOENT // no handler can preserve it
+	}
+	if s.Preserved[f.Inode] {
+		return syscall.EBUSY
+	}
+	s.Preserved[f.Inode] = true
+	s.Inodes[f.Inode].Frozen = true // memfd_luo_preserve(): shmem_freeze()
+	s.get(id)                       // LUO's reference
+	se.Out = append(se.Out, OutFile{Token: token, File: id})
+	return 0
+}
+
+// retrieveFile ports luo_file.c:luo_retrieve_file() with memfd's retrieve:
+// the first call builds a new memfd; later calls return the same file.
+func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) {
+	for i := range se.In {
+		f := &se.In[i]
+		if f.Token != token {
+			continue
+		}
+		if f.Retrieved {
+			s.get(f.File) // the caller's reference
+			return f.File, 0
+		}
+		ino := s.newInode(f.Data)
+		fid := s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Pos: f.Pos, Inode: ino})
+		s.get(fid) // LUO's own reference, kept until finish
+		s.Preserved[ino] = true
+		f.Retrieved = true
+		f.File = fid
+		f.Data = nil
+		return fid, 0
+	}
+	return 0, syscall.ENOENT
+}
+
+// finishFiles ports luo_file_finish(): memfd has no can_finish, so finish
+// always proceeds; files are finished from the tail.
+func (s *State) finishFiles(se *Session) {
+	for i := len(se.In) - 1; i >= 0; i-- {
+		f := se.In[i]
+		if f.Retrieved {
+			delete(s.Preserved, s.Files[f.File].Inode)
+			s.put(f.File)
+		}
+		// An unretrieved memfd's data is discarded.
+	}
+	se.In = nil
+}
+
+// sessionRelease ports luo_session_release(): the session's file is gone.
+func (s *State) sessionRelease(sid SessionID) {
+	se := s.Sessions[sid]
+	se.File = 0
+	if se.Retrieved {
+		s.finishFiles(se)
+		s.Incoming = removeID(s.Incoming, sid)
+	} else {
+		// luo_file_unpreserve_files(): tail first.
+		for i := len(se.Out) - 1; i >= 0; i-- {
+			f := se.Out[i]
+			ino := s.Files[f.File].Inode
+			delete(s.Preserved, ino)
+			s.Inodes[ino].Frozen = false
+			s.put(f.File)
+		}
+		se.Out = nil
+		s.Outgoing = removeID(s.Outgoing, sid)
+	}
+	delete(s.Sessions, sid)
+}
+
+func removeID(l []SessionID, id SessionID) []SessionID {
+	for i, x := range l {
+		if x == id {
+			return append(l[:i:i], l[i+1:]...)
+		}
+	}
+	return l
+}

@@ -1,0 +1,166 @@
+package model
+
+import "syscall"
+
+// read ports vfs_read() over /dev/null, a memfd (shmem_file_read_iter) and
+// files without a read op.
+func (s *State) read(t *Task, fd int, n int) Result {
+	_, f, e := s.fget(t, fd)
+	if e != 0 {
+		return errResult(e)
+	}
+	if !f.Readable {
+		return errResult(syscall.EBADF)
+	}
+	switch f.Kind {
+	case KindNull:
+		return Result{Data: []byte{}}
+	case KindMemfd:
+		data := s.Inodes[f.Inode].Data
+		if f.Pos >= int64(len(data)) || n == 0 {
+			return Result{Data: []byte{}}
+		}
+		end := f.Pos + int64(n)
+		if end > int64(len(data)) {
+			end = int64(len(data))
+		}
+		out := cloneBytes(data[f.Pos:end])
+		f.Pos = end
+		return Result{Ret: int64(len(out)), Data: out}
+	}
+	return errResult(syscall.EINVAL) // no read op: !FMODE_CAN_READ
+}
+
+// write ports vfs_write(); for a memfd, generic_perform_write() page by
+// page, where a frozen (preserved) inode refuses to grow (EPERM from
+// shmem_write_begin) and a short write returns what was written.
+func (s *State) write(t *Task, fd int, p []byte) Result {
+	_, f, e := s.fget(t, fd)
+	if e != 0 {
+		return errResult(e)
+	}
+	if !f.Writable {
+		return errResult(syscall.EBADF)
+	}
+	switch f.Kind {
+	case KindNull:
+		return okResult(int64(len(p)))
+	case KindMemfd:
+		if len(p) == 0 {
+			return okResult(0)
+		}
+		in := s.Inodes[f.Inode]
+		pos, written := f.Pos, int64(0)
+		for written < int64(len(p)) {
+			chunk := PageSize - pos%PageSize
+			if rem := int64(len(p)) - written; chunk > rem {
+				chunk = rem
+			}
+			if in.Frozen && pos+chunk > int64(len(in.Data)) {
+				break
+			}
+			in.Data = writeAt(in.Data, pos, p[written:written+chunk])
+			pos += chunk
+			written += chunk
+		}
+		if written == 0 {
+			return errResult(syscall.EPERM)
+		}
+		f.Pos = pos
+		return okResult(written)
+	}
+	return errResult(syscall.EINVAL) // no write op: !FMODE_CAN_WRITE
+}
+
+// writeAt returns a new slice: data with p written at pos (zero-filling a
+// hole).
+func writeAt(data []byte, pos int64, p []byte) []byte {
+	size := int64(len(data))
+	if end := pos + int64(len(p)); end > size {
+		size = end
+	}
+	out := make([]byte, size)
+	copy(out, data)
+	copy(out[pos:], p)
+	return out
+}
+
+// lseek ports ksys_lseek(): whence beyond SEEK_MAX is EINVAL, files
+// without llseek are ESPIPE, /dev/null always returns 0, and a memfd
+// uses generic_file_llseek_size().
+func (s *State) lseek(t *Task, fd int, off int64, whence int) Result {
+	_, f, e := s.fget(t, fd)
+	if e != 0 {
+		return errResult(e)
+	}
+	if whence < 0 || whence > seekMax {
+		return errResult(syscall.EINVAL)
+	}
+	switch f.Kind {
+	case KindNull:
+		return okResult(0)
+	case KindMemfd:
+		var npos int64
+		switch whence {
+		case SeekSet:
+			npos = off
+		case SeekCur:
+			if off == 0 {
+				return okResult(f.Pos)
+			}
+			npos = f.Pos + off
+		case SeekEnd:
+			npos = int64(len(s.Inodes[f.Inode].Data)) + off
+		default:
+			// SEEK_DATA/SEEK_HOLE are outside the modelled surface.
+			return errResult(syscall.EINVAL)
+		}
+		if npos < 0 {
+			return errResult(syscall.EINVAL)
+		}
+		f.Pos = npos
+		return okResult(npos)
+	}
+	return errResult(syscall.ESPIPE)
+}
+
+// ftruncate ports do_sys_ftruncate() / shmem_setattr().
+func (s *State) ftruncate(t *Task, fd int, length int64) Result {
+	if length < 0 {
+		return errResult(syscall.EINVAL)
+	}
+	_, f, e := s.fget(t, fd)
+	if e != 0 {
+		return errResult(e)
+	}
+	if f.Kind != KindMemfd || !f.Writable {
+		return errResult(syscall.EINVAL) // not a regular file opened for write
+	}
+	in := s.Inodes[f.Inode]
+	if length == int64(len(in.Data)) {
+		return okResult(0)
+	}
+	if in.Frozen {
+		return errResult(syscall.EPERM)
+	}
+	out := make([]byte, length)
+	copy(out, in.Data)
+	in.Data = out
+	return okResult(0)
+}
+
+// memfdCreate ports memfd_create(2): name and flags first, then the fd.
+func (s *State) memfdCreate(t *Task, name string, flags int) Result {
+	if flags&^mfdAllFlags != 0 || flags&mfdHugetlb != 0 {
+		return errResult(syscall.EINVAL)
+	}
+	if len(name) > MemfdNameMax {
+		return errResult(syscall.EINVAL)
+	}
+	if !t.hasFreeFD() {
+		return errResult(syscall.EMFILE)
+	}
+	ino := s.newInode([]byte{})
+	fid := s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Inode: ino})
+	return okResult(int64(s.install(t, fid)))
+}

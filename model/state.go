@@ -1,0 +1,328 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// TaskID names a task (process). IDs are never reused, across kexecs too.
+type TaskID int
+
+// FileID names an open file description (struct file).
+type FileID int
+
+// InodeID names a memfd inode: the identity the double-preservation map
+// keys on (memfd's get_id).
+type InodeID int
+
+// SessionID names a session object.
+type SessionID int
+
+// FileKind is what an open file description is.
+type FileKind int
+
+// File kinds.
+const (
+	KindDevice  FileKind = iota + 1 // /dev/liveupdate
+	KindNull                        // /dev/null
+	KindSession                     // an anon-inode LUO session file
+	KindMemfd                       // a memfd (shmem, no links)
+)
+
+func (k FileKind) String() string {
+	switch k {
+	case KindDevice:
+		return "liveupdate"
+	case KindNull:
+		return "null"
+	case KindSession:
+		return "session"
+	case KindMemfd:
+		return "memfd"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Task is a process: alive or not, and its fd table.
+type Task struct {
+	Alive bool
+	// FDs maps an fd to the open file description it refers to.
+	FDs map[int]FileID
+}
+
+// File is an open file description. Refs counts fd-table entries in every
+// task plus LUO's own references (a preserved outgoing file, a retrieved
+// incoming file); the description is released when Refs drops to 0.
+type File struct {
+	Kind     FileKind
+	Readable bool
+	Writable bool
+	Refs     int
+	Pos      int64     // memfd only
+	Inode    InodeID   // memfd only
+	Session  SessionID // session only
+}
+
+// Inode is a memfd's contents. Data is immutable: every change installs a
+// new slice, so clones of the state share it safely.
+type Inode struct {
+	Data []byte // len(Data) is the file size
+	// Frozen is SHMEM_F_MAPPING_FROZEN: set while preserved by an outgoing
+	// session; size changes fail with EPERM.
+	Frozen bool
+	// Refs counts open file descriptions on the inode.
+	Refs int
+}
+
+// OutFile is a file preserved in an outgoing session.
+type OutFile struct {
+	Token uint64
+	File  FileID // LUO holds one reference
+}
+
+// InFile is a file handed over by the previous kernel.
+type InFile struct {
+	Token uint64
+	Data  []byte // contents (immutable), len = size
+	Pos   int64
+	// Retrieved is retrieve_status > 0; File is then the retrieved open
+	// file description, on which LUO holds one reference until finish.
+	Retrieved bool
+	File      FileID
+}
+
+// Session is a LUO session, outgoing (created here) or incoming (handed
+// over by the previous kernel).
+type Session struct {
+	Name     string
+	Incoming bool
+	// Retrieved: incoming only, once RETRIEVE_SESSION succeeded.
+	Retrieved bool
+	// File is the session's open file description (0: none).
+	File FileID
+	Out  []OutFile // outgoing: preserved files, preservation order
+	In   []InFile  // incoming: handed-over files, serialization order
+}
+
+// State is everything user space can observe. Use Clone before mutating;
+// Step does.
+type State struct {
+	// Enabled is "liveupdate=on" with KHO: /dev/liveupdate exists.
+	Enabled bool
+	// LiveUpdateNum is the incoming liveupdate number (0 on a cold boot);
+	// the outgoing tree carries LiveUpdateNum+1.
+	LiveUpdateNum uint64
+	// DeserializeErr is the cached result of luo_session_deserialize()
+	// (never set by any Op; a corrupted hand-over would set it).
+	DeserializeErr syscall.Errno
+	// DevInUse is luo_device_state.in_use.
+	DevInUse bool
+
+	NextTask    TaskID
+	NextFile    FileID
+	NextInode   InodeID
+	NextSession SessionID
+
+	Tasks    map[TaskID]*Task
+	Files    map[FileID]*File
+	Inodes   map[InodeID]*Inode
+	Sessions map[SessionID]*Session
+	// Outgoing and Incoming are the two session lists, in list order.
+	Outgoing []SessionID
+	Incoming []SessionID
+	// Preserved is the global double-preservation map (keyed by get_id):
+	// inodes of outgoing preserved files and of retrieved incoming files.
+	Preserved map[InodeID]bool
+}
+
+// NewState returns the state of a freshly cold-booted machine with no
+// tasks; enabled says whether LUO is on.
+func NewState(enabled bool) State {
+	return State{
+		Enabled:     enabled,
+		NextTask:    1,
+		NextFile:    1,
+		NextInode:   1,
+		NextSession: 1,
+		Tasks:       map[TaskID]*Task{},
+		Files:       map[FileID]*File{},
+		Inodes:      map[InodeID]*Inode{},
+		Sessions:    map[SessionID]*Session{},
+		Preserved:   map[InodeID]bool{},
+	}
+}
+
+// Clone returns a deep copy of s (memfd byte slices are shared: they are
+// immutable).
+func (s State) Clone() State {
+	c := s
+	c.Tasks = make(map[TaskID]*Task, len(s.Tasks))
+	for id, t := range s.Tasks {
+		nt := &Task{Alive: t.Alive, FDs: make(map[int]FileID, len(t.FDs))}
+		for fd, f := range t.FDs {
+			nt.FDs[fd] = f
+		}
+		c.Tasks[id] = nt
+	}
+	c.Files = make(map[FileID]*File, len(s.Files))
+	for id, f := range s.Files {
+		nf := *f
+		c.Files[id] = &nf
+	}
+	c.Inodes = make(map[InodeID]*Inode, len(s.Inodes))
+	for id, in := range s.Inodes {
+		ni := *in
+		c.Inodes[id] = &ni
+	}
+	c.Sessions = make(map[SessionID]*Session, len(s.Sessions))
+	for id, se := range s.Sessions {
+		ns := *se
+		ns.Out = append([]OutFile(nil), se.Out...)
+		ns.In = append([]InFile(nil), se.In...)
+		c.Sessions[id] = &ns
+	}
+	c.Outgoing = append([]SessionID(nil), s.Outgoing...)
+	c.Incoming = append([]SessionID(nil), s.Incoming...)
+	c.Preserved = make(map[InodeID]bool, len(s.Preserved))
+	for id := range s.Preserved {
+		c.Preserved[id] = true
+	}
+	return c
+}
+
+// Task returns the task or nil.
+func (s *State) Task(id TaskID) *Task { return s.Tasks[id] }
+
+// OutgoingNames returns the outgoing session names in list order.
+func (s *State) OutgoingNames() []string {
+	var n []string
+	for _, id := range s.Outgoing {
+		n = append(n, s.Sessions[id].Name)
+	}
+	return n
+}
+
+// IncomingNames returns the incoming session names in list order.
+func (s *State) IncomingNames() []string {
+	var n []string
+	for _, id := range s.Incoming {
+		n = append(n, s.Sessions[id].Name)
+	}
+	return n
+}
+
+// FindIncoming returns the incoming session named name, or nil.
+func (s *State) FindIncoming(name string) *Session {
+	for _, id := range s.Incoming {
+		if se := s.Sessions[id]; se.Name == name {
+			return se
+		}
+	}
+	return nil
+}
+
+// FindOutgoing returns the outgoing session named name, or nil.
+func (s *State) FindOutgoing(name string) *Session {
+	for _, id := range s.Outgoing {
+		if se := s.Sessions[id]; se.Name == name {
+			return se
+		}
+	}
+	return nil
+}
+
+// Canon renders s canonically: two states are equal iff their Canon
+// strings are. Internal ids appear renumbered by first use, so states
+// reached through different id allocations still compare equal.
+func (s State) Canon() string {
+	var b strings.Builder
+	files := map[FileID]int{}
+	inodes := map[InodeID]int{}
+	fileName := func(id FileID) string {
+		if id == 0 {
+			return "-"
+		}
+		if _, ok := files[id]; !ok {
+			files[id] = len(files) + 1
+		}
+		return fmt.Sprintf("f%d", files[id])
+	}
+	inodeName := func(id InodeID) string {
+		if _, ok := inodes[id]; !ok {
+			inodes[id] = len(inodes) + 1
+		}
+		return fmt.Sprintf("i%d", inodes[id])
+	}
+	fmt.Fprintf(&b, "enabled=%v lu=%d deser=%d inuse=%v nexttask=%d\n",
+		s.Enabled, s.LiveUpdateNum, int(s.DeserializeErr), s.DevInUse, s.NextTask)
+	var tids []int
+	for id := range s.Tasks {
+		tids = append(tids, int(id))
+	}
+	sort.Ints(tids)
+	for _, id := range tids {
+		t := s.Tasks[TaskID(id)]
+		fmt.Fprintf(&b, "task %d alive=%v:", id, t.Alive)
+		var fds []int
+		for fd := range t.FDs {
+			fds = append(fds, fd)
+		}
+		sort.Ints(fds)
+		for _, fd := range fds {
+			fmt.Fprintf(&b, " %d=%s", fd, fileName(t.FDs[fd]))
+		}
+		b.WriteByte('\n')
+	}
+	list := func(tag string, ids []SessionID) {
+		for _, id := range ids {
+			se := s.Sessions[id]
+			fmt.Fprintf(&b, "%s %q retrieved=%v file=%s:", tag, se.Name, se.Retrieved, fileName(se.File))
+			for _, f := range se.Out {
+				fmt.Fprintf(&b, " [%d %s]", f.Token, fileName(f.File))
+			}
+			for _, f := range se.In {
+				fmt.Fprintf(&b, " [%d %q pos=%d retrieved=%v %s]", f.Token, f.Data, f.Pos, f.Retrieved, fileName(f.File))
+			}
+			b.WriteByte('\n')
+		}
+	}
+	list("out", s.Outgoing)
+	list("in", s.Incoming)
+	// Files in first-use order, then inodes in first-use order.
+	for i := 1; i <= len(files); i++ {
+		for id, n := range files {
+			if n != i {
+				continue
+			}
+			f, ok := s.Files[id]
+			if !ok {
+				fmt.Fprintf(&b, "f%d dangling\n", n)
+				continue
+			}
+			fmt.Fprintf(&b, "f%d %v r=%v w=%v refs=%d", n, f.Kind, f.Readable, f.Writable, f.Refs)
+			if f.Kind == KindMemfd {
+				fmt.Fprintf(&b, " pos=%d inode=%s", f.Pos, inodeName(f.Inode))
+			}
+			if f.Kind == KindSession {
+				fmt.Fprintf(&b, " session=%q", s.Sessions[f.Session].Name)
+			}
+			b.WriteByte('\n')
+		}
+	}
+	for i := 1; i <= len(inodes); i++ {
+		for id, n := range inodes {
+			if n != i {
+				continue
+			}
+			in := s.Inodes[id]
+			fmt.Fprintf(&b, "i%d %q frozen=%v refs=%d preserved=%v\n", n, in.Data, in.Frozen, in.Refs, s.Preserved[id])
+		}
+	}
+	fmt.Fprintf(&b, "files=%d inodes=%d preserved=%d\n", len(s.Files), len(s.Inodes), len(s.Preserved))
+	return b.String()
+}
+
+// Equal reports whether a and b are the same state up to id renaming.
+func Equal(a, b State) bool { return a.Canon() == b.Canon() }

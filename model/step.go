@@ -1,0 +1,202 @@
+package model
+
+import "syscall"
+
+// Step applies op to s and returns the result the kernel must produce and
+// the next state. s is not modified.
+func Step(s State, op Op) (Result, State) {
+	n := s.Clone()
+	r := n.apply(op)
+	return r, n
+}
+
+// apply mutates s (a private clone) by op.
+func (s *State) apply(op Op) Result {
+	switch op.Kind {
+	case OpNewTask:
+		id := s.NextTask
+		s.NextTask++
+		s.Tasks[id] = &Task{Alive: true, FDs: map[int]FileID{}}
+		return okResult(int64(id))
+	case OpKexec:
+		s.kexec()
+		return okResult(0)
+	}
+	t := s.Tasks[op.Task]
+	if t == nil || !t.Alive {
+		if op.Kind == OpIoctl {
+			return Result{Errno: syscall.ESRCH, Data: cloneBytes(op.Buf)}
+		}
+		return errResult(syscall.ESRCH)
+	}
+	switch op.Kind {
+	case OpExit:
+		s.exit(t)
+		return okResult(0)
+	case OpOpen:
+		return s.open(t, op.Path, op.Flags)
+	case OpClose:
+		return s.closeFD(t, op.FD)
+	case OpDup:
+		return s.dup(t, op.FD)
+	case OpIoctl:
+		buf := cloneBytes(op.Buf)
+		e, ret := s.ioctl(t, op.FD, op.Cmd, buf)
+		if e != 0 {
+			// The kernel never writes the user buffer on failure.
+			return Result{Errno: e, Data: cloneBytes(op.Buf)}
+		}
+		return Result{Ret: ret, Data: buf}
+	case OpRead:
+		return s.read(t, op.FD, op.N)
+	case OpWrite:
+		return s.write(t, op.FD, op.Buf)
+	case OpLseek:
+		return s.lseek(t, op.FD, op.Off, op.Whence)
+	case OpFtruncate:
+		return s.ftruncate(t, op.FD, op.Off)
+	case OpMemfdCreate:
+		return s.memfdCreate(t, op.Name, op.Flags)
+	}
+	return errResult(syscall.ENOSYS)
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+// allocFD is get_unused_fd_flags(): the lowest free fd below the limit.
+func (t *Task) allocFD() (int, syscall.Errno) {
+	for fd := 0; fd < NRFileMax; fd++ {
+		if _, used := t.FDs[fd]; !used {
+			return fd, 0
+		}
+	}
+	return -1, syscall.EMFILE
+}
+
+// hasFreeFD says whether allocFD would succeed.
+func (t *Task) hasFreeFD() bool { return len(t.FDs) < NRFileMax }
+
+// newFile creates an open file description with one reference.
+func (s *State) newFile(f File) FileID {
+	id := s.NextFile
+	s.NextFile++
+	f.Refs = 1
+	s.Files[id] = &f
+	if f.Kind == KindMemfd {
+		s.Inodes[f.Inode].Refs++
+	}
+	return id
+}
+
+// newInode creates a memfd inode holding data.
+func (s *State) newInode(data []byte) InodeID {
+	id := s.NextInode
+	s.NextInode++
+	s.Inodes[id] = &Inode{Data: data}
+	return id
+}
+
+// install puts file at the lowest free fd (the reference is the caller's).
+func (s *State) install(t *Task, id FileID) int {
+	fd, _ := t.allocFD()
+	t.FDs[fd] = id
+	return fd
+}
+
+// get takes one more reference on an open file description.
+func (s *State) get(id FileID) { s.Files[id].Refs++ }
+
+// put drops one reference; the last one releases the file (fput()).
+func (s *State) put(id FileID) {
+	f := s.Files[id]
+	f.Refs--
+	if f.Refs > 0 {
+		return
+	}
+	delete(s.Files, id)
+	switch f.Kind {
+	case KindDevice:
+		s.DevInUse = false // luo_release()
+	case KindSession:
+		s.sessionRelease(f.Session)
+	case KindMemfd:
+		in := s.Inodes[f.Inode]
+		in.Refs--
+		if in.Refs == 0 {
+			delete(s.Inodes, f.Inode)
+		}
+	}
+}
+
+// fget looks fd up in t; EBADF if it is not open.
+func (s *State) fget(t *Task, fd int) (FileID, *File, syscall.Errno) {
+	id, ok := t.FDs[fd]
+	if !ok {
+		return 0, nil, syscall.EBADF
+	}
+	return id, s.Files[id], 0
+}
+
+func (s *State) exit(t *Task) {
+	for fd := 0; fd < NRFileMax && len(t.FDs) > 0; fd++ {
+		if id, ok := t.FDs[fd]; ok {
+			delete(t.FDs, fd)
+			s.put(id)
+		}
+	}
+	t.Alive = false
+}
+
+// open ports do_sys_openat2(): the fd is reserved before the lookup.
+func (s *State) open(t *Task, path string, flags int) Result {
+	if !t.hasFreeFD() {
+		return errResult(syscall.EMFILE)
+	}
+	// Access mode 3 opens for ioctl only (neither read nor write).
+	acc := flags & OAccmode
+	f := File{Readable: acc == ORdonly || acc == ORdwr, Writable: acc == OWronly || acc == ORdwr}
+	switch {
+	case path == DevNull:
+		f.Kind = KindNull
+	case path == DevLiveUpdate && s.Enabled:
+		// luo_open(): exclusive, then the lazy deserialize.
+		if s.DevInUse {
+			return errResult(syscall.EBUSY)
+		}
+		if s.DeserializeErr != 0 {
+			return errResult(syscall.EIO)
+		}
+		s.DevInUse = true
+		f.Kind = KindDevice
+	default:
+		return errResult(syscall.ENOENT)
+	}
+	return okResult(int64(s.install(t, s.newFile(f))))
+}
+
+func (s *State) closeFD(t *Task, fd int) Result {
+	id, ok := t.FDs[fd]
+	if !ok {
+		return errResult(syscall.EBADF)
+	}
+	delete(t.FDs, fd)
+	s.put(id)
+	return okResult(0)
+}
+
+func (s *State) dup(t *Task, fd int) Result {
+	id, _, e := s.fget(t, fd)
+	if e != 0 {
+		return errResult(e)
+	}
+	if !t.hasFreeFD() {
+		return errResult(syscall.EMFILE)
+	}
+	s.get(id)
+	return okResult(int64(s.install(t, id)))
+}

@@ -1,0 +1,204 @@
+package model
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"syscall"
+)
+
+// Format renders op and its result as one C-like trace line, e.g.
+//
+//	t1: ioctl(3, LIVEUPDATE_IOCTL_CREATE_SESSION, {size=72, fd=0, name="a"}) = 0 {fd=4}
+//	t1: write(5, "abc", 3) = 3
+func Format(op Op, r Result) string {
+	var call string
+	switch op.Kind {
+	case OpNewTask:
+		return fmt.Sprintf("fork() = t%d", r.Ret)
+	case OpKexec:
+		return "reboot(LINUX_REBOOT_CMD_KEXEC) = " + ret(r)
+	case OpExit:
+		call = "exit()"
+	case OpOpen:
+		call = fmt.Sprintf("open(%q, %s)", op.Path, openFlags(op.Flags))
+	case OpClose:
+		call = fmt.Sprintf("close(%d)", op.FD)
+	case OpDup:
+		call = fmt.Sprintf("dup(%d)", op.FD)
+	case OpIoctl:
+		call = fmt.Sprintf("ioctl(%d, %s, %s)", op.FD, cmdName(op.Cmd), ioctlArg(op.Cmd, op.Buf))
+		s := fmt.Sprintf("t%d: %s = %s", op.Task, call, ret(r))
+		if r.Errno == 0 {
+			s += ioctlOut(op.Cmd, r.Data)
+		}
+		return s
+	case OpRead:
+		call = fmt.Sprintf("read(%d, %d)", op.FD, op.N)
+		if r.Errno == 0 {
+			return fmt.Sprintf("t%d: %s = %d %s", op.Task, call, r.Ret, quote(r.Data))
+		}
+	case OpWrite:
+		call = fmt.Sprintf("write(%d, %s, %d)", op.FD, quote(op.Buf), len(op.Buf))
+	case OpLseek:
+		call = fmt.Sprintf("lseek(%d, %d, %s)", op.FD, op.Off, whenceName(op.Whence))
+	case OpFtruncate:
+		call = fmt.Sprintf("ftruncate(%d, %d)", op.FD, op.Off)
+	case OpMemfdCreate:
+		call = fmt.Sprintf("memfd_create(%q, %#x)", op.Name, op.Flags)
+	default:
+		call = fmt.Sprintf("op%d()", int(op.Kind))
+	}
+	return fmt.Sprintf("t%d: %s = %s", op.Task, call, ret(r))
+}
+
+func ret(r Result) string {
+	if r.Errno != 0 {
+		return "-1 " + ErrnoName(r.Errno)
+	}
+	return fmt.Sprint(r.Ret)
+}
+
+// ErrnoName is the errno's C name ("EEXIST"), or "OK" for 0.
+func ErrnoName(e syscall.Errno) string {
+	names := map[syscall.Errno]string{
+		0: "OK", syscall.EPERM: "EPERM", syscall.ENOENT: "ENOENT", syscall.ESRCH: "ESRCH",
+		syscall.EIO: "EIO", syscall.E2BIG: "E2BIG", syscall.EBADF: "EBADF",
+		syscall.EAGAIN: "EAGAIN", syscall.ENOMEM: "ENOMEM", syscall.EFAULT: "EFAULT",
+		syscall.EBUSY: "EBUSY", syscall.EEXIST: "EEXIST", syscall.EINVAL: "EINVAL",
+		syscall.EMFILE: "EMFILE", syscall.ENOTTY: "ENOTTY", syscall.EFBIG: "EFBIG",
+		syscall.ENOSPC: "ENOSPC", syscall.ESPIPE: "ESPIPE", syscall.ENOSYS: "ENOSYS",
+		syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.ENODATA: "ENODATA",
+	}
+	if n, ok := names[e]; ok {
+		return n
+	}
+	return fmt.Sprintf("errno%d", int(e))
+}
+
+func openFlags(f int) string {
+	var p []string
+	switch f & OAccmode {
+	case ORdonly:
+		p = append(p, "O_RDONLY")
+	case OWronly:
+		p = append(p, "O_WRONLY")
+	case ORdwr:
+		p = append(p, "O_RDWR")
+	default:
+		p = append(p, "3")
+	}
+	if f&OCloexec != 0 {
+		p = append(p, "O_CLOEXEC")
+	}
+	if rest := f &^ (OAccmode | OCloexec); rest != 0 {
+		p = append(p, fmt.Sprintf("%#x", rest))
+	}
+	return strings.Join(p, "|")
+}
+
+func whenceName(w int) string {
+	switch w {
+	case SeekSet:
+		return "SEEK_SET"
+	case SeekCur:
+		return "SEEK_CUR"
+	case SeekEnd:
+		return "SEEK_END"
+	}
+	return fmt.Sprint(w)
+}
+
+func cmdName(cmd uint32) string {
+	if n := IoctlName(cmd); n != "" {
+		return n
+	}
+	return fmt.Sprintf("%#x", cmd)
+}
+
+func quote(b []byte) string {
+	const max = 32
+	if len(b) > max {
+		return fmt.Sprintf("%q...", b[:max])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// cNameQ renders a 64-byte name field as a C string literal.
+func cNameQ(field []byte) string {
+	n, ok := cName(field)
+	s := fmt.Sprintf("%q", n)
+	if !ok {
+		s += " (no NUL)"
+	} else if i := len(n) + 1; i < len(field) {
+		for _, c := range field[i:] {
+			if c != 0 {
+				s += " (+bytes after NUL)"
+				break
+			}
+		}
+	}
+	return s
+}
+
+// ioctlArg decodes an ioctl buffer for the trace.
+func ioctlArg(cmd uint32, b []byte) string {
+	if len(b) < 4 {
+		return fmt.Sprintf("[%d bytes] %x", len(b), b)
+	}
+	size := binary.LittleEndian.Uint32(b)
+	var s string
+	known := 0
+	switch cmd {
+	case IoctlCreateSession, IoctlRetrieveSession, IoctlSessionGetName:
+		if len(b) >= SizeofSessionArg {
+			known = SizeofSessionArg
+			mid := "fd"
+			if cmd == IoctlSessionGetName {
+				mid = "reserved"
+			}
+			s = fmt.Sprintf("{size=%d, %s=%d, name=%s", size, mid, int32(binary.LittleEndian.Uint32(b[4:])), cNameQ(b[8:72]))
+		}
+	case IoctlSessionPreserveFD, IoctlSessionRetrieveFD:
+		if len(b) >= SizeofFDArg {
+			known = SizeofFDArg
+			s = fmt.Sprintf("{size=%d, fd=%d, token=%d", size, int32(binary.LittleEndian.Uint32(b[4:])), binary.LittleEndian.Uint64(b[8:]))
+		}
+	case IoctlSessionFinish:
+		if len(b) >= SizeofFinishArg {
+			known = SizeofFinishArg
+			s = fmt.Sprintf("{size=%d, reserved=%d", size, binary.LittleEndian.Uint32(b[4:]))
+		}
+	}
+	if known == 0 {
+		return fmt.Sprintf("{size=%d, [%d bytes] %x}", size, len(b), b)
+	}
+	if len(b) > known {
+		tail := b[known:]
+		nz := false
+		for _, c := range tail {
+			nz = nz || c != 0
+		}
+		if nz {
+			s += fmt.Sprintf(", tail=%x", tail)
+		} else {
+			s += fmt.Sprintf(", tail=%d zero bytes", len(tail))
+		}
+	}
+	return s + "}"
+}
+
+// ioctlOut renders what a successful ioctl wrote back.
+func ioctlOut(cmd uint32, b []byte) string {
+	switch cmd {
+	case IoctlCreateSession, IoctlRetrieveSession, IoctlSessionRetrieveFD:
+		if len(b) >= 8 {
+			return fmt.Sprintf(" {fd=%d}", int32(binary.LittleEndian.Uint32(b[4:])))
+		}
+	case IoctlSessionGetName:
+		if len(b) >= SizeofGetNameArg {
+			return fmt.Sprintf(" {name=%s}", cNameQ(b[8:72]))
+		}
+	}
+	return ""
+}
