@@ -9,7 +9,7 @@ const (
 	SessionNameLength = 64
 	CmdSessionBase    = 0x40
 
-	IoctlCreateSession     uint32 = IoctlType<<8 | 0x00
+	IoctlCreateSession     uint32 = IoctlType << 8
 	IoctlRetrieveSession   uint32 = IoctlType<<8 | 0x01
 	IoctlSessionPreserveFD uint32 = IoctlType<<8 | 0x40
 	IoctlSessionRetrieveFD uint32 = IoctlType<<8 | 0x41
