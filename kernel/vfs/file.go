@@ -1,44 +1,70 @@
 package vfs
 
 import (
+	"fmt"
 	"sync/atomic"
+	"syscall"
 
-	"luomodel/kernel/usermem"
+	"luomodel/kernel/locking"
 )
 
-// Context carries what a file operation needs from the calling task: its fd
-// table (for ioctls that install fds). Subsystems never see package kernel.
-type Context struct {
-	FDs *FDTable
+// fmode ports fmode_t: what the open file may do, derived from its open
+// flags when it is created.
+type fmode uint8
+
+const (
+	fmodeRead  fmode = 1 << iota // FMODE_READ
+	fmodeWrite                   // FMODE_WRITE
+)
+
+// modeFromFlags ports OPEN_FMODE(): the access mode of O_RDONLY, O_WRONLY
+// and O_RDWR. The fourth value (3) grants neither, as in Linux.
+func modeFromFlags(flags int) fmode {
+	switch flags & syscall.O_ACCMODE {
+	case syscall.O_RDONLY:
+		return fmodeRead
+	case syscall.O_WRONLY:
+		return fmodeWrite
+	case syscall.O_RDWR:
+		return fmodeRead | fmodeWrite
+	}
+	return 0
 }
 
-// FileOperations ports struct file_operations. Embed NoFileOperations to get
-// Linux's defaults for the operations a file does not implement.
-type FileOperations interface {
-	// Release ports ->release(): called once, when the last reference drops,
-	// never with an fd-table lock held.
-	Release(f *File)
-	// Ioctl ports ->unlocked_ioctl(); arg is the user buffer.
-	Ioctl(ctx *Context, f *File, cmd uint32, arg usermem.Buffer) error
-	// Read ports ->read(); pos is the file position, updated in place.
-	Read(ctx *Context, f *File, dst []byte, pos *int64) (int, error)
-	// Write ports ->write().
-	Write(ctx *Context, f *File, src []byte, pos *int64) (int, error)
-	// Llseek ports ->llseek(); pos is the file position.
-	Llseek(f *File, pos *int64, off int64, whence int) (int64, error)
-	// Truncate ports do_truncate() through ->setattr(ATTR_SIZE).
-	Truncate(f *File, length int64) error
-}
+// creationStackDepth is how many frames of a file's creation stack the
+// leak registry keeps.
+const creationStackDepth = 10
 
 // File ports struct file.
 type File struct {
-	vfs   *VFS
-	name  string // immutable: "anon_inode:[luo_session] x", "/dev/null", "memfd:x"
-	flags int    // immutable: open flags (O_RDWR, ...)
-	ops   FileOperations
-	inode *Inode
-	priv  any
-	refs  atomic.Int64
+	vfs   *VFS           // immutable
+	name  string         // immutable: "anon_inode:[luo_session] x", "/dev/null", "memfd:x"
+	flags int            // immutable: open flags (O_RDWR, ...)
+	mode  fmode          // immutable: derived from flags
+	ops   FileOperations // immutable
+	inode *Inode         // immutable
+	// priv ports private_data. It is written only while the file is being
+	// set up (allocation, a device's open hook), before any other task can
+	// reach it, and is immutable afterwards.
+	priv any
+
+	// refs ports f_ref: the number of references. Atomic.
+	refs atomic.Int64
+	// released is set once by the Put that ran the release hook (or by the
+	// discard of a file whose open failed). Atomic.
+	released atomic.Bool
+
+	// posLock ports f_pos_lock: it serialises read, write and lseek on the
+	// file position.
+	posLock locking.Mutex
+	// pos ports f_pos. Guarded by posLock.
+	pos int64
+
+	// seq orders files by creation for leak reports. Immutable.
+	seq uint64
+	// created holds the creation stack (program counters). Immutable.
+	created  [creationStackDepth]uintptr
+	ncreated int // immutable
 }
 
 // Name is what readlink(/proc/self/fd/N) would show.
@@ -50,20 +76,34 @@ func (f *File) Flags() int { return f.flags }
 // PrivateData ports file->private_data.
 func (f *File) PrivateData() any { return f.priv }
 
+// SetPrivateData sets file->private_data. Only the code that sets the file
+// up may call it (a device's open hook, a filesystem's allocation path),
+// before the file is installed in any fd table.
+func (f *File) SetPrivateData(priv any) { f.priv = priv }
+
 // Inode ports file_inode().
 func (f *File) Inode() *Inode { return f.inode }
 
 // Ops returns the file's operations.
 func (f *File) Ops() FileOperations { return f.ops }
 
-// Get ports get_file(): take a reference.
-func (f *File) Get() *File { f.refs.Add(1); return f }
+// VFS is the file layer the file belongs to.
+func (f *File) VFS() *VFS { return f.vfs }
 
-// Put ports fput(): drop a reference; the last one runs Release.
-func (f *File) Put() {
-	if f.refs.Add(-1) == 0 {
-		f.ops.Release(f)
+// Count ports file_count(): the current number of references. Only
+// meaningful to a caller that holds one, or in a quiescent state.
+func (f *File) Count() int64 { return f.refs.Load() }
+
+// Released reports whether the file's release has run (it is freed).
+func (f *File) Released() bool { return f.released.Load() }
+
+// String names the file for reports.
+func (f *File) String() string {
+	ino := uint64(0)
+	if f.inode != nil {
+		ino = f.inode.ino
 	}
+	return fmt.Sprintf("file %q (ino %d, refs %d)", f.name, ino, f.refs.Load())
 }
 
 // Inode ports the part of struct inode LUO needs: an identity.

@@ -1,7 +1,7 @@
 package vfs
 
 import (
-	"syscall"
+	"sync/atomic"
 
 	"luomodel/kernel/bug"
 	"luomodel/kernel/locking"
@@ -9,43 +9,45 @@ import (
 
 // VFS is one kernel's file layer.
 type VFS struct {
-	dom *locking.Domain
-	rep *bug.Reporter
+	dom *locking.Domain // immutable
+	rep *bug.Reporter   // immutable
+
+	// lastIno numbers inodes (get_next_ino()); atomic, nobody waits on it.
+	lastIno atomic.Uint64
+
+	// anonInode is the one inode every anonymous file shares
+	// (anon_inode_inode). Immutable after New.
+	anonInode *Inode
+
+	// miscMtx ports misc_mtx: it guards misc and is held across a misc
+	// device's open hook.
+	miscMtx locking.Mutex
+	// misc maps a /dev name to its device (misc_list). Guarded by miscMtx.
+	misc map[string]*MiscDevice
+
+	// leaks tracks every live file for CheckNoLeaks.
+	leaks leakRegistry
 }
 
-// New returns the VFS of a kernel whose locks live in dom.
-func New(dom *locking.Domain) *VFS { return &VFS{dom: dom, rep: dom.Reporter()} }
-
-// NewInode allocates an inode carrying a filesystem's private data.
-func (v *VFS) NewInode(impl any) *Inode { return &Inode{impl: impl} }
-
-// NewFile ports alloc_file_pseudo(): a file with one reference.
-func (v *VFS) NewFile(name string, flags int, ops FileOperations, inode *Inode, priv any) *File {
-	f := &File{vfs: v, name: name, flags: flags, ops: ops, inode: inode, priv: priv}
-	f.refs.Store(1)
-	return f
+// New returns the VFS of a kernel whose locks live in dom. It creates the
+// anonymous inode (anon_inode_init()) and /dev/null (chr_dev_init()).
+func New(dom *locking.Domain) *VFS {
+	v := &VFS{dom: dom, rep: dom.Reporter(), misc: make(map[string]*MiscDevice)}
+	v.miscMtx.Init(dom, "misc_mtx")
+	v.leaks.init()
+	v.anonInode = v.NewInode(nil)
+	v.registerMemDevices()
+	return v
 }
 
-// AnonInodeGetfile ports fs/anon_inodes.c:anon_inode_getfile().
-func (v *VFS) AnonInodeGetfile(name string, ops FileOperations, priv any, flags int) (*File, error) {
-	return v.NewFile("anon_inode:"+name, flags, ops, nil, priv), nil
-}
+// Domain is the locking domain the VFS's locks belong to.
+func (v *VFS) Domain() *locking.Domain { return v.dom }
 
-// MiscDevice ports struct miscdevice.
-type MiscDevice struct {
-	Name string
-	Fops FileOperations
-	// Open ports fops->open(); an error fails open(2) and Release is not called.
-	Open func(f *File) error
-}
+// Reporter is the kernel's report sink.
+func (v *VFS) Reporter() *bug.Reporter { return v.rep }
 
-// MiscRegister ports drivers/char/misc.c:misc_register().
-func (v *VFS) MiscRegister(dev *MiscDevice) error { return nil }
-
-// MiscDeregister ports misc_deregister().
-func (v *VFS) MiscDeregister(dev *MiscDevice) {}
-
-// Open resolves path ("/dev/NAME") and opens it.
-func (v *VFS) Open(ctx *Context, path string, flags int) (*File, error) {
-	return nil, syscall.ENOENT
+// NewInode ports new_inode() + get_next_ino(): an inode carrying a
+// filesystem's private data, numbered uniquely within the VFS.
+func (v *VFS) NewInode(impl any) *Inode {
+	return &Inode{ino: v.lastIno.Add(1), impl: impl}
 }

@@ -1,0 +1,61 @@
+package vfs
+
+import "syscall"
+
+// seekMax ports SEEK_MAX (SEEK_HOLE).
+const seekMax = 4
+
+// Read ports fs/read_write.c:vfs_read() with fdget_pos()'s f_pos_lock:
+// EBADF unless the file is open for reading, then ->read at the file
+// position.
+func (f *File) Read(ctx *Context, dst []byte) (int, error) {
+	if f.mode&fmodeRead == 0 {
+		return 0, syscall.EBADF
+	}
+	f.posLock.Lock()
+	defer f.posLock.Unlock()
+	n, err := f.ops.Read(ctx, f, dst, &f.pos)
+	if err != nil {
+		return 0, err
+	}
+	if f.vfs.rep.WarnOn(n < 0 || n > len(dst), "%s: read returned %d for %d bytes", f, n, len(dst)) {
+		return 0, syscall.EIO
+	}
+	return n, nil
+}
+
+// Write ports vfs_write() with f_pos_lock: EBADF unless the file is open
+// for writing, then ->write at the file position.
+func (f *File) Write(ctx *Context, src []byte) (int, error) {
+	if f.mode&fmodeWrite == 0 {
+		return 0, syscall.EBADF
+	}
+	f.posLock.Lock()
+	defer f.posLock.Unlock()
+	n, err := f.ops.Write(ctx, f, src, &f.pos)
+	if err != nil {
+		return 0, err
+	}
+	if f.vfs.rep.WarnOn(n < 0 || n > len(src), "%s: write returned %d for %d bytes", f, n, len(src)) {
+		return 0, syscall.EIO
+	}
+	return n, nil
+}
+
+// Llseek ports ksys_lseek()'s file part: EINVAL for an unknown whence,
+// else vfs_llseek() (->llseek under f_pos_lock).
+func (f *File) Llseek(off int64, whence int) (int64, error) {
+	if whence < 0 || whence > seekMax {
+		return 0, syscall.EINVAL
+	}
+	f.posLock.Lock()
+	defer f.posLock.Unlock()
+	return f.ops.Llseek(f, &f.pos, off, whence)
+}
+
+// Pos returns the file position (f_pos) under f_pos_lock.
+func (f *File) Pos() int64 {
+	f.posLock.Lock()
+	defer f.posLock.Unlock()
+	return f.pos
+}
