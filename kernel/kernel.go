@@ -4,6 +4,9 @@
 package kernel
 
 import (
+	"fmt"
+	"sync/atomic"
+
 	"luomodel/kernel/bug"
 	"luomodel/kernel/kho"
 	"luomodel/kernel/liveupdate"
@@ -30,33 +33,78 @@ type BootParams struct {
 // Kernel is one running kernel. Its subsystem pointers are set at boot and
 // never change.
 type Kernel struct {
-	rep   *bug.Reporter
-	dom   *locking.Domain
-	mm    *mm.MM
-	vfs   *vfs.VFS
-	shmem *mm.Shmem
-	kho   *kho.KHO
-	luo   *liveupdate.LUO
+	rep     *bug.Reporter
+	cmdline Cmdline
+	dom     *locking.Domain
+	mm      *mm.MM
+	vfs     *vfs.VFS
+	shmem   *mm.Shmem
+	kho     *kho.KHO
+	luo     *liveupdate.LUO
+	// dead is set once the kernel is replaced by kexec (MarkDead).
+	dead atomic.Bool
 }
 
-// Boot builds and initialises a kernel (start_kernel()).
+// Boot builds and initialises a kernel (start_kernel()) from p alone. The
+// order follows Linux: command line (parse_early_param()), KHO's early
+// hand-over parsing (kho_populate() / kho_memory_init(), before the page
+// allocator exists), the page allocator with the preserved memory reserved
+// (mm_core_init()), vfs and shmem, kho_init() (fs_initcall), LUO's
+// initcalls, then the memfd handler's late_initcall.
+//
+// An error is a boot failure: a corrupt hand-over, or LUO's early init
+// failing, which panics in Linux (luo_restore_fail()).
 func Boot(p BootParams) (*Kernel, error) {
-	k := &Kernel{rep: p.Reporter}
+	k := &Kernel{rep: p.Reporter, cmdline: ParseCmdline(p.Cmdline)}
 	k.dom = locking.NewDomain(locking.Options{Lockdep: p.Lockdep, Reporter: p.Reporter})
-	k.mm = mm.New(p.RAM, p.Reporter, nil)
+
+	var in *kho.Handover
+	if k.cmdline.KHO && p.Handover != 0 {
+		h, err := kho.Populate(p.RAM, p.Handover)
+		if err != nil {
+			return nil, fmt.Errorf("kernel: early KHO: %w", err)
+		}
+		in = h
+	}
+	k.mm = mm.New(p.RAM, p.Reporter, in.Reserved())
 	k.vfs = vfs.New(k.dom)
 	k.shmem = mm.NewShmem(k.mm, k.vfs)
+
+	kh, err := kho.New(kho.Config{
+		Enabled:  k.cmdline.KHO,
+		MM:       k.mm,
+		Domain:   k.dom,
+		Reporter: p.Reporter,
+		Incoming: in,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kernel: kho_init: %w", err)
+	}
+	k.kho = kh
+
 	if err := k.liveupdateInit(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kernel: liveupdate: %w", err)
 	}
 	if err := k.memfdLUOInit(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kernel: memfd_luo: %w", err)
 	}
 	return k, nil
 }
 
-// PrepareKexec ports the live-update part of kernel_kexec(): reboot
-// notifiers (liveupdate_reboot()) and kho_finalize(). It returns the
-// hand-over descriptor for the next kernel; on error this kernel keeps
-// running.
-func (k *Kernel) PrepareKexec() (mm.PhysAddr, error) { return 0, nil }
+// Cmdline returns the parsed command line this kernel booted with.
+func (k *Kernel) Cmdline() Cmdline { return k.cmdline }
+
+// Reporter returns the kernel's report sink.
+func (k *Kernel) Reporter() *bug.Reporter { return k.rep }
+
+// Domain returns the kernel's locking domain.
+func (k *Kernel) Domain() *locking.Domain { return k.dom }
+
+// MM returns the kernel's page allocator.
+func (k *Kernel) MM() *mm.MM { return k.mm }
+
+// KHO returns the kernel's Kexec HandOver state.
+func (k *Kernel) KHO() *kho.KHO { return k.kho }
+
+// LUO returns the kernel's Live Update Orchestrator, nil before its init.
+func (k *Kernel) LUO() *liveupdate.LUO { return k.luo }

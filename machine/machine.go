@@ -1,35 +1,205 @@
 // Package machine is a simulated computer: physical memory and the kernel
 // running on it, which can replace itself by kexec with live update.
+//
+// Only physical memory crosses a kexec (design rule 2): Kexec asks the
+// running kernel for its hand-over descriptor, poisons every page the
+// hand-over does not name, kills the old kernel and boots a new one from
+// the RAM, the command line and the descriptor alone.
 package machine
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
+	"luomodel/kernel/kho"
+	"luomodel/kernel/mm"
 )
+
+// DefaultMemoryMiB is the memory of a Config with MemoryMiB 0.
+const DefaultMemoryMiB = 256
+
+// ErrKernelPanic is wrapped by the error of a kexec whose new kernel failed
+// to boot: Linux would have panicked (a corrupt hand-over, LUO's early init
+// failing). The machine is halted afterwards.
+var ErrKernelPanic = errors.New("machine: kernel panic during boot")
+
+// ErrHalted is returned by Kexec once the machine is halted.
+var ErrHalted = errors.New("machine: halted")
 
 // Config describes the machine and its kernel command line.
 type Config struct {
 	// LiveUpdate is "liveupdate=on" on the kernel command line.
 	LiveUpdate bool
-	// MemoryMiB is simulated physical memory; 0 picks the default.
+	// MemoryMiB is simulated physical memory; 0 picks the default
+	// (DefaultMemoryMiB).
 	MemoryMiB int
 	// KHODisabled is "kho=off"; the zero Config has KHO enabled.
 	KHODisabled bool
 	// Report receives every report (WARN, lockdep, KASAN); nil panics.
 	Report bug.Handler
+	// Cmdline holds extra command-line words, appended after the ones the
+	// fields above produce (so they win: the last occurrence counts).
+	Cmdline string
+	// NoLockdep turns lock validation off; it is on by default.
+	NoLockdep bool
+}
+
+// cmdline renders the kernel command line of c.
+func (c Config) cmdline() string {
+	words := []string{"liveupdate=off", "kho=on"}
+	if c.LiveUpdate {
+		words[0] = "liveupdate=on"
+	}
+	if c.KHODisabled {
+		words[1] = "kho=off"
+	}
+	if c.Cmdline != "" {
+		words = append(words, c.Cmdline)
+	}
+	return strings.Join(words, " ")
 }
 
 // Machine is the simulated computer.
 type Machine struct {
-	k *kernel.Kernel
+	ram     *mm.RAM       // immutable
+	rep     *bug.Reporter // immutable; outlives every kernel
+	cmdline string        // immutable
+	lockdep bool          // immutable
+
+	// mu serializes Kexec with itself and with Kernel: the machine, not a
+	// kernel task, owns it, and no kernel code runs under it except boot
+	// and PrepareKexec, which never wait on a task.
+	mu      sync.Mutex
+	k       *kernel.Kernel // guarded by mu; nil once halted
+	halted  error          // guarded by mu; why the machine stopped
+	kexecs  int            // guarded by mu; successful kexecs
+	lastKHO mm.PhysAddr    // guarded by mu; descriptor of the last kexec
 }
 
 // New cold-boots the first kernel.
-func New(cfg Config) (*Machine, error) { return &Machine{}, nil }
+func New(cfg Config) (*Machine, error) {
+	mib := cfg.MemoryMiB
+	if mib == 0 {
+		mib = DefaultMemoryMiB
+	}
+	if mib < 0 {
+		return nil, fmt.Errorf("machine: MemoryMiB %d", mib)
+	}
+	m := &Machine{
+		ram:     mm.NewRAM(uint64(mib) << 20),
+		rep:     bug.NewReporter(cfg.Report),
+		cmdline: cfg.cmdline(),
+		lockdep: !cfg.NoLockdep,
+	}
+	k, err := m.boot(0)
+	if err != nil {
+		return nil, err
+	}
+	m.k = k
+	return m, nil
+}
 
-// Kernel returns the running kernel.
-func (m *Machine) Kernel() *kernel.Kernel { return m.k }
+// boot builds a kernel on the machine's RAM.
+func (m *Machine) boot(handover mm.PhysAddr) (*kernel.Kernel, error) {
+	return kernel.Boot(kernel.BootParams{
+		RAM:      m.ram,
+		Cmdline:  m.cmdline,
+		Handover: handover,
+		Reporter: m.rep,
+		Lockdep:  m.lockdep,
+	})
+}
 
-// Kexec ports reboot(LINUX_REBOOT_CMD_KEXEC) with live update; on error the
-// current kernel keeps running.
-func (m *Machine) Kexec() error { return nil }
+// Kernel returns the running kernel, nil once the machine is halted.
+func (m *Machine) Kernel() *kernel.Kernel {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.k
+}
+
+// RAM returns the machine's physical memory.
+func (m *Machine) RAM() *mm.RAM { return m.ram }
+
+// Reporter returns the machine's report sink, shared by all its kernels.
+func (m *Machine) Reporter() *bug.Reporter { return m.rep }
+
+// Cmdline returns the kernel command line every kernel boots with.
+func (m *Machine) Cmdline() string { return m.cmdline }
+
+// Kexecs returns how many kexecs succeeded.
+func (m *Machine) Kexecs() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.kexecs
+}
+
+// LastHandover returns the hand-over descriptor of the last successful
+// kexec (0 if none, or if it handed nothing over).
+func (m *Machine) LastHandover() mm.PhysAddr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastKHO
+}
+
+// Halted returns why the machine stopped, or nil while it runs.
+func (m *Machine) Halted() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.halted
+}
+
+// Kexec ports reboot(LINUX_REBOOT_CMD_KEXEC) with live update (on error
+// the current kernel keeps running):
+//
+//  1. the running kernel prepares (kernel_kexec(): liveupdate_reboot(),
+//     kho_finalize()) and returns the hand-over descriptor; an error
+//     aborts the kexec and is returned;
+//  2. the old kernel dies: its tasks' syscalls fail with ESRCH;
+//  3. every page of RAM that the hand-over does not keep is poisoned with
+//     mm.PoisonByte: what survives is found by parsing the hand-over from
+//     the RAM bytes, exactly as the next kernel will;
+//  4. a new kernel boots from the RAM bytes, the command line and the
+//     descriptor. If it fails (Linux would panic), the machine halts:
+//     Kexec returns an error wrapping ErrKernelPanic, Kernel returns nil
+//     and later Kexecs fail with ErrHalted.
+func (m *Machine) Kexec() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.halted != nil {
+		return fmt.Errorf("%w: %w", ErrHalted, m.halted)
+	}
+	old := m.k
+	handover, err := old.PrepareKexec()
+	if err != nil {
+		return err
+	}
+	old.MarkDead()
+	m.scrub(handover)
+	k, err := m.boot(handover)
+	if err != nil {
+		m.k = nil
+		m.halted = fmt.Errorf("%w: %w", ErrKernelPanic, err)
+		return m.halted
+	}
+	m.k = k
+	m.kexecs++
+	m.lastKHO = handover
+	return nil
+}
+
+// scrub poisons every page the hand-over at descriptor does not keep. A
+// hand-over that does not parse keeps nothing; the boot that follows will
+// fail on it the same way.
+func (m *Machine) scrub(handover mm.PhysAddr) {
+	var keep []mm.Range
+	if handover != 0 {
+		if h, err := kho.Populate(m.ram, handover); err == nil {
+			keep = h.Keep()
+		}
+	}
+	m.ram.Scrub(keep)
+}

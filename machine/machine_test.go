@@ -1,0 +1,93 @@
+package machine_test
+
+import (
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"luomodel/kernel/bug"
+	"luomodel/kernel/mm"
+	"luomodel/machine"
+)
+
+// failOnReport returns a report handler that fails t.
+func failOnReport(t testing.TB) bug.Handler {
+	return func(r *bug.Report) { t.Errorf("unexpected report:\n%s", r) }
+}
+
+func newMachine(t testing.TB, cfg machine.Config) *machine.Machine {
+	t.Helper()
+	if cfg.Report == nil {
+		cfg.Report = failOnReport(t)
+	}
+	if cfg.MemoryMiB == 0 {
+		cfg.MemoryMiB = 64
+	}
+	m, err := machine.New(cfg)
+	require.NoError(t, err)
+	require.NotNil(t, m.Kernel())
+	return m
+}
+
+func TestZeroConfig(t *testing.T) {
+	m, err := machine.New(machine.Config{Report: failOnReport(t)})
+	require.NoError(t, err)
+	k := m.Kernel()
+	require.Equal(t, uint64(machine.DefaultMemoryMiB)<<20, m.RAM().Size())
+	require.True(t, k.Cmdline().KHO)
+	require.False(t, k.Cmdline().LiveUpdate)
+	require.True(t, k.KHO().IsEnabled())
+	require.False(t, k.KHO().IsKHOBoot())
+}
+
+func TestKexecIdle(t *testing.T) {
+	m := newMachine(t, machine.Config{})
+	old := m.Kernel()
+	for i := range 3 {
+		require.NoError(t, m.Kexec())
+		require.Equal(t, i+1, m.Kexecs())
+		k := m.Kernel()
+		require.NotSame(t, old, k)
+		require.True(t, old.Dead())
+		require.True(t, k.KHO().IsKHOBoot())
+		old = k
+	}
+}
+
+func TestKexecPreservedFolio(t *testing.T) {
+	m := newMachine(t, machine.Config{})
+	k := m.Kernel()
+	f, err := k.MM().FolioAlloc(2, true)
+	require.NoError(t, err)
+	data := make([]byte, f.Size())
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	require.NoError(t, f.Write(0, data))
+	require.NoError(t, k.KHO().PreserveFolio(f))
+	pa := f.PA()
+
+	require.NoError(t, m.Kexec())
+	k2 := m.Kernel()
+	require.Equal(t, mm.PageReserved, k2.MM().PageState(pa))
+	g, err := k2.KHO().RestoreFolio(pa)
+	require.NoError(t, err)
+	require.Equal(t, uint(2), g.Order())
+	got := make([]byte, g.Size())
+	require.NoError(t, g.Read(0, got))
+	require.Equal(t, data, got)
+	g.Put()
+}
+
+func TestKexecKHODisabled(t *testing.T) {
+	m := newMachine(t, machine.Config{KHODisabled: true})
+	require.False(t, m.Kernel().KHO().IsEnabled())
+	require.NoError(t, m.Kexec())
+	require.Equal(t, mm.PhysAddr(0), m.LastHandover())
+	require.False(t, m.Kernel().KHO().IsKHOBoot())
+	_, err := m.Kernel().KHO().RetrieveSubtree("LUO")
+	require.ErrorIs(t, err, syscall.ENOENT)
+}
+
+
