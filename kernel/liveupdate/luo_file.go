@@ -1,0 +1,541 @@
+package liveupdate
+
+import (
+	"syscall"
+
+	"luomodel/kernel/mm"
+	"luomodel/kernel/vfs"
+)
+
+// This file ports kernel/liveupdate/luo_file.c: the per-session set of
+// preserved files, the handler registry, and the preserve / freeze /
+// unfreeze / retrieve / finish state machine of one preserved file.
+//
+// Every function ending in Locked requires the owning session's mutex.
+
+// fileLock takes f.mutex, reporting a use-after-free first if f was freed.
+func (l *LUO) fileLock(f *luoFile) {
+	if f.freed.Load() {
+		reportUAF(l.rep, "luo_file")
+	}
+	f.mutex.Lock()
+}
+
+// fileFree poisons a luo_file that left its set and drops its pin on the
+// handler (the module reference of M18, dropped last: M16).
+func (l *LUO) fileFree(f *luoFile) {
+	if f.freed.Swap(true) {
+		reportUAF(l.rep, "luo_file (double free)")
+		return
+	}
+	f.reg.users.Add(-1)
+}
+
+// allocFilesMemLocked ports luo_file.c:luo_alloc_files_mem(): allocate the
+// set's preserved luo_file_ser array on first use.
+func (l *LUO) allocFilesMemLocked(fs *fileSet) error {
+	if fs.filesPA != 0 {
+		return nil
+	}
+	l.rep.WarnOn(fs.count != 0, "liveupdate: file set has %d files but no array", fs.count)
+	pa, err := l.kho.AllocPreserve(FileBlockSize)
+	if err != nil {
+		return err
+	}
+	fs.filesPA = pa
+	return nil
+}
+
+// freeFilesMemLocked ports luo_file.c:luo_free_files_mem(): release the
+// array once the set is empty.
+func (l *LUO) freeFilesMemLocked(fs *fileSet) {
+	if fs.count != 0 || fs.filesPA == 0 {
+		return
+	}
+	l.kho.UnpreserveFree(fs.filesPA)
+	fs.filesPA = 0
+}
+
+// getID ports luo_file.c:luo_get_id(): the key of the double-preservation
+// map, the handler's GetID or else the file's identity.
+func getID(fh *FileHandler, file *vfs.File) preservedKey {
+	if fh.Ops.GetID != nil {
+		return preservedKey{id: fh.Ops.GetID(file)}
+	}
+	return preservedKey{file: file}
+}
+
+// tokenIsUsedLocked ports luo_file.c:luo_token_is_used().
+func (l *LUO) tokenIsUsedLocked(fs *fileSet, token uint64) bool {
+	for _, f := range fs.files {
+		if f.token == token {
+			return true
+		}
+	}
+	return false
+}
+
+// newLuoFile allocates a luo_file (kzalloc + mutex_init).
+func (l *LUO) newLuoFile(reg *registeredHandler, file *vfs.File, data uint64, token uint64) *luoFile {
+	f := &luoFile{fh: reg.fh, reg: reg, file: file, serializedData: data, token: token}
+	f.mutex.Init(l.dom, "luo_file.mutex")
+	return f
+}
+
+// preserveFileLocked ports luo_file.c:luo_preserve_file(): preserve the
+// file at fd in fs under token. Errors, in this order: EEXIST (token in
+// use), ENOSPC (set full), EBADF, the array allocation's error, ENOENT (no
+// handler can preserve it), EBUSY (the file is preserved already, in any
+// set: M17), the handler's Preserve error (LUO does not call Unpreserve
+// for a failed Preserve). LUO keeps a reference on the file until it is
+// unpreserved or finished.
+//
+// Requires: the session mutex held; takes luo_register_rwlock for read
+// around the handler lookup (M18).
+func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd int) error {
+	if l.tokenIsUsedLocked(fs, token) {
+		return syscall.EEXIST
+	}
+	if fs.count == FileMax {
+		return syscall.ENOSPC
+	}
+	file, err := ctx.FDs.Get(fd)
+	if err != nil {
+		return syscall.EBADF
+	}
+	if err := l.allocFilesMemLocked(fs); err != nil {
+		file.Put()
+		return err
+	}
+
+	var reg *registeredHandler
+	l.registerRwsem.DownRead()
+	for _, r := range l.handlers {
+		if r.fh.Ops.CanPreserve(r.fh, file) {
+			reg = r
+			// Pin the handler while the lookup's lock is held.
+			reg.users.Add(1)
+			break
+		}
+	}
+	l.registerRwsem.UpRead()
+	if reg == nil {
+		l.freeFilesMemLocked(fs)
+		file.Put()
+		return syscall.ENOENT
+	}
+	fh := reg.fh
+
+	key := getID(fh, file)
+	if err := l.preserved.insert(key, file); err != nil {
+		reg.users.Add(-1)
+		l.freeFilesMemLocked(fs)
+		file.Put()
+		return err
+	}
+
+	f := l.newLuoFile(reg, file, 0, token)
+	args := FileOpArgs{Handler: fh, File: file}
+	if err := fh.Ops.Preserve(&args); err != nil {
+		l.preserved.erase(key)
+		reg.users.Add(-1)
+		l.freeFilesMemLocked(fs)
+		file.Put()
+		return toErrno(err)
+	}
+	f.serializedData = args.SerializedData
+	f.privateData = args.PrivateData
+	fs.files = append(fs.files, f)
+	fs.count++
+	return nil
+}
+
+// fileUnpreserveFilesLocked ports luo_file.c:luo_file_unpreserve_files():
+// abort every preserved file, newest first: the handler's Unpreserve, out
+// of the global map, out of the set, LUO's file reference dropped; then
+// the array is freed.
+func (l *LUO) fileUnpreserveFilesLocked(fs *fileSet) {
+	for len(fs.files) > 0 {
+		f := fs.files[len(fs.files)-1]
+		args := FileOpArgs{
+			Handler:        f.fh,
+			File:           f.file,
+			SerializedData: f.serializedData,
+			PrivateData:    f.privateData,
+		}
+		f.fh.Ops.Unpreserve(&args)
+		l.preserved.erase(getID(f.fh, f.file))
+		fs.files = fs.files[:len(fs.files)-1]
+		fs.count--
+		f.file.Put()
+		l.fileFree(f)
+	}
+	l.freeFilesMemLocked(fs)
+}
+
+// fileFreezeOne ports luo_file.c:luo_file_freeze_one(): the handler's
+// optional Freeze, which may update the serialized data.
+//
+// Requires: the session mutex held; takes f.mutex.
+func (l *LUO) fileFreezeOne(f *luoFile) error {
+	l.fileLock(f)
+	defer f.mutex.Unlock()
+	if f.fh.Ops.Freeze == nil {
+		return nil
+	}
+	args := FileOpArgs{
+		Handler:        f.fh,
+		File:           f.file,
+		SerializedData: f.serializedData,
+		PrivateData:    f.privateData,
+	}
+	if err := f.fh.Ops.Freeze(&args); err != nil {
+		return toErrno(err)
+	}
+	f.serializedData = args.SerializedData
+	return nil
+}
+
+// fileUnfreezeOne ports luo_file.c:luo_file_unfreeze_one(): the handler's
+// optional Unfreeze. The serialized data is kept (M7): the handler still
+// needs it to unpreserve or to freeze again.
+//
+// Requires: the session mutex held; takes f.mutex.
+func (l *LUO) fileUnfreezeOne(f *luoFile) {
+	l.fileLock(f)
+	defer f.mutex.Unlock()
+	if f.fh.Ops.Unfreeze == nil {
+		return
+	}
+	args := FileOpArgs{
+		Handler:        f.fh,
+		File:           f.file,
+		SerializedData: f.serializedData,
+		PrivateData:    f.privateData,
+	}
+	f.fh.Ops.Unfreeze(&args)
+}
+
+// fileUnfreezeFirstLocked ports luo_file.c:__luo_file_unfreeze(): unfreeze
+// the first n files in list order (those frozen before the failed one, or
+// all), then zero the whole file array.
+func (l *LUO) fileUnfreezeFirstLocked(fs *fileSet, n int) {
+	for _, f := range fs.files[:n] {
+		l.fileUnfreezeOne(f)
+	}
+	l.clearPA(fs.filesPA, FileBlockSize)
+}
+
+// fileFreezeLocked ports luo_file.c:luo_file_freeze(): freeze every file
+// in preservation order and write its luo_file_ser entry, then the set's
+// luo_file_set_ser at fssPA. An empty set writes nothing. If a Freeze
+// fails, the files frozen before it are unfrozen, the array is zeroed and
+// the error returned.
+func (l *LUO) fileFreezeLocked(fs *fileSet, fssPA mm.PhysAddr) error {
+	if fs.count == 0 {
+		return nil
+	}
+	if l.rep.WarnOn(fs.filesPA == 0, "liveupdate: freezing %d files without an array", fs.count) {
+		return syscall.EINVAL
+	}
+	var b [FileSerSize]byte
+	for i, f := range fs.files {
+		if err := l.fileFreezeOne(f); err != nil {
+			l.log.printf("warn", "Freeze failed for token[%#x] handler[%s] err[%v]", f.token, f.fh.Compatible, err)
+			l.fileUnfreezeFirstLocked(fs, i)
+			return err
+		}
+		ser := FileSer{Data: f.serializedData, Token: f.token}
+		copy(ser.Compatible[:HandlerCompatLength-1], f.fh.Compatible) // strscpy()
+		ser.Encode(b[:])
+		if err := l.mem.Write(fileSerPA(fs.filesPA, i), b[:]); err != nil {
+			l.rep.WarnOn(true, "liveupdate: cannot write file entry %d: %v", i, err)
+			l.fileUnfreezeFirstLocked(fs, i+1)
+			return err
+		}
+	}
+	var sb [FileSetSerSize]byte
+	(&FileSetSer{Files: uint64(fs.filesPA), Count: uint64(fs.count)}).Encode(sb[:])
+	if err := l.mem.Write(fssPA, sb[:]); err != nil {
+		l.rep.WarnOn(true, "liveupdate: cannot write file set: %v", err)
+		l.fileUnfreezeFirstLocked(fs, len(fs.files))
+		return err
+	}
+	return nil
+}
+
+// fileUnfreezeLocked ports luo_file.c:luo_file_unfreeze(): roll a frozen
+// set back and clear its serialized form (the array and the
+// luo_file_set_ser at fssPA).
+func (l *LUO) fileUnfreezeLocked(fs *fileSet, fssPA mm.PhysAddr) {
+	if fs.count == 0 {
+		return
+	}
+	l.fileUnfreezeFirstLocked(fs, len(fs.files))
+	l.clearPA(fssPA, FileSetSerSize)
+}
+
+// retrieveFileLocked ports luo_file.c:luo_retrieve_file(): the file
+// preserved under token, with a new reference for the caller. The first
+// successful call runs the handler's Retrieve and keeps a reference for
+// LUO until finish; later calls return the same file. A failed Retrieve is
+// remembered and its error returned again without calling the handler
+// (M6). ENOENT for an unknown token (explicit found flag, M5).
+//
+// Requires: the session mutex held; takes f.mutex.
+func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
+	if len(fs.files) == 0 {
+		return nil, syscall.ENOENT
+	}
+	var f *luoFile
+	found := false
+	for _, it := range fs.files {
+		if it.token == token {
+			f, found = it, true
+			break
+		}
+	}
+	if !found {
+		return nil, syscall.ENOENT
+	}
+
+	l.fileLock(f)
+	defer f.mutex.Unlock()
+	if f.retrieveStatus < 0 {
+		// Retrieve was attempted and failed: the same error again.
+		return nil, syscall.Errno(-f.retrieveStatus)
+	}
+	if f.retrieveStatus > 0 {
+		// Asked again: one more reference for the new fd.
+		return f.file.Get(), nil
+	}
+
+	args := FileOpArgs{Handler: f.fh, SerializedData: f.serializedData}
+	err := f.fh.Ops.Retrieve(&args)
+	if err == nil && l.rep.WarnOn(args.File == nil, "liveupdate: handler %s retrieved no file", f.fh.Compatible) {
+		err = syscall.EIO
+	}
+	if err != nil {
+		e := toErrno(err)
+		f.retrieveStatus = -int(e)
+		return nil, e
+	}
+	f.file = args.File
+	// A reference for LUO, kept until finish; the handler's goes to the
+	// caller.
+	f.file.Get()
+	ierr := l.preserved.insert(getID(f.fh, f.file), f.file)
+	l.rep.WarnOn(ierr != nil, "liveupdate: retrieved file of token %#x is already preserved", token)
+	f.retrieveStatus = 1
+	return f.file, nil
+}
+
+// fileCanFinishOne ports luo_file.c:luo_file_can_finish_one(): the
+// handler's optional CanFinish; false is EBUSY.
+//
+// Requires: the session mutex held; takes f.mutex.
+func (l *LUO) fileCanFinishOne(f *luoFile) error {
+	l.fileLock(f)
+	defer f.mutex.Unlock()
+	if f.fh.Ops.CanFinish == nil {
+		return nil
+	}
+	args := FileOpArgs{
+		Handler:        f.fh,
+		File:           f.file,
+		SerializedData: f.serializedData,
+		RetrieveStatus: f.retrieveStatus,
+	}
+	if !f.fh.Ops.CanFinish(&args) {
+		return syscall.EBUSY
+	}
+	return nil
+}
+
+// fileFinishOne ports luo_file.c:luo_file_finish_one(): the handler's
+// Finish, told the retrieve status.
+//
+// Requires: the session mutex held; takes f.mutex.
+func (l *LUO) fileFinishOne(f *luoFile) {
+	l.fileLock(f)
+	defer f.mutex.Unlock()
+	args := FileOpArgs{
+		Handler:        f.fh,
+		File:           f.file,
+		SerializedData: f.serializedData,
+		RetrieveStatus: f.retrieveStatus,
+	}
+	f.fh.Ops.Finish(&args)
+}
+
+// fileFinishLocked ports luo_file.c:luo_file_finish(): first ask every
+// file whether it can finish (one "no" is EBUSY with nothing changed),
+// then finish them newest first, dropping LUO's references, and free the
+// incoming array. Unretrieved files are finished too.
+func (l *LUO) fileFinishLocked(fs *fileSet) error {
+	if fs.count == 0 {
+		return nil
+	}
+	for _, f := range fs.files {
+		if err := l.fileCanFinishOne(f); err != nil {
+			return err
+		}
+	}
+	for len(fs.files) > 0 {
+		f := fs.files[len(fs.files)-1]
+		l.fileFinishOne(f)
+		if f.file != nil {
+			l.preserved.erase(getID(f.fh, f.file))
+			f.file.Put()
+		}
+		fs.files = fs.files[:len(fs.files)-1]
+		fs.count--
+		l.fileFree(f)
+	}
+	if fs.filesPA != 0 {
+		l.kho.RestoreFree(fs.filesPA)
+		fs.filesPA = 0
+	}
+	return nil
+}
+
+// fileDeserializeLocked ports luo_file.c:luo_file_deserialize(): rebuild
+// an incoming set from its luo_file_set_ser, binding each entry to the
+// registered handler with the same compatible string (read lock on the
+// registry, M18). The data is untrusted: the count is bounded by the
+// array, the array must be a block the previous kernel preserved,
+// compatibles must be NUL-terminated and tokens unique (EINVAL otherwise).
+// An unknown compatible is ENOENT.
+//
+// Unlike C, count grows with the list, so count == len(files) holds even
+// after a failure. As upstream, nothing is undone on failure: the whole
+// deserialization fails and its error is cached (see sessionDeserializeAll).
+func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
+	if fss.Files == 0 {
+		if fss.Count != 0 {
+			l.log.printf("warn", "File set has %d files but no array", fss.Count)
+			return syscall.EINVAL
+		}
+		return nil
+	}
+	if fss.Count == 0 || fss.Count > FileMax {
+		l.log.printf("warn", "File set count %d out of range", fss.Count)
+		return syscall.EINVAL
+	}
+	filesPA := mm.PhysAddr(fss.Files)
+	if !l.kho.incoming(filesPA, FileBlockSize) {
+		l.log.printf("warn", "File array %#x is not a preserved block", fss.Files)
+		return syscall.EINVAL
+	}
+	buf := make([]byte, int(fss.Count)*FileSerSize)
+	if err := l.mem.Read(filesPA, buf); err != nil {
+		l.log.printf("warn", "Failed to read file array %#x: %v", fss.Files, err)
+		return syscall.EINVAL
+	}
+	fs.filesPA = filesPA
+
+	l.registerRwsem.DownRead()
+	defer l.registerRwsem.UpRead()
+	for i := 0; i < int(fss.Count); i++ {
+		ser := DecodeFileSer(buf[i*FileSerSize:])
+		compatible, ok := cString(ser.Compatible[:])
+		if !ok {
+			l.log.printf("warn", "Unterminated compatible '%s'", printable(ser.Compatible[:]))
+			return syscall.EINVAL
+		}
+		if l.tokenIsUsedLocked(fs, ser.Token) {
+			l.log.printf("warn", "Duplicate token %#x", ser.Token)
+			return syscall.EINVAL
+		}
+		var reg *registeredHandler
+		for _, r := range l.handlers {
+			if r.fh.Compatible == compatible {
+				reg = r
+				break
+			}
+		}
+		if reg == nil {
+			l.log.printf("warn", "No registered handler for compatible '%s'", printable(ser.Compatible[:]))
+			return syscall.ENOENT
+		}
+		reg.users.Add(1)
+		fs.files = append(fs.files, l.newLuoFile(reg, nil, ser.Data, ser.Token))
+		fs.count++
+	}
+	return nil
+}
+
+// fileSetInit ports luo_file.c:luo_file_set_init().
+func (l *LUO) fileSetInit(fs *fileSet) {
+	*fs = fileSet{}
+}
+
+// fileSetDestroy ports luo_file.c:luo_file_set_destroy(): the set must be
+// empty; it frees nothing.
+func (l *LUO) fileSetDestroy(fs *fileSet) {
+	l.rep.WarnOn(fs.count != 0, "liveupdate: destroying a file set with count %d", fs.count)
+	l.rep.WarnOn(len(fs.files) != 0, "liveupdate: destroying a file set with %d files", len(fs.files))
+}
+
+// RegisterFileHandler ports luo_file.c:liveupdate_register_file_handler().
+// Errors, in order: EOPNOTSUPP when LUO is disabled; EINVAL when a
+// required op (CanPreserve, Preserve, Unpreserve, Retrieve, Finish) is
+// missing or the compatible string does not fit (at most
+// HandlerCompatLength-1 bytes, no NUL); EEXIST when the compatible string
+// is registered already. Registration takes luo_register_rwlock for write
+// (M18) instead of 6.19's quiesce, so it is allowed while sessions exist.
+func (l *LUO) RegisterFileHandler(fh *FileHandler) error {
+	if !l.Enabled() {
+		return syscall.EOPNOTSUPP
+	}
+	if fh == nil || fh.Ops == nil {
+		return syscall.EINVAL
+	}
+	ops := fh.Ops
+	if ops.Preserve == nil || ops.Unpreserve == nil || ops.Retrieve == nil ||
+		ops.Finish == nil || ops.CanPreserve == nil {
+		return syscall.EINVAL
+	}
+	if len(fh.Compatible) > HandlerCompatLength-1 {
+		return syscall.EINVAL
+	}
+	for i := 0; i < len(fh.Compatible); i++ {
+		if fh.Compatible[i] == 0 {
+			return syscall.EINVAL
+		}
+	}
+
+	l.registerRwsem.DownWrite()
+	defer l.registerRwsem.UpWrite()
+	for _, r := range l.handlers {
+		if r.fh.Compatible == fh.Compatible {
+			l.log.printf("err", "File handler registration failed: Compatible string '%s' already registered.", fh.Compatible)
+			return syscall.EEXIST
+		}
+	}
+	l.handlers = append(l.handlers, &registeredHandler{fh: fh})
+	return nil
+}
+
+// UnregisterFileHandler ports luo_file.c:liveupdate_unregister_file_handler().
+// EOPNOTSUPP when LUO is disabled, ENOENT when fh is not registered, EBUSY
+// while preserved or deserialized files still use it (the Go stand-in for
+// the module reference each such file holds, M18).
+func (l *LUO) UnregisterFileHandler(fh *FileHandler) error {
+	if !l.Enabled() {
+		return syscall.EOPNOTSUPP
+	}
+	l.registerRwsem.DownWrite()
+	defer l.registerRwsem.UpWrite()
+	for i, r := range l.handlers {
+		if r.fh != fh {
+			continue
+		}
+		if r.users.Load() != 0 {
+			return syscall.EBUSY
+		}
+		l.handlers = append(l.handlers[:i], l.handlers[i+1:]...)
+		return nil
+	}
+	return syscall.ENOENT
+}

@@ -1,0 +1,218 @@
+package liveupdate
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"luomodel/kernel/bug"
+	"luomodel/kernel/locking"
+	"luomodel/kernel/mm"
+	"luomodel/kernel/usermem"
+	"luomodel/kernel/vfs"
+)
+
+// This file ports kernel/liveupdate/luo_internal.h: the types shared by
+// luo_core, luo_session and luo_file, plus the seams through which LUO
+// reaches KHO and physical memory.
+
+// luoUcmd ports struct luo_ucmd: one ioctl call in flight.
+type luoUcmd struct {
+	ubuffer  usermem.Buffer // the caller's buffer
+	userSize uint32         // the leading u32 of ubuffer
+	cmd      []byte         // kernel copy of the struct, op.size bytes
+}
+
+// respond ports luo_ucmd_respond(): copy min(user_size, kernelCmdSize)
+// bytes of the kernel struct back to the caller; EFAULT on a short buffer.
+func (u *luoUcmd) respond(kernelCmdSize int) error {
+	n := min(int(u.userSize), kernelCmdSize)
+	if err := u.ubuffer.CopyOut(0, u.cmd[:n]); err != nil {
+		return syscall.EFAULT
+	}
+	return nil
+}
+
+// fileSet ports struct luo_file_set: the files preserved in one session.
+// Every field is guarded by the owning session's mutex.
+type fileSet struct {
+	// files is files_list, in preservation (or deserialization) order.
+	files []*luoFile
+	// filesPA is files: the preserved luo_file_ser array, 0 for NULL.
+	filesPA mm.PhysAddr
+	// count is count, kept apart from len(files) as in C so that a broken
+	// update of one shows (invariant F1).
+	count int
+}
+
+// session ports struct luo_session.
+type session struct {
+	// name is NUL-padded; immutable after sessionAlloc.
+	name [SessionNameLength]byte
+	// retrieved is set once, under mutex, by sessionRetrieve before the
+	// session's file is published; release and the ioctl type check read
+	// it without the mutex, ordered after the write by the fd publication.
+	retrieved bool
+	// fileSet is guarded by mutex.
+	fileSet fileSet
+	// mutex is luo_session.mutex.
+	mutex locking.Mutex
+	// freed poisons the object after sessionFree (use-after-free checks).
+	freed atomic.Bool
+}
+
+// nameString is the session name up to its NUL.
+func (s *session) nameString() string {
+	str, _ := cString(s.name[:])
+	return str
+}
+
+// luoFile ports struct luo_file (defined in luo_file.c).
+type luoFile struct {
+	fh  *FileHandler       // immutable
+	reg *registeredHandler // immutable: fh's registry entry, pinned while this exists
+	// file is nil in the new kernel until retrieved; guarded by mutex.
+	file *vfs.File
+	// serializedData is guarded by mutex (set under the session mutex at
+	// preserve, before the luo_file is visible).
+	serializedData uint64
+	// privateData is runtime-only state from Preserve; guarded like
+	// serializedData; never serialized.
+	privateData any
+	// retrieveStatus: 0 not attempted, 1 retrieved, a negative errno if
+	// retrieve failed (M6). Guarded by mutex.
+	retrieveStatus int
+	// mutex is luo_file.mutex.
+	mutex locking.Mutex
+	token uint64 // immutable
+	// freed poisons the object once it is unpreserved or finished.
+	freed atomic.Bool
+}
+
+// registeredHandler is a handler's entry in the registry. users counts the
+// luo_files that use it: the Go stand-in for the per-file module reference
+// of M18, which keeps a handler in use from being unregistered.
+type registeredHandler struct {
+	fh    *FileHandler // immutable
+	users atomic.Int64
+}
+
+// preservedKey keys the double-preservation map: the handler's GetID if it
+// has one, otherwise the file's identity (the struct file pointer in C).
+type preservedKey struct {
+	file *vfs.File
+	id   uint64
+}
+
+// preservedFiles ports luo_preserved_files (M17), an xarray in C. mu plays
+// the xarray's internal spinlock: a leaf lock held only for a map access,
+// never across a scheduling point or a wait, so a plain sync.Mutex is
+// invisible to nobody that matters.
+type preservedFiles struct {
+	mu sync.Mutex
+	m  map[preservedKey]*vfs.File // guarded by mu
+}
+
+// insert ports xa_insert(): EBUSY if key is present.
+func (p *preservedFiles) insert(k preservedKey, f *vfs.File) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.m[k]; ok {
+		return syscall.EBUSY
+	}
+	if p.m == nil {
+		p.m = make(map[preservedKey]*vfs.File)
+	}
+	p.m[k] = f
+	return nil
+}
+
+// erase ports xa_erase().
+func (p *preservedFiles) erase(k preservedKey) {
+	p.mu.Lock()
+	delete(p.m, k)
+	p.mu.Unlock()
+}
+
+// handover is the part of KHO that LUO calls (kernel/kho's *KHO); tests
+// may substitute one that injects failures.
+type handover interface {
+	IsEnabled() bool
+	AllocPreserve(size uint64) (mm.PhysAddr, error)
+	UnpreserveFree(pa mm.PhysAddr)
+	RestoreFree(pa mm.PhysAddr)
+	AddSubtree(name string, fdt mm.PhysAddr) error
+	RetrieveSubtree(name string) (mm.PhysAddr, error)
+	Finalize() error
+	// incoming reports whether [pa, pa+size) lies inside one block the
+	// previous kernel preserved: incoming physical addresses are
+	// untrusted and are checked before they are read.
+	incoming(pa mm.PhysAddr, size uint64) bool
+}
+
+// physMem is checked access to physical memory (kernel/mm's *MM).
+type physMem interface {
+	Read(pa mm.PhysAddr, dst []byte) error
+	Write(pa mm.PhysAddr, src []byte) error
+}
+
+// klog is LUO's slice of the kernel log (pr_info/pr_warn/pr_err). mu is a
+// leaf lock held only to append or copy.
+type klog struct {
+	mu    sync.Mutex
+	lines []string // guarded by mu; the newest maxLogLines lines
+}
+
+const maxLogLines = 256
+
+func (k *klog) printf(level, format string, args ...any) {
+	line := "liveupdate: " + level + ": " + fmt.Sprintf(format, args...)
+	k.mu.Lock()
+	if len(k.lines) == maxLogLines {
+		copy(k.lines, k.lines[1:])
+		k.lines = k.lines[:maxLogLines-1]
+	}
+	k.lines = append(k.lines, line)
+	k.mu.Unlock()
+}
+
+func (k *klog) snapshot() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.lines...)
+}
+
+// toErrno turns a handler's error into the errno LUO stores and returns:
+// an Errno as is, anything else as EIO.
+func toErrno(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) && e != 0 {
+		return e
+	}
+	return syscall.EIO
+}
+
+// noFileOps gives Linux's defaults for the file operations LUO's files do
+// not implement.
+type noFileOps struct{}
+
+func (noFileOps) Ioctl(*vfs.Context, *vfs.File, uint32, usermem.Buffer) error {
+	return syscall.ENOTTY
+}
+func (noFileOps) Read(*vfs.Context, *vfs.File, []byte, *int64) (int, error) {
+	return 0, syscall.EINVAL
+}
+func (noFileOps) Write(*vfs.Context, *vfs.File, []byte, *int64) (int, error) {
+	return 0, syscall.EINVAL
+}
+func (noFileOps) Llseek(*vfs.File, *int64, int64, int) (int64, error) {
+	return 0, syscall.ESPIPE
+}
+func (noFileOps) Truncate(*vfs.File, int64) error { return syscall.EINVAL }
+
+// reportUAF files a use-after-free report for a poisoned LUO object.
+func reportUAF(rep *bug.Reporter, what string) {
+	rep.Filef(bug.KindUAF, "use-after-free of "+what, "LUO touched a %s after it was freed", what)
+}
