@@ -1,0 +1,199 @@
+package proptest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+
+	"luomodel/kernel"
+	"luomodel/kernel/bug"
+	"luomodel/machine"
+	"luomodel/model"
+)
+
+// errnoUnknown marks an error from the port that is not a syscall.Errno.
+const errnoUnknown = syscall.Errno(4095)
+
+// Env is one machine and, unless it runs the port alone, the model that
+// shadows it.
+type Env struct {
+	M *machine.Machine
+	// S is the model's state; it is advanced only in lockstep mode.
+	S        model.State
+	lockstep bool
+	tasks    map[model.TaskID]*kernel.Task
+	nextTask model.TaskID
+	// Trace is every operation so far as C-like lines.
+	Trace []string
+
+	// mu guards reports: handlers may be called from any goroutine.
+	mu      sync.Mutex
+	reports []*bug.Report
+}
+
+// NewEnv boots a machine with LUO on. In lockstep mode the model follows.
+func NewEnv(lockstep bool) (*Env, error) {
+	e := &Env{
+		S:        model.NewState(true),
+		lockstep: lockstep,
+		tasks:    map[model.TaskID]*kernel.Task{},
+		nextTask: 1,
+	}
+	m, err := machine.New(machine.Config{LiveUpdate: true, Report: e.report})
+	if err != nil {
+		return nil, err
+	}
+	e.M = m
+	return e, nil
+}
+
+func (e *Env) report(r *bug.Report) {
+	e.mu.Lock()
+	e.reports = append(e.reports, r)
+	e.mu.Unlock()
+}
+
+// Reports returns the reports filed so far.
+func (e *Env) Reports() []*bug.Report {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]*bug.Report(nil), e.reports...)
+}
+
+// Mismatch is a disagreement between the port and the model.
+type Mismatch struct {
+	Op    model.Op
+	Port  model.Result
+	Model model.Result
+	Err   error // the port's raw error when it was not an errno
+}
+
+func (m *Mismatch) Error() string {
+	s := fmt.Sprintf("port and model disagree:\n  port:  %s\n  model: %s",
+		model.Format(m.Op, m.Port), model.Format(m.Op, m.Model))
+	if m.Err != nil {
+		s += fmt.Sprintf("\n  port error: %v", m.Err)
+	}
+	return s
+}
+
+// Exec applies op to the port (and in lockstep mode to the model) and
+// returns the port's result; a disagreement is a *Mismatch.
+func (e *Env) Exec(op model.Op) (model.Result, error) {
+	pr, rawErr := e.runPort(op)
+	if !e.lockstep {
+		e.Trace = append(e.Trace, model.Format(op, pr))
+		return pr, nil
+	}
+	mr, next := model.Step(e.S, op)
+	e.S = next
+	e.Trace = append(e.Trace, model.Format(op, pr))
+	if !pr.Equal(mr) {
+		return pr, &Mismatch{Op: op, Port: pr, Model: mr, Err: rawErr}
+	}
+	return pr, nil
+}
+
+// Task returns the port's task for a model task id.
+func (e *Env) Task(id model.TaskID) *kernel.Task { return e.tasks[id] }
+
+func toErrno(err error) (syscall.Errno, error) {
+	if err == nil {
+		return 0, nil
+	}
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return en, nil
+	}
+	return errnoUnknown, err
+}
+
+// runPort performs op on the port; it never panics outward.
+func (e *Env) runPort(op model.Op) (r model.Result, raw error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = model.Result{Errno: errnoUnknown}
+			raw = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	res := func(ret int64, err error) (model.Result, error) {
+		en, raw := toErrno(err)
+		if en != 0 {
+			return model.Result{Errno: en}, raw
+		}
+		return model.Result{Ret: ret}, nil
+	}
+	switch op.Kind {
+	case model.OpNewTask:
+		k := e.M.Kernel()
+		if k == nil {
+			return model.Result{Errno: errnoUnknown}, errors.New("machine halted")
+		}
+		id := e.nextTask
+		e.nextTask++
+		e.tasks[id] = k.NewTask()
+		return model.Result{Ret: int64(id)}, nil
+	case model.OpKexec:
+		return res(0, e.M.Kexec())
+	}
+	t := e.tasks[op.Task]
+	if t == nil {
+		return model.Result{Errno: errnoUnknown}, fmt.Errorf("no task %d", op.Task)
+	}
+	switch op.Kind {
+	case model.OpExit:
+		t.Exit()
+		return model.Result{}, nil
+	case model.OpOpen:
+		fd, err := t.Open(op.Path, op.Flags)
+		return res(int64(fd), err)
+	case model.OpClose:
+		return res(0, t.Close(op.FD))
+	case model.OpDup:
+		fd, err := t.Dup(op.FD)
+		return res(int64(fd), err)
+	case model.OpIoctl:
+		var buf []byte
+		if op.Buf != nil {
+			buf = append([]byte{}, op.Buf...)
+		}
+		err := t.Ioctl(op.FD, op.Cmd, buf)
+		r, raw := res(0, err)
+		r.Data = buf
+		return r, raw
+	case model.OpRead:
+		p := make([]byte, op.N)
+		n, err := t.Read(op.FD, p)
+		r, raw := res(int64(n), err)
+		if r.Errno == 0 {
+			if n < 0 || n > len(p) {
+				return r, fmt.Errorf("read returned %d", n)
+			}
+			r.Data = p[:n]
+		}
+		return r, raw
+	case model.OpWrite:
+		n, err := t.Write(op.FD, append([]byte{}, op.Buf...))
+		return res(int64(n), err)
+	case model.OpLseek:
+		off, err := t.Lseek(op.FD, op.Off, op.Whence)
+		return res(off, err)
+	case model.OpFtruncate:
+		return res(0, t.Ftruncate(op.FD, op.Off))
+	case model.OpMemfdCreate:
+		fd, err := t.MemfdCreate(op.Name, uint(op.Flags))
+		return res(int64(fd), err)
+	}
+	return model.Result{Errno: syscall.ENOSYS}, nil
+}
+
+// TraceString renders the trace, numbered.
+func (e *Env) TraceString() string {
+	var b strings.Builder
+	for i, l := range e.Trace {
+		fmt.Fprintf(&b, "%4d  %s\n", i+1, l)
+	}
+	return b.String()
+}
