@@ -342,6 +342,7 @@ func (m *MM) FreePages(pa PhysAddr, order uint) {
 	}
 	pfn := pa.PFN()
 	m.freed.record(pfn, order)
+	m.stats.AllocatedPages -= 1 << order
 	m.freeOneLocked(pfn, order)
 	m.lock.Unlock()
 }

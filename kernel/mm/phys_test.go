@@ -1,0 +1,119 @@
+package mm
+
+import (
+	"bytes"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRAMRawRoundTripAcrossPages(t *testing.T) {
+	r := NewRAM(1 * mib)
+	require.EqualValues(t, 1*mib, r.Size())
+	require.EqualValues(t, 256, r.Pages())
+
+	data := pattern(3*PageSize, 1)
+	require.NoError(t, r.WriteRaw(PageSize-100, data))
+	got := make([]byte, len(data))
+	require.NoError(t, r.ReadRaw(PageSize-100, got))
+	require.Equal(t, data, got)
+	require.EqualValues(t, 4, r.TouchedPages())
+
+	// Untouched memory reads as zero at cold boot and costs nothing.
+	zero := make([]byte, PageSize)
+	require.NoError(t, r.ReadRaw(100*PageSize, zero))
+	require.Equal(t, make([]byte, PageSize), zero)
+	require.EqualValues(t, 4, r.TouchedPages())
+}
+
+func TestRAMBounds(t *testing.T) {
+	r := NewRAM(64*kib + 123) // rounded down to whole pages
+	require.EqualValues(t, 64*kib, r.Size())
+	b := make([]byte, 8)
+	require.NoError(t, r.ReadRaw(64*kib-8, b))
+	require.ErrorIs(t, r.ReadRaw(64*kib-7, b), syscall.EFAULT)
+	require.ErrorIs(t, r.WriteRaw(64*kib, b), syscall.EFAULT)
+	require.ErrorIs(t, r.WriteRaw(^PhysAddr(0)-3, b), syscall.EFAULT) // wraps
+	require.ErrorIs(t, r.Poison(16), syscall.EFAULT)
+	require.NoError(t, r.ReadRaw(64*kib, nil))
+	require.EqualValues(t, 0, r.TouchedPages())
+}
+
+func TestRAMSparseGiB(t *testing.T) {
+	r := NewRAM(1 * gib)
+	for i := range 5 {
+		require.NoError(t, r.WriteRaw(PhysAddr(i)*(200*mib)+17, []byte("hello")))
+	}
+	require.EqualValues(t, 5, r.TouchedPages())
+
+	// A 1 GiB allocator over it touches no frame either.
+	m := New(r, failReporter(t), nil)
+	require.EqualValues(t, 5, r.TouchedPages())
+	pa, err := m.AllocPages(4, true) // zeroing untouched frames is free
+	require.NoError(t, err)
+	require.EqualValues(t, 5, r.TouchedPages())
+	require.NoError(t, m.WriteU64(pa+8, 42))
+	require.EqualValues(t, 6, r.TouchedPages())
+	m.FreePages(pa, 4) // freed frames give their memory back
+	require.EqualValues(t, 5, r.TouchedPages())
+}
+
+func TestRAMScrubPoisonsAllButKept(t *testing.T) {
+	r := NewRAM(256 * kib) // 64 frames
+	page := func(b byte) []byte { return bytes.Repeat([]byte{b}, PageSize) }
+	for pfn := range PFN(8) {
+		require.NoError(t, r.WriteRaw(pfn.Addr(), page(byte(pfn+1))))
+	}
+	// Keep frame 2, frames 5-6 (a range ending mid-frame keeps the whole
+	// frame) and frame 20, which was never written.
+	r.Scrub([]Range{
+		{Start: 2 * PageSize, Size: PageSize},
+		{Start: 5*PageSize + 100, Size: PageSize},
+		{Start: 20 * PageSize, Size: 10},
+	})
+	got := make([]byte, PageSize)
+	for pfn := range PFN(32) {
+		require.NoError(t, r.ReadRaw(pfn.Addr(), got))
+		switch {
+		case pfn == 2 || pfn == 5 || pfn == 6:
+			require.Equal(t, page(byte(pfn+1)), got, "kept pfn %d", pfn)
+		case pfn == 20:
+			require.Equal(t, page(0), got, "kept untouched pfn %d", pfn)
+		default:
+			require.Equal(t, page(PoisonByte), got, "scrubbed pfn %d", pfn)
+		}
+	}
+	// Only the kept frames cost memory.
+	require.EqualValues(t, 4, r.TouchedPages())
+
+	// A second scrub keeps what it is told to, and nothing else.
+	r.Scrub([]Range{{Start: 20 * PageSize, Size: PageSize}})
+	require.NoError(t, r.ReadRaw(2*PageSize, got))
+	require.Equal(t, page(PoisonByte), got)
+	require.NoError(t, r.ReadRaw(20*PageSize, got))
+	require.Equal(t, page(0), got)
+	require.EqualValues(t, 1, r.TouchedPages())
+}
+
+func TestRAMPoisonOnePage(t *testing.T) {
+	r := NewRAM(64 * kib)
+	require.NoError(t, r.WriteRaw(3*PageSize, []byte{1, 2, 3}))
+	require.NoError(t, r.Poison(3))
+	require.NoError(t, r.Poison(4))
+	got := make([]byte, 2*PageSize)
+	require.NoError(t, r.ReadRaw(3*PageSize, got))
+	require.Equal(t, bytes.Repeat([]byte{PoisonByte}, 2*PageSize), got)
+	// After a scrub, poisoning is free: the background is the poison.
+	r.Scrub(nil)
+	require.NoError(t, r.Poison(5))
+	require.EqualValues(t, 0, r.TouchedPages())
+}
+
+func TestPhysAddrHelpers(t *testing.T) {
+	pa := PhysAddr(0x12345)
+	require.Equal(t, PFN(0x12), pa.PFN())
+	require.EqualValues(t, 0x345, pa.PageOffset())
+	require.Equal(t, PhysAddr(0x12000), pa.PFN().Addr())
+	require.Equal(t, PhysAddr(0x3000), Range{Start: 0x1000, Size: 0x2000}.End())
+}
