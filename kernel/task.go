@@ -1,38 +1,45 @@
 package kernel
 
-import "syscall"
+import (
+	"sync/atomic"
 
-// Task is a user process: an fd table and the syscalls of design.md.
+	"luomodel/kernel/vfs"
+)
+
+// Task is a user process: an fd table and the syscalls of design.md. Its
+// methods are the syscalls; each is entered and left through doSyscall
+// (syscall_entry.go). A Task may be driven from several goroutines at once
+// (threads sharing one fd table), except that Exit must not race with its
+// other syscalls.
 type Task struct {
-	k *Kernel
+	k   *Kernel      // immutable
+	fds *vfs.FDTable // immutable: the task's files_struct
+	// exited is set by Exit; a task that exited makes no more syscalls.
+	exited atomic.Bool
 }
 
-// Open ports open(2).
-func (t *Task) Open(path string, flags int) (int, error) { return -1, syscall.ENOSYS }
+// NewTask ports fork() of a fresh process: an empty fd table with Linux's
+// default RLIMIT_NOFILE (1024). A task of a dead kernel is born dead: its
+// syscalls fail with ESRCH.
+func (k *Kernel) NewTask() *Task {
+	return &Task{k: k, fds: k.vfs.NewFDTable(vfs.DefaultNoFile)}
+}
 
-// Close ports close(2).
-func (t *Task) Close(fd int) error { return syscall.ENOSYS }
+// Kernel is the kernel the task runs on.
+func (t *Task) Kernel() *Kernel { return t.k }
 
-// Ioctl ports ioctl(2); arg is the user buffer, read and written in place.
-func (t *Task) Ioctl(fd int, cmd uint32, arg []byte) error { return syscall.ENOSYS }
+// Exited reports whether the task has exited.
+func (t *Task) Exited() bool { return t.exited.Load() }
 
-// Read ports read(2).
-func (t *Task) Read(fd int, p []byte) (int, error) { return 0, syscall.ENOSYS }
-
-// Write ports write(2).
-func (t *Task) Write(fd int, p []byte) (int, error) { return 0, syscall.ENOSYS }
-
-// Lseek ports lseek(2).
-func (t *Task) Lseek(fd int, off int64, whence int) (int64, error) { return 0, syscall.ENOSYS }
-
-// Ftruncate ports ftruncate(2).
-func (t *Task) Ftruncate(fd int, length int64) error { return syscall.ENOSYS }
-
-// Dup ports dup(2).
-func (t *Task) Dup(fd int) (int, error) { return -1, syscall.ENOSYS }
-
-// MemfdCreate ports memfd_create(2).
-func (t *Task) MemfdCreate(name string, flags uint) (int, error) { return -1, syscall.ENOSYS }
-
-// Exit closes every fd (do_exit()).
-func (t *Task) Exit() {}
+// Exit ports do_exit()'s exit_files(): close every fd, lowest first, then
+// the task is gone and its syscalls fail with ESRCH. Exit of a task that
+// already exited, or of a dead kernel's task, does nothing.
+func (t *Task) Exit() {
+	_, _ = doSyscall(t, "exit", 0, func(*vfs.Context) (int, error) {
+		if t.exited.Swap(true) {
+			return 0, nil
+		}
+		t.fds.CloseAll()
+		return 0, nil
+	})
+}
