@@ -338,9 +338,9 @@ func (l *LUO) ioctlCreateSession(ctx *vfs.Context, ucmd *luoUcmd) error {
 	}
 	argp.Encode(ucmd.cmd)
 	if err := ucmd.respond(SessionArgSize); err != nil {
-		// Dropping the only reference runs the session release: the
-		// brand-new session is unpreserved, removed and freed.
-		file.Put()
+		// Dropping the only reference runs the session release (at
+		// syscall exit): the brand-new session is removed and freed.
+		ctx.Fput(file)
 		ctx.FDs.PutUnusedFD(fd)
 		return err
 	}
@@ -366,7 +366,7 @@ func (l *LUO) ioctlRetrieveSession(ctx *vfs.Context, ucmd *luoUcmd) error {
 	argp.Encode(ucmd.cmd)
 	if err := ucmd.respond(SessionArgSize); err != nil {
 		// The session is retrieved now, so its release finishes it.
-		file.Put()
+		ctx.Fput(file)
 		ctx.FDs.PutUnusedFD(fd)
 		return err
 	}
@@ -422,7 +422,7 @@ func (l *LUO) ioctl(ctx *vfs.Context, cmd uint32, arg usermem.Buffer) error {
 	ucmd.userSize = size
 	op := &luoIoctlOps[nr-CmdBase]
 	if op.ioctlNum != cmd {
-		return syscall.ENOTTY // -ENOIOCTLCMD, as the VFS reports it
+		return vfs.ENOIOCTLCMD // ENOTTY for user space
 	}
 	if err := ucmdLoad(&op.luoIoctlOp, &ucmd); err != nil {
 		return err
@@ -432,7 +432,7 @@ func (l *LUO) ioctl(ctx *vfs.Context, cmd uint32, arg usermem.Buffer) error {
 
 // luoFops ports luo_core.c's luo_fops.
 type luoFops struct {
-	noFileOps
+	vfs.NoFileOperations
 	l *LUO
 }
 

@@ -11,7 +11,11 @@ import (
 // preserved files, the handler registry, and the preserve / freeze /
 // unfreeze / retrieve / finish state machine of one preserved file.
 //
-// Every function ending in Locked requires the owning session's mutex.
+// Every function ending in Locked requires the owning session's mutex. A
+// ctx argument is the calling syscall's context: file references dropped
+// under LUO's locks go through ctx.Fput, so a last reference is released at
+// syscall exit with no lock held; it is nil in a release hook, where they
+// are dropped at once.
 
 // fileLock takes f.mutex, reporting a use-after-free first if f was freed.
 func (l *LUO) fileLock(f *luoFile) {
@@ -104,7 +108,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 		return syscall.EBADF
 	}
 	if err := l.allocFilesMemLocked(fs); err != nil {
-		file.Put()
+		ctx.Fput(file)
 		return err
 	}
 
@@ -121,7 +125,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 	l.registerRwsem.UpRead()
 	if reg == nil {
 		l.freeFilesMemLocked(fs)
-		file.Put()
+		ctx.Fput(file)
 		return syscall.ENOENT
 	}
 	fh := reg.fh
@@ -130,7 +134,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 	if err := l.preserved.insert(key, file); err != nil {
 		reg.users.Add(-1)
 		l.freeFilesMemLocked(fs)
-		file.Put()
+		ctx.Fput(file)
 		return err
 	}
 
@@ -140,7 +144,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 		l.preserved.erase(key)
 		reg.users.Add(-1)
 		l.freeFilesMemLocked(fs)
-		file.Put()
+		ctx.Fput(file)
 		return toErrno(err)
 	}
 	f.serializedData = args.SerializedData
@@ -154,7 +158,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 // abort every preserved file, newest first: the handler's Unpreserve, out
 // of the global map, out of the set, LUO's file reference dropped; then
 // the array is freed.
-func (l *LUO) fileUnpreserveFilesLocked(fs *fileSet) {
+func (l *LUO) fileUnpreserveFilesLocked(ctx *vfs.Context, fs *fileSet) {
 	for len(fs.files) > 0 {
 		f := fs.files[len(fs.files)-1]
 		args := FileOpArgs{
@@ -167,7 +171,7 @@ func (l *LUO) fileUnpreserveFilesLocked(fs *fileSet) {
 		l.preserved.erase(getID(f.fh, f.file))
 		fs.files = fs.files[:len(fs.files)-1]
 		fs.count--
-		f.file.Put()
+		ctx.Fput(f.file)
 		l.fileFree(f)
 	}
 	l.freeFilesMemLocked(fs)
@@ -372,7 +376,7 @@ func (l *LUO) fileFinishOne(f *luoFile) {
 // file whether it can finish (one "no" is EBUSY with nothing changed),
 // then finish them newest first, dropping LUO's references, and free the
 // incoming array. Unretrieved files are finished too.
-func (l *LUO) fileFinishLocked(fs *fileSet) error {
+func (l *LUO) fileFinishLocked(ctx *vfs.Context, fs *fileSet) error {
 	if fs.count == 0 {
 		return nil
 	}
@@ -386,7 +390,7 @@ func (l *LUO) fileFinishLocked(fs *fileSet) error {
 		l.fileFinishOne(f)
 		if f.file != nil {
 			l.preserved.erase(getID(f.fh, f.file))
-			f.file.Put()
+			ctx.Fput(f.file)
 		}
 		fs.files = fs.files[:len(fs.files)-1]
 		fs.count--

@@ -194,24 +194,6 @@ func toErrno(err error) syscall.Errno {
 	return syscall.EIO
 }
 
-// noFileOps gives Linux's defaults for the file operations LUO's files do
-// not implement.
-type noFileOps struct{}
-
-func (noFileOps) Ioctl(*vfs.Context, *vfs.File, uint32, usermem.Buffer) error {
-	return syscall.ENOTTY
-}
-func (noFileOps) Read(*vfs.Context, *vfs.File, []byte, *int64) (int, error) {
-	return 0, syscall.EINVAL
-}
-func (noFileOps) Write(*vfs.Context, *vfs.File, []byte, *int64) (int, error) {
-	return 0, syscall.EINVAL
-}
-func (noFileOps) Llseek(*vfs.File, *int64, int64, int) (int64, error) {
-	return 0, syscall.ESPIPE
-}
-func (noFileOps) Truncate(*vfs.File, int64) error { return syscall.EINVAL }
-
 // reportUAF files a use-after-free report for a poisoned LUO object.
 func reportUAF(rep *bug.Reporter, what string) {
 	rep.Filef(bug.KindUAF, "use-after-free of "+what, "LUO touched a %s after it was freed", what)

@@ -122,10 +122,10 @@ func (l *LUO) sessionRemove(sh *sessionHeader, s *session) {
 // sessionFinishOne ports luo_session.c:luo_session_finish_one().
 //
 // Requires: s.mutex not held.
-func (l *LUO) sessionFinishOne(s *session) error {
+func (l *LUO) sessionFinishOne(ctx *vfs.Context, s *session) error {
 	l.sessionLock(s)
 	defer s.mutex.Unlock()
-	return l.fileFinishLocked(&s.fileSet)
+	return l.fileFinishLocked(ctx, &s.fileSet)
 }
 
 // sessionUnfreezeOne ports luo_session.c:luo_session_unfreeze_one(): ser
@@ -162,14 +162,14 @@ func (l *LUO) sessionRelease(s *session) {
 	var sh *sessionHeader
 	// If retrieved is set, this session is from the incoming list.
 	if s.retrieved {
-		if err := l.sessionFinishOne(s); err != nil {
+		if err := l.sessionFinishOne(nil, s); err != nil {
 			l.log.printf("warn", "Unable to finish session [%s] on release", s.nameString())
 			return
 		}
 		sh = &l.sessions.incoming
 	} else {
 		l.sessionLock(s)
-		l.fileUnpreserveFilesLocked(&s.fileSet)
+		l.fileUnpreserveFilesLocked(nil, &s.fileSet)
 		s.mutex.Unlock()
 		sh = &l.sessions.outgoing
 	}
@@ -219,7 +219,7 @@ func (l *LUO) sessionRetrieveFD(ctx *vfs.Context, s *session, ucmd *luoUcmd) err
 	}
 	argp.Encode(ucmd.cmd)
 	if err := ucmd.respond(FDArgSize); err != nil {
-		file.Put() // the caller's reference; LUO keeps its own
+		ctx.Fput(file) // the caller's reference; LUO keeps its own
 		ctx.FDs.PutUnusedFD(fd)
 		return err
 	}
@@ -231,12 +231,12 @@ func (l *LUO) sessionRetrieveFD(ctx *vfs.Context, s *session, ucmd *luoUcmd) err
 // reserved field is rejected (M21).
 //
 // Requires: the serialize rwsem held for read; s.mutex not held.
-func (l *LUO) sessionFinish(_ *vfs.Context, s *session, ucmd *luoUcmd) error {
+func (l *LUO) sessionFinish(ctx *vfs.Context, s *session, ucmd *luoUcmd) error {
 	argp := DecodeFinishArg(ucmd.cmd)
 	if argp.Reserved != 0 {
 		return syscall.EINVAL
 	}
-	if err := l.sessionFinishOne(s); err != nil {
+	if err := l.sessionFinishOne(ctx, s); err != nil {
 		return err
 	}
 	return ucmd.respond(FinishArgSize)
@@ -302,7 +302,7 @@ func (l *LUO) sessionIoctl(ctx *vfs.Context, s *session, cmd uint32, arg usermem
 	ucmd.userSize = size
 	op := &sessionIoctlOps[nr-CmdSessionBase]
 	if op.ioctlNum != cmd {
-		return syscall.ENOTTY // -ENOIOCTLCMD, as the VFS reports it
+		return vfs.ENOIOCTLCMD // ENOTTY for user space
 	}
 	// retrieved tells incoming from outgoing; it was set before the
 	// session's file was published.
@@ -327,7 +327,7 @@ func (l *LUO) sessionIoctl(ctx *vfs.Context, s *session, cmd uint32, arg usermem
 
 // sessionFileOps ports luo_session.c's luo_session_fops.
 type sessionFileOps struct {
-	noFileOps
+	vfs.NoFileOperations
 	l *LUO
 }
 
