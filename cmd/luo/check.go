@@ -1,0 +1,155 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"luomodel/proptest"
+)
+
+// batchChecks is how many checks one rapid.Check call runs; the campaign
+// loops over batches until its time or check budget is spent.
+const batchChecks = 10
+
+var seedRE = regexp.MustCompile(`-rapid\.seed=(\d+)`)
+
+// runCheck is `luo check`: the lockstep campaign.
+func runCheck(args []string) int {
+	fs := flag.NewFlagSet("check", flag.ExitOnError)
+	duration := fs.Duration("duration", time.Minute, "how long to run (ignored with -seed)")
+	checks := fs.Int("checks", 0, "stop after this many checks (0: until -duration; with -seed: 1)")
+	steps := fs.Int("steps", 50, "average number of actions per check")
+	seed := fs.Uint64("seed", 0, "replay the check with this seed (as printed by a failure)")
+	quiet := fs.Bool("q", false, "no progress line")
+	_ = fs.Parse(args)
+
+	// rapid reads its settings from the standard flag set (registered by
+	// its init) and calls testing.Short().
+	testing.Init()
+	_ = flag.CommandLine.Parse(nil)
+	set := func(name, value string) {
+		if err := flag.Set(name, value); err != nil {
+			fmt.Fprintf(os.Stderr, "luo: %v\n", err)
+			os.Exit(2)
+		}
+	}
+	set("rapid.steps", strconv.Itoa(*steps))
+	set("rapid.nofailfile", "true")
+
+	stats := proptest.NewStats()
+	start := time.Now()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if *quiet {
+			<-stop
+			return
+		}
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				printProgress(os.Stderr, stats, start)
+				fmt.Fprintln(os.Stderr)
+				return
+			case <-tick.C:
+				printProgress(os.Stderr, stats, start)
+			}
+		}
+	}()
+
+	var failure *campaignTB
+	if *seed != 0 {
+		n := *checks
+		if n == 0 {
+			n = 1
+		}
+		failure = batch(*seed, n, stats)
+	} else {
+		master := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6c756f))
+		for failure == nil {
+			if *checks > 0 && stats.Progress().Checks >= *checks {
+				break
+			}
+			if *checks == 0 && time.Since(start) >= *duration {
+				break
+			}
+			n := batchChecks
+			if *checks > 0 {
+				n = min(n, *checks-stats.Progress().Checks)
+			}
+			failure = batch(master.Uint64()|1, n, stats)
+		}
+	}
+	close(stop)
+	<-done
+
+	fmt.Printf("luo check: %s\n\n", summaryLine(stats, start))
+	stats.WriteSummary(os.Stdout)
+	if failure == nil {
+		fmt.Printf("\nPASS\n")
+		return 0
+	}
+	report(os.Stdout, failure, *steps)
+	return 1
+}
+
+// batch runs n checks starting at seed and returns the TB if one failed.
+func batch(seed uint64, n int, stats *proptest.Stats) (failed *campaignTB) {
+	flag.Set("rapid.seed", strconv.FormatUint(seed, 10))
+	flag.Set("rapid.checks", strconv.Itoa(n))
+	tb := &campaignTB{name: "luo-check"}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				if _, ok := p.(failNow); !ok {
+					tb.Errorf("panic: %v", p)
+				}
+			}
+		}()
+		rapid.Check(tb, proptest.Lockstep(stats))
+	}()
+	if tb.Failed() {
+		return tb
+	}
+	return nil
+}
+
+func summaryLine(stats *proptest.Stats, start time.Time) string {
+	p := stats.Progress()
+	return fmt.Sprintf("checks=%d steps=%d kexecs=%d distinct-errnos=%d elapsed=%s",
+		p.Checks, p.Steps, p.Kexecs, p.Errnos, time.Since(start).Round(time.Second))
+}
+
+func printProgress(w io.Writer, stats *proptest.Stats, start time.Time) {
+	fmt.Fprintf(w, "\r%s ", summaryLine(stats, start))
+}
+
+// report prints the shrunk failure, its seed and the replay command.
+func report(w io.Writer, tb *campaignTB, steps int) {
+	fmt.Fprintf(w, "\nFAIL\n\n")
+	msg := strings.Join(tb.errors, "\n")
+	var keep []string
+	for _, l := range strings.Split(msg, "\n") {
+		if strings.HasPrefix(l, "To reproduce, specify") || l == "Failed test output:" {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	fmt.Fprintln(w, strings.Join(keep, "\n"))
+	if m := seedRE.FindStringSubmatch(msg); m != nil {
+		fmt.Fprintf(w, "\nseed: %s\nreplay: go run ./cmd/luo check -seed %s -steps %d\n", m[1], m[1], steps)
+	}
+}

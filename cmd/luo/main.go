@@ -1,0 +1,38 @@
+// Command luo is the luomodel command line.
+//
+//	luo check [-duration 1m] [-checks N] [-steps N] [-seed N]
+//	    run the lockstep checking campaign (port vs model, invariants,
+//	    reports, leaks); on failure print the shrunk trace, the seed and
+//	    the replay command, and exit 1.
+//	luo demo
+//	    walk through one live update of a VM-like workload, narrating each
+//	    syscall and printing the hand-over tree in DTS form.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-checks N] [-steps N] [-seed N]\n       luo demo\n")
+	os.Exit(2)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		os.Args = append(os.Args, "check")
+	}
+	var code int
+	switch os.Args[1] {
+	case "check":
+		code = runCheck(os.Args[2:])
+	case "demo":
+		code = runDemo(os.Args[2:])
+	case "-h", "-help", "--help", "help":
+		usage()
+	default:
+		usage()
+	}
+	os.Exit(code)
+}
