@@ -365,9 +365,7 @@ func TestIoctlUserBuffer(t *testing.T) {
 func TestPanicInFileOpIsReported(t *testing.T) {
 	k, reports := recordingKernel(t)
 	d := &testDev{ioctl: func(*vfs.Context, *vfs.File, usermem.Buffer) error {
-		var m map[string]int
-		m["boom"]++ // nil map write: a bug in the file op
-		return nil
+		panic("buggy ioctl")
 	}}
 	registerTestDev(t, k, "buggy", d)
 	task := k.NewTask()
@@ -417,10 +415,13 @@ func TestReleaseRunsAfterIoctlReturns(t *testing.T) {
 	var m locking.Mutex
 	m.Init(k.dom, "testdev.mutex")
 	d := &testDev{}
+	var lockFree atomic.Bool
 	d.release = func() {
-		// Would self-deadlock if the release ran inside the ioctl.
-		m.Lock()
-		m.Unlock()
+		// The ioctl holds m: the release must run after it returned.
+		if m.TryLock() {
+			lockFree.Store(true)
+			m.Unlock()
+		}
 	}
 	d.ioctl = func(ctx *vfs.Context, f *vfs.File, arg usermem.Buffer) error {
 		fd, err := arg.GetU32(0)
@@ -446,6 +447,7 @@ func TestReleaseRunsAfterIoctlReturns(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, task.Ioctl(fd, 1, []byte{byte(fd), 0, 0, 0}))
 	require.EqualValues(t, 1, d.releases.Load())
+	require.True(t, lockFree.Load(), "the release ran outside the ioctl")
 	require.ErrorIs(t, task.Close(fd), syscall.EBADF)
 }
 
