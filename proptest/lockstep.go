@@ -97,8 +97,12 @@ func (r *run) checkInvariants() {
 		r.fail("model invariant: %v", err)
 	}
 	r.stats.invariant("model: S2-S8, F2, F3, F7, refcounts")
+	d, err := r.e.snapshot()
+	if err != nil {
+		r.fail("%v", err)
+	}
 	for _, c := range portChecks {
-		if err := c.fn(r.e); err != nil {
+		if err := c.fn(d, &r.e.S); err != nil {
 			r.fail("%s: %v", c.name, err)
 		}
 		r.stats.invariant(c.name)

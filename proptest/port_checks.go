@@ -1,13 +1,196 @@
 package proptest
 
-// portCheck compares the port's internal state (through its read-only
-// debug view) with the model.
+import (
+	"fmt"
+	"slices"
+
+	"luomodel/kernel/liveupdate"
+	"luomodel/model"
+)
+
+// portCheck compares the port's internal state, read through
+// (*liveupdate.LUO).Snapshot(), with the spec's invariants and the model.
 type portCheck struct {
 	name string
-	fn   func(e *Env) error
+	fn   func(d *liveupdate.DebugState, s *model.State) error
 }
 
-var portChecks []portCheck
+func (e *Env) snapshot() (*liveupdate.DebugState, error) {
+	k := e.M.Kernel()
+	if k == nil {
+		return nil, fmt.Errorf("machine halted: %v", e.M.Halted())
+	}
+	d := k.LUO().Snapshot()
+	return &d, nil
+}
+
+var portChecks = []portCheck{
+	{"S1 count == len(list)", func(d *liveupdate.DebugState, _ *model.State) error {
+		for _, l := range []liveupdate.SessionListState{d.Incoming, d.Outgoing} {
+			if l.Count != len(l.Sessions) {
+				return fmt.Errorf("count %d, list %d", l.Count, len(l.Sessions))
+			}
+		}
+		return nil
+	}},
+	{"S2/S6 names unique per list, length 1..63", func(d *liveupdate.DebugState, _ *model.State) error {
+		for _, l := range []liveupdate.SessionListState{d.Incoming, d.Outgoing} {
+			seen := map[string]bool{}
+			for _, s := range l.Sessions {
+				if seen[s.Name] || len(s.Name) == 0 || len(s.Name) > 63 {
+					return fmt.Errorf("name %q", s.Name)
+				}
+				seen[s.Name] = true
+			}
+		}
+		return nil
+	}},
+	{"S3/S4/S5 no freed session listed, outgoing not retrieved, <= 819", func(d *liveupdate.DebugState, _ *model.State) error {
+		for _, s := range append(slices.Clone(d.Incoming.Sessions), d.Outgoing.Sessions...) {
+			if s.Freed {
+				return fmt.Errorf("freed session %q listed", s.Name)
+			}
+		}
+		for _, s := range d.Outgoing.Sessions {
+			if s.Retrieved {
+				return fmt.Errorf("outgoing %q retrieved", s.Name)
+			}
+		}
+		if d.Outgoing.Count > model.SessionMax {
+			return fmt.Errorf("%d outgoing", d.Outgoing.Count)
+		}
+		return nil
+	}},
+	{"S8 device in_use matches", func(d *liveupdate.DebugState, s *model.State) error {
+		if d.InUse != s.DevInUse {
+			return fmt.Errorf("port in_use=%v, model %v", d.InUse, s.DevInUse)
+		}
+		return nil
+	}},
+	{"F1-F6 file sets (count, tokens, <=128, array, files)", func(d *liveupdate.DebugState, _ *model.State) error {
+		for i, l := range []liveupdate.SessionListState{d.Outgoing, d.Incoming} {
+			for _, s := range l.Sessions {
+				if s.FileCount != len(s.Files) {
+					return fmt.Errorf("F1 %q: count %d, list %d", s.Name, s.FileCount, len(s.Files))
+				}
+				if s.FileCount > model.FileMax {
+					return fmt.Errorf("F3 %q: %d files", s.Name, s.FileCount)
+				}
+				tokens := map[uint64]bool{}
+				for _, f := range s.Files {
+					if tokens[f.Token] {
+						return fmt.Errorf("F2 %q: token %d twice", s.Name, f.Token)
+					}
+					tokens[f.Token] = true
+					if f.Freed {
+						return fmt.Errorf("%q: freed luo_file listed", s.Name)
+					}
+					if i == 0 && f.File == nil {
+						return fmt.Errorf("F5 %q: outgoing file %d has no file", s.Name, f.Token)
+					}
+					if i == 1 && (f.File != nil) != (f.RetrieveStatus > 0) {
+						return fmt.Errorf("F6 %q: token %d file=%v status=%d", s.Name, f.Token, f.File != nil, f.RetrieveStatus)
+					}
+				}
+				if i == 0 && (s.FilesPA != 0) != (s.FileCount > 0) {
+					return fmt.Errorf("F4 %q: files PA %#x with %d files", s.Name, s.FilesPA, s.FileCount)
+				}
+			}
+		}
+		return nil
+	}},
+	{"F7 preservation map == outgoing + retrieved files", func(d *liveupdate.DebugState, _ *model.State) error {
+		want := 0
+		for i, l := range []liveupdate.SessionListState{d.Outgoing, d.Incoming} {
+			for _, s := range l.Sessions {
+				for _, f := range s.Files {
+					if i == 0 || f.RetrieveStatus > 0 {
+						want++
+						if !slices.Contains(d.Preserved, f.Key) {
+							return fmt.Errorf("%q token %d not in the map", s.Name, f.Token)
+						}
+					}
+				}
+			}
+		}
+		if len(d.Preserved) != want {
+			return fmt.Errorf("map has %d entries, want %d", len(d.Preserved), want)
+		}
+		return nil
+	}},
+	{"F9 memfd handler registered", func(d *liveupdate.DebugState, _ *model.State) error {
+		if !slices.Contains(d.Handlers, model.MemfdCompatible) {
+			return fmt.Errorf("handlers %q", d.Handlers)
+		}
+		return nil
+	}},
+	{"model: liveupdate number, sessions, tokens, retrieve state agree", agree},
+}
+
+// agree compares the port's session lists with the model's. The incoming
+// list is compared once deserialized (the first open of /dev/liveupdate).
+func agree(d *liveupdate.DebugState, s *model.State) error {
+	if d.LiveupdateNumber != s.LiveUpdateNum {
+		return fmt.Errorf("liveupdate number: port %d, model %d", d.LiveupdateNumber, s.LiveUpdateNum)
+	}
+	var names []string
+	for _, ss := range d.Outgoing.Sessions {
+		names = append(names, ss.Name)
+	}
+	if !slices.Equal(names, s.OutgoingNames()) {
+		return fmt.Errorf("outgoing sessions: port %q, model %q", names, s.OutgoingNames())
+	}
+	for i, ss := range d.Outgoing.Sessions {
+		ms := s.Sessions[s.Outgoing[i]]
+		var pt, mt []uint64
+		for _, f := range ss.Files {
+			pt = append(pt, f.Token)
+		}
+		for _, f := range ms.Out {
+			mt = append(mt, f.Token)
+		}
+		if !slices.Equal(pt, mt) {
+			return fmt.Errorf("outgoing %q tokens: port %v, model %v", ss.Name, pt, mt)
+		}
+	}
+	if !d.Deserialized {
+		if len(d.Incoming.Sessions) != 0 {
+			return fmt.Errorf("incoming sessions before deserialize")
+		}
+		return nil
+	}
+	names = nil
+	for _, ss := range d.Incoming.Sessions {
+		names = append(names, ss.Name)
+	}
+	if !slices.Equal(names, s.IncomingNames()) {
+		return fmt.Errorf("incoming sessions: port %q, model %q", names, s.IncomingNames())
+	}
+	for i, ss := range d.Incoming.Sessions {
+		ms := s.Sessions[s.Incoming[i]]
+		if ss.Retrieved != ms.Retrieved || len(ss.Files) != len(ms.In) {
+			return fmt.Errorf("incoming %q: port retrieved=%v files=%d, model retrieved=%v files=%d",
+				ss.Name, ss.Retrieved, len(ss.Files), ms.Retrieved, len(ms.In))
+		}
+		for j, f := range ss.Files {
+			mf := ms.In[j]
+			if f.Token != mf.Token || (f.RetrieveStatus > 0) != mf.Retrieved || f.Compatible != model.MemfdCompatible {
+				return fmt.Errorf("incoming %q file %d: port token=%d status=%d %q, model token=%d retrieved=%v",
+					ss.Name, j, f.Token, f.RetrieveStatus, f.Compatible, mf.Token, mf.Retrieved)
+			}
+		}
+	}
+	return nil
+}
 
 // portLeaks reports files still alive in the running kernel.
-func portLeaks(e *Env) error { return nil }
+func portLeaks(e *Env) error {
+	k := e.M.Kernel()
+	if k == nil {
+		return nil
+	}
+	if live := k.VFS().LiveFiles(); len(live) > 0 {
+		return fmt.Errorf("%d file(s) alive after every task exited; first: %v", len(live), live[0])
+	}
+	return nil
+}
