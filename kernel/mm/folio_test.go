@@ -69,6 +69,12 @@ func TestFolioMisuseIsReported(t *testing.T) {
 
 	f.Put()
 	require.Empty(t, rec.take())
+	// Reading a freed folio names the caller, not the accessors.
+	require.ErrorIs(t, f.Read(0, make([]byte, 4)), syscall.EFAULT)
+	reps = rec.take()
+	require.Len(t, reps, 1)
+	require.Equal(t, bug.KindKASAN, reps[0].Kind)
+	require.Equal(t, "KASAN: use-after-free in mm.TestFolioMisuseIsReported", reps[0].Title)
 	f.Put()
 	reps = rec.take()
 	require.Len(t, reps, 1)

@@ -77,8 +77,8 @@ func (l *freeLog) describe(pfn PFN) string {
 }
 
 // callerName names the function that called into package mm's memory
-// accessors: the first frame, skip frames up, that is not a method of MM
-// or RAM. It is the "in <function>" of a KASAN title.
+// accessors: the first frame, skip frames up, that is not a method of MM,
+// RAM or Folio. It is the "in <function>" of a KASAN title.
 func callerName(skip int) string {
 	var pcs [16]uintptr
 	n := runtime.Callers(skip+1, pcs[:])
@@ -91,14 +91,25 @@ func callerName(skip int) string {
 			name = name[i+1:]
 		}
 		last = name
-		if !strings.HasPrefix(name, "mm.(*MM).") && !strings.HasPrefix(name, "mm.(*RAM).") &&
-			!strings.HasPrefix(name, "mm.callerName") {
+		if !isAccessorFrame(name) {
 			return name
 		}
 		if !more {
 			return last
 		}
 	}
+}
+
+// isAccessorFrame reports whether the function named name (package-
+// qualified, e.g. "mm.(*MM).Read") is one of the accessors a KASAN title
+// looks through.
+func isAccessorFrame(name string) bool {
+	for _, p := range []string{"mm.(*MM).", "mm.(*RAM).", "mm.(*Folio).", "mm.callerName"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkAccess ports kasan_check_range() for the page allocator: every byte

@@ -254,7 +254,9 @@ func (si *ShmemInode) PinFoliosLocked(start, end int64) ([]*Folio, error) {
 		return nil, syscall.EINVAL
 	}
 	first, last := uint64(start)>>PageShift, uint64(end)>>PageShift
-	folios := make([]*Folio, 0, last-first+1)
+	// The range may be far larger than memory (a sparse file of any
+	// size); ENOMEM ends it, so do not size the slice by it.
+	folios := make([]*Folio, 0, min(last-first+1, 1024))
 	for index := first; index <= last; index++ {
 		f, err := si.getFolioLocked(index, sgpCache)
 		if err != nil {

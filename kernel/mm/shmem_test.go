@@ -418,3 +418,36 @@ func TestShmemConcurrentWriters(t *testing.T) {
 	m.f.Put()
 	require.EqualValues(t, 0, s.LiveInodes())
 }
+
+func TestShmemHugeSparseFile(t *testing.T) {
+	s := newTestShmem(t, 1*mib) // 255 usable frames
+	m := mustMemfd(t, s, "huge", 0)
+	defer m.f.Put()
+	si := ShmemInodeOf(m.f)
+	require.NoError(t, m.truncate(MaxLFSFileSize))
+	m.pos = MaxLFSFileSize - 3
+	n, err := m.write([]byte("abcdef")) // clipped at s_maxbytes
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	_, err = m.write([]byte("x"))
+	require.ErrorIs(t, err, syscall.EFBIG)
+	pos, err := m.seek(0, SeekData)
+	require.NoError(t, err)
+	require.EqualValues(t, (MaxLFSFileSize-3)&^(PageSize-1), pos)
+	pos, err = m.seek(1*gib, SeekHole)
+	require.NoError(t, err)
+	require.EqualValues(t, 1*gib, pos)
+	m.pos = MaxLFSFileSize - 3
+	got := make([]byte, 10)
+	n, err = m.read(got)
+	require.NoError(t, err)
+	require.Equal(t, "abc", string(got[:n]))
+
+	// Pinning a file larger than memory runs out of memory cleanly.
+	si.Lock()
+	_, err = si.PinFoliosLocked(0, si.Size()-1)
+	require.ErrorIs(t, err, syscall.ENOMEM)
+	si.Unlock()
+	require.NoError(t, m.truncate(0))
+	require.EqualValues(t, 255, s.MM().Stats().FreePages)
+}
