@@ -89,5 +89,3 @@ func TestKexecKHODisabled(t *testing.T) {
 	_, err := m.Kernel().KHO().RetrieveSubtree("LUO")
 	require.ErrorIs(t, err, syscall.ENOENT)
 }
-
-

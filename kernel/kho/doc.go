@@ -46,7 +46,7 @@
 //
 // kho_out.lock (KHO.outMu) guards the root FDT and the finalized state;
 // kho_mem_track.lock (memTrack.mu) guards the tracker; kho_in.lock
-// (KHO.inMu) guards the incoming head-page marks. None of them is held
-// while another is taken, and none is held across a call into another
-// subsystem except MM allocation, which is a leaf.
+// (KHO.inMu) guards the incoming head-page marks. The only nesting is
+// kho_out.lock -> kho_mem_track.lock (Finalize serializes the tracker),
+// and MM's allocator lock, a leaf, may be taken under either.
 package kho

@@ -1,0 +1,8 @@
+package kho_test
+
+import "syscall"
+
+const (
+	errENOENT = syscall.ENOENT
+	errEINVAL = syscall.EINVAL
+)
