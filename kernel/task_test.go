@@ -23,9 +23,13 @@ import (
 // not depend on them.
 func taskTestKernel(t testing.TB, h bug.Handler) *Kernel {
 	t.Helper()
+	return taskTestKernelLockdep(h, true)
+}
+
+func taskTestKernelLockdep(h bug.Handler, lockdep bool) *Kernel {
 	rep := bug.NewReporter(h)
 	k := &Kernel{rep: rep}
-	k.dom = locking.NewDomain(locking.Options{Lockdep: true, Reporter: rep})
+	k.dom = locking.NewDomain(locking.Options{Lockdep: lockdep, Reporter: rep})
 	k.mm = mm.New(mm.NewRAM(16<<20), rep, nil)
 	k.vfs = vfs.New(k.dom)
 	k.shmem = mm.NewShmem(k.mm, k.vfs)
@@ -485,15 +489,19 @@ func TestConcurrentSyscallsOneTask(t *testing.T) {
 }
 
 func BenchmarkTaskReadDevNull(b *testing.B) {
-	k := strictKernel(b)
-	task := k.NewTask()
-	defer task.Exit()
-	fd, err := task.Open("/dev/null", syscall.O_RDONLY)
-	require.NoError(b, err)
-	buf := make([]byte, 64)
-	for b.Loop() {
-		if _, err := task.Read(fd, buf); err != nil {
-			b.Fatal(err)
-		}
+	for _, ld := range []bool{false, true} {
+		b.Run(fmt.Sprintf("lockdep=%v", ld), func(b *testing.B) {
+			k := taskTestKernelLockdep(func(r *bug.Report) { b.Errorf("%s", r) }, ld)
+			task := k.NewTask()
+			defer task.Exit()
+			fd, err := task.Open("/dev/null", syscall.O_RDONLY)
+			require.NoError(b, err)
+			buf := make([]byte, 64)
+			for b.Loop() {
+				if _, err := task.Read(fd, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

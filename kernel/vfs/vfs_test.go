@@ -674,35 +674,111 @@ func TestBadReadCountWarns(t *testing.T) {
 	require.Equal(t, bug.KindWarn, reports()[0].Kind)
 }
 
-func BenchmarkFgetFput(b *testing.B) {
-	v := newTestVFS(b)
-	fds := v.NewFDTable(0)
-	defer fds.CloseAll()
-	fd, _ := fds.GetUnusedFD(0)
-	fds.Install(fd, v.NewFile("f", syscall.O_RDWR, NoFileOperations{}, nil, nil))
-	for b.Loop() {
-		f, err := fds.Get(fd)
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Put()
+// benchVFS is a VFS with lockdep on or off and reports failing b.
+func benchVFS(b *testing.B, lockdep bool) *VFS {
+	rep := bug.NewReporter(func(r *bug.Report) { b.Errorf("%s", r) })
+	return New(locking.NewDomain(locking.Options{Lockdep: lockdep, Reporter: rep}))
+}
+
+// forLockdep runs bench with lockdep off (the production-like figure) and
+// on.
+func forLockdep(b *testing.B, bench func(b *testing.B, v *VFS)) {
+	for _, ld := range []bool{false, true} {
+		b.Run(fmt.Sprintf("lockdep=%v", ld), func(b *testing.B) {
+			v := benchVFS(b, ld)
+			bench(b, v)
+			CheckNoLeaks(b, v)
+		})
 	}
 }
 
+func BenchmarkFgetFput(b *testing.B) {
+	forLockdep(b, func(b *testing.B, v *VFS) {
+		fds := v.NewFDTable(0)
+		defer fds.CloseAll()
+		fd, _ := fds.GetUnusedFD(0)
+		fds.Install(fd, v.NewFile("f", syscall.O_RDWR, NoFileOperations{}, nil, nil))
+		for b.Loop() {
+			f, err := fds.Get(fd)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Put()
+		}
+	})
+}
+
 func BenchmarkFDAllocInstallClose(b *testing.B) {
-	v := newTestVFS(b)
-	fds := v.NewFDTable(0)
-	defer fds.CloseAll()
-	f := v.NewFile("f", syscall.O_RDWR, NoFileOperations{}, nil, nil)
-	defer f.Put()
-	for b.Loop() {
-		fd, err := fds.GetUnusedFD(0)
-		if err != nil {
-			b.Fatal(err)
+	forLockdep(b, func(b *testing.B, v *VFS) {
+		fds := v.NewFDTable(0)
+		defer fds.CloseAll()
+		f := v.NewFile("f", syscall.O_RDWR, NoFileOperations{}, nil, nil)
+		defer f.Put()
+		for b.Loop() {
+			fd, err := fds.GetUnusedFD(0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fds.Install(fd, f.Get())
+			if err := fds.Close(fd); err != nil {
+				b.Fatal(err)
+			}
 		}
-		fds.Install(fd, f.Get())
-		if err := fds.Close(fd); err != nil {
-			b.Fatal(err)
-		}
+	})
+}
+
+// pointRecorder is a Scheduler that lets every task through and records
+// the scheduling points it sees.
+type pointRecorder struct {
+	mu     sync.Mutex
+	points []locking.Point
+}
+
+func (r *pointRecorder) Yield(p locking.Point) {
+	if p == locking.PointLockAcquire || p == locking.PointLockRelease {
+		return
 	}
+	r.mu.Lock()
+	r.points = append(r.points, p)
+	r.mu.Unlock()
+}
+func (r *pointRecorder) Block(locking.WaitObject) {}
+func (r *pointRecorder) Wake(locking.WaitObject)  {}
+
+func (r *pointRecorder) take() []locking.Point {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.points
+	r.points = nil
+	return p
+}
+
+func TestSchedulingPoints(t *testing.T) {
+	v := newTestVFS(t)
+	rec := &pointRecorder{}
+	v.Domain().SetScheduler(rec)
+	defer v.Domain().SetScheduler(nil)
+	fds := v.NewFDTable(8)
+
+	f := v.NewFile("f", syscall.O_RDWR, NoFileOperations{}, nil, nil)
+	fd, err := fds.GetUnusedFD(0)
+	require.NoError(t, err)
+	fds.Install(fd, f)
+	require.Equal(t, []locking.Point{locking.PointFDInstall}, rec.take())
+
+	g, err := fds.Get(fd)
+	require.NoError(t, err)
+	g.Put() // not the last reference
+	require.Empty(t, rec.take())
+
+	require.NoError(t, fds.Close(fd))
+	require.Equal(t, []locking.Point{locking.PointFDRemove, locking.PointFilePut}, rec.take())
+
+	h := v.NewFile("h", syscall.O_RDWR, NoFileOperations{}, nil, nil)
+	fd, err = fds.GetUnusedFD(0)
+	require.NoError(t, err)
+	fds.Install(fd, h)
+	rec.take()
+	fds.CloseAll()
+	require.Equal(t, []locking.Point{locking.PointFDRemove, locking.PointFilePut, locking.PointFDRemove}, rec.take())
 }
