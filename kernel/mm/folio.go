@@ -37,7 +37,7 @@ type Folio struct {
 	index   uint64
 }
 
-// FolioAlloc ports folio_alloc(): a folio of 2^order pages with one
+// FolioAlloc ports mm/page_alloc.c:folio_alloc(): a folio of 2^order pages with one
 // reference; zeroed ports __GFP_ZERO. ENOMEM as AllocPages.
 func (m *MM) FolioAlloc(order uint, zeroed bool) (*Folio, error) {
 	pa, err := m.AllocPages(order, zeroed)
@@ -69,7 +69,7 @@ func (m *MM) newFolio(pa PhysAddr, order uint) *Folio {
 	return f
 }
 
-// PFNFolio ports pfn_folio() for folio heads: the live folio whose first
+// PFNFolio ports include/linux/mm.h:pfn_folio() for folio heads: the live folio whose first
 // page is pfn, or nil.
 func (m *MM) PFNFolio(pfn PFN) *Folio {
 	m.lock.Lock()
@@ -84,31 +84,31 @@ func (m *MM) Folios() int {
 	return len(m.folios)
 }
 
-// PA ports folio_pa(): the physical address of the first page.
+// PA is the physical address of the first page (PFN_PHYS(folio_pfn())).
 func (f *Folio) PA() PhysAddr { return f.pa }
 
-// PFN ports folio_pfn().
+// PFN ports include/linux/mm.h:folio_pfn().
 func (f *Folio) PFN() PFN { return f.pa.PFN() }
 
-// Order ports folio_order().
+// Order ports include/linux/mm.h:folio_order().
 func (f *Folio) Order() uint { return f.order }
 
-// Size ports folio_size(): bytes.
+// Size ports include/linux/mm.h:folio_size(): bytes.
 func (f *Folio) Size() uint64 { return PageSize << f.order }
 
-// NrPages ports folio_nr_pages().
+// NrPages ports include/linux/mm.h:folio_nr_pages().
 func (f *Folio) NrPages() uint64 { return 1 << f.order }
 
 // MM returns the allocator the folio belongs to.
 func (f *Folio) MM() *MM { return f.mm }
 
-// Refcount ports folio_ref_count().
+// Refcount ports include/linux/page_ref.h:folio_ref_count().
 func (f *Folio) Refcount() int64 { return f.refs.Load() }
 
-// Pincount ports folio_maybe_dma_pinned()'s count: how many pins are held.
+// Pincount ports include/linux/mm.h:folio_maybe_dma_pinned()'s count: how many pins are held.
 func (f *Folio) Pincount() int64 { return f.pins.Load() }
 
-// Get ports folio_get(): take a reference. Getting a folio whose pages
+// Get ports include/linux/mm.h:folio_get(): take a reference. Getting a folio whose pages
 // were freed is reported (KindUAF).
 func (f *Folio) Get() *Folio {
 	if f.refs.Add(1) <= 1 {
@@ -118,7 +118,7 @@ func (f *Folio) Get() *Folio {
 	return f
 }
 
-// Put ports folio_put(): drop a reference; the last one frees the pages.
+// Put ports include/linux/mm.h:folio_put(): drop a reference; the last one frees the pages.
 // Dropping a reference that is not held is reported (KindUAF) and does
 // nothing else.
 func (f *Folio) Put() {
@@ -141,14 +141,14 @@ func (f *Folio) Put() {
 	f.mm.FreePages(f.pa, f.order)
 }
 
-// Pin ports the FOLL_PIN side of pin_user_pages() for one folio: a pin is
+// Pin ports the FOLL_PIN side of mm/gup.c:pin_user_pages() for one folio: a pin is
 // a reference that also says "do not move or free me" (try_grab_folio()).
 func (f *Folio) Pin() {
 	f.Get()
 	f.pins.Add(1)
 }
 
-// Unpin ports unpin_folio(). Unpinning a folio that is not pinned is a
+// Unpin ports mm/gup.c:unpin_folio(). Unpinning a folio that is not pinned is a
 // WARN and does nothing.
 func (f *Folio) Unpin() {
 	if f.mm.rep.WarnOn(f.pins.Add(-1) < 0, "unpin_folio() on unpinned folio pfn %#x", f.PFN()) {
@@ -161,19 +161,19 @@ func (f *Folio) Unpin() {
 // Flags returns the folio's flags.
 func (f *Folio) Flags() FolioFlags { return FolioFlags(f.flags.Load()) }
 
-// TestDirty ports folio_test_dirty().
+// TestDirty ports include/linux/page-flags.h:folio_test_dirty().
 func (f *Folio) TestDirty() bool { return f.Flags()&FolioDirty != 0 }
 
-// TestUptodate ports folio_test_uptodate().
+// TestUptodate ports include/linux/page-flags.h:folio_test_uptodate().
 func (f *Folio) TestUptodate() bool { return f.Flags()&FolioUptodate != 0 }
 
-// MarkDirty ports folio_mark_dirty().
+// MarkDirty ports mm/page-writeback.c:folio_mark_dirty().
 func (f *Folio) MarkDirty() { f.flags.Or(uint32(FolioDirty)) }
 
-// ClearDirty ports folio_clear_dirty().
+// ClearDirty ports include/linux/page-flags.h:folio_clear_dirty().
 func (f *Folio) ClearDirty() { f.flags.And(^uint32(FolioDirty)) }
 
-// MarkUptodate ports folio_mark_uptodate().
+// MarkUptodate ports include/linux/page-flags.h:folio_mark_uptodate().
 func (f *Folio) MarkUptodate() { f.flags.Or(uint32(FolioUptodate)) }
 
 // Mapping ports folio->mapping: the shmem inode whose page cache holds the

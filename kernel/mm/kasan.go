@@ -112,7 +112,7 @@ func isAccessorFrame(name string) bool {
 	return false
 }
 
-// checkAccess ports kasan_check_range() for the page allocator: every byte
+// checkAccess ports mm/kasan/generic.c:kasan_check_range() for the page allocator: every byte
 // of [pa, pa+n) must be in an allocated frame. Otherwise it files a KASAN
 // report and returns EFAULT.
 func (m *MM) checkAccess(pa PhysAddr, n uint64, write bool) error {
@@ -151,7 +151,7 @@ func (m *MM) checkAccess(pa PhysAddr, n uint64, write bool) error {
 	return nil
 }
 
-// badAccess ports kasan_report(): file a KindKASAN report for an access
+// badAccess ports mm/kasan/report.c:kasan_report(): file a KindKASAN report for an access
 // of n bytes at pa whose first bad byte is at bad.
 func (m *MM) badAccess(pa PhysAddr, n uint64, write bool, bad PhysAddr, what, state string) {
 	op := "Read"

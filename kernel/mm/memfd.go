@@ -112,7 +112,7 @@ func IsMemfd(f *vfs.File) bool {
 // Hugetlb reports whether the inode is a hugetlbfs one (MFD_HUGETLB).
 func (si *ShmemInode) Hugetlb() bool { return si.hugetlb }
 
-// Seals ports memfd_get_seals() (fcntl F_GET_SEALS).
+// Seals ports mm/memfd.c:memfd_get_seals() (fcntl F_GET_SEALS).
 func (si *ShmemInode) Seals() uint32 {
 	si.LockShared()
 	defer si.UnlockShared()

@@ -235,7 +235,7 @@ func (m *MM) PageState(pa PhysAddr) PageState {
 	}
 }
 
-// addToFreeListLocked ports __add_to_free_list() plus set_buddy_order():
+// addToFreeListLocked ports mm/page_alloc.c:__add_to_free_list() plus set_buddy_order():
 // pfn becomes the head of a free block of order. Requires m.lock (or a
 // not yet published MM).
 func (m *MM) addToFreeListLocked(pfn PFN, order uint) {
@@ -251,7 +251,7 @@ func (m *MM) addToFreeListLocked(pfn PFN, order uint) {
 	area.nrFree++
 }
 
-// delFromFreeListLocked ports del_page_from_free_list(): pfn, the head of a
+// delFromFreeListLocked ports mm/page_alloc.c:del_page_from_free_list(): pfn, the head of a
 // free block of order, leaves its list and becomes a plain free frame.
 func (m *MM) delFromFreeListLocked(pfn PFN, order uint) {
 	p := &m.pages[pfn]
@@ -277,7 +277,7 @@ func (m *MM) markAllocatedLocked(pfn PFN, order uint) {
 	}
 }
 
-// rmqueueSmallestLocked ports __rmqueue_smallest() and expand(): take the
+// rmqueueSmallestLocked ports mm/page_alloc.c:__rmqueue_smallest() and expand(): take the
 // smallest free block of at least order and split it down to order.
 func (m *MM) rmqueueSmallestLocked(order uint) (PFN, bool) {
 	for cur := order; cur <= MaxOrder; cur++ {
@@ -296,7 +296,7 @@ func (m *MM) rmqueueSmallestLocked(order uint) (PFN, bool) {
 	return 0, false
 }
 
-// AllocPages ports alloc_pages(): 2^order contiguous, naturally aligned
+// AllocPages ports mm/page_alloc.c:alloc_pages(): 2^order contiguous, naturally aligned
 // pages; zeroed ports __GFP_ZERO. Without it the pages hold whatever the
 // frames held (zeros, PoisonByte, or an earlier owner's data). Fails with
 // ENOMEM when no block is free, and for orders beyond MaxOrder.
@@ -321,7 +321,7 @@ func (m *MM) AllocPages(order uint, zeroed bool) (PhysAddr, error) {
 	return pfn.Addr(), nil
 }
 
-// FreePages ports __free_pages(): return an allocated block to the buddy
+// FreePages ports mm/page_alloc.c:__free_pages(): return an allocated block to the buddy
 // allocator, merging it with free buddies. Freeing something that is not
 // the head of an allocated block of that order (a double free, a tail
 // page, a reserved or never-allocated frame, a wrong order) is reported as
@@ -347,7 +347,7 @@ func (m *MM) FreePages(pa PhysAddr, order uint) {
 	m.lock.Unlock()
 }
 
-// freeOneLocked ports __free_one_page(): free [pfn, pfn+2^order), all of
+// freeOneLocked ports mm/page_alloc.c:__free_one_page(): free [pfn, pfn+2^order), all of
 // whose frames are allocated or reserved, and merge buddies.
 func (m *MM) freeOneLocked(pfn PFN, order uint) {
 	for i := PFN(0); i < 1<<order; i++ {
@@ -437,7 +437,7 @@ func (m *MM) checkReservedLocked(pa PhysAddr, order uint) (PFN, error) {
 	return pfn, nil
 }
 
-// FreeReserved ports free_reserved_area() for one block: give reserved
+// FreeReserved ports mm/page_alloc.c:free_reserved_area() for one block: give reserved
 // frames that nobody will claim to the buddy allocator. EINVAL as for
 // Claim.
 func (m *MM) FreeReserved(pa PhysAddr, order uint) error {

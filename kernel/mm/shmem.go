@@ -79,7 +79,7 @@ type ShmemInode struct {
 	evicted bool
 }
 
-// newInode ports shmem_get_inode(): an empty regular inode with F_SEAL_SEAL
+// newInode ports mm/shmem.c:shmem_get_inode(): an empty regular inode with F_SEAL_SEAL
 // set (sealing is only allowed on memfds that ask for it).
 func (s *Shmem) newInode(hugetlb bool) *ShmemInode {
 	si := &ShmemInode{sb: s, hugetlb: hugetlb, cache: make(map[uint64]*Folio), seals: F_SEAL_SEAL, execMode: true}
@@ -125,22 +125,22 @@ func (si *ShmemInode) ID() uint64 { return si.inode.Ino() }
 // directory (memfd_luo's can_preserve checks it).
 func (si *ShmemInode) Nlink() uint32 { return 0 }
 
-// Lock ports inode_lock(): i_rwsem for writing.
+// Lock ports include/linux/fs.h:inode_lock(): i_rwsem for writing.
 func (si *ShmemInode) Lock() { si.rwsem.DownWrite() }
 
-// Unlock ports inode_unlock().
+// Unlock ports include/linux/fs.h:inode_unlock().
 func (si *ShmemInode) Unlock() { si.rwsem.UpWrite() }
 
-// LockShared ports inode_lock_shared().
+// LockShared ports include/linux/fs.h:inode_lock_shared().
 func (si *ShmemInode) LockShared() { si.rwsem.DownRead() }
 
-// UnlockShared ports inode_unlock_shared().
+// UnlockShared ports include/linux/fs.h:inode_unlock_shared().
 func (si *ShmemInode) UnlockShared() { si.rwsem.UpRead() }
 
-// Size ports i_size_read().
+// Size ports include/linux/fs.h:i_size_read().
 func (si *ShmemInode) Size() int64 { return si.size.Load() }
 
-// SetSizeLocked ports i_size_write(), as memfd_luo's retrieve does to set
+// SetSizeLocked ports include/linux/fs.h:i_size_write(), as memfd_luo's retrieve does to set
 // the restored size. Requires Lock.
 func (si *ShmemInode) SetSizeLocked(size int64) {
 	si.rwsem.AssertHeldWrite()
@@ -169,7 +169,7 @@ func (si *ShmemInode) NrFoliosLocked() int {
 	return len(si.cache)
 }
 
-// LookupFolioLocked ports filemap_get_entry() without taking a reference:
+// LookupFolioLocked ports mm/filemap.c:filemap_get_entry() without taking a reference:
 // the folio at page index, or nil for a hole. Requires Lock or LockShared.
 func (si *ShmemInode) LookupFolioLocked(index uint64) *Folio {
 	si.rwsem.AssertHeld()
@@ -181,10 +181,11 @@ func (si *ShmemInode) LookupFolioLocked(index uint64) *Folio {
 // index; the page cache takes its own reference. Only order-0 folios are
 // supported (EINVAL otherwise), as shmem here never makes larger ones;
 // EEXIST if index is occupied; EINVAL if the folio is already in a page
-// cache. Requires Lock.
+// cache, or (with a WARN) if the inode was evicted. Requires Lock.
 func (si *ShmemInode) AddToPageCacheLocked(f *Folio, index uint64) error {
 	si.rwsem.AssertHeldWrite()
-	if f.order != 0 || f.mapping != nil {
+	if si.sb.mm.rep.WarnOn(si.evicted, "shmem: add to the page cache of an evicted inode") ||
+		f.order != 0 || f.mapping != nil {
 		return syscall.EINVAL
 	}
 	if si.cache[index] != nil {
@@ -196,7 +197,7 @@ func (si *ShmemInode) AddToPageCacheLocked(f *Folio, index uint64) error {
 	return nil
 }
 
-// deleteFromPageCacheLocked ports filemap_remove_folio() + folio_put() of
+// deleteFromPageCacheLocked ports mm/filemap.c:filemap_remove_folio() + folio_put() of
 // the cache's reference.
 func (si *ShmemInode) deleteFromPageCacheLocked(index uint64) {
 	f := si.cache[index]
@@ -269,14 +270,14 @@ func (si *ShmemInode) PinFoliosLocked(start, end int64) ([]*Folio, error) {
 	return folios, nil
 }
 
-// UnpinFolios ports unpin_folios().
+// UnpinFolios ports mm/gup.c:unpin_folios().
 func UnpinFolios(folios []*Folio) {
 	for _, f := range folios {
 		f.Unpin()
 	}
 }
 
-// truncateLocked ports shmem_truncate_range(inode, newsize, -1) for a
+// truncateLocked ports mm/shmem.c:shmem_truncate_range(inode, newsize, -1) for a
 // shrink: drop every folio wholly beyond newsize and zero the tail of the
 // folio that straddles it.
 func (si *ShmemInode) truncateLocked(newsize int64) error {
@@ -294,7 +295,7 @@ func (si *ShmemInode) truncateLocked(newsize int64) error {
 	return nil
 }
 
-// evict ports shmem_evict_inode(): the last file is gone; drop the page
+// evict ports mm/shmem.c:shmem_evict_inode(): the last file is gone; drop the page
 // cache. Folios someone else still holds (pinned by memfd_luo, say) live
 // on until their last reference.
 func (si *ShmemInode) evict() {
@@ -307,13 +308,14 @@ func (si *ShmemInode) evict() {
 	si.sb.inodes.Add(-1)
 }
 
-// Release ports shmem's ->release path: the file was the inode's only
+// Release ports shmem's ->release path (fs/file_table.c:__fput() ->
+// mm/shmem.c:shmem_evict_inode()): the file was the inode's only
 // user (a memfd has exactly one file), so its last reference evicts the
 // inode (dput() -> iput() -> evict()).
 func (shmemFileOperations) Release(f *vfs.File) { inodeOf(f).evict() }
 
-// Read ports shmem_file_read_iter(): copy from the page cache, holes read
-// as zeros, nothing past i_size. Unlike Linux it holds i_rwsem shared, so
+// Read ports mm/shmem.c:shmem_file_read_iter(): copy from the page
+// cache, holes read as zeros, nothing past i_size. Unlike Linux it holds i_rwsem shared, so
 // that a concurrent write never races with the copy in Go's sense.
 func (shmemFileOperations) Read(ctx *vfs.Context, f *vfs.File, dst []byte, pos *int64) (int, error) {
 	si := inodeOf(f)
@@ -349,7 +351,7 @@ func (shmemFileOperations) Read(ctx *vfs.Context, f *vfs.File, dst []byte, pos *
 	return done, nil
 }
 
-// Write ports shmem's write path (generic_perform_write() with
+// Write ports shmem's write path (mm/filemap.c:generic_perform_write() with
 // shmem_write_begin()/shmem_write_end()) under inode_lock(): page by page,
 // each allocating its folio if needed, checking seals and the LUO freeze
 // before it, and extending i_size after it. An error after some progress
