@@ -118,7 +118,7 @@ func EarlyInit(cfg Config) (*LUO, error) {
 	}
 	var m physMem
 	if cfg.MM != nil {
-		m = cfg.MM
+		m = mmMem{cfg.MM}
 	}
 	return earlyInit(cfg, h, m)
 }
@@ -193,7 +193,7 @@ func (l *LUO) readIncomingFDT(pa mm.PhysAddr) (*fdt.FDT, error) {
 		return nil, fmt.Errorf("FDT at %#x is not a preserved page", uint64(pa))
 	}
 	blob := make([]byte, FDTSize)
-	if err := l.mem.Read(pa, blob); err != nil {
+	if err := l.mem.readIncoming(pa, blob); err != nil {
 		return nil, err
 	}
 	if err := fdt.Check(blob); err != nil {

@@ -432,7 +432,7 @@ func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
 		return syscall.EINVAL
 	}
 	buf := make([]byte, int(fss.Count)*FileSerSize)
-	if err := l.mem.Read(filesPA, buf); err != nil {
+	if err := l.mem.readIncoming(filesPA, buf); err != nil {
 		l.log.printf("warn", "Failed to read file array %#x: %v", fss.Files, err)
 		return syscall.EINVAL
 	}

@@ -152,10 +152,24 @@ type handover interface {
 	incoming(pa mm.PhysAddr, size uint64) bool
 }
 
-// physMem is checked access to physical memory (kernel/mm's *MM).
+// physMem is LUO's access to physical memory.
 type physMem interface {
+	// Read and Write are the checked accessors of memory this kernel
+	// owns (kernel/mm's *MM).
 	Read(pa mm.PhysAddr, dst []byte) error
 	Write(pa mm.PhysAddr, src []byte) error
+	// readIncoming reads hand-over memory that the previous kernel
+	// preserved and this kernel has not claimed yet: phys_to_virt() of a
+	// reserved block, which the checked accessors refuse. Callers check
+	// the range with handover.incoming first.
+	readIncoming(pa mm.PhysAddr, dst []byte) error
+}
+
+// mmMem adapts *mm.MM to physMem.
+type mmMem struct{ *mm.MM }
+
+func (m mmMem) readIncoming(pa mm.PhysAddr, dst []byte) error {
+	return m.RAM().ReadRaw(pa, dst)
 }
 
 // klog is LUO's slice of the kernel log (pr_info/pr_warn/pr_err). mu is a

@@ -551,7 +551,7 @@ func (l *LUO) sessionDeserializeAll() error {
 	}
 
 	var hb [SessionHeaderSerSize]byte
-	if err := l.mem.Read(sh.headerSer, hb[:]); err != nil {
+	if err := l.mem.readIncoming(sh.headerSer, hb[:]); err != nil {
 		l.log.printf("warn", "Failed to read session header: %v", err)
 		return syscall.EINVAL
 	}
@@ -562,7 +562,7 @@ func (l *LUO) sessionDeserializeAll() error {
 	}
 	for i := 0; i < int(hdr.Count); i++ {
 		var b [SessionSerSize]byte
-		if err := l.mem.Read(sessionSerPA(sh.headerSer, i), b[:]); err != nil {
+		if err := l.mem.readIncoming(sessionSerPA(sh.headerSer, i), b[:]); err != nil {
 			l.log.printf("warn", "Failed to read session %d: %v", i, err)
 			return syscall.EINVAL
 		}
