@@ -35,7 +35,7 @@ func (t *Task) Close(fd int) error {
 	return err
 }
 
-// Ftruncate ports do_sys_ftruncate(): EINVAL for a negative length (checked
+// Ftruncate ports fs/open.c:do_sys_ftruncate(): EINVAL for a negative length (checked
 // before the fd), EBADF for a bad fd, then do_ftruncate().
 func (t *Task) Ftruncate(fd int, length int64) error {
 	_, err := doSyscall(t, "ftruncate", 0, func(ctx *vfs.Context) (int, error) {

@@ -15,7 +15,7 @@ func (t *Task) Read(fd int, p []byte) (int, error) {
 	})
 }
 
-// Write ports ksys_write(). It returns (0, err) on error.
+// Write ports fs/read_write.c:ksys_write(). It returns (0, err) on error.
 func (t *Task) Write(fd int, p []byte) (int, error) {
 	return doSyscall(t, "write", 0, func(ctx *vfs.Context) (int, error) {
 		f, err := t.fds.Get(fd)
@@ -27,7 +27,7 @@ func (t *Task) Write(fd int, p []byte) (int, error) {
 	})
 }
 
-// Lseek ports ksys_lseek(): EBADF for a bad fd first, then EINVAL for a
+// Lseek ports fs/read_write.c:ksys_lseek(): EBADF for a bad fd first, then EINVAL for a
 // whence beyond SEEK_MAX, then the file's llseek. It returns (-1, err) on
 // error.
 func (t *Task) Lseek(fd int, off int64, whence int) (int64, error) {

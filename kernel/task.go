@@ -31,7 +31,7 @@ func (t *Task) Kernel() *Kernel { return t.k }
 // Exited reports whether the task has exited.
 func (t *Task) Exited() bool { return t.exited.Load() }
 
-// Exit ports do_exit()'s exit_files(): close every fd, lowest first, then
+// Exit ports kernel/exit.c:do_exit()'s exit_files(): close every fd, lowest first, then
 // the task is gone and its syscalls fail with ESRCH. Exit of a task that
 // already exited, or of a dead kernel's task, does nothing.
 func (t *Task) Exit() {

@@ -12,7 +12,7 @@ type Context struct {
 	delayed []*File
 }
 
-// Fput ports fput() called from a task: the reference is dropped now, but
+// Fput ports fs/file_table.c:fput() called from a task: the reference is dropped now, but
 // if it was the last one the release runs only when the syscall returns
 // to user space (task_work, ____fput()), so it runs with no lock held even
 // if the caller holds some now. A nil Context releases at once.
@@ -27,7 +27,7 @@ func (c *Context) Fput(f *File) {
 	c.delayed = append(c.delayed, f)
 }
 
-// TaskWorkRun ports task_work_run() for delayed fputs: run the releases
+// TaskWorkRun ports kernel/task_work.c:task_work_run() for delayed fputs: run the releases
 // Fput deferred, including any that those releases defer in turn. The
 // syscall layer calls it just before returning to user space.
 func (c *Context) TaskWorkRun() {

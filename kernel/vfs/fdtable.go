@@ -72,7 +72,7 @@ func clearBit(m []uint64, fd int)     { m[fd/64] &^= 1 << (fd % 64) }
 // validFD reports whether fd lies inside the table's limit.
 func (t *FDTable) validFD(fd int) bool { return fd >= 0 && fd < t.limit }
 
-// findNextFDLocked ports find_next_fd(): the lowest fd >= start that is not
+// findNextFDLocked ports fs/file.c:find_next_fd(): the lowest fd >= start that is not
 // open, or t.limit if there is none. Requires fileLock.
 func (t *FDTable) findNextFDLocked(start int) int {
 	for w := start / 64; w < len(t.openFDs); w++ {
@@ -87,7 +87,7 @@ func (t *FDTable) findNextFDLocked(start int) int {
 	return t.limit
 }
 
-// expandLocked ports expand_files(): grow the fd array so that fd fits,
+// expandLocked ports fs/file.c:expand_files(): grow the fd array so that fd fits,
 // doubling as Linux does, up to the limit. Requires fileLock.
 func (t *FDTable) expandLocked(fd int) {
 	old := t.fdt.Load()
@@ -105,7 +105,7 @@ func (t *FDTable) expandLocked(fd int) {
 	t.fdt.Store(nfdt)
 }
 
-// GetUnusedFD ports get_unused_fd_flags() / alloc_fd(): reserve the lowest
+// GetUnusedFD ports fs/file.c:get_unused_fd_flags() / alloc_fd(): reserve the lowest
 // free fd, recording O_CLOEXEC. The fd is open but reads as EBADF until
 // Install publishes a file; PutUnusedFD gives it back. EMFILE when every fd
 // below the limit is taken.
@@ -127,7 +127,7 @@ func (t *FDTable) GetUnusedFD(flags int) (int, error) {
 	return fd, nil
 }
 
-// putUnusedFDLocked ports __put_unused_fd(). Requires fileLock.
+// putUnusedFDLocked ports fs/file.c:__put_unused_fd(). Requires fileLock.
 func (t *FDTable) putUnusedFDLocked(fd int) {
 	clearBit(t.openFDs, fd)
 	clearBit(t.closeOnExec, fd)
@@ -136,7 +136,7 @@ func (t *FDTable) putUnusedFDLocked(fd int) {
 	}
 }
 
-// PutUnusedFD ports put_unused_fd(): release a reserved, uninstalled fd.
+// PutUnusedFD ports fs/file.c:put_unused_fd(): release a reserved, uninstalled fd.
 func (t *FDTable) PutUnusedFD(fd int) {
 	t.fileLock.Lock()
 	bad := !t.validFD(fd) || !testBit(t.openFDs, fd) || t.fdt.Load().fd[fd].Load() != nil
@@ -149,7 +149,7 @@ func (t *FDTable) PutUnusedFD(fd int) {
 	}
 }
 
-// Install ports fd_install(): publish f at fd, which GetUnusedFD reserved.
+// Install ports fs/file.c:fd_install(): publish f at fd, which GetUnusedFD reserved.
 // It consumes the caller's reference. Installing at an fd that is not
 // reserved, or already holds a file, is a kernel bug (BUG_ON in Linux): it
 // is reported and the reference is dropped.
@@ -170,7 +170,7 @@ func (t *FDTable) Install(fd int, f *File) {
 	}
 }
 
-// Get ports fget(): a new reference to the file at fd, or EBADF for an fd
+// Get ports fs/file.c:fget(): a new reference to the file at fd, or EBADF for an fd
 // that is out of range, free, or reserved but not yet installed. Like
 // __fget_files_rcu() it takes no lock: it takes the reference only if the
 // file is still alive, then checks that the fd still names it.
@@ -204,7 +204,7 @@ func (t *FDTable) Get(fd int) (*File, error) {
 	}
 }
 
-// removeLocked ports file_close_fd_locked(): take the file out of fd and
+// removeLocked ports fs/file.c:file_close_fd_locked(): take the file out of fd and
 // free the fd. It returns nil if fd holds no file. Requires fileLock.
 func (t *FDTable) removeLocked(fd int) *File {
 	if !t.validFD(fd) {
@@ -223,7 +223,7 @@ func (t *FDTable) removeLocked(fd int) *File {
 	return f
 }
 
-// Close ports close_fd() + filp_close(): EBADF unless fd holds a file. The
+// Close ports fs/file.c:close_fd() + filp_close(): EBADF unless fd holds a file. The
 // reference the table held is dropped after fileLock is released, so the
 // release hook, if this was the last reference, runs outside it.
 func (t *FDTable) Close(fd int) error {
@@ -255,7 +255,7 @@ func (t *FDTable) Dup(fd int) (int, error) {
 	return nfd, nil
 }
 
-// CloseAll ports exit_files() / close_files(): close every fd, lowest
+// CloseAll ports fs/file.c:exit_files() / close_files(): close every fd, lowest
 // first, each file dropped outside fileLock; reserved but uninstalled fds
 // are freed too. The table stays usable (empty) afterwards.
 func (t *FDTable) CloseAll() {
@@ -293,7 +293,7 @@ func (t *FDTable) nextOpenLocked(start int) int {
 	return -1
 }
 
-// IsCloseOnExec ports close_on_exec(): whether fd is marked O_CLOEXEC.
+// IsCloseOnExec ports fs/file.c:close_on_exec(): whether fd is marked O_CLOEXEC.
 // False for an fd that is not open.
 func (t *FDTable) IsCloseOnExec(fd int) bool {
 	if !t.validFD(fd) {
@@ -304,7 +304,7 @@ func (t *FDTable) IsCloseOnExec(fd int) bool {
 	return testBit(t.openFDs, fd) && testBit(t.closeOnExec, fd)
 }
 
-// SetCloseOnExec ports __set_close_on_exec()/__clear_close_on_exec() as
+// SetCloseOnExec ports fs/file.c:__set_close_on_exec()/__clear_close_on_exec() as
 // fcntl(F_SETFD) uses them: EBADF unless fd holds a file.
 func (t *FDTable) SetCloseOnExec(fd int, on bool) error {
 	if !t.validFD(fd) {

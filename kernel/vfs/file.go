@@ -81,7 +81,7 @@ func (f *File) PrivateData() any { return f.priv }
 // before the file is installed in any fd table.
 func (f *File) SetPrivateData(priv any) { f.priv = priv }
 
-// Inode ports file_inode().
+// Inode ports include/linux/fs.h:file_inode().
 func (f *File) Inode() *Inode { return f.inode }
 
 // Ops returns the file's operations.
@@ -90,7 +90,7 @@ func (f *File) Ops() FileOperations { return f.ops }
 // VFS is the file layer the file belongs to.
 func (f *File) VFS() *VFS { return f.vfs }
 
-// Count ports file_count(): the current number of references. Only
+// Count ports include/linux/fs.h:file_count(): the current number of references. Only
 // meaningful to a caller that holds one, or in a quiescent state.
 func (f *File) Count() int64 { return f.refs.Load() }
 

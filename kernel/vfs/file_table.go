@@ -27,7 +27,7 @@ func (v *VFS) NewFile(name string, flags int, ops FileOperations, inode *Inode, 
 	return f
 }
 
-// Get ports get_file(): take a reference. The caller must already hold one
+// Get ports include/linux/fs.h:get_file(): take a reference. The caller must already hold one
 // (directly or through an fd table); taking one on a freed file is reported
 // as a use-after-free and takes nothing.
 func (f *File) Get() *File {
@@ -38,7 +38,7 @@ func (f *File) Get() *File {
 	return f
 }
 
-// tryGet ports file_ref_get() / atomic_long_inc_not_zero(): take a
+// tryGet ports include/linux/file_ref.h:file_ref_get() / atomic_long_inc_not_zero(): take a
 // reference unless the count already dropped to zero.
 func (f *File) tryGet() bool {
 	for {
@@ -52,7 +52,7 @@ func (f *File) tryGet() bool {
 	}
 }
 
-// Put ports fput() as __fput_sync(): drop a reference; the one that drops
+// Put ports fs/file_table.c:fput() as __fput_sync(): drop a reference; the one that drops
 // the last runs the release hook, exactly once. The caller must not hold a
 // lock that the release hook takes (design rule 6). Dropping a reference
 // that is not there is reported as a use-after-free and runs nothing.
@@ -81,14 +81,14 @@ func (f *File) put() bool {
 	return true
 }
 
-// release ports __fput(): run ->release and free the file. Called once,
+// release ports fs/file_table.c:__fput(): run ->release and free the file. Called once,
 // by the Put that dropped the last reference, with released already set.
 func (f *File) release() {
 	defer f.vfs.leaks.remove(f)
 	f.ops.Release(f)
 }
 
-// Discard ports fput() of a file whose open failed (FMODE_OPENED not set):
+// Discard ports fs/file_table.c:fput() of a file whose open failed (FMODE_OPENED not set):
 // the file is freed without calling ->release. The caller must hold the
 // only reference.
 func (f *File) Discard() {

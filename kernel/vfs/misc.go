@@ -49,7 +49,7 @@ func (v *VFS) miscRegisterLocked(dev *MiscDevice) error {
 	return nil
 }
 
-// MiscDeregister ports misc_deregister(): remove the device from /dev.
+// MiscDeregister ports drivers/char/misc.c:misc_deregister(): remove the device from /dev.
 // Files already open on it keep working. Deregistering a device that is not
 // registered here is a WARN.
 func (v *VFS) MiscDeregister(dev *MiscDevice) {
@@ -62,7 +62,7 @@ func (v *VFS) MiscDeregister(dev *MiscDevice) {
 	dev.vfs = nil
 }
 
-// miscOpenLocked ports misc_open(): a new file with the device's
+// miscOpenLocked ports drivers/char/misc.c:misc_open(): a new file with the device's
 // operations, then the device's open hook. If the hook fails the file is
 // discarded without its release running. Requires misc_mtx.
 func (v *VFS) miscOpenLocked(dev *MiscDevice, flags int) (*File, error) {

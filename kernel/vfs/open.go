@@ -14,7 +14,7 @@ const openFlagsDropped = syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY | s
 // the modelled namespace.
 const devPrefix = "/dev/"
 
-// Open ports do_filp_open() for the modelled namespace: path must name a
+// Open ports fs/namei.c:do_filp_open() for the modelled namespace: path must name a
 // device under /dev ("/dev/null", "/dev/liveupdate", ...); anything else is
 // ENOENT. O_CREAT|O_EXCL on an existing device is EEXIST and O_DIRECTORY is
 // ENOTDIR, as for any character device. The file returned carries one

@@ -26,7 +26,7 @@ func (f *File) Read(ctx *Context, dst []byte) (int, error) {
 	return n, nil
 }
 
-// Write ports vfs_write() with f_pos_lock: EBADF unless the file is open
+// Write ports fs/read_write.c:vfs_write() with f_pos_lock: EBADF unless the file is open
 // for writing, then ->write at the file position.
 func (f *File) Write(ctx *Context, src []byte) (int, error) {
 	if f.mode&fmodeWrite == 0 {
@@ -45,7 +45,7 @@ func (f *File) Write(ctx *Context, src []byte) (int, error) {
 	return n, nil
 }
 
-// Llseek ports ksys_lseek()'s file part: EINVAL for an unknown whence,
+// Llseek ports fs/read_write.c:ksys_lseek()'s file part: EINVAL for an unknown whence,
 // else vfs_llseek() (->llseek under f_pos_lock).
 func (f *File) Llseek(off int64, whence int) (int64, error) {
 	if whence < 0 || whence > seekMax {

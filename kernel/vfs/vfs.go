@@ -46,7 +46,7 @@ func (v *VFS) Domain() *locking.Domain { return v.dom }
 // Reporter is the kernel's report sink.
 func (v *VFS) Reporter() *bug.Reporter { return v.rep }
 
-// NewInode ports new_inode() + get_next_ino(): an inode carrying a
+// NewInode ports fs/inode.c:new_inode() + get_next_ino(): an inode carrying a
 // filesystem's private data, numbered uniquely within the VFS.
 func (v *VFS) NewInode(impl any) *Inode {
 	return &Inode{ino: v.lastIno.Add(1), impl: impl}
