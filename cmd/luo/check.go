@@ -31,7 +31,14 @@ func runCheck(args []string) int {
 	steps := fs.Int("steps", 50, "average number of actions per check")
 	seed := fs.Uint64("seed", 0, "replay the check with this seed (as printed by a failure)")
 	quiet := fs.Bool("q", false, "no progress line")
+	skipList := fs.String("skip", "", "comma-separated actions to leave out (e.g. kexec)")
 	_ = fs.Parse(args)
+	skip := map[string]bool{}
+	for _, a := range strings.Split(*skipList, ",") {
+		if a != "" {
+			skip[a] = true
+		}
+	}
 
 	// rapid reads its settings from the standard flag set (registered by
 	// its init) and calls testing.Short().
@@ -76,7 +83,7 @@ func runCheck(args []string) int {
 		if n == 0 {
 			n = 1
 		}
-		failure = batch(*seed, n, stats)
+		failure = batch(*seed, n, stats, skip)
 	} else {
 		master := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6c756f))
 		for failure == nil {
@@ -90,7 +97,7 @@ func runCheck(args []string) int {
 			if *checks > 0 {
 				n = min(n, *checks-stats.Progress().Checks)
 			}
-			failure = batch(master.Uint64()|1, n, stats)
+			failure = batch(master.Uint64()|1, n, stats, skip)
 		}
 	}
 	close(stop)
@@ -102,12 +109,12 @@ func runCheck(args []string) int {
 		fmt.Printf("\nPASS\n")
 		return 0
 	}
-	report(os.Stdout, failure, *steps)
+	report(os.Stdout, failure, *steps, *skipList)
 	return 1
 }
 
 // batch runs n checks starting at seed and returns the TB if one failed.
-func batch(seed uint64, n int, stats *proptest.Stats) (failed *campaignTB) {
+func batch(seed uint64, n int, stats *proptest.Stats, skip map[string]bool) (failed *campaignTB) {
 	flag.Set("rapid.seed", strconv.FormatUint(seed, 10))
 	flag.Set("rapid.checks", strconv.Itoa(n))
 	tb := &campaignTB{name: "luo-check"}
@@ -119,7 +126,7 @@ func batch(seed uint64, n int, stats *proptest.Stats) (failed *campaignTB) {
 				}
 			}
 		}()
-		rapid.Check(tb, proptest.Lockstep(stats))
+		rapid.Check(tb, proptest.LockstepSkipping(stats, skip))
 	}()
 	if tb.Failed() {
 		return tb
@@ -138,7 +145,7 @@ func printProgress(w io.Writer, stats *proptest.Stats, start time.Time) {
 }
 
 // report prints the shrunk failure, its seed and the replay command.
-func report(w io.Writer, tb *campaignTB, steps int) {
+func report(w io.Writer, tb *campaignTB, steps int, skipList string) {
 	fmt.Fprintf(w, "\nFAIL\n\n")
 	msg := strings.Join(tb.errors, "\n")
 	var keep []string
@@ -150,6 +157,10 @@ func report(w io.Writer, tb *campaignTB, steps int) {
 	}
 	fmt.Fprintln(w, strings.Join(keep, "\n"))
 	if m := seedRE.FindStringSubmatch(msg); m != nil {
-		fmt.Fprintf(w, "\nseed: %s\nreplay: go run ./cmd/luo check -seed %s -steps %d\n", m[1], m[1], steps)
+		extra := ""
+		if skipList != "" {
+			extra = " -skip " + skipList
+		}
+		fmt.Fprintf(w, "\nseed: %s\nreplay: go run ./cmd/luo check -seed %s -steps %d%s\n", m[1], m[1], steps, extra)
 	}
 }
