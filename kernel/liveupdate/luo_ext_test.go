@@ -549,3 +549,73 @@ func TestConcurrentSessions(t *testing.T) {
 	require.Zero(t, k2.LUO().Snapshot().Incoming.Count)
 	require.Equal(t, threads*perThread/2, h2.count("finish"))
 }
+
+// BenchmarkCreateSession measures CREATE_SESSION ioctls (plus the close
+// that aborts the session, so the 819-session limit is never reached).
+func BenchmarkCreateSession(b *testing.B) {
+	m := newMachine(b)
+	task := m.Kernel().NewTask()
+	dev := openDev(b, task)
+	arg := sessionBuf("bench")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		copy(arg, sessionBuf("bench"))
+		if err := task.Ioctl(dev, liveupdate.IoctlCreateSession, arg); err != nil {
+			b.Fatal(err)
+		}
+		if err := task.Close(int(liveupdate.DecodeSessionArg(arg).FD)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRetrieveFD measures RETRIEVE_FD ioctls on a retrieved file
+// (the idempotent path), with the fake handler.
+func BenchmarkRetrieveFD(b *testing.B) {
+	m := newMachine(b)
+	k1 := m.Kernel()
+	newFakeHandler(k1).register(b, k1)
+	t1 := k1.NewTask()
+	s, err := createSession(t1, openDev(b, t1), "s")
+	require.NoError(b, err)
+	require.NoError(b, preserveFD(t1, s, openNull(b, t1), 1))
+	require.NoError(b, m.Kexec())
+	k2 := m.Kernel()
+	newFakeHandler(k2).register(b, k2)
+	t2 := k2.NewTask()
+	s2, err := retrieveSession(t2, openDev(b, t2), "s")
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fd, err := retrieveFD(t2, s2, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := t2.Close(fd); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKexec819Sessions measures a full live update carrying the
+// maximum of 819 empty sessions (creation included), and their
+// deserialization by the first open in the new kernel.
+func BenchmarkKexec819Sessions(b *testing.B) {
+	m := newMachine(b)
+	for i := 0; i < b.N; i++ {
+		task := m.Kernel().NewTask()
+		dev := openDev(b, task)
+		for j := 0; j < liveupdate.SessionMax; j++ {
+			if _, err := createSession(task, dev, fmt.Sprintf("s%d", j)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := m.Kexec(); err != nil {
+			b.Fatal(err)
+		}
+		t2 := m.Kernel().NewTask()
+		if err := t2.Close(openDev(b, t2)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
