@@ -21,7 +21,9 @@ func Check(blob []byte) error {
 //   - a memory reserve map terminated inside the blob (fdt_num_mem_rsv());
 //   - a structure block of valid tags, ending in FDT_END at depth 0;
 //   - every property name inside the strings block and NUL-terminated;
-//   - the root node first, with an empty name (libfdt checks this too);
+//   - the root node, with an empty name (libfdt checks the name too), at
+//     offset 0: every lookup (fdt_path_offset() included) starts there, so
+//     unlike libfdt not even an FDT_NOP may come before it;
 //
 // and, stricter than libfdt, following the devicetree specification:
 //
@@ -58,8 +60,8 @@ func (f *FDT) Check() error {
 			}
 			return nil
 		case TagBeginNode:
-			if depth == 0 && rootSeen {
-				return ErrBadStructure // a second root
+			if depth == 0 && (rootSeen || offset != 0) {
+				return ErrBadStructure // a second root, or not at 0
 			}
 			depth++
 			if depth > MaxDepth {

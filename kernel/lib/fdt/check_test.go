@@ -104,7 +104,7 @@ func TestCheckStructure(t *testing.T) {
 	require.NoError(t, Check(valid().blob(0x1000, 0x1000, 0x4000, 0x10)))
 
 	nopTree := &rawTree{}
-	nopTree.nop().begin("").nop().prop("a", nil).nop().begin("b").nop().end().nop().end().nop().fin()
+	nopTree.begin("").nop().prop("a", nil).nop().begin("b").nop().end().nop().end().nop().fin()
 	require.NoError(t, Check(nopTree.blob()))
 
 	for _, c := range []struct {
@@ -118,6 +118,7 @@ func TestCheckStructure(t *testing.T) {
 		{"never closes", func() []byte { return (&rawTree{}).begin("").begin("a").end().fin().blob() }, ErrBadStructure},
 		{"never closes, no END", func() []byte { return (&rawTree{}).begin("").begin("a").blob() }, ErrTruncated},
 		{"too deep", func() []byte { return deep(MaxDepth + 1).blob() }, ErrBadStructure},
+		{"NOP before the root", func() []byte { return (&rawTree{}).nop().begin("").end().fin().blob() }, ErrBadStructure},
 		{"unknown tag", func() []byte { return (&rawTree{}).begin("").u32(7).end().fin().blob() }, ErrBadStructure},
 		{"END_NODE at depth 0", func() []byte { return (&rawTree{}).end().fin().blob() }, ErrBadStructure},
 		{"property outside a node", func() []byte { return (&rawTree{}).prop("a", nil).begin("").end().fin().blob() }, ErrBadStructure},

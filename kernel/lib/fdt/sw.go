@@ -127,6 +127,20 @@ func (w *Writer) probeStruct() error {
 	return nil
 }
 
+// probeProperty checks that a property called name may be added now.
+func (w *Writer) probeProperty(name string) error {
+	if err := w.probeStruct(); err != nil {
+		return err
+	}
+	if w.depth == 0 || w.afterSubnode {
+		return ErrBadState
+	}
+	if name == "" || strings.IndexByte(name, 0) >= 0 {
+		return ErrBadValue
+	}
+	return nil
+}
+
 // grabSpace ports scripts/dtc/libfdt/fdt_sw.c:fdt_grab_space_(): extend the
 // structure block by n bytes and return them, or nil if they would run into
 // the strings block.
@@ -138,7 +152,13 @@ func (w *Writer) grabSpace(n int) []byte {
 	}
 	w.sizeStruct = offset + n
 	start := w.offStruct + offset
-	return w.buf[start : start+n : start+n]
+	b := w.buf[start : start+n : start+n]
+	// The space may hold the bytes of a property name that was added to
+	// the strings block and rolled back (fdt_del_last_string_()). libfdt
+	// copies the name with its NUL but leaves padding and placeholder
+	// values as they are; clearing keeps the output deterministic.
+	clear(b)
+	return b
 }
 
 // AddReservemapEntry ports
@@ -198,7 +218,7 @@ func (w *Writer) BeginNode(name string) error {
 		return ErrNoSpace
 	}
 	put32(nh, 0, TagBeginNode)
-	copy(nh[TagSize:], name) // the NUL and the padding are already zero
+	copy(nh[TagSize:], name) // the NUL and the padding are zero
 	w.depth++
 	w.afterSubnode = false
 	w.syncHeader()
@@ -280,13 +300,10 @@ func (w *Writer) findAddString(s string) (offset int, allocated bool) {
 // pointing into the tree, after Finish: Finish does not move the structure
 // block. (KHO reserves "preserved-memory-map" this way.)
 func (w *Writer) PropertyPlaceholder(name string, n int) ([]byte, error) {
-	if err := w.probeStruct(); err != nil {
+	if err := w.probeProperty(name); err != nil {
 		return nil, err
 	}
-	if w.depth == 0 || w.afterSubnode {
-		return nil, ErrBadState
-	}
-	if name == "" || strings.IndexByte(name, 0) >= 0 || n < 0 {
+	if n < 0 {
 		return nil, ErrBadValue
 	}
 	// String de-duplication can be slow, _NO_NAME_DEDUP skips it
@@ -333,6 +350,9 @@ func (w *Writer) Property(name string, val []byte) error {
 // PropertyString ports libfdt.h:fdt_property_string(): a string property,
 // stored with its terminating NUL. ErrBadValue if s contains a NUL.
 func (w *Writer) PropertyString(name, s string) error {
+	if err := w.probeProperty(name); err != nil {
+		return err
+	}
 	if strings.IndexByte(s, 0) >= 0 {
 		return ErrBadValue
 	}

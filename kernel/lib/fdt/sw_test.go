@@ -310,3 +310,29 @@ func TestWriterHeader(t *testing.T) {
 	require.Equal(t, h.TotalSize, h.OffDtStrings+h.SizeDtStrings)
 	require.Equal(t, TagEnd, binary.BigEndian.Uint32(b[h.OffDtStrings-4:]))
 }
+
+// TestWriterRollbackLeavesNoGarbage: a property whose name was added to the
+// strings block but whose value did not fit is rolled back; the structure
+// block may later grow over the bytes the name left behind, and those must
+// not leak into names, padding or placeholders. (Found by
+// FuzzWriterRoundTrip.)
+func TestWriterRollbackLeavesNoGarbage(t *testing.T) {
+	buf := make([]byte, 160)
+	w, err := Create(buf)
+	require.NoError(t, err)
+	require.NoError(t, w.FinishReservemap())
+	require.NoError(t, w.BeginNode(""))
+	long := string(bytes.Repeat([]byte{'x'}, 60))
+	require.ErrorIs(t, w.Property(long, make([]byte, 64)), ErrNoSpace)
+	require.Equal(t, bytes.Repeat([]byte{'x'}, 60), buf[160-61:159], "the rolled-back name is still there")
+	require.NoError(t, w.BeginNode("abcde")) // padding runs over the stale name
+	p, err := w.PropertyPlaceholder("p", 5)
+	require.NoError(t, err)
+	require.Equal(t, make([]byte, 5), p)
+	require.NoError(t, w.EndNode())
+	require.NoError(t, w.EndNode())
+	require.NoError(t, w.Finish())
+	b := w.Bytes()
+	require.NoError(t, Check(b))
+	require.NotContains(t, string(b), "x")
+}
