@@ -727,6 +727,14 @@ func BenchmarkFDAllocInstallClose(b *testing.B) {
 	})
 }
 
+func BenchmarkNewFilePut(b *testing.B) {
+	forLockdep(b, func(b *testing.B, v *VFS) {
+		for b.Loop() {
+			v.NewFile("f", syscall.O_RDWR, NoFileOperations{}, nil, nil).Put()
+		}
+	})
+}
+
 // pointRecorder is a Scheduler that lets every task through and records
 // the scheduling points it sees.
 type pointRecorder struct {
