@@ -10,7 +10,10 @@ import (
 
 // StringlistContains ports
 // scripts/dtc/libfdt/fdt_ro.c:fdt_stringlist_contains(): whether the string
-// list strlist holds str. A malformed (unterminated) tail never matches.
+// list strlist holds str. A malformed (unterminated) tail never matches;
+// libfdt compares len(str)+1 bytes there and so reads one byte past the
+// list, matching "luo-v1" against an unterminated "luo-v1" when the next
+// byte happens to be 0 (TestLibfdtDifferential).
 func StringlistContains(strlist []byte, str string) bool {
 	if strings.IndexByte(str, 0) >= 0 {
 		return false
