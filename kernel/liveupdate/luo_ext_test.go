@@ -138,6 +138,13 @@ func TestSessionIoctlErrnos(t *testing.T) {
 	got := liveupdate.DecodeGetNameArg(gn)
 	require.Equal(t, "s", strings.TrimRight(string(got.Name[:]), "\x00"))
 	require.ErrorIs(t, task.Ioctl(s, liveupdate.IoctlSessionGetName, getNameBuf(1)), syscall.EINVAL)
+	// strscpy(), not strscpy_pad(): the caller's bytes after the NUL stay.
+	gn = getNameBuf(0)
+	for i := liveupdate.GetNameArgOffName; i < len(gn); i++ {
+		gn[i] = 0xAA
+	}
+	require.NoError(t, task.Ioctl(s, liveupdate.IoctlSessionGetName, gn))
+	require.Equal(t, []byte{'s', 0, 0xAA}, gn[liveupdate.GetNameArgOffName:liveupdate.GetNameArgOffName+3])
 
 	// PRESERVE_FD errors in order.
 	require.ErrorIs(t, preserveFD(task, s, 999, 1), syscall.EBADF)

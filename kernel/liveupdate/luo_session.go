@@ -252,7 +252,10 @@ func (l *LUO) sessionGetName(_ *vfs.Context, s *session, ucmd *luoUcmd) error {
 	if argp.Reserved != 0 {
 		return syscall.EINVAL
 	}
-	argp.Name = s.name
+	// strscpy() writes the name and its NUL but, unlike strscpy_pad(),
+	// leaves the caller's bytes after the NUL in place.
+	n := bytes.IndexByte(s.name[:], 0)
+	copy(argp.Name[:n+1], s.name[:n+1])
 	argp.Encode(ucmd.cmd)
 	return ucmd.respond(GetNameArgSize)
 }
