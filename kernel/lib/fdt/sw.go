@@ -55,7 +55,14 @@ const (
 //     always passes Check;
 //   - names are checked (ErrBadValue): the root must be called "", other
 //     nodes need a non-empty name without '/', property names must be
-//     non-empty; no name may contain NUL (C strings cannot).
+//     non-empty; no name may contain NUL (C strings cannot);
+//   - space taken for the structure block is cleared first, so padding and
+//     placeholder values are zero even where a rolled-back property name
+//     had been (libfdt leaves those bytes as they were).
+//
+// Without errors or rollbacks the buffer ends up byte for byte as libfdt
+// leaves it (TestWriterMatchesLibfdt). A Writer is not safe for concurrent
+// use.
 type Writer struct {
 	buf   []byte
 	state swState
