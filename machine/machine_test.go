@@ -89,3 +89,43 @@ func TestKexecKHODisabled(t *testing.T) {
 	_, err := m.Kernel().KHO().RetrieveSubtree("LUO")
 	require.ErrorIs(t, err, syscall.ENOENT)
 }
+
+// TestOldTasksGetESRCH: after a kexec the old kernel's tasks are dead; the
+// new kernel's tasks work.
+func TestOldTasksGetESRCH(t *testing.T) {
+	m := newMachine(t, machine.Config{})
+	task := m.Kernel().NewTask()
+	fd, err := task.Open("/dev/null", syscall.O_RDWR)
+	require.NoError(t, err)
+	require.NoError(t, m.Kexec())
+
+	_, err = task.Write(fd, []byte("x"))
+	require.ErrorIs(t, err, syscall.ESRCH)
+	_, err = task.Open("/dev/null", syscall.O_RDWR)
+	require.ErrorIs(t, err, syscall.ESRCH)
+	require.ErrorIs(t, task.Close(fd), syscall.ESRCH)
+
+	fresh := m.Kernel().NewTask()
+	fd, err = fresh.Open("/dev/null", syscall.O_RDWR)
+	require.NoError(t, err)
+	require.NoError(t, fresh.Close(fd))
+	fresh.Exit()
+}
+
+// TestCmdline: Config fields and extra words reach the kernel's command
+// line; the last occurrence wins, and bad values keep the default.
+func TestCmdline(t *testing.T) {
+	m := newMachine(t, machine.Config{LiveUpdate: true, Cmdline: "foo kho=n"})
+	c := m.Kernel().Cmdline()
+	require.True(t, c.LiveUpdate)
+	require.False(t, c.KHO)
+	require.False(t, m.Kernel().KHO().IsEnabled())
+	require.Equal(t, "liveupdate=on kho=on foo kho=n", m.Cmdline())
+}
+
+// TestKexecHaltedAfterPanic is in kernel/kho's tests (a corrupt hand-over);
+// here: New with a bad size fails.
+func TestNewBadMemory(t *testing.T) {
+	_, err := machine.New(machine.Config{MemoryMiB: -1})
+	require.Error(t, err)
+}

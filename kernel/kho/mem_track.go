@@ -101,11 +101,20 @@ func (t *memTrack) lookupLocked(order uint, index uint64) *physBits {
 // Requires: t.mu not held.
 func (t *memTrack) preserveOrder(m *mm.MM, pfn mm.PFN, order uint) error {
 	high := uint64(pfn) >> order
+	bit := high % PreserveBits
+	t.mu.Lock()
+	b := t.lookupLocked(order, high/PreserveBits)
+	if b != nil {
+		// The common case takes the lock once.
+		b.words[bit/64] |= 1 << (bit % 64)
+		t.mu.Unlock()
+		return nil
+	}
+	t.mu.Unlock()
 	b, err := t.loadOrAllocBits(m, order, high/PreserveBits)
 	if err != nil {
 		return err
 	}
-	bit := high % PreserveBits
 	t.mu.Lock()
 	b.words[bit/64] |= 1 << (bit % 64)
 	t.mu.Unlock()
