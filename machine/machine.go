@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
@@ -70,14 +71,17 @@ type Machine struct {
 	cmdline string        // immutable
 	lockdep bool          // immutable
 
-	// mu serializes Kexec with itself and with Kernel: the machine, not a
-	// kernel task, owns it, and no kernel code runs under it except boot
-	// and PrepareKexec, which never wait on a task.
+	// k is the running kernel, nil once halted. Written under mu, read
+	// without it, so that Kernel never waits behind a Kexec in progress.
+	k atomic.Pointer[kernel.Kernel]
+
+	// mu serializes Kexec with itself. The machine, not a kernel task,
+	// owns it, and no task ever waits on it (tasks never call Kexec), so
+	// the controlled scheduler need not see it.
 	mu      sync.Mutex
-	k       *kernel.Kernel // guarded by mu; nil once halted
-	halted  error          // guarded by mu; why the machine stopped
-	kexecs  int            // guarded by mu; successful kexecs
-	lastKHO mm.PhysAddr    // guarded by mu; descriptor of the last kexec
+	halted  error       // guarded by mu; why the machine stopped
+	kexecs  int         // guarded by mu; successful kexecs
+	lastKHO mm.PhysAddr // guarded by mu; descriptor of the last kexec
 }
 
 // New cold-boots the first kernel.
@@ -99,7 +103,7 @@ func New(cfg Config) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.k = k
+	m.k.Store(k)
 	return m, nil
 }
 
@@ -115,11 +119,7 @@ func (m *Machine) boot(handover mm.PhysAddr) (*kernel.Kernel, error) {
 }
 
 // Kernel returns the running kernel, nil once the machine is halted.
-func (m *Machine) Kernel() *kernel.Kernel {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.k
-}
+func (m *Machine) Kernel() *kernel.Kernel { return m.k.Load() }
 
 // RAM returns the machine's physical memory.
 func (m *Machine) RAM() *mm.RAM { return m.ram }
@@ -172,7 +172,7 @@ func (m *Machine) Kexec() error {
 	if m.halted != nil {
 		return fmt.Errorf("%w: %w", ErrHalted, m.halted)
 	}
-	old := m.k
+	old := m.k.Load()
 	handover, err := old.PrepareKexec()
 	if err != nil {
 		return err
@@ -181,11 +181,11 @@ func (m *Machine) Kexec() error {
 	m.scrub(handover)
 	k, err := m.boot(handover)
 	if err != nil {
-		m.k = nil
+		m.k.Store(nil)
 		m.halted = fmt.Errorf("%w: %w", ErrKernelPanic, err)
 		return m.halted
 	}
-	m.k = k
+	m.k.Store(k)
 	m.kexecs++
 	m.lastKHO = handover
 	return nil

@@ -129,3 +129,17 @@ func TestNewBadMemory(t *testing.T) {
 	_, err := machine.New(machine.Config{MemoryMiB: -1})
 	require.Error(t, err)
 }
+
+// TestKexecWithLiveUpdate: with liveupdate=on, LUO's reboot path finalizes
+// KHO and the next kernel finds LUO's subtree: the live-update number
+// counts the kexecs.
+func TestKexecWithLiveUpdate(t *testing.T) {
+	m := newMachine(t, machine.Config{LiveUpdate: true})
+	require.True(t, m.Kernel().LUO().Enabled())
+	for i := range 3 {
+		require.Equal(t, uint64(i), m.Kernel().LUO().LiveupdateNumber())
+		require.NoError(t, m.Kexec())
+		require.True(t, m.Kernel().KHO().IsKHOBoot())
+	}
+	require.Equal(t, uint64(3), m.Kernel().LUO().LiveupdateNumber())
+}
