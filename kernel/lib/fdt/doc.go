@@ -64,8 +64,13 @@
 // Pre-version-16 blobs are rejected (ErrBadVersion) rather than emulated.
 // The Writer keeps its state in Go fields as well as in the header and
 // enforces what libfdt leaves to its caller (node nesting, properties before
-// subnodes, valid names); see Writer. An alias must name an absolute path.
-// These only turn inputs libfdt would mishandle into errors.
+// subnodes, valid names) and clears the space it takes; see Writer. Check
+// also requires the root node at offset 0 and the block alignment the
+// specification asks for. An alias must name an absolute path, and string
+// lists are never read past their end (libfdt's fdt_stringlist_contains()
+// reads one byte too far on an unterminated list). These only turn inputs
+// libfdt would mishandle into errors. TestWriterMatchesLibfdt and the opt-in
+// TestLibfdtDifferential compare the port with the system's libfdt.
 //
 // There is no package-level mutable state: a Writer or FDT is all the state
 // there is, so any number of simulated kernels can use the package at once.
