@@ -1,6 +1,10 @@
 package locking
 
-import "luomodel/kernel/bug"
+import (
+	"sync/atomic"
+
+	"luomodel/kernel/bug"
+)
 
 // Options configures a Domain.
 type Options struct {
@@ -11,22 +15,98 @@ type Options struct {
 }
 
 // Domain is the locking world of one kernel: its lockdep state and the
-// hook for a controlled scheduler. Locks of different kernels never mix.
+// hook for a controlled scheduler. Locks of different kernels never mix:
+// each Domain has its own classes, dependency graph and held-lock stacks.
 type Domain struct {
-	opts Options
+	rep *bug.Reporter // immutable
+	// ld is the lock validator; nil when lockdep is off. Immutable.
+	ld *lockdep
+	// sched is the installed Scheduler, nil when free-running. Loaded at
+	// every scheduling point: the only cost of the seam when none is set.
+	sched atomic.Pointer[schedBox]
 }
 
 // NewDomain returns a Domain configured by opts.
 func NewDomain(opts Options) *Domain {
-	if opts.Reporter == nil {
-		opts.Reporter = bug.NewReporter(nil)
+	rep := opts.Reporter
+	if rep == nil {
+		rep = bug.NewReporter(nil)
 	}
-	return &Domain{opts: opts}
+	d := &Domain{rep: rep}
+	if opts.Lockdep {
+		d.ld = newLockdep(rep)
+	}
+	return d
 }
 
 // Reporter returns the domain's report sink.
-func (d *Domain) Reporter() *bug.Reporter { return d.opts.Reporter }
+func (d *Domain) Reporter() *bug.Reporter { return d.rep }
+
+// LockdepEnabled reports whether d validates locking (debug_locks).
+func (d *Domain) LockdepEnabled() bool { return d != nil && d.ld != nil }
+
+// SetScheduler installs s as the domain's controlled scheduler, or removes
+// the scheduler when s is nil. Switch only while no task of the domain is
+// inside a lock operation (typically: before starting the tasks and after
+// they have all finished); a task blocked in a free-running Lock stays
+// blocked on the real lock.
+func (d *Domain) SetScheduler(s Scheduler) {
+	if s == nil {
+		d.sched.Store(nil)
+		return
+	}
+	d.sched.Store(&schedBox{s: s})
+}
+
+// Scheduler returns the installed scheduler, or nil when free-running.
+// Packages that add their own waits (wait queues, completions) use it to
+// block through the scheduler, as the locks here do.
+func (d *Domain) Scheduler() Scheduler {
+	if d == nil {
+		return nil
+	}
+	if b := d.sched.Load(); b != nil {
+		return b.s
+	}
+	return nil
+}
+
+// Yield is a scheduling point of kind p in the current task: with a
+// scheduler installed another task may run before Yield returns. Without
+// one it costs one atomic load. Other packages call it at their own points:
+//
+//	f.dom.Yield(locking.PointFDInstall)
+func (d *Domain) Yield(p Point) {
+	if s := d.Scheduler(); s != nil {
+		s.Yield(p)
+	}
+}
 
 // CheckNoLocksHeld ports lockdep_sys_exit(): the current task must hold no
 // lock when a syscall returns to user space. where names the syscall.
-func (d *Domain) CheckNoLocksHeld(where string) {}
+func (d *Domain) CheckNoLocksHeld(where string) {
+	if d != nil && d.ld != nil {
+		d.ld.sysExit(where, 1)
+	}
+}
+
+// DebugShowAllLocks ports debug_show_all_locks(): it renders every lock
+// held by any task of the domain ("" when lockdep is off).
+func (d *Domain) DebugShowAllLocks() string {
+	if d == nil || d.ld == nil {
+		return ""
+	}
+	return d.ld.showAllLocks()
+}
+
+// ReportDeadlock files a bug.KindDeadlock report titled TitleDeadlock with
+// detail (e.g. a scheduler's list of blocked tasks and what they wait for)
+// followed by every lock held in the domain. A Scheduler calls it when every
+// task is blocked.
+func (d *Domain) ReportDeadlock(detail string) {
+	d.rep.File(&bug.Report{
+		Kind:   bug.KindDeadlock,
+		Title:  TitleDeadlock,
+		Detail: deadlockDetail(detail, d.DebugShowAllLocks()),
+	})
+}

@@ -1,39 +1,222 @@
 package locking
 
-import "sync"
+import (
+	"fmt"
+	"sync/atomic"
 
-// RWSem ports struct rw_semaphore (kernel/locking/rwsem.c). Once a writer
-// waits, new readers wait too, as in Linux.
+	"github.com/sasha-s/go-deadlock"
+)
+
+// RWSem ports struct rw_semaphore (kernel/locking/rwsem.c): many readers or
+// one writer. It is writer-preferring, as in Linux: once a writer waits, new
+// readers wait too, so a task that takes the read lock twice while a writer
+// starts waiting in between deadlocks (lockdep reports the second read).
+//
+// The zero RWSem is an unlocked semaphore outside any domain: it works, but
+// lockdep and the scheduler do not see it. Init binds it to a Domain.
 type RWSem struct {
-	rw sync.RWMutex
+	// dep is first so that its address is the semaphore's, which reports
+	// print. Written by Init, then read-only.
+	dep lockdepMap
+	// rw is the lock word. sync.RWMutex (under go-deadlock's wrapper) has
+	// the Linux fairness property: a blocked writer stops new readers,
+	// and TryRLock fails while a writer waits.
+	rw deadlock.RWMutex
+	// writersWaiting counts writers parked in Scheduler.Block (scheduled
+	// mode only; they never block in rw, so rw cannot see them). While it
+	// is non-zero new readers wait, as RWSEM_FLAG_WAITERS makes them.
+	writersWaiting atomic.Int32
 }
 
-// Init binds s to domain d and names its lockdep class (init_rwsem()).
-func (s *RWSem) Init(d *Domain, class string) {}
+// Init binds s to domain d and names its lockdep class (init_rwsem()). Call
+// it before s is shared.
+func (s *RWSem) Init(d *Domain, class string) { s.dep.init(d, class, kindRWSem) }
+
+// String names s for scheduler traces and reports.
+func (s *RWSem) String() string { return fmt.Sprintf("rwsem %s@%p", s.dep.name, s) }
 
 // DownRead ports down_read().
-func (s *RWSem) DownRead() { s.rw.RLock() }
+func (s *RWSem) DownRead() {
+	d := s.dep.dom
+	if d == nil {
+		s.rw.RLock()
+		return
+	}
+	s.downRead(d, 0)
+}
+
+// DownReadNested ports down_read_nested(): see Mutex.LockNested.
+func (s *RWSem) DownReadNested(subclass int) {
+	d := s.dep.dom
+	if d == nil {
+		s.rw.RLock()
+		return
+	}
+	s.downRead(d, subclass)
+}
+
+// downRead ports __down_read_common(): rwsem_acquire_read(), then the
+// acquisition.
+func (s *RWSem) downRead(d *Domain, subclass int) {
+	sch := d.Scheduler()
+	if sch != nil {
+		sch.Yield(PointLockAcquire)
+	}
+	if l := d.ld; l != nil {
+		l.acquire(&s.dep, subclass, modeRead, false, 2)
+	}
+	if sch == nil {
+		s.rw.RLock()
+		return
+	}
+	for !s.tryRead() {
+		sch.Block(s)
+	}
+}
+
+// tryRead ports rwsem_read_trylock(): it fails while a writer holds the
+// semaphore or waits for it.
+func (s *RWSem) tryRead() bool {
+	return s.writersWaiting.Load() == 0 && s.rw.TryRLock()
+}
+
+// TryDownRead ports down_read_trylock(). It fails while a writer holds or
+// waits for the semaphore.
+func (s *RWSem) TryDownRead() bool {
+	d := s.dep.dom
+	if d == nil {
+		return s.tryRead()
+	}
+	if sch := d.Scheduler(); sch != nil {
+		sch.Yield(PointLockAcquire)
+	}
+	if !s.tryRead() {
+		return false
+	}
+	if l := d.ld; l != nil {
+		l.acquire(&s.dep, 0, modeRead, true, 1)
+	}
+	return true
+}
 
 // UpRead ports up_read().
-func (s *RWSem) UpRead() { s.rw.RUnlock() }
+func (s *RWSem) UpRead() {
+	d := s.dep.dom
+	if d == nil {
+		s.rw.RUnlock()
+		return
+	}
+	if l := d.ld; l != nil && !l.release(&s.dep, modeRead, 1) {
+		return
+	}
+	s.rw.RUnlock()
+	s.released(d)
+}
 
 // DownWrite ports down_write().
-func (s *RWSem) DownWrite() { s.rw.Lock() }
+func (s *RWSem) DownWrite() {
+	d := s.dep.dom
+	if d == nil {
+		s.rw.Lock()
+		return
+	}
+	s.downWrite(d, 0)
+}
 
-// UpWrite ports up_write().
-func (s *RWSem) UpWrite() { s.rw.Unlock() }
+// DownWriteNested ports down_write_nested(): see Mutex.LockNested.
+func (s *RWSem) DownWriteNested(subclass int) {
+	d := s.dep.dom
+	if d == nil {
+		s.rw.Lock()
+		return
+	}
+	s.downWrite(d, subclass)
+}
 
-// TryDownRead ports down_read_trylock().
-func (s *RWSem) TryDownRead() bool { return s.rw.TryRLock() }
+// downWrite ports __down_write_common(): rwsem_acquire(), then the
+// acquisition. Under a scheduler a writer that must wait announces itself
+// in writersWaiting first, which holds off new readers.
+func (s *RWSem) downWrite(d *Domain, subclass int) {
+	sch := d.Scheduler()
+	if sch != nil {
+		sch.Yield(PointLockAcquire)
+	}
+	if l := d.ld; l != nil {
+		l.acquire(&s.dep, subclass, modeWrite, false, 2)
+	}
+	if sch == nil {
+		s.rw.Lock()
+		return
+	}
+	if s.rw.TryLock() {
+		return
+	}
+	s.writersWaiting.Add(1)
+	for !s.rw.TryLock() {
+		sch.Block(s)
+	}
+	s.writersWaiting.Add(-1)
+}
 
 // TryDownWrite ports down_write_trylock().
-func (s *RWSem) TryDownWrite() bool { return s.rw.TryLock() }
+func (s *RWSem) TryDownWrite() bool {
+	d := s.dep.dom
+	if d == nil {
+		return s.rw.TryLock()
+	}
+	if sch := d.Scheduler(); sch != nil {
+		sch.Yield(PointLockAcquire)
+	}
+	if !s.rw.TryLock() {
+		return false
+	}
+	if l := d.ld; l != nil {
+		l.acquire(&s.dep, 0, modeWrite, true, 1)
+	}
+	return true
+}
 
-// AssertHeld ports lockdep_assert_held() (read or write).
-func (s *RWSem) AssertHeld() {}
+// UpWrite ports up_write().
+func (s *RWSem) UpWrite() {
+	d := s.dep.dom
+	if d == nil {
+		s.rw.Unlock()
+		return
+	}
+	if l := d.ld; l != nil && !l.release(&s.dep, modeWrite, 1) {
+		return
+	}
+	s.rw.Unlock()
+	s.released(d)
+}
+
+// released is the scheduler's half of up_read()/up_write(): rwsem_wake().
+func (s *RWSem) released(d *Domain) {
+	if sch := d.Scheduler(); sch != nil {
+		sch.Wake(s)
+		sch.Yield(PointLockRelease)
+	}
+}
+
+// AssertHeld ports lockdep_assert_held(): held for read or write.
+func (s *RWSem) AssertHeld() { s.assert(modeAny) }
 
 // AssertHeldRead ports lockdep_assert_held_read().
-func (s *RWSem) AssertHeldRead() {}
+func (s *RWSem) AssertHeldRead() { s.assert(modeRead) }
 
 // AssertHeldWrite ports lockdep_assert_held_write().
-func (s *RWSem) AssertHeldWrite() {}
+func (s *RWSem) AssertHeldWrite() { s.assert(modeWrite) }
+
+func (s *RWSem) assert(mode lockMode) {
+	if d := s.dep.dom; d != nil && d.ld != nil {
+		d.ld.assertHeld(&s.dep, mode, 2)
+	}
+}
+
+// IsHeld ports lockdep_is_held(): see Mutex.IsHeld.
+func (s *RWSem) IsHeld() bool {
+	if d := s.dep.dom; d != nil && d.ld != nil {
+		return d.ld.isHeld(&s.dep, modeAny)
+	}
+	return true
+}
