@@ -30,20 +30,18 @@ const (
 	CmdSessionGetName    = CmdSessionBase + 3
 )
 
-// ioctlIO ports _IO(type, nr): direction none, size 0.
-func ioctlIO(typ, nr uint32) uint32 { return typ<<8 | nr }
-
 // ioctlNR ports _IOC_NR(cmd).
 func ioctlNR(cmd uint32) uint32 { return cmd & 0xff }
 
-// Full ioctl command values.
-var (
-	IoctlCreateSession     = ioctlIO(IoctlType, CmdCreateSession)     // LIVEUPDATE_IOCTL_CREATE_SESSION
-	IoctlRetrieveSession   = ioctlIO(IoctlType, CmdRetrieveSession)   // LIVEUPDATE_IOCTL_RETRIEVE_SESSION
-	IoctlSessionPreserveFD = ioctlIO(IoctlType, CmdSessionPreserveFD) // LIVEUPDATE_SESSION_PRESERVE_FD
-	IoctlSessionRetrieveFD = ioctlIO(IoctlType, CmdSessionRetrieveFD) // LIVEUPDATE_SESSION_RETRIEVE_FD
-	IoctlSessionFinish     = ioctlIO(IoctlType, CmdSessionFinish)     // LIVEUPDATE_SESSION_FINISH
-	IoctlSessionGetName    = ioctlIO(IoctlType, CmdSessionGetName)    // LIVEUPDATE_SESSION_GET_NAME
+// Full ioctl command values: _IO(LIVEUPDATE_IOCTL_TYPE, nr), that is
+// direction none and size 0, so type<<8 | nr.
+const (
+	IoctlCreateSession     uint32 = IoctlType<<8 | CmdCreateSession     // LIVEUPDATE_IOCTL_CREATE_SESSION
+	IoctlRetrieveSession   uint32 = IoctlType<<8 | CmdRetrieveSession   // LIVEUPDATE_IOCTL_RETRIEVE_SESSION
+	IoctlSessionPreserveFD uint32 = IoctlType<<8 | CmdSessionPreserveFD // LIVEUPDATE_SESSION_PRESERVE_FD
+	IoctlSessionRetrieveFD uint32 = IoctlType<<8 | CmdSessionRetrieveFD // LIVEUPDATE_SESSION_RETRIEVE_FD
+	IoctlSessionFinish     uint32 = IoctlType<<8 | CmdSessionFinish     // LIVEUPDATE_SESSION_FINISH
+	IoctlSessionGetName    uint32 = IoctlType<<8 | CmdSessionGetName    // LIVEUPDATE_SESSION_GET_NAME
 )
 
 // Layout of struct liveupdate_ioctl_create_session and
