@@ -309,10 +309,18 @@ func TestLockdepLockNested(t *testing.T) {
 	parent.Unlock()
 	require.Equal(t, []string{lockdepTitle(locking.TitleRecursive)}, rec.titles())
 
+	// A subclass cannot excuse taking the same instance twice.
+	parent.Lock()
+	rec.setAbort(abort{})
+	require.PanicsWithValue(t, abort{}, func() { parent.LockNested(1) })
+	rec.setAbort(nil)
+	parent.Unlock()
+	require.Equal(t, lockdepTitle(locking.TitleRecursive), rec.titles()[1])
+
 	// And a subclass out of range is a bug of its own.
 	child.LockNested(locking.MaxSubclasses)
 	child.Unlock()
-	require.Equal(t, lockdepTitle(locking.TitleBadSubclass), rec.titles()[1])
+	require.Equal(t, lockdepTitle(locking.TitleBadSubclass), rec.titles()[2])
 }
 
 // A trylock cannot deadlock: it adds no order check of its own, but what
