@@ -10,6 +10,12 @@ func Step(s State, op Op) (Result, State) {
 	return r, n
 }
 
+// Apply applies op to s in place and returns the result the kernel must
+// produce; it is Step without the copy, for a caller that owns s and keeps
+// no older version of it (the lockstep checker). Memfd contents stay
+// shared with earlier clones safely: they are replaced, never written.
+func (s *State) Apply(op Op) Result { return s.apply(op) }
+
 // apply mutates s (a private clone) by op.
 func (s *State) apply(op Op) Result {
 	switch op.Kind {

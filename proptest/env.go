@@ -87,8 +87,9 @@ func (e *Env) Exec(op model.Op) (model.Result, error) {
 		e.Trace = append(e.Trace, model.Format(op, pr))
 		return pr, nil
 	}
-	mr, next := model.Step(e.S, op)
-	e.S = next
+	// In place: e.S is the only copy (model.Step would clone it, which
+	// costs O(state) per operation).
+	mr := e.S.Apply(op)
 	e.Trace = append(e.Trace, model.Format(op, pr))
 	if !pr.Equal(mr) {
 		return pr, &Mismatch{Op: op, Port: pr, Model: mr, Err: rawErr}

@@ -1,7 +1,6 @@
 package proptest
 
 import (
-	"encoding/binary"
 	"sort"
 	"strings"
 
@@ -11,26 +10,62 @@ import (
 // Source is where actions draw their choices: rapid in tests and in
 // `luo check`, a seeded PRNG in benchmarks.
 type Source interface {
-	// Intn returns a value in [0, n); label names the choice.
+	// Intn returns a uniformly distributed value in [0, n); label names
+	// the choice. Smaller values are the simpler choices: shrinking moves
+	// toward 0.
 	Intn(n int, label string) int
 }
 
-// Action generates the next operations from the model's state. It returns
-// nil when it does not apply (rapid then picks another action).
-type Action func(s *model.State, src Source) []model.Op
+// Ctx is one action in progress: the model's view of the world, the source
+// of choices, and the executor that applies an operation to the port (and
+// the model) and returns the port's result.
+type Ctx struct {
+	// S is the model's state; it advances after every Do.
+	S    *model.State
+	Src  Source
+	exec func(model.Op) model.Result
+}
 
-// SessionNames is the pool of session names: valid ones, the longest
-// valid (63 bytes), an unterminated 64-byte one, the empty one, and one
-// with bytes after its NUL.
-var SessionNames = []string{
-	"a", "b", "vm0",
+// Do executes op and returns its result; a disagreement with the model
+// does not return (the run fails).
+func (c *Ctx) Do(op model.Op) model.Result { return c.exec(op) }
+
+// Action is one kind of step of a campaign.
+type Action struct {
+	Name string
+	// Weight is the action's relative frequency in state s; 0 means it
+	// does not apply.
+	Weight func(s *model.State) int
+	// Run performs the action through c.Do. It returns false, before any
+	// Do, when it finds nothing to do.
+	Run func(c *Ctx) bool
+}
+
+// Probabilities, in percent, of the deliberately wrong choices. They are
+// low so that deep states are reached, and non-zero so that every error
+// path keeps being exercised.
+const (
+	pctDeadTask  = 2 // a task of a previous kernel or one that exited: ESRCH
+	pctBadFD     = 3 // an fd that is not open: EBADF
+	pctWrongKind = 5 // an open fd of the wrong kind: ENOTTY, EINVAL, ENOENT
+)
+
+// SessionNames is the pool of valid session names the campaign creates;
+// the first ones are the simplest, where shrinking leads.
+var SessionNames = []string{"a", "b", "vm0", "c", "d", "e"}
+
+// edgeNames are session names at the edges of validation: the longest
+// valid one (63 bytes), an unterminated 64-byte one, the empty one, and
+// one with bytes after its NUL (valid: "a").
+var edgeNames = []string{
 	strings.Repeat("n", 63),
 	strings.Repeat("x", 64),
 	"",
 	"a\x00junk",
 }
 
-var tokens = []uint64{0, 1, 2, 7, 1 << 63}
+// tokens is the pool of file tokens.
+var tokens = []uint64{0, 1, 2, 7, 42, 1 << 63}
 
 func pick[T any](src Source, label string, xs []T) T {
 	return xs[src.Intn(len(xs), label)]
@@ -40,300 +75,572 @@ func chance(src Source, label string, pct int) bool {
 	return src.Intn(100, label) < pct
 }
 
+func sortedKeys[K ~int, V any](m map[K]V) []K {
+	ks := make([]K, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
+	return ks
+}
+
 // liveTasks returns the ids of live tasks, ascending.
 func liveTasks(s *model.State) []model.TaskID {
 	var ids []model.TaskID
-	for id, t := range s.Tasks {
-		if t.Alive {
+	for _, id := range sortedKeys(s.Tasks) {
+		if s.Tasks[id].Alive {
 			ids = append(ids, id)
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
 }
 
-// pickTask mostly picks a live task, sometimes a dead one (ESRCH).
-func pickTask(s *model.State, src Source) (model.TaskID, bool) {
-	live := liveTasks(s)
-	if len(s.Tasks) > len(live) && chance(src, "dead task", 3) {
+// fdsOf returns the fds of task whose file satisfies ok (nil: any),
+// ascending.
+func fdsOf(s *model.State, task model.TaskID, ok func(*model.File) bool) []int {
+	if ok == nil {
+		ok = func(*model.File) bool { return true }
+	}
+	t := s.Tasks[task]
+	if t == nil {
+		return nil
+	}
+	var fds []int
+	for _, fd := range sortedKeys(t.FDs) {
+		if ok(s.Files[t.FDs[fd]]) {
+			fds = append(fds, fd)
+		}
+	}
+	return fds
+}
+
+func kindIs(k model.FileKind) func(*model.File) bool {
+	return func(f *model.File) bool { return f.Kind == k }
+}
+
+// sessionFile selects session files: outgoing, or incoming and retrieved.
+func sessionFile(s *model.State, incoming bool) func(*model.File) bool {
+	return func(f *model.File) bool {
+		return f.Kind == model.KindSession && s.Sessions[f.Session].Incoming == incoming
+	}
+}
+
+// task picks a live task, preferring those holding an fd that satisfies
+// want (nil: any); rarely a dead one (ESRCH).
+func (c *Ctx) task(want func(*model.File) bool) (model.TaskID, bool) {
+	live := liveTasks(c.S)
+	if len(c.S.Tasks) > len(live) && chance(c.Src, "dead task", pctDeadTask) {
 		var dead []model.TaskID
-		for id, t := range s.Tasks {
-			if !t.Alive {
+		for _, id := range sortedKeys(c.S.Tasks) {
+			if !c.S.Tasks[id].Alive {
 				dead = append(dead, id)
 			}
 		}
-		sort.Slice(dead, func(i, j int) bool { return dead[i] < dead[j] })
-		return pick(src, "task", dead), true
+		return pick(c.Src, "task", dead), true
 	}
 	if len(live) == 0 {
 		return 0, false
 	}
-	return pick(src, "task", live), true
-}
-
-// pickFD picks an fd of task whose file has one of kinds (any kind if
-// none), and sometimes an fd that is not open.
-func pickFD(s *model.State, src Source, task model.TaskID, kinds ...model.FileKind) int {
-	t := s.Tasks[task]
-	var fds []int
-	for fd, id := range t.FDs {
-		f := s.Files[id]
-		ok := len(kinds) == 0
-		for _, k := range kinds {
-			ok = ok || f.Kind == k
+	if want != nil {
+		var with []model.TaskID
+		for _, id := range live {
+			if len(fdsOf(c.S, id, want)) > 0 {
+				with = append(with, id)
+			}
 		}
-		if ok {
-			fds = append(fds, fd)
+		if len(with) > 0 && !chance(c.Src, "any task", pctWrongKind) {
+			return pick(c.Src, "task", with), true
 		}
 	}
-	sort.Ints(fds)
-	if len(fds) == 0 || chance(src, "bad fd", 5) {
-		return pick(src, "bad fd value", []int{-1, 42, 1023, 1024})
+	return pick(c.Src, "task", live), true
+}
+
+// badFDs are fd values that are never open in the campaign's tasks (1023
+// is open only while an fd table is full).
+var badFDs = []int{-1, 42, 1023, 1024}
+
+// fd picks an fd of task whose file satisfies want (nil: any); sometimes an fd of
+// another kind, rarely one that is not open.
+func (c *Ctx) fd(task model.TaskID, want func(*model.File) bool) int {
+	if chance(c.Src, "bad fd", pctBadFD) {
+		return pick(c.Src, "bad fd value", badFDs)
 	}
-	return pick(src, "fd", fds)
+	good := fdsOf(c.S, task, want)
+	if len(good) == 0 || chance(c.Src, "other fd", pctWrongKind) {
+		good = fdsOf(c.S, task, nil)
+	}
+	if len(good) == 0 {
+		return pick(c.Src, "bad fd value", badFDs)
+	}
+	return pick(c.Src, "fd", good)
 }
 
-func taskOp(s *model.State, src Source, kind model.OpKind) (model.Op, bool) {
-	task, ok := pickTask(s, src)
-	return model.Op{Kind: kind, Task: task}, ok
+// fileOp builds a syscall on an fd of a task that holds a file satisfying
+// want.
+func (c *Ctx) fileOp(kind model.OpKind, want func(*model.File) bool) (model.Op, bool) {
+	task, ok := c.task(want)
+	if !ok {
+		return model.Op{}, false
+	}
+	op := model.Op{Kind: kind, Task: task}
+	if c.S.Tasks[task].Alive {
+		op.FD = c.fd(task, want)
+	}
+	return op, true
 }
 
-func one(op model.Op, ok bool) []model.Op {
+// ioFile selects the files read, write, lseek and ftruncate go to: mostly
+// memfds, sometimes /dev/null.
+func ioFile(f *model.File) bool { return f.Kind == model.KindMemfd || f.Kind == model.KindNull }
+
+// createName draws a CREATE_SESSION name: mostly a valid name not yet in
+// the outgoing list, sometimes a duplicate or an edge of validation.
+func (c *Ctx) createName() string {
+	switch n := c.Src.Intn(100, "name class"); {
+	case n < 80:
+		for _, name := range SessionNames {
+			if c.S.FindOutgoing(name) == nil {
+				// The first free name: simple and shrinkable.
+				if chance(c.Src, "skip name", 70) {
+					return name
+				}
+			}
+		}
+		return pick(c.Src, "name", SessionNames)
+	case n < 88 && len(c.S.Outgoing) > 0:
+		return c.S.Sessions[pick(c.Src, "dup name", c.S.Outgoing)].Name
+	default:
+		return pick(c.Src, "edge name", edgeNames)
+	}
+}
+
+// retrieveName draws a RETRIEVE_SESSION name: mostly an incoming session
+// not yet retrieved, sometimes one already retrieved, an unknown name or
+// an edge of validation.
+func (c *Ctx) retrieveName() string {
+	var fresh, taken []string
+	for _, id := range c.S.Incoming {
+		se := c.S.Sessions[id]
+		if se.Retrieved {
+			taken = append(taken, se.Name)
+		} else {
+			fresh = append(fresh, se.Name)
+		}
+	}
+	n := c.Src.Intn(100, "name class")
+	switch {
+	case n < 80 && len(fresh) > 0:
+		return pick(c.Src, "incoming name", fresh)
+	case n < 90 && len(taken) > 0:
+		return pick(c.Src, "retrieved name", taken)
+	case n < 95:
+		return pick(c.Src, "name", SessionNames)
+	default:
+		return pick(c.Src, "edge name", edgeNames)
+	}
+}
+
+// sessionOf returns the model session behind fd of task, or nil.
+func (c *Ctx) sessionOf(task model.TaskID, fd int) *model.Session {
+	t := c.S.Tasks[task]
+	if t == nil {
+		return nil
+	}
+	id, ok := t.FDs[fd]
 	if !ok {
 		return nil
 	}
-	return []model.Op{op}
+	if f := c.S.Files[id]; f.Kind == model.KindSession {
+		return c.S.Sessions[f.Session]
+	}
+	return nil
 }
 
-// Actions returns the action set, keyed by name.
-func Actions() map[string]Action {
-	return map[string]Action{
-		"open_device": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpOpen)
-			op.Path = model.DevLiveUpdate
-			op.Flags = pick(src, "flags", []int{model.ORdwr, model.ORdwr | model.OCloexec, model.ORdonly})
-			return one(op, ok)
-		},
-		"open_other": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpOpen)
-			op.Path = pick(src, "path", []string{model.DevNull, model.DevNull, "/dev/nonexistent"})
-			op.Flags = pick(src, "flags", []int{model.ORdwr, model.ORdonly, model.OWronly})
-			return one(op, ok)
-		},
-		"close": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpClose)
-			if ok && s.Tasks[op.Task].Alive {
-				op.FD = pickFD(s, src, op.Task)
+// freshToken draws a token not used in se (when one is left).
+func (c *Ctx) freshToken(se *model.Session) uint64 {
+	used := map[uint64]bool{}
+	if se != nil {
+		for _, f := range se.Out {
+			used[f.Token] = true
+		}
+	}
+	var free []uint64
+	for _, t := range tokens {
+		if !used[t] {
+			free = append(free, t)
+		}
+	}
+	if len(free) == 0 {
+		return uint64(100 + len(used))
+	}
+	return free[0]
+}
+
+// preserveToken draws a PRESERVE_FD token: mostly fresh, sometimes one the
+// session already holds (EEXIST).
+func (c *Ctx) preserveToken(se *model.Session) uint64 {
+	if se != nil && len(se.Out) > 0 && chance(c.Src, "dup token", 10) {
+		return pick(c.Src, "used token", se.Out).Token
+	}
+	if chance(c.Src, "any token", 10) {
+		return pick(c.Src, "token", tokens)
+	}
+	return c.freshToken(se)
+}
+
+// retrieveToken draws a RETRIEVE_FD token: mostly one the session was
+// handed, sometimes an unknown one (ENOENT).
+func (c *Ctx) retrieveToken(se *model.Session) uint64 {
+	if se != nil && len(se.In) > 0 && !chance(c.Src, "unknown token", 10) {
+		return pick(c.Src, "incoming token", se.In).Token
+	}
+	return pick(c.Src, "token", tokens)
+}
+
+// preserveTarget picks the fd to preserve: mostly a memfd that no session
+// preserves yet, sometimes one preserved already (EBUSY), another kind of
+// file (ENOENT: no handler) or a bad fd (EBADF).
+func (c *Ctx) preserveTarget(task model.TaskID) int {
+	if !c.S.Tasks[task].Alive {
+		return 0
+	}
+	free := fdsOf(c.S, task, func(f *model.File) bool {
+		return f.Kind == model.KindMemfd && !c.S.Preserved[f.Inode]
+	})
+	switch n := c.Src.Intn(100, "preserve target"); {
+	case n < 80 && len(free) > 0:
+		return pick(c.Src, "memfd", free)
+	case n < 90:
+		return c.fd(task, kindIs(model.KindMemfd))
+	default:
+		return c.fd(task, nil)
+	}
+}
+
+// reserved draws a reserved field: mostly 0, sometimes 1 (EINVAL).
+func (c *Ctx) reserved() uint32 {
+	if chance(c.Src, "reserved", 8) {
+		return 1
+	}
+	return 0
+}
+
+// data draws memfd contents: a length and a fill pattern.
+func (c *Ctx) data() []byte {
+	n := pick(c.Src, "len", []int{3, 1, 16, 0, 4096, 5000})
+	fill := byte('a' + c.Src.Intn(26, "byte"))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = fill + byte(i%7)
+	}
+	return b
+}
+
+// Weights are in tenths: always(1) is ten times as frequent as rare(1).
+
+func always(n int) func(*model.State) int { return func(*model.State) int { return 10 * n } }
+
+// rare is for the limit actions: each runs hundreds of operations.
+func rare(n int) func(*model.State) int { return func(*model.State) int { return n } }
+
+// when gives weight n in states where cond holds, else a tenth of it
+// (still tried, for the error paths).
+func when(n int, cond func(*model.State) bool) func(*model.State) int {
+	return func(s *model.State) int {
+		if cond(s) {
+			return 10 * n
+		}
+		return n
+	}
+}
+
+func anyFile(s *model.State, ok func(*model.File) bool) bool {
+	for _, f := range s.Files {
+		if ok(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// single adapts a one-operation builder to Run.
+func single(build func(c *Ctx) (model.Op, bool)) func(c *Ctx) bool {
+	return func(c *Ctx) bool {
+		op, ok := build(c)
+		if ok {
+			c.Do(op)
+		}
+		return ok
+	}
+}
+
+// Actions returns the action set. The first actions are the simplest:
+// shrinking a drawn action moves toward the top of the list.
+func Actions() []Action {
+	return []Action{
+		{"close", always(6), single(func(c *Ctx) (model.Op, bool) {
+			return c.fileOp(model.OpClose, func(*model.File) bool { return true })
+		})},
+		{"open_device", func(s *model.State) int {
+			if s.DevInUse {
+				return 20
 			}
-			return one(op, ok)
-		},
-		"dup": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpDup)
-			if ok && s.Tasks[op.Task].Alive {
-				op.FD = pickFD(s, src, op.Task)
+			return 80
+		}, single(func(c *Ctx) (model.Op, bool) {
+			task, ok := c.task(nil)
+			op := model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate}
+			op.Flags = pick(c.Src, "flags", []int{model.ORdwr, model.ORdwr | model.OCloexec, model.ORdonly})
+			return op, ok
+		})},
+		{"create_session", when(12, func(s *model.State) bool { return s.DevInUse }), single(func(c *Ctx) (model.Op, bool) {
+			op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindDevice))
+			op.Cmd = model.IoctlCreateSession
+			op.Buf = model.SessionArgBuf(c.createName())
+			return op, ok
+		})},
+		{"memfd_create", always(5), single(func(c *Ctx) (model.Op, bool) {
+			task, ok := c.task(nil)
+			op := model.Op{Kind: model.OpMemfdCreate, Task: task}
+			op.Name = "guest"
+			if chance(c.Src, "odd name", 10) {
+				op.Name = pick(c.Src, "memfd name", []string{"", strings.Repeat("m", 249), strings.Repeat("m", 250)})
 			}
-			return one(op, ok)
-		},
-		"create_session": func(s *model.State, src Source) []model.Op {
-			op, ok := devIoctl(s, src, model.IoctlCreateSession)
-			return one(op, ok)
-		},
-		"retrieve_session": func(s *model.State, src Source) []model.Op {
-			op, ok := devIoctl(s, src, model.IoctlRetrieveSession)
-			return one(op, ok)
-		},
-		"preserve_fd": func(s *model.State, src Source) []model.Op {
-			op, ok := sessionIoctl(s, src, model.IoctlSessionPreserveFD)
+			op.Flags = 0
+			if chance(c.Src, "odd flags", 30) {
+				op.Flags = pick(c.Src, "memfd flags", []int{model.MfdCloexec, model.MfdAllowSealing, 0x100})
+			}
+			return op, ok
+		})},
+		{"write", when(5, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
+			op, ok := c.fileOp(model.OpWrite, ioFile)
+			op.Buf = c.data()
+			return op, ok
+		})},
+		{"preserve_fd", when(12, func(s *model.State) bool { return anyFile(s, sessionFile(s, false)) }), single(func(c *Ctx) (model.Op, bool) {
+			want := sessionFile(c.S, false)
+			if chance(c.Src, "incoming session", pctWrongKind) {
+				want = kindIs(model.KindSession)
+			}
+			op, ok := c.fileOp(model.OpIoctl, want)
 			if !ok {
-				return nil
+				return op, false
 			}
-			var fd int
-			if s.Tasks[op.Task].Alive {
-				if chance(src, "preserve memfd", 75) {
-					fd = pickFD(s, src, op.Task, model.KindMemfd)
-				} else {
-					fd = pickFD(s, src, op.Task)
-				}
+			op.Cmd = model.IoctlSessionPreserveFD
+			se := c.sessionOf(op.Task, op.FD)
+			op.Buf = model.FDArgBuf(int32(c.preserveTarget(op.Task)), c.preserveToken(se))
+			return op, true
+		})},
+		{"kexec", when(4, func(s *model.State) bool { return len(s.Outgoing) > 0 }), func(c *Ctx) bool {
+			// The whole machine live-updates; two tasks of the new kernel
+			// take over.
+			c.Do(model.Op{Kind: model.OpKexec})
+			c.Do(model.Op{Kind: model.OpNewTask})
+			c.Do(model.Op{Kind: model.OpNewTask})
+			return true
+		}},
+		{"retrieve_session", when(12, func(s *model.State) bool { return s.DevInUse && len(s.Incoming) > 0 }), single(func(c *Ctx) (model.Op, bool) {
+			op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindDevice))
+			op.Cmd = model.IoctlRetrieveSession
+			op.Buf = model.SessionArgBuf(c.retrieveName())
+			return op, ok
+		})},
+		{"retrieve_fd", when(12, func(s *model.State) bool { return anyFile(s, sessionFile(s, true)) }), single(func(c *Ctx) (model.Op, bool) {
+			want := sessionFile(c.S, true)
+			if chance(c.Src, "outgoing session", pctWrongKind) {
+				want = kindIs(model.KindSession)
 			}
-			op.Buf = model.FDArgBuf(int32(fd), pick(src, "token", tokens))
-			return []model.Op{op}
-		},
-		"retrieve_fd": func(s *model.State, src Source) []model.Op {
-			op, ok := sessionIoctl(s, src, model.IoctlSessionRetrieveFD)
-			op.Buf = model.FDArgBuf(int32(src.Intn(3, "junk fd")), pick(src, "token", tokens))
-			return one(op, ok)
-		},
-		"finish": func(s *model.State, src Source) []model.Op {
-			op, ok := sessionIoctl(s, src, model.IoctlSessionFinish)
-			op.Buf = model.FinishArgBuf(pick(src, "reserved", []uint32{0, 0, 0, 1}))
-			return one(op, ok)
-		},
-		"get_name": func(s *model.State, src Source) []model.Op {
-			op, ok := sessionIoctl(s, src, model.IoctlSessionGetName)
-			op.Buf = model.GetNameArgBuf(pick(src, "reserved", []uint32{0, 0, 0, 1}))
-			if chance(src, "junk name field", 30) {
+			op, ok := c.fileOp(model.OpIoctl, want)
+			if !ok {
+				return op, false
+			}
+			op.Cmd = model.IoctlSessionRetrieveFD
+			op.Buf = model.FDArgBuf(int32(c.Src.Intn(3, "junk fd")), c.retrieveToken(c.sessionOf(op.Task, op.FD)))
+			return op, true
+		})},
+		{"read", when(5, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
+			op, ok := c.fileOp(model.OpRead, ioFile)
+			op.N = pick(c.Src, "read len", []int{64, 0, 1, 8, 6000})
+			return op, ok
+		})},
+		{"lseek", when(3, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
+			op, ok := c.fileOp(model.OpLseek, ioFile)
+			op.Off = pick(c.Src, "offset", []int64{0, 1, 3, -1, -5, 4090, 4100, 9000})
+			op.Whence = pick(c.Src, "whence", []int{model.SeekSet, model.SeekCur, model.SeekEnd, 9})
+			return op, ok
+		})},
+		{"ftruncate", when(3, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
+			op, ok := c.fileOp(model.OpFtruncate, ioFile)
+			op.Off = pick(c.Src, "length", []int64{0, 3, 16, 4096, 5000, -1})
+			return op, ok
+		})},
+		{"finish", when(6, func(s *model.State) bool { return anyFile(s, sessionFile(s, true)) }), single(func(c *Ctx) (model.Op, bool) {
+			want := sessionFile(c.S, true)
+			if chance(c.Src, "outgoing session", pctWrongKind) {
+				want = kindIs(model.KindSession)
+			}
+			op, ok := c.fileOp(model.OpIoctl, want)
+			op.Cmd = model.IoctlSessionFinish
+			op.Buf = model.FinishArgBuf(c.reserved())
+			return op, ok
+		})},
+		{"get_name", when(3, func(s *model.State) bool { return anyFile(s, kindIs(model.KindSession)) }), single(func(c *Ctx) (model.Op, bool) {
+			op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindSession))
+			op.Cmd = model.IoctlSessionGetName
+			op.Buf = model.GetNameArgBuf(c.reserved())
+			if chance(c.Src, "junk name field", 30) {
 				for i := 8; i < len(op.Buf); i++ {
 					op.Buf[i] = 0xAA
 				}
 			}
-			return one(op, ok)
-		},
-		"malformed_ioctl": malformedIoctl,
-		"memfd_create": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpMemfdCreate)
-			op.Name = pick(src, "memfd name", []string{"guest", "", strings.Repeat("m", 250)})
-			op.Flags = pick(src, "memfd flags", []int{0, model.MfdCloexec, model.MfdAllowSealing, 0x100})
-			return one(op, ok)
-		},
-		"write": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpWrite)
-			if !ok {
-				return nil
-			}
-			if s.Tasks[op.Task].Alive {
-				op.FD = pickFD(s, src, op.Task, model.KindMemfd, model.KindMemfd, model.KindNull)
-			}
-			n := pick(src, "write len", []int{0, 1, 3, 16, 5000})
-			fill := byte('a' + src.Intn(26, "write byte"))
-			op.Buf = make([]byte, n)
-			for i := range op.Buf {
-				op.Buf[i] = fill + byte(i%7)
-			}
-			return []model.Op{op}
-		},
-		"read": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpRead)
-			if ok && s.Tasks[op.Task].Alive {
-				op.FD = pickFD(s, src, op.Task, model.KindMemfd, model.KindMemfd, model.KindNull)
-			}
-			op.N = pick(src, "read len", []int{0, 1, 8, 64, 6000})
-			return one(op, ok)
-		},
-		"lseek": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpLseek)
-			if ok && s.Tasks[op.Task].Alive {
-				op.FD = pickFD(s, src, op.Task, model.KindMemfd, model.KindMemfd, model.KindNull)
-			}
-			op.Off = pick(src, "offset", []int64{0, 0, 1, 3, -1, -5, 4090, 4100, 9000})
-			op.Whence = pick(src, "whence", []int{model.SeekSet, model.SeekCur, model.SeekEnd, 9})
-			return one(op, ok)
-		},
-		"ftruncate": func(s *model.State, src Source) []model.Op {
-			op, ok := taskOp(s, src, model.OpFtruncate)
-			if ok && s.Tasks[op.Task].Alive {
-				op.FD = pickFD(s, src, op.Task, model.KindMemfd, model.KindMemfd, model.KindNull)
-			}
-			op.Off = pick(src, "length", []int64{0, 3, 16, 4096, 5000, -1})
-			return one(op, ok)
-		},
-		"kexec": func(s *model.State, src Source) []model.Op {
-			// The whole machine live-updates; two tasks of the new kernel
-			// take over.
-			return []model.Op{{Kind: model.OpKexec}, {Kind: model.OpNewTask}, {Kind: model.OpNewTask}}
-		},
-		"new_task": func(s *model.State, src Source) []model.Op {
+			return op, ok
+		})},
+		{"dup", always(3), single(func(c *Ctx) (model.Op, bool) {
+			return c.fileOp(model.OpDup, func(*model.File) bool { return true })
+		})},
+		{"open_other", always(2), single(func(c *Ctx) (model.Op, bool) {
+			task, ok := c.task(nil)
+			op := model.Op{Kind: model.OpOpen, Task: task}
+			op.Path = pick(c.Src, "path", []string{model.DevNull, "/dev/nonexistent"})
+			op.Flags = pick(c.Src, "flags", []int{model.ORdwr, model.ORdonly, model.OWronly})
+			return op, ok
+		})},
+		{"malformed_ioctl", always(3), malformedIoctl},
+		{"live_update", always(4), liveUpdateFlow},
+		{"new_task", func(s *model.State) int {
 			if len(liveTasks(s)) >= 4 {
-				return nil
+				return 0
 			}
-			return []model.Op{{Kind: model.OpNewTask}}
-		},
-		"exit": func(s *model.State, src Source) []model.Op {
-			live := liveTasks(s)
-			if len(live) < 2 {
-				return nil
+			return 10
+		}, func(c *Ctx) bool {
+			c.Do(model.Op{Kind: model.OpNewTask})
+			return true
+		}},
+		{"exit", func(s *model.State) int {
+			if len(liveTasks(s)) < 2 {
+				return 0
 			}
-			return []model.Op{{Kind: model.OpExit, Task: pick(src, "task", live)}}
-		},
+			return 10
+		}, func(c *Ctx) bool {
+			c.Do(model.Op{Kind: model.OpExit, Task: pick(c.Src, "task", liveTasks(c.S))})
+			return true
+		}},
+		{"fill_sessions", rare(1), fillSessions},
+		{"fill_files", func(s *model.State) int {
+			if anyFile(s, sessionFile(s, false)) {
+				return 2
+			}
+			return 0
+		}, fillFiles},
+		{"fill_fds", rare(1), fillFDs},
 	}
 }
 
-// devIoctl builds a well-formed CREATE/RETRIEVE_SESSION on a device fd.
-func devIoctl(s *model.State, src Source, cmd uint32) (model.Op, bool) {
-	op, ok := taskOp(s, src, model.OpIoctl)
-	if !ok {
-		return op, false
-	}
-	if s.Tasks[op.Task].Alive {
-		if chance(src, "device fd", 90) {
-			op.FD = pickFD(s, src, op.Task, model.KindDevice)
-		} else {
-			op.FD = pickFD(s, src, op.Task)
+// ensureDevice returns a live task holding /dev/liveupdate open, opening
+// it in a live task if no task holds it.
+func (c *Ctx) ensureDevice() (model.TaskID, int, bool) {
+	live := liveTasks(c.S)
+	for _, id := range live {
+		if fds := fdsOf(c.S, id, kindIs(model.KindDevice)); len(fds) > 0 {
+			return id, fds[0], true
 		}
 	}
-	op.Cmd = cmd
-	op.Buf = model.SessionArgBuf(pick(src, "name", SessionNames))
-	return op, true
+	if len(live) == 0 || c.S.DevInUse {
+		return 0, 0, false // held by a dead task's file: cannot happen
+	}
+	task := pick(c.Src, "task", live)
+	r := c.Do(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
+	if r.Errno != 0 {
+		return 0, 0, false
+	}
+	return task, int(r.Ret), true
 }
 
-// sessionIoctl picks a task and one of its session fds for cmd.
-func sessionIoctl(s *model.State, src Source, cmd uint32) (model.Op, bool) {
-	op, ok := taskOp(s, src, model.OpIoctl)
+// newFD returns the fd a successful fd-returning ioctl wrote back.
+func newFD(r model.Result) int {
+	return int(int32(uint32(r.Data[4]) | uint32(r.Data[5])<<8 | uint32(r.Data[6])<<16 | uint32(r.Data[7])<<24))
+}
+
+// liveUpdateFlow is a whole live update as a VMM would do it: open the
+// device if needed, create a session, preserve memfds holding data, kexec,
+// then in the new kernel retrieve the session and its files, read the data
+// back, and finish (or close) the session.
+func liveUpdateFlow(c *Ctx) bool {
+	task, dev, ok := c.ensureDevice()
 	if !ok {
-		return op, false
+		return false
 	}
-	if s.Tasks[op.Task].Alive {
-		if chance(src, "session fd", 90) {
-			op.FD = pickFD(s, src, op.Task, model.KindSession)
-		} else {
-			op.FD = pickFD(s, src, op.Task)
+	name := ""
+	for _, n := range SessionNames {
+		if c.S.FindOutgoing(n) == nil {
+			name = n
+			break
 		}
 	}
-	op.Cmd = cmd
-	return op, true
+	if name == "" {
+		return true // every pool name is taken: the open was the action
+	}
+	r := c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf(name)})
+	if r.Errno != 0 {
+		return true
+	}
+	sfd := newFD(r)
+	files := 1 + c.Src.Intn(3, "files")
+	for i := 0; i < files; i++ {
+		r := c.Do(model.Op{Kind: model.OpMemfdCreate, Task: task, Name: "guest"})
+		if r.Errno != 0 {
+			return true
+		}
+		mfd := int(r.Ret)
+		c.Do(model.Op{Kind: model.OpWrite, Task: task, FD: mfd, Buf: c.data()})
+		if chance(c.Src, "seek", 30) {
+			c.Do(model.Op{Kind: model.OpLseek, Task: task, FD: mfd, Off: 1, Whence: model.SeekSet})
+		}
+		se := c.sessionOf(task, sfd)
+		c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: sfd, Cmd: model.IoctlSessionPreserveFD,
+			Buf: model.FDArgBuf(int32(mfd), c.freshToken(se))})
+		if chance(c.Src, "close memfd", 50) {
+			c.Do(model.Op{Kind: model.OpClose, Task: task, FD: mfd})
+		}
+	}
+	if chance(c.Src, "stop before kexec", 10) {
+		return true
+	}
+	c.Do(model.Op{Kind: model.OpKexec})
+	t1 := model.TaskID(c.Do(model.Op{Kind: model.OpNewTask}).Ret)
+	c.Do(model.Op{Kind: model.OpNewTask})
+	r = c.Do(model.Op{Kind: model.OpOpen, Task: t1, Path: model.DevLiveUpdate, Flags: model.ORdwr})
+	if r.Errno != 0 {
+		return true
+	}
+	dev = int(r.Ret)
+	r = c.Do(model.Op{Kind: model.OpIoctl, Task: t1, FD: dev, Cmd: model.IoctlRetrieveSession, Buf: model.SessionArgBuf(name)})
+	if r.Errno != 0 {
+		return true
+	}
+	sfd = newFD(r)
+	se := c.sessionOf(t1, sfd)
+	if se == nil {
+		return true
+	}
+	for _, f := range append([]model.InFile(nil), se.In...) {
+		if chance(c.Src, "leave file", 15) {
+			continue
+		}
+		r := c.Do(model.Op{Kind: model.OpIoctl, Task: t1, FD: sfd, Cmd: model.IoctlSessionRetrieveFD, Buf: model.FDArgBuf(0, f.Token)})
+		if r.Errno != 0 {
+			continue
+		}
+		mfd := newFD(r)
+		c.Do(model.Op{Kind: model.OpRead, Task: t1, FD: mfd, N: 64})
+		c.Do(model.Op{Kind: model.OpLseek, Task: t1, FD: mfd, Off: 0, Whence: model.SeekSet})
+		c.Do(model.Op{Kind: model.OpRead, Task: t1, FD: mfd, N: 6000})
+	}
+	switch c.Src.Intn(3, "end") {
+	case 0:
+		c.Do(model.Op{Kind: model.OpIoctl, Task: t1, FD: sfd, Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
+	case 1:
+		c.Do(model.Op{Kind: model.OpClose, Task: t1, FD: sfd})
+	}
+	return true
 }
 
-var malformedCmds = []uint32{
-	model.IoctlCreateSession, model.IoctlRetrieveSession,
-	model.IoctlSessionPreserveFD, model.IoctlSessionRetrieveFD,
-	model.IoctlSessionFinish, model.IoctlSessionGetName,
-	0xBA02, 0xBA3F, 0xBA44, 0xBAFF, // unknown numbers
-	0xBB00, 0xBB40, 0xB941, // wrong type byte
-	0xC048BA00, 0x4010BA40, // direction and size bits set
-}
-
-// malformedIoctl sends a LUO ioctl with a broken buffer or command to a
-// device, session or other fd.
-func malformedIoctl(s *model.State, src Source) []model.Op {
-	op, ok := taskOp(s, src, model.OpIoctl)
-	if !ok {
-		return nil
-	}
-	if s.Tasks[op.Task].Alive {
-		op.FD = pickFD(s, src, op.Task, pick(src, "target", []model.FileKind{model.KindDevice, model.KindSession, model.KindSession, model.KindMemfd, model.KindNull}))
-	}
-	op.Cmd = pick(src, "cmd", malformedCmds)
-	var base []byte
-	switch op.Cmd & 0xff {
-	case 0x00, 0x01:
-		base = model.SessionArgBuf(pick(src, "name", SessionNames))
-	case 0x40, 0x41:
-		base = model.FDArgBuf(0, pick(src, "token", tokens))
-	case 0x42:
-		base = model.FinishArgBuf(0)
-	default:
-		base = model.GetNameArgBuf(0)
-	}
-	size := uint32(len(base))
-	switch src.Intn(8, "malformation") {
-	case 0: // well-formed (with a wrong cmd, often)
-	case 1: // shorter than the size field
-		base = base[:src.Intn(4, "short len")]
-	case 2: // size below the minimum
-		binary.LittleEndian.PutUint32(base, size-1-uint32(src.Intn(int(size)-1, "smaller")))
-	case 3: // longer, zero tail
-		base = append(base, make([]byte, 8)...)
-		binary.LittleEndian.PutUint32(base, size+8)
-	case 4: // longer, non-zero tail
-		base = append(base, make([]byte, 8)...)
-		base[len(base)-1-src.Intn(8, "tail byte")] = 0x5A
-		binary.LittleEndian.PutUint32(base, size+8)
-	case 5: // size beyond the buffer
-		binary.LittleEndian.PutUint32(base, size+uint32(1+src.Intn(64, "over")))
-	case 6: // huge size
-		binary.LittleEndian.PutUint32(base, 0xFFFFFFFF)
-	case 7: // size zero
-		binary.LittleEndian.PutUint32(base, 0)
-	}
-	op.Buf = base
-	return []model.Op{op}
-}

@@ -4,10 +4,10 @@ import (
 	"flag"
 	"math/rand/v2"
 	"os"
-	"sort"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"pgregory.net/rapid"
 
@@ -51,61 +51,94 @@ func (p prngSource) Intn(n int, _ string) int {
 	return p.r.IntN(n)
 }
 
-// randomRun drives env with steps random actions and returns the
-// operations it executed; it stops at the first mismatch.
-func randomRun(tb testing.TB, e *Env, src Source, steps int) []model.Op {
-	acts := Actions()
-	names := make([]string, 0, len(acts))
-	for n := range acts {
-		names = append(names, n)
+// randomRun runs one check of steps random actions on a fresh machine in
+// lockstep with the model, checking the invariants after every action
+// unless invariants is false, and returns the operations it executed.
+func randomRun(tb testing.TB, src Source, steps int, invariants bool, stats *Stats) []model.Op {
+	tb.Helper()
+	var ops []model.Op
+	r, err := newRun(tb, true, stats, nil)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	sort.Strings(names)
-	var done []model.Op
-	exec := func(op model.Op) {
-		if _, err := e.Exec(op); err != nil {
-			tb.Fatalf("%v\n%s", err, e.TraceString())
-		}
-		done = append(done, op)
-	}
-	exec(model.Op{Kind: model.OpNewTask})
-	exec(model.Op{Kind: model.OpNewTask})
-	for i := 0; i < steps; i++ {
-		ops := acts[names[src.Intn(len(names), "action")]](&e.S, src)
-		for _, op := range ops {
-			exec(op)
+	r.ops = &ops
+	for range steps {
+		if r.step(src) && invariants {
+			r.checkInvariants()
 		}
 	}
-	return done
+	r.teardown()
+	return ops
+}
+
+// TestCampaignReachesDeepStates runs a few unchecked-by-rapid checks from
+// a fixed seed and requires the deep cells a lockstep campaign exists for:
+// successful retrieves, retrieves of files, finishes, and the limits.
+func TestCampaignReachesDeepStates(t *testing.T) {
+	stats := NewStats()
+	src := prngSource{rand.New(rand.NewPCG(7, 7))}
+	for range 40 {
+		randomRun(t, src, benchSteps, true, stats)
+	}
+	for _, cell := range []string{
+		"RETRIEVE_SESSION/OK", "SESSION_RETRIEVE_FD/OK", "SESSION_FINISH/OK",
+		"SESSION_PRESERVE_FD/OK", "RETRIEVE_SESSION/EINVAL", "CREATE_SESSION/EEXIST",
+	} {
+		require.NotContains(t, stats.Missing(), cell)
+	}
+}
+
+// TestRapidSourceIsUniform checks that a 3% choice is drawn about 3% of the
+// time (rapid's own integers would give about 25%).
+func TestRapidSourceIsUniform(t *testing.T) {
+	hits, draws := 0, 0
+	rapid.Check(t, func(t *rapid.T) {
+		src := newRapidSource(t)
+		for range 100 {
+			draws++
+			if chance(src, "p", 3) {
+				hits++
+			}
+		}
+	})
+	require.Less(t, float64(hits)/float64(draws), 0.08, "%d of %d", hits, draws)
 }
 
 const benchSteps = 50
 
-// BenchmarkLockstepSteps measures steps/s of port + model + comparison.
+// BenchmarkLockstepSteps measures steps/s (operations per second) of the
+// lockstep machine as the campaign runs it: port, model, comparison, and
+// the invariants after every action.
 func BenchmarkLockstepSteps(b *testing.B) {
 	src := prngSource{rand.New(rand.NewPCG(1, 2))}
 	steps := 0
 	start := time.Now()
 	for b.Loop() {
-		e, err := NewEnv(true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		steps += len(randomRun(b, e, src, benchSteps))
+		steps += len(randomRun(b, src, benchSteps, true, nil))
 	}
 	b.ReportMetric(float64(steps)/time.Since(start).Seconds(), "steps/s")
 }
 
-// BenchmarkPortAloneSteps replays the same kind of operation sequences on
-// the port without the model.
+// BenchmarkLockstepNoInvariantsSteps is BenchmarkLockstepSteps without the
+// invariant checks (port, model and comparison only): the difference is
+// the cost of the invariants.
+func BenchmarkLockstepNoInvariantsSteps(b *testing.B) {
+	src := prngSource{rand.New(rand.NewPCG(1, 2))}
+	steps := 0
+	start := time.Now()
+	for b.Loop() {
+		steps += len(randomRun(b, src, benchSteps, false, nil))
+	}
+	b.ReportMetric(float64(steps)/time.Since(start).Seconds(), "steps/s")
+}
+
+// BenchmarkPortAloneSteps replays the operation sequences of the lockstep
+// benchmark (same seed) on the port alone: no model, no checks.
 func BenchmarkPortAloneSteps(b *testing.B) {
 	src := prngSource{rand.New(rand.NewPCG(1, 2))}
 	var seqs [][]model.Op
-	for i := 0; i < 16; i++ {
-		e, err := NewEnv(true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		seqs = append(seqs, randomRun(b, e, src, benchSteps))
+	for range 16 {
+		seqs = append(seqs, randomRun(b, src, benchSteps, false, nil))
 	}
 	steps := 0
 	b.ResetTimer()

@@ -21,11 +21,12 @@ type Stats struct {
 	kexecs     int                       // guarded by mu
 	outcomes   map[string]map[string]int // guarded by mu; op label -> errno -> count
 	invariants map[string]int            // guarded by mu; invariant -> times checked
+	actions    map[string]int            // guarded by mu; action -> times run
 }
 
 // NewStats returns empty counters.
 func NewStats() *Stats {
-	return &Stats{outcomes: map[string]map[string]int{}, invariants: map[string]int{}}
+	return &Stats{outcomes: map[string]map[string]int{}, invariants: map[string]int{}, actions: map[string]int{}}
 }
 
 // OpLabel names an operation for the coverage matrix.
@@ -65,6 +66,15 @@ func (s *Stats) invariant(name string) {
 	s.mu.Unlock()
 }
 
+func (s *Stats) action(name string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.actions[name]++
+	s.mu.Unlock()
+}
+
 func (s *Stats) check() {
 	if s == nil {
 		return
@@ -100,12 +110,22 @@ func (s *Stats) WriteSummary(w io.Writer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cols := map[string]bool{}
-	var rows []string
+	rowSet := map[string]bool{}
 	for op, m := range s.outcomes {
-		rows = append(rows, op)
+		rowSet[op] = true
 		for e := range m {
 			cols[e] = true
 		}
+	}
+	for op, es := range Expected {
+		rowSet[op] = true
+		for _, e := range es {
+			cols[e] = true
+		}
+	}
+	var rows []string
+	for op := range rowSet {
+		rows = append(rows, op)
 	}
 	sort.Strings(rows)
 	var cs []string
@@ -126,15 +146,29 @@ func (s *Stats) WriteSummary(w io.Writer) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-18s", r)
 		for _, c := range cs {
-			if n := s.outcomes[r][c]; n > 0 {
+			switch n := s.outcomes[r][c]; {
+			case n > 0:
 				fmt.Fprintf(w, " %7d", n)
-			} else {
+			case expected(r, c):
+				fmt.Fprintf(w, " %7s", "!")
+			default:
 				fmt.Fprintf(w, " %7s", ".")
 			}
 		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+	if miss := s.missingLocked(); len(miss) > 0 {
+		fmt.Fprintf(w, "WARNING: %d expected outcome(s) never reached (\"!\" above): %s\n\n", len(miss), strings.Join(miss, ", "))
+	} else {
+		fmt.Fprintf(w, "every expected operation x outcome cell was reached (\".\": not expected)\n\n")
+	}
+	var acts []string
+	for a, n := range s.actions {
+		acts = append(acts, fmt.Sprintf("%s=%d", a, n))
+	}
+	sort.Strings(acts)
+	fmt.Fprintf(w, "actions: %s\n\n", strings.Join(acts, " "))
 	var inv []string
 	for k := range s.invariants {
 		inv = append(inv, k)
@@ -144,4 +178,25 @@ func (s *Stats) WriteSummary(w io.Writer) {
 	for _, k := range inv {
 		fmt.Fprintf(w, "%-58s %9d\n", k, s.invariants[k])
 	}
+}
+
+// Missing returns the expected operation x outcome cells ("op/ERRNO") not
+// reached so far.
+func (s *Stats) Missing() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.missingLocked()
+}
+
+func (s *Stats) missingLocked() []string {
+	var miss []string
+	for op, es := range Expected {
+		for _, e := range es {
+			if s.outcomes[op][e] == 0 {
+				miss = append(miss, op+"/"+e)
+			}
+		}
+	}
+	sort.Strings(miss)
+	return miss
 }

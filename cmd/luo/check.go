@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,7 +33,21 @@ func runCheck(args []string) int {
 	seed := fs.Uint64("seed", 0, "replay the check with this seed (as printed by a failure)")
 	quiet := fs.Bool("q", false, "no progress line")
 	skipList := fs.String("skip", "", "comma-separated actions to leave out (e.g. kexec)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the campaign to this file")
 	_ = fs.Parse(args)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "luo: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "luo: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 	skip := map[string]bool{}
 	for _, a := range strings.Split(*skipList, ",") {
 		if a != "" {
@@ -63,16 +78,24 @@ func runCheck(args []string) int {
 			<-stop
 			return
 		}
-		tick := time.NewTicker(time.Second)
+		// On a terminal one line is redrawn every second; into a file or
+		// a pipe a line is appended every five seconds.
+		tty := isTerminal(os.Stderr)
+		every, end := 5*time.Second, "\n"
+		if tty {
+			every, end = time.Second, ""
+		}
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
-				printProgress(os.Stderr, stats, start)
-				fmt.Fprintln(os.Stderr)
+				if tty {
+					printProgress(os.Stderr, stats, start, "\n")
+				}
 				return
 			case <-tick.C:
-				printProgress(os.Stderr, stats, start)
+				printProgress(os.Stderr, stats, start, end)
 			}
 		}
 	}()
@@ -140,8 +163,20 @@ func summaryLine(stats *proptest.Stats, start time.Time) string {
 		p.Checks, p.Steps, p.Kexecs, p.Errnos, time.Since(start).Round(time.Second))
 }
 
-func printProgress(w io.Writer, stats *proptest.Stats, start time.Time) {
-	fmt.Fprintf(w, "\r%s ", summaryLine(stats, start))
+// printProgress redraws the progress line (end "") or appends one (end
+// "\n").
+func printProgress(w io.Writer, stats *proptest.Stats, start time.Time, end string) {
+	if end == "" {
+		fmt.Fprintf(w, "\r%s ", summaryLine(stats, start))
+		return
+	}
+	fmt.Fprintf(w, "luo check: %s%s", summaryLine(stats, start), end)
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // report prints the shrunk failure, its seed and the replay command.
