@@ -66,13 +66,6 @@ func (w *world) create(dev int, name string) int {
 	return int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
 }
 
-func (w *world) retrieve(dev int, name string) int {
-	w.t.Helper()
-	r := w.ioctl(dev, IoctlRetrieveSession, SessionArgBuf(name))
-	require.Zero(w.t, r.Errno, "retrieve %q", name)
-	return int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
-}
-
 func (w *world) memfd(data string) int {
 	w.t.Helper()
 	fd := int(w.ok(Op{Kind: OpMemfdCreate, Task: 1, Name: "m"}))
@@ -84,11 +77,6 @@ func (w *world) memfd(data string) int {
 
 func (w *world) preserve(sess, fd int, token uint64) Result {
 	return w.ioctl(sess, IoctlSessionPreserveFD, FDArgBuf(int32(fd), token))
-}
-
-func (w *world) retrieveFD(sess int, token uint64) (int, syscall.Errno) {
-	r := w.ioctl(sess, IoctlSessionRetrieveFD, FDArgBuf(0, token))
-	return int(int32(binary.LittleEndian.Uint32(r.Data[4:]))), r.Errno
 }
 
 // kexec live-updates and starts task t(n+1).
@@ -495,4 +483,34 @@ func TestEqualIgnoresIDs(t *testing.T) {
 	require.True(t, Equal(a.s, b.s))
 	a.memfd("z")
 	require.False(t, Equal(a.s, b.s))
+}
+
+// TestApplyEqualsStep checks that the in-place Apply reaches the state
+// Step returns, through a live update and a retrieve.
+func TestApplyEqualsStep(t *testing.T) {
+	ops := []Op{
+		{Kind: OpNewTask},
+		{Kind: OpOpen, Task: 1, Path: DevLiveUpdate, Flags: ORdwr},
+		{Kind: OpIoctl, Task: 1, FD: 0, Cmd: IoctlCreateSession, Buf: SessionArgBuf("vm0")},
+		{Kind: OpMemfdCreate, Task: 1, Name: "m"},
+		{Kind: OpWrite, Task: 1, FD: 2, Buf: []byte("guest")},
+		{Kind: OpIoctl, Task: 1, FD: 1, Cmd: IoctlSessionPreserveFD, Buf: FDArgBuf(2, 7)},
+		{Kind: OpKexec},
+		{Kind: OpNewTask},
+		{Kind: OpOpen, Task: 2, Path: DevLiveUpdate, Flags: ORdwr},
+		{Kind: OpIoctl, Task: 2, FD: 0, Cmd: IoctlRetrieveSession, Buf: SessionArgBuf("vm0")},
+		{Kind: OpIoctl, Task: 2, FD: 1, Cmd: IoctlSessionRetrieveFD, Buf: FDArgBuf(0, 7)},
+		{Kind: OpRead, Task: 2, FD: 2, N: 16},
+		{Kind: OpIoctl, Task: 2, FD: 1, Cmd: IoctlSessionFinish, Buf: FinishArgBuf(0)},
+	}
+	stepped, applied := NewState(true), NewState(true)
+	for _, op := range ops {
+		want, next := Step(stepped, op)
+		stepped = next
+		got := applied.Apply(op)
+		require.True(t, want.Equal(got), "%s vs %s", Format(op, want), Format(op, got))
+		require.Zero(t, got.Errno, "%s", Format(op, got))
+		require.Equal(t, stepped.Canon(), applied.Canon())
+	}
+	require.Empty(t, applied.Apply(Op{Kind: OpRead, Task: 2, FD: 2, N: 16}).Data, "at EOF")
 }

@@ -643,4 +643,3 @@ func liveUpdateFlow(c *Ctx) bool {
 	}
 	return true
 }
-
