@@ -10,7 +10,10 @@ type cFunc struct {
 }
 
 const (
-	noteFLB = "FLB (luo_flb.c, 7.0): out of the reference profile"
+	noteFLB     = "FLB (luo_flb.c, 7.0): out of the reference profile"
+	noteParam   = "folded into kernel/cmdline.go:ParseCmdline (parse_early_param() for every parameter)"
+	noteFail    = "a boot error: EarlyInit returns it, Kernel Boot fails and the machine halts (kernel panic)"
+	noteQuiesce = "removed by the 7.1 registry rwsem (M18), which the profile applies"
 )
 
 // catalogue lists the functions of the ported C files: the 6.19 sources
@@ -18,7 +21,7 @@ const (
 // (GET_NAME, get_id for the double-preservation map).
 var catalogue = []cFunc{
 	// kernel/liveupdate/luo_core.c
-	{file: "kernel/liveupdate/luo_core.c", name: "early_liveupdate_param"},
+	{file: "kernel/liveupdate/luo_core.c", name: "early_liveupdate_param", note: noteParam},
 	{file: "kernel/liveupdate/luo_core.c", name: "luo_early_startup"},
 	{file: "kernel/liveupdate/luo_core.c", name: "liveupdate_early_init"},
 	{file: "kernel/liveupdate/luo_core.c", name: "luo_fdt_setup"},
@@ -34,7 +37,7 @@ var catalogue = []cFunc{
 
 	// kernel/liveupdate/luo_internal.h
 	{file: "kernel/liveupdate/luo_internal.h", name: "luo_ucmd_respond"},
-	{file: "kernel/liveupdate/luo_internal.h", name: "luo_restore_fail"},
+	{file: "kernel/liveupdate/luo_internal.h", name: "luo_restore_fail", note: noteFail},
 
 	// kernel/liveupdate/luo_session.c
 	{file: "kernel/liveupdate/luo_session.c", name: "luo_session_alloc"},
@@ -57,8 +60,8 @@ var catalogue = []cFunc{
 	{file: "kernel/liveupdate/luo_session.c", name: "luo_session_setup_incoming"},
 	{file: "kernel/liveupdate/luo_session.c", name: "luo_session_deserialize"},
 	{file: "kernel/liveupdate/luo_session.c", name: "luo_session_serialize"},
-	{file: "kernel/liveupdate/luo_session.c", name: "luo_session_quiesce"},
-	{file: "kernel/liveupdate/luo_session.c", name: "luo_session_resume"},
+	{file: "kernel/liveupdate/luo_session.c", name: "luo_session_quiesce", note: noteQuiesce},
+	{file: "kernel/liveupdate/luo_session.c", name: "luo_session_resume", note: noteQuiesce},
 
 	// kernel/liveupdate/luo_file.c
 	{file: "kernel/liveupdate/luo_file.c", name: "luo_alloc_files_mem"},

@@ -460,8 +460,13 @@ func measureTests(t *testing.T, root string, counterparts map[string][]goFunc) m
 			rel := strings.TrimPrefix(strings.TrimPrefix(r.pkg.importPath, modulePath), "/")
 			mu.Lock()
 			defer mu.Unlock()
+			seen := map[string]bool{} // a test counts once per C function
 			for g := range covered {
 				for _, k := range keysOf[g] {
+					if seen[k] {
+						continue
+					}
+					seen[k] = true
 					if hits[k] == nil {
 						hits[k] = map[string][]string{}
 					}
@@ -474,13 +479,19 @@ func measureTests(t *testing.T, root string, counterparts map[string][]goFunc) m
 
 	cells := map[string]string{}
 	for k, byPkg := range hits {
-		cells[k] = testsCell(byPkg)
+		home := map[string]bool{}
+		for _, g := range counterparts[k] {
+			home[path.Dir(g.file)] = true
+		}
+		cells[k] = testsCell(byPkg, home)
 	}
 	return cells
 }
 
-// testsCell renders "`pkg`: TestA, TestB; `pkg2`: TestC (+3 more)".
-func testsCell(byPkg map[string][]string) string {
+// testsCell renders "`pkg`: TestA, TestB; `pkg2`: TestC (+3 more)". The
+// tests of the counterparts' own packages come first, then the upstream
+// selftest ports, then the rest.
+func testsCell(byPkg map[string][]string, home map[string]bool) string {
 	var pkgs []string
 	total := 0
 	for p, names := range byPkg {
@@ -488,7 +499,21 @@ func testsCell(byPkg map[string][]string) string {
 		sort.Strings(names)
 		total += len(names)
 	}
-	sort.Strings(pkgs)
+	rank := func(p string) int {
+		switch {
+		case home[p]:
+			return 0
+		case strings.HasPrefix(p, "selftests/"):
+			return 1
+		}
+		return 2
+	}
+	sort.Slice(pkgs, func(i, j int) bool {
+		if ri, rj := rank(pkgs[i]), rank(pkgs[j]); ri != rj {
+			return ri < rj
+		}
+		return pkgs[i] < pkgs[j]
+	})
 	var parts []string
 	shown := 0
 	for _, p := range pkgs {
