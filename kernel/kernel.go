@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 	"luomodel/kernel/kho"
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/locking"
@@ -28,12 +29,16 @@ type BootParams struct {
 	Reporter *bug.Reporter
 	// Lockdep turns on lock validation.
 	Lockdep bool
+	// Faults is the machine's fault injector, handed to every subsystem;
+	// nil for none.
+	Faults *fault.Injector
 }
 
 // Kernel is one running kernel. Its subsystem pointers are set at boot and
 // never change.
 type Kernel struct {
 	rep     *bug.Reporter
+	faults  *fault.Injector // the machine's; nil for none
 	cmdline Cmdline
 	dom     *locking.Domain
 	mm      *mm.MM
@@ -55,7 +60,7 @@ type Kernel struct {
 // An error is a boot failure: a corrupt hand-over, or LUO's early init
 // failing, which panics in Linux (luo_restore_fail()).
 func Boot(p BootParams) (*Kernel, error) {
-	k := &Kernel{rep: p.Reporter, cmdline: ParseCmdline(p.Cmdline)}
+	k := &Kernel{rep: p.Reporter, faults: p.Faults, cmdline: ParseCmdline(p.Cmdline)}
 	k.dom = locking.NewDomain(locking.Options{Lockdep: p.Lockdep, Reporter: p.Reporter})
 
 	var in *kho.Handover
@@ -67,7 +72,7 @@ func Boot(p BootParams) (*Kernel, error) {
 		in = h
 	}
 	k.mm = mm.New(p.RAM, p.Reporter, in.Reserved())
-	k.vfs = vfs.New(k.dom)
+	k.vfs = vfs.NewWithFaults(k.dom, k.faults)
 	k.shmem = mm.NewShmem(k.mm, k.vfs)
 
 	kh, err := kho.New(kho.Config{
@@ -76,6 +81,7 @@ func Boot(p BootParams) (*Kernel, error) {
 		Domain:   k.dom,
 		Reporter: p.Reporter,
 		Incoming: in,
+		Faults:   k.faults,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kernel: kho_init: %w", err)
@@ -96,6 +102,10 @@ func (k *Kernel) Cmdline() Cmdline { return k.cmdline }
 
 // Reporter returns the kernel's report sink.
 func (k *Kernel) Reporter() *bug.Reporter { return k.rep }
+
+// Faults returns the machine's fault injector the kernel booted with, nil
+// if none.
+func (k *Kernel) Faults() *fault.Injector { return k.faults }
 
 // Domain returns the kernel's locking domain.
 func (k *Kernel) Domain() *locking.Domain { return k.dom }

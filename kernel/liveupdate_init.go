@@ -16,6 +16,7 @@ func (k *Kernel) liveupdateInit() error {
 		MM:       k.mm,
 		VFS:      k.vfs,
 		KHO:      k.kho,
+		Faults:   k.faults,
 	})
 	if err != nil {
 		return err

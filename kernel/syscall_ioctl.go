@@ -15,7 +15,7 @@ func (t *Task) Ioctl(fd int, cmd uint32, arg []byte) error {
 			return 0, err
 		}
 		defer ctx.Fput(f)
-		return 0, f.Ioctl(ctx, cmd, usermem.NewBuffer(arg))
+		return 0, f.Ioctl(ctx, cmd, usermem.NewBuffer(arg).WithFaults(t.k.faults))
 	})
 	return err
 }

@@ -16,6 +16,7 @@ import (
 
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 	"luomodel/kernel/kho"
 	"luomodel/kernel/mm"
 )
@@ -47,6 +48,10 @@ type Config struct {
 	Cmdline string
 	// NoLockdep turns lock validation off; it is on by default.
 	NoLockdep bool
+	// Faults is the machine's fault injector, shared by every kernel it
+	// boots (like Report, it outlives kexec); nil gives the machine a
+	// fresh one seeded with 0, with nothing armed.
+	Faults *fault.Injector
 }
 
 // cmdline renders the kernel command line of c.
@@ -66,10 +71,11 @@ func (c Config) cmdline() string {
 
 // Machine is the simulated computer.
 type Machine struct {
-	ram     *mm.RAM       // immutable
-	rep     *bug.Reporter // immutable; outlives every kernel
-	cmdline string        // immutable
-	lockdep bool          // immutable
+	ram     *mm.RAM         // immutable
+	rep     *bug.Reporter   // immutable; outlives every kernel
+	cmdline string          // immutable
+	lockdep bool            // immutable
+	faults  *fault.Injector // immutable
 
 	// k is the running kernel, nil once halted. Written under mu, read
 	// without it, so that Kernel never waits behind a Kexec in progress.
@@ -98,6 +104,10 @@ func New(cfg Config) (*Machine, error) {
 		rep:     bug.NewReporter(cfg.Report),
 		cmdline: cfg.cmdline(),
 		lockdep: !cfg.NoLockdep,
+		faults:  cfg.Faults,
+	}
+	if m.faults == nil {
+		m.faults = fault.New(0)
 	}
 	k, err := m.boot(0)
 	if err != nil {
@@ -115,11 +125,15 @@ func (m *Machine) boot(handover mm.PhysAddr) (*kernel.Kernel, error) {
 		Handover: handover,
 		Reporter: m.rep,
 		Lockdep:  m.lockdep,
+		Faults:   m.faults,
 	})
 }
 
 // Kernel returns the running kernel, nil once the machine is halted.
 func (m *Machine) Kernel() *kernel.Kernel { return m.k.Load() }
+
+// Faults returns the machine's fault injector.
+func (m *Machine) Faults() *fault.Injector { return m.faults }
 
 // RAM returns the machine's physical memory.
 func (m *Machine) RAM() *mm.RAM { return m.ram }

@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 	"luomodel/kernel/lib/fdt"
 	"luomodel/kernel/locking"
 	"luomodel/kernel/mm"
@@ -20,6 +21,8 @@ type Config struct {
 	// Incoming is what Populate found before the MM was built; nil on a
 	// cold boot.
 	Incoming *Handover
+	// Faults is the machine's fault injector; nil for none.
+	Faults *fault.Injector
 }
 
 // subtree is one child node of the outgoing root FDT.
@@ -32,9 +35,10 @@ type subtree struct {
 // kernel (struct kho_out) and what the previous kernel handed to it
 // (struct kho_in).
 type KHO struct {
-	mm      *mm.MM        // immutable
-	rep     *bug.Reporter // immutable
-	enabled bool          // immutable (kho_enable is __ro_after_init)
+	mm      *mm.MM          // immutable
+	rep     *bug.Reporter   // immutable
+	faults  *fault.Injector // immutable; nil: no fault injection
+	enabled bool            // immutable (kho_enable is __ro_after_init)
 
 	// outMu is kho_out.lock: it serializes changes to the root FDT and
 	// finalization.
@@ -63,7 +67,7 @@ type KHO struct {
 // disabled it returns a KHO whose IsEnabled is false and that hands nothing
 // over.
 func New(cfg Config) (*KHO, error) {
-	k := &KHO{mm: cfg.MM, rep: cfg.Reporter, enabled: cfg.Enabled, in: cfg.Incoming}
+	k := &KHO{mm: cfg.MM, rep: cfg.Reporter, faults: cfg.Faults, enabled: cfg.Enabled, in: cfg.Incoming}
 	if k.rep == nil {
 		k.rep = cfg.Domain.Reporter()
 	}
@@ -219,6 +223,9 @@ func (k *KHO) RetrieveSubtree(name string) (mm.PhysAddr, error) {
 func (k *KHO) Finalize() error {
 	if !k.enabled {
 		return syscall.EOPNOTSUPP
+	}
+	if err := k.faults.Fail(fault.KHOFinalize); err != nil {
+		return err // kho_mem_serialize() could not allocate
 	}
 	k.outMu.Lock()
 	defer k.outMu.Unlock()

@@ -3,6 +3,7 @@ package kho
 import (
 	"syscall"
 
+	"luomodel/kernel/fault"
 	"luomodel/kernel/mm"
 )
 
@@ -13,6 +14,9 @@ import (
 // PreserveFolio ports kho_preserve_folio(): preserve the whole folio, with
 // its order, across kexec. ENOMEM if the tracker cannot grow.
 func (k *KHO) PreserveFolio(f *mm.Folio) error {
+	if err := k.faults.Fail(fault.KHOPreserveFolio); err != nil {
+		return err // the tracker could not grow
+	}
 	return k.track.preserveOrder(k.mm, f.PFN(), f.Order())
 }
 
@@ -36,6 +40,9 @@ func (k *KHO) IsPreserved(pa mm.PhysAddr, order uint) bool {
 func (k *KHO) PreservePages(pa mm.PhysAddr, nrPages uint64) error {
 	if pa.PageOffset() != 0 || nrPages == 0 {
 		return syscall.EINVAL
+	}
+	if err := k.faults.Fail(fault.KHOPreservePages); err != nil {
+		return err // the tracker could not grow
 	}
 	start := pa.PFN()
 	end := start + mm.PFN(nrPages)
@@ -148,6 +155,9 @@ func (k *KHO) AllocPreserve(size uint64) (mm.PhysAddr, error) {
 	}
 	if size > uint64(mm.PageSize)<<MaxPageOrder {
 		return 0, syscall.E2BIG
+	}
+	if err := k.faults.Fail(fault.KHOAllocPreserve); err != nil {
+		return 0, err // folio_alloc() failed
 	}
 	f, err := k.mm.FolioAlloc(getOrder(size), true)
 	if err != nil {

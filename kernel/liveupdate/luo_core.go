@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 	"luomodel/kernel/kho"
 	"luomodel/kernel/lib/fdt"
 	"luomodel/kernel/locking"
@@ -29,6 +30,8 @@ type Config struct {
 	MM       *mm.MM
 	VFS      *vfs.VFS
 	KHO      *kho.KHO
+	// Faults is the machine's fault injector; nil for none.
+	Faults *fault.Injector
 }
 
 // LUO is one kernel's Live Update Orchestrator: luo_global,
@@ -39,6 +42,8 @@ type LUO struct {
 	mem physMem         // immutable
 	kho handover        // immutable; nil when the kernel has no KHO
 	vfs *vfs.VFS        // immutable
+	// faults is the machine's fault injector; immutable, nil for none.
+	faults *fault.Injector
 
 	// luo_global. Written only at boot (EarlyInit, LateInit), before any
 	// task can reach LUO; read-only afterwards.
@@ -129,7 +134,7 @@ func earlyInit(cfg Config, h handover, m physMem) (*LUO, error) {
 	if rep == nil && cfg.Domain != nil {
 		rep = cfg.Domain.Reporter()
 	}
-	l := &LUO{dom: cfg.Domain, rep: rep, mem: m, kho: h, vfs: cfg.VFS, enabled: cfg.Enabled}
+	l := &LUO{dom: cfg.Domain, rep: rep, mem: m, kho: h, vfs: cfg.VFS, faults: cfg.Faults, enabled: cfg.Enabled}
 	l.sessionFops.l = l
 	l.serializeRwsem.Init(cfg.Domain, "luo_session_serialize_rwsem")
 	l.registerRwsem.Init(cfg.Domain, "luo_register_rwlock")
@@ -250,6 +255,7 @@ func (l *LUO) fdtSetup() error {
 			return err
 		}
 		steps := []func() error{
+			func() error { return l.faults.Fail(fault.LUOFDTSetup) },
 			w.FinishReservemap,
 			func() error { return w.BeginNode("") },
 			func() error { return w.PropertyString("compatible", FDTCompatible) },

@@ -3,6 +3,7 @@ package liveupdate
 import (
 	"syscall"
 
+	"luomodel/kernel/fault"
 	"luomodel/kernel/mm"
 	"luomodel/kernel/vfs"
 )
@@ -138,9 +139,22 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 		return err
 	}
 
+	if err := l.faults.Fail(fault.LUOFileAlloc); err != nil {
+		l.preserved.erase(key)
+		reg.users.Add(-1)
+		l.freeFilesMemLocked(fs)
+		ctx.Fput(file)
+		return err // kzalloc() of the luo_file
+	}
 	f := l.newLuoFile(reg, file, 0, token)
 	args := FileOpArgs{Handler: fh, File: file}
-	if err := fh.Ops.Preserve(&args); err != nil {
+	// The fault site stands for the handler's preserve() failing; the
+	// handler is then not called, as a failing one cleans up itself.
+	err = l.faults.Fail(fault.HandlerPreserve)
+	if err == nil {
+		err = fh.Ops.Preserve(&args)
+	}
+	if err != nil {
 		l.preserved.erase(key)
 		reg.users.Add(-1)
 		l.freeFilesMemLocked(fs)
@@ -184,6 +198,11 @@ func (l *LUO) fileUnpreserveFilesLocked(ctx *vfs.Context, fs *fileSet) {
 func (l *LUO) fileFreezeOne(f *luoFile) error {
 	l.fileLock(f)
 	defer f.mutex.Unlock()
+	// The fault site stands for a freeze() that fails, with or without
+	// a handler callback.
+	if err := l.faults.Fail(fault.HandlerFreeze); err != nil {
+		return toErrno(err)
+	}
 	if f.fh.Ops.Freeze == nil {
 		return nil
 	}
@@ -319,6 +338,14 @@ func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
 	if err == nil && l.rep.WarnOn(args.File == nil, "liveupdate: handler %s retrieved no file", f.fh.Compatible) {
 		err = syscall.EIO
 	}
+	if err == nil {
+		// The fault site stands for the handler's retrieve() failing
+		// at its last step: the handler drops the file it built (and
+		// with it what it restored) and returns the error.
+		if err = l.faults.Fail(fault.HandlerRetrieve); err != nil {
+			args.File.Put()
+		}
+	}
 	if err != nil {
 		e := toErrno(err)
 		f.retrieveStatus = -int(e)
@@ -341,6 +368,11 @@ func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
 func (l *LUO) fileCanFinishOne(f *luoFile) error {
 	l.fileLock(f)
 	defer f.mutex.Unlock()
+	// The fault site stands for can_finish() saying no, with or without
+	// a handler callback.
+	if l.faults.Should(fault.HandlerCanFinish) {
+		return syscall.EBUSY
+	}
 	if f.fh.Ops.CanFinish == nil {
 		return nil
 	}
@@ -461,6 +493,9 @@ func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
 		if reg == nil {
 			l.log.printf("warn", "No registered handler for compatible '%s'", printable(ser.Compatible[:]))
 			return syscall.ENOENT
+		}
+		if err := l.faults.Fail(fault.LUOFileAlloc); err != nil {
+			return err // kzalloc() of the luo_file
 		}
 		reg.users.Add(1)
 		fs.files = append(fs.files, l.newLuoFile(reg, nil, ser.Data, ser.Token))

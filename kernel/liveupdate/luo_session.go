@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"syscall"
 
+	"luomodel/kernel/fault"
 	"luomodel/kernel/lib/fdt"
 	"luomodel/kernel/locking"
 	"luomodel/kernel/mm"
@@ -373,6 +374,9 @@ func (l *LUO) sessionCreate(name [SessionNameLength]byte) (*vfs.File, error) {
 	l.serializeRwsem.DownRead()
 	defer l.serializeRwsem.UpRead()
 
+	if err := l.faults.Fail(fault.LUOSessionAlloc); err != nil {
+		return nil, err // kzalloc() in luo_session_alloc()
+	}
 	s := l.sessionAlloc(name)
 	if err := l.sessionInsert(&l.sessions.outgoing, s); err != nil {
 		l.sessionFree(s)
@@ -592,6 +596,10 @@ func (l *LUO) sessionDeserializeOne(sh *sessionHeader, ser *SessionSer) error {
 	if name, ok := cString(ser.Name[:]); !ok || name == "" {
 		l.log.printf("warn", "Invalid session name [%s] during deserialization", printable(ser.Name[:]))
 		return syscall.EINVAL
+	}
+	if err := l.faults.Fail(fault.LUOSessionAlloc); err != nil {
+		l.log.printf("warn", "Failed to allocate session [%s] %v", printable(ser.Name[:]), err)
+		return err // kzalloc() in luo_session_alloc()
 	}
 	s := l.sessionAlloc(ser.Name)
 	if err := l.sessionInsert(sh, s); err != nil {

@@ -3,14 +3,16 @@
 // passed in. A copy that reaches past the end of the buffer faults with
 // EFAULT, as an access to an unmapped user address does in Linux.
 //
-// Every access goes through Buffer.checkIn or Buffer.checkOut. They are the
-// seam where fault injection of user copies (fail_usercopy-style) will hook
-// in; today they only check bounds.
+// Every access goes through Buffer.checkIn or Buffer.checkOut. checkOut is
+// also the fault site fault.CopyToUser (fail_usercopy-style): a buffer
+// made WithFaults consults the machine's injector before every write.
 package usermem
 
 import (
 	"encoding/binary"
 	"syscall"
+
+	"luomodel/kernel/fault"
 )
 
 // Buffer is a user buffer: the bytes a task passed to a syscall. The kernel
@@ -18,11 +20,21 @@ import (
 // copies alias the same user memory.
 type Buffer struct {
 	b []byte
+	// faults is the machine's fault injector (nil: none); copies of the
+	// buffer share it.
+	faults *fault.Injector
 }
 
 // NewBuffer wraps the caller's bytes. A nil or short slice is a valid
 // Buffer whose accesses past its length fault.
 func NewBuffer(b []byte) Buffer { return Buffer{b: b} }
+
+// WithFaults returns u whose writes (copy_to_user()) consult inj's
+// fault.CopyToUser site.
+func (u Buffer) WithFaults(inj *fault.Injector) Buffer {
+	u.faults = inj
+	return u
+}
 
 // Len is the number of accessible bytes.
 func (u Buffer) Len() int { return len(u.b) }
@@ -32,13 +44,13 @@ func (u Buffer) Len() int { return len(u.b) }
 // beyond u is not accessible, so accesses there fault.
 func (u Buffer) Sub(off, n int) Buffer {
 	if off < 0 || n < 0 || off >= len(u.b) {
-		return Buffer{}
+		return Buffer{faults: u.faults}
 	}
 	end := len(u.b)
 	if n < end-off {
 		end = off + n
 	}
-	return Buffer{b: u.b[off:end:end]}
+	return Buffer{b: u.b[off:end:end], faults: u.faults}
 }
 
 // checkIn validates a read of n bytes at off (access_ok() plus the fault a
@@ -50,12 +62,13 @@ func (u Buffer) checkIn(off, n int) error {
 	return nil
 }
 
-// checkOut validates a write of n bytes at off.
+// checkOut validates a write of n bytes at off; an injected
+// fault.CopyToUser fails it like an unmapped page.
 func (u Buffer) checkOut(off, n int) error {
 	if off < 0 || n < 0 || off > len(u.b) || n > len(u.b)-off {
 		return syscall.EFAULT
 	}
-	return nil
+	return u.faults.Fail(fault.CopyToUser)
 }
 
 // CopyIn ports copy_from_user(dst, ubuf+off, len(dst)). On a fault nothing

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 	"luomodel/kernel/locking"
 )
 
@@ -110,6 +111,9 @@ func (t *FDTable) expandLocked(fd int) {
 // Install publishes a file; PutUnusedFD gives it back. EMFILE when every fd
 // below the limit is taken.
 func (t *FDTable) GetUnusedFD(flags int) (int, error) {
+	if err := t.vfs.faults.Fail(fault.GetUnusedFD); err != nil {
+		return -1, err // expand_files() could not allocate
+	}
 	t.fileLock.Lock()
 	defer t.fileLock.Unlock()
 	fd := t.findNextFDLocked(t.nextFD)

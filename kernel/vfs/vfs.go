@@ -4,13 +4,15 @@ import (
 	"sync/atomic"
 
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 	"luomodel/kernel/locking"
 )
 
 // VFS is one kernel's file layer.
 type VFS struct {
-	dom *locking.Domain // immutable
-	rep *bug.Reporter   // immutable
+	dom    *locking.Domain // immutable
+	rep    *bug.Reporter   // immutable
+	faults *fault.Injector // immutable; nil: no fault injection
 
 	// lastIno numbers inodes (get_next_ino()); atomic, nobody waits on it.
 	lastIno atomic.Uint64
@@ -31,8 +33,12 @@ type VFS struct {
 
 // New returns the VFS of a kernel whose locks live in dom. It creates the
 // anonymous inode (anon_inode_init()) and /dev/null (chr_dev_init()).
-func New(dom *locking.Domain) *VFS {
-	v := &VFS{dom: dom, rep: dom.Reporter(), misc: make(map[string]*MiscDevice)}
+func New(dom *locking.Domain) *VFS { return NewWithFaults(dom, nil) }
+
+// NewWithFaults is New for a machine with a fault injector: fd reservation
+// and anonymous-file creation consult it.
+func NewWithFaults(dom *locking.Domain, inj *fault.Injector) *VFS {
+	v := &VFS{dom: dom, rep: dom.Reporter(), faults: inj, misc: make(map[string]*MiscDevice)}
 	v.miscMtx.Init(dom, "misc_mtx")
 	v.leaks.init()
 	v.anonInode = v.NewInode(nil)
@@ -42,6 +48,9 @@ func New(dom *locking.Domain) *VFS {
 
 // Domain is the locking domain the VFS's locks belong to.
 func (v *VFS) Domain() *locking.Domain { return v.dom }
+
+// Faults is the machine's fault injector, nil if none.
+func (v *VFS) Faults() *fault.Injector { return v.faults }
 
 // Reporter is the kernel's report sink.
 func (v *VFS) Reporter() *bug.Reporter { return v.rep }

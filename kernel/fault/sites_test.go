@@ -1,0 +1,262 @@
+package fault_test
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"luomodel/kernel"
+	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
+	"luomodel/kernel/vfs"
+	"luomodel/machine"
+	lu "luomodel/userspace/libliveupdate"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// boot returns a LUO machine whose reports fail t, with its injector.
+func boot(t *testing.T) (*machine.Machine, *fault.Injector) {
+	t.Helper()
+	inj := fault.New(1)
+	m, err := machine.New(machine.Config{
+		LiveUpdate: true,
+		Faults:     inj,
+		Report:     func(r *bug.Report) { t.Errorf("%s", r) },
+	})
+	require.NoError(t, err)
+	require.Same(t, inj, m.Faults())
+	require.Same(t, inj, m.Kernel().Faults())
+	return m, inj
+}
+
+// session opens /dev/liveupdate in a new task and creates session name.
+func session(t *testing.T, k *kernel.Kernel, name string) (*kernel.Task, int, int) {
+	t.Helper()
+	task := k.NewTask()
+	dev, err := lu.OpenDevice(task)
+	require.NoError(t, err)
+	s, err := lu.CreateSession(task, dev, name)
+	require.NoError(t, err)
+	return task, dev, s
+}
+
+// noLeaks exits tasks and checks that every file of k was released.
+func noLeaks(t *testing.T, k *kernel.Kernel, tasks ...*kernel.Task) {
+	t.Helper()
+	for _, task := range tasks {
+		task.Exit()
+	}
+	vfs.CheckNoLeaks(t, k.VFS())
+}
+
+func TestFaultGetUnusedFD(t *testing.T) {
+	m, inj := boot(t)
+	task := m.Kernel().NewTask()
+	inj.ArmNext(fault.GetUnusedFD)
+	_, err := task.Open("/dev/null", syscall.O_RDWR)
+	require.ErrorIs(t, err, syscall.ENOMEM)
+	fd, err := task.Open("/dev/null", syscall.O_RDWR)
+	require.NoError(t, err)
+	require.Equal(t, 0, fd, "the failed open consumed no fd")
+	require.EqualValues(t, 1, inj.Fires(fault.GetUnusedFD))
+	noLeaks(t, m.Kernel(), task)
+}
+
+func TestFaultCreateSessionChangesNothing(t *testing.T) {
+	for _, s := range []fault.Site{fault.GetUnusedFD, fault.LUOSessionAlloc, fault.AnonInodeGetfile, fault.CopyToUser} {
+		t.Run(s.String(), func(t *testing.T) {
+			m, inj := boot(t)
+			task := m.Kernel().NewTask()
+			dev, err := lu.OpenDevice(task)
+			require.NoError(t, err)
+			inj.ArmNext(s)
+			_, err = lu.CreateSession(task, dev, "a")
+			require.ErrorIs(t, err, s.Errno())
+			require.EqualValues(t, 1, inj.Fires(s))
+			// Nothing changed: the name is free, the next fd is the
+			// same.
+			fd, err := lu.CreateSession(task, dev, "a")
+			require.NoError(t, err)
+			require.Equal(t, dev+1, fd)
+			require.Equal(t, 1, m.Kernel().LUO().Snapshot().Outgoing.Count)
+			noLeaks(t, m.Kernel(), task)
+		})
+	}
+}
+
+func TestFaultPreserveChangesNothing(t *testing.T) {
+	for _, s := range []fault.Site{fault.KHOAllocPreserve, fault.LUOFileAlloc, fault.HandlerPreserve, fault.KHOPreserveFolio} {
+		t.Run(s.String(), func(t *testing.T) {
+			m, inj := boot(t)
+			task, _, sfd := session(t, m.Kernel(), "a")
+			inj.ArmNext(s)
+			err := lu.CreateAndPreserveMemfd(task, sfd, 7, "hello")
+			require.ErrorIs(t, err, s.Errno())
+			require.EqualValues(t, 1, inj.Fires(s))
+			snap := m.Kernel().LUO().Snapshot()
+			require.Equal(t, 0, snap.Outgoing.Sessions[0].FileCount)
+			require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 7, "hello"))
+			noLeaks(t, m.Kernel(), task)
+		})
+	}
+}
+
+func TestFaultPreserveRespondKeepsFilePreserved(t *testing.T) {
+	m, inj := boot(t)
+	task, _, sfd := session(t, m.Kernel(), "a")
+	fd, err := task.MemfdCreate("x", 0)
+	require.NoError(t, err)
+	inj.ArmNext(fault.CopyToUser)
+	require.ErrorIs(t, lu.PreserveFD(task, sfd, fd, 1), syscall.EFAULT)
+	require.ErrorIs(t, lu.PreserveFD(task, sfd, fd, 1), syscall.EEXIST)
+	noLeaks(t, m.Kernel(), task)
+}
+
+func TestFaultFreezeFailsKexecThenRetrySucceeds(t *testing.T) {
+	m, inj := boot(t)
+	task, dev0, sfd := session(t, m.Kernel(), "a")
+	sfd2, err := lu.CreateSession(task, dev0, "b")
+	require.NoError(t, err)
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd2, 9, "nine"))
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 1, "one"))
+
+	// The second freeze fails: session "b", after "a" was frozen.
+	inj.Arm(fault.HandlerFreeze, fault.Attr{Nth: 2})
+	err = m.Kexec()
+	require.ErrorIs(t, err, syscall.EIO)
+	require.Zero(t, m.Kexecs())
+	// Every session is unfrozen and usable.
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 2, "two"))
+	name, err := lu.SessionName(task, sfd)
+	require.NoError(t, err)
+	require.Equal(t, "a", name)
+
+	inj.ArmNext(fault.KHOFinalize)
+	require.ErrorIs(t, m.Kexec(), syscall.EAGAIN)
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 3, "three"))
+
+	require.NoError(t, m.Kexec())
+	k := m.Kernel()
+	t2 := k.NewTask()
+	dev, err := lu.OpenDevice(t2)
+	require.NoError(t, err)
+	s, err := lu.RetrieveSession(t2, dev, "a")
+	require.NoError(t, err)
+	for tok, want := range map[uint64]string{1: "one", 2: "two", 3: "three"} {
+		fd, err := lu.RestoreAndVerifyMemfd(t2, s, tok, want)
+		require.NoError(t, err)
+		require.NoError(t, t2.Close(fd))
+	}
+	s2, err := lu.RetrieveSession(t2, dev, "b")
+	require.NoError(t, err)
+	_, err = lu.RestoreAndVerifyMemfd(t2, s2, 9, "nine")
+	require.NoError(t, err)
+	noLeaks(t, k, t2)
+}
+
+func TestFaultRetrieveIsRememberedAndFinishes(t *testing.T) {
+	m, inj := boot(t)
+	task, _, sfd := session(t, m.Kernel(), "a")
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 1, "one"))
+	require.NoError(t, m.Kexec())
+	k := m.Kernel()
+	t2 := k.NewTask()
+	dev, err := lu.OpenDevice(t2)
+	require.NoError(t, err)
+	s, err := lu.RetrieveSession(t2, dev, "a")
+	require.NoError(t, err)
+	inj.ArmNext(fault.HandlerRetrieve)
+	_, err = lu.RetrieveFD(t2, s, 1)
+	require.ErrorIs(t, err, syscall.ENOMEM)
+	_, err = lu.RetrieveFD(t2, s, 1)
+	require.ErrorIs(t, err, syscall.ENOMEM, "a failed retrieve is remembered")
+
+	inj.ArmNext(fault.HandlerCanFinish)
+	require.ErrorIs(t, lu.FinishSession(t2, s), syscall.EBUSY)
+	require.NoError(t, lu.FinishSession(t2, s))
+	noLeaks(t, k, t2)
+}
+
+func TestFaultRetrieveFDRespond(t *testing.T) {
+	m, inj := boot(t)
+	task, _, sfd := session(t, m.Kernel(), "a")
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 1, "one"))
+	require.NoError(t, m.Kexec())
+	k := m.Kernel()
+	t2 := k.NewTask()
+	dev, err := lu.OpenDevice(t2)
+	require.NoError(t, err)
+	s, err := lu.RetrieveSession(t2, dev, "a")
+	require.NoError(t, err)
+	inj.ArmNext(fault.CopyToUser)
+	_, err = lu.RetrieveFD(t2, s, 1)
+	require.ErrorIs(t, err, syscall.EFAULT)
+	// The file was retrieved: asking again gives it, contents intact.
+	fd, err := lu.RestoreAndVerifyMemfd(t2, s, 1, "one")
+	require.NoError(t, err)
+	require.Equal(t, s+1, fd, "the failed call consumed no fd")
+	noLeaks(t, k, t2)
+}
+
+func TestFaultRetrieveSessionRespondFinishesIt(t *testing.T) {
+	m, inj := boot(t)
+	task, _, sfd := session(t, m.Kernel(), "a")
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 1, "one"))
+	require.NoError(t, m.Kexec())
+	k := m.Kernel()
+	t2 := k.NewTask()
+	dev, err := lu.OpenDevice(t2)
+	require.NoError(t, err)
+	inj.ArmNext(fault.CopyToUser)
+	_, err = lu.RetrieveSession(t2, dev, "a")
+	require.ErrorIs(t, err, syscall.EFAULT)
+	// The session was retrieved, then its release finished it.
+	_, err = lu.RetrieveSession(t2, dev, "a")
+	require.ErrorIs(t, err, syscall.ENOENT)
+	require.Zero(t, k.LUO().Snapshot().Incoming.Count)
+	noLeaks(t, k, t2)
+}
+
+func TestFaultDeserializeFailsSafe(t *testing.T) {
+	for _, s := range []fault.Site{fault.LUOSessionAlloc, fault.LUOFileAlloc} {
+		t.Run(s.String(), func(t *testing.T) {
+			m, inj := boot(t)
+			task, _, sfd := session(t, m.Kernel(), "a")
+			require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 1, "one"))
+			require.NoError(t, m.Kexec())
+			k := m.Kernel()
+			t2 := k.NewTask()
+			inj.ArmNext(s)
+			_, err := lu.OpenDevice(t2)
+			require.ErrorIs(t, err, syscall.EIO)
+			_, err = lu.OpenDevice(t2)
+			require.ErrorIs(t, err, syscall.EIO, "the failure is cached")
+			noLeaks(t, k, t2)
+		})
+	}
+}
+
+func TestFaultFDTSetupDisablesLUO(t *testing.T) {
+	inj := fault.New(1)
+	inj.ArmNext(fault.LUOFDTSetup)
+	m, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	require.NoError(t, err)
+	require.False(t, m.Kernel().LUO().Enabled())
+	_, err = lu.OpenDevice(m.Kernel().NewTask())
+	require.ErrorIs(t, err, syscall.ENOENT)
+	// A plain kexec still works; the next kernel has LUO again.
+	require.NoError(t, m.Kexec())
+	require.True(t, m.Kernel().LUO().Enabled())
+}
+
+func TestFaultBootAllocFailsBoot(t *testing.T) {
+	inj := fault.New(1)
+	inj.ArmNext(fault.KHOAllocPreserve)
+	_, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	require.Error(t, err)
+	require.True(t, errors.Is(err, syscall.ENOMEM))
+}
