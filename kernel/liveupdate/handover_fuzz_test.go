@@ -324,19 +324,19 @@ func FuzzLUOHandover(f *testing.F) {
 	z := func(n int) []byte { return make([]byte, n) }
 	f.Add(z(0), z(0), z(0), z(0), z(0))
 	flip := func(n, at int, v byte) []byte { b := z(n); b[at] = v; return b }
-	f.Add(z(0), flip(8, 0, 0xff), z(0), z(0), z(0))                                                       // session count
-	f.Add(z(0), flip(16, 8+1, 'x'), z(0), z(0), z(0))                                                     // a name
-	f.Add(z(0), flip(8+liveupdate.SessionSerSize, 8+72, 0x7f), z(0), z(0), z(0))                         // file count
-	f.Add(z(0), flip(8+liveupdate.SessionSerSize, 8+65, 0x10), z(0), z(0), z(0))                         // files PA
-	f.Add(z(0), z(0), flip(liveupdate.FileSerSize, 49, 0x40), z(0), z(0))                                // data PA
-	f.Add(z(0), z(0), flip(liveupdate.FileSerSize, 0, 'x'), z(0), z(0))                                  // compatible
-	f.Add(z(0), z(0), flip(2*liveupdate.FileSerSize, liveupdate.FileSerSize+56, 1), z(0), z(0))         // duplicate token
-	f.Add(z(0), z(0), z(0), flip(memfdluo.SerSize, 16, 0xff), z(0))                                       // nr_folios
-	f.Add(z(0), z(0), z(0), flip(memfdluo.SerSize, 8, 0x80), z(0))                                        // size
-	f.Add(z(0), z(0), z(0), flip(memfdluo.SerSize, 25, 0x01), z(0))                                       // vmalloc first
-	f.Add(z(0), z(0), z(0), z(0), flip(64, 8, 0x01))                                                      // a folio PA
-	f.Add(z(0), z(0), z(0), z(0), flip(64, 0, 0x10))                                                      // chunk next
-	f.Add(flip(64, 60, 0xff), z(0), z(0), z(0), z(0))                                                     // LUO FDT
+	f.Add(z(0), flip(8, 0, 0xff), z(0), z(0), z(0))                                             // session count
+	f.Add(z(0), flip(16, 8+1, 'x'), z(0), z(0), z(0))                                           // a name
+	f.Add(z(0), flip(8+liveupdate.SessionSerSize, 8+72, 0x7f), z(0), z(0), z(0))                // file count
+	f.Add(z(0), flip(8+liveupdate.SessionSerSize, 8+65, 0x10), z(0), z(0), z(0))                // files PA
+	f.Add(z(0), z(0), flip(liveupdate.FileSerSize, 49, 0x40), z(0), z(0))                       // data PA
+	f.Add(z(0), z(0), flip(liveupdate.FileSerSize, 0, 'x'), z(0), z(0))                         // compatible
+	f.Add(z(0), z(0), flip(2*liveupdate.FileSerSize, liveupdate.FileSerSize+56, 1), z(0), z(0)) // duplicate token
+	f.Add(z(0), z(0), z(0), flip(memfdluo.SerSize, 16, 0xff), z(0))                             // nr_folios
+	f.Add(z(0), z(0), z(0), flip(memfdluo.SerSize, 8, 0x80), z(0))                              // size
+	f.Add(z(0), z(0), z(0), flip(memfdluo.SerSize, 25, 0x01), z(0))                             // vmalloc first
+	f.Add(z(0), z(0), z(0), z(0), flip(64, 8, 0x01))                                            // a folio PA
+	f.Add(z(0), z(0), z(0), z(0), flip(64, 0, 0x10))                                            // chunk next
+	f.Add(flip(64, 60, 0xff), z(0), z(0), z(0), z(0))                                           // LUO FDT
 	var img *handoverImage
 	f.Fuzz(func(t *testing.T, fdtX, sessX, filesX, serX, chunkX []byte) {
 		if img == nil {
