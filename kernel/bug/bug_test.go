@@ -1,0 +1,72 @@
+package bug_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"luomodel/kernel/bug"
+)
+
+func TestReporterDeliversAndCounts(t *testing.T) {
+	var got []*bug.Report
+	r := bug.NewReporter(func(rep *bug.Report) { got = append(got, rep) })
+
+	r.File(&bug.Report{Kind: bug.KindLockdep, Title: "possible recursive locking"})
+	r.Filef(bug.KindKASAN, "use-after-free", "at %#x", 0x1000)
+
+	require.Len(t, got, 2)
+	require.Equal(t, 1, r.Count(bug.KindLockdep))
+	require.Equal(t, 1, r.Count(bug.KindKASAN))
+	require.Equal(t, 0, r.Count(bug.KindWarn))
+	require.Equal(t, 2, r.Total())
+	require.Same(t, got[0], r.First())
+	require.Equal(t, "at 0x1000", got[1].Detail)
+	require.NotEmpty(t, got[0].Stack, "the filing stack is captured")
+	require.Equal(t, "kasan: use-after-free", got[1].Error())
+}
+
+func TestWarnOnReportsOnlyWhenTrue(t *testing.T) {
+	var titles []string
+	r := bug.NewReporter(func(rep *bug.Report) { titles = append(titles, rep.Title) })
+
+	require.False(t, r.WarnOn(false, "never"))
+	require.True(t, r.WarnOn(true, "count %d != 0", 3))
+	require.Equal(t, []string{"count 3 != 0"}, titles)
+	require.Equal(t, 1, r.Count(bug.KindWarn))
+}
+
+func TestNilHandlerPanicsWithTheReport(t *testing.T) {
+	r := bug.NewReporter(nil)
+	require.PanicsWithValue(t, (&bug.Report{Kind: bug.KindWarn, Title: "boom", Stack: "s\n"}).String(), func() {
+		r.File(&bug.Report{Kind: bug.KindWarn, Title: "boom", Stack: "s\n"})
+	})
+	// The report was counted before the panic.
+	require.Equal(t, 1, r.Total())
+
+	r.SetHandler(func(*bug.Report) {})
+	require.NotPanics(t, func() { r.WarnOn(true, "quiet") })
+}
+
+func TestReportString(t *testing.T) {
+	s := (&bug.Report{Kind: bug.KindUAF, Title: "luo_session", Detail: "freed at:\n  x\n", Stack: "y\n"}).String()
+	require.True(t, strings.Contains(s, "BUG (uaf): luo_session\nfreed at:\n  x\nfiled at:\ny\n"), s)
+}
+
+func TestReporterConcurrentUse(t *testing.T) {
+	r := bug.NewReporter(func(*bug.Report) {})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 100; j++ {
+				r.WarnOn(true, "w")
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 800, r.Count(bug.KindWarn))
+}
