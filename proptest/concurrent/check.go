@@ -1,0 +1,507 @@
+package concurrent
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"luomodel/kernel"
+	"luomodel/kernel/bug"
+	"luomodel/kernel/liveupdate"
+	"luomodel/kernel/locking"
+	"luomodel/kernel/sched"
+	"luomodel/machine"
+	"luomodel/model"
+)
+
+// Config configures a check.
+type Config struct {
+	// Gen bounds each round's program (zero: DefaultGen()).
+	Gen Gen
+	// Rounds is the number of concurrent rounds (0: 2).
+	Rounds int
+	// NoLin skips the linearizability check (benchmarks).
+	NoLin bool
+	// OutDir receives porcupine's HTML visualization of a history that is
+	// not linearizable ("": the system temp dir).
+	OutDir string
+	// LinTimeout bounds one porcupine check (0: 10s); a timeout is not a
+	// failure.
+	LinTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Gen.MaxThreads == 0 {
+		c.Gen = DefaultGen()
+	}
+	if c.Rounds == 0 {
+		c.Rounds = 2
+	}
+	if c.LinTimeout == 0 {
+		c.LinTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// Failure is a failed check: what went wrong and the readable account.
+type Failure struct {
+	What string
+	// Round is the failing round (0: setup).
+	Round int
+	// Trace holds the setup, each thread's program and the interleaving.
+	Trace string
+	// Switches and Preemptions of the failing round's schedule.
+	Switches, Preemptions int
+	// HTML is the path of porcupine's visualization, if written.
+	HTML string
+}
+
+func (f *Failure) Error() string {
+	s := fmt.Sprintf("%s (round %d, %d context switches, %d preemptions)\n%s", f.What, f.Round, f.Switches, f.Preemptions, f.Trace)
+	if f.HTML != "" {
+		s += "porcupine visualization: " + f.HTML + "\n"
+	}
+	return s
+}
+
+// histEvent is one line of the interleaving.
+type histEvent struct {
+	step   int // scheduling points reached before the event
+	thread int
+	text   string
+}
+
+// checker is one check in progress: a machine and the model state of the
+// last quiescent point.
+type checker struct {
+	cfg Config
+	m   *machine.Machine
+	s   model.State
+	// setupLog is the sequential part, for traces.
+	setupLog []string
+
+	// The round in progress. task and kt are the round's process.
+	task model.TaskID
+	kt   *kernel.Task
+	sch  atomic.Pointer[sched.Scheduler]
+
+	// slots 0-2 are shared; 3-7 are each thread's own (maxThreads).
+	slots    [maxThreads][NumSlots]atomic.Int64
+	clock    atomic.Int64
+	rebooted atomic.Bool
+
+	mu   sync.Mutex
+	hist []porcupine.Operation // guarded by mu
+	// inflight is each thread's call in progress; guarded by mu. A call
+	// still here after the round never returned: its thread was killed.
+	inflight []*porcupine.Operation
+	events   []histEvent   // guarded by mu
+	reports  []*bug.Report // guarded by mu
+}
+
+// newChecker boots the machine and runs the setup.
+func newChecker(cfg Config) (*checker, error) {
+	c := &checker{cfg: cfg.withDefaults(), s: model.NewState(true)}
+	m, err := machine.New(machine.Config{LiveUpdate: true, Report: c.report})
+	if err != nil {
+		return nil, err
+	}
+	c.m = m
+	if err := c.setup(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// report collects kernel reports, except those filed by a thread that a
+// reboot killed while its deferred calls unwind in the dead kernel.
+func (c *checker) report(r *bug.Report) {
+	if s := c.sch.Load(); s != nil && s.Unwinding(locking.CurrentTask()) {
+		return
+	}
+	c.mu.Lock()
+	c.reports = append(c.reports, r)
+	c.mu.Unlock()
+}
+
+func (c *checker) firstReport() *bug.Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.reports) == 0 {
+		return nil
+	}
+	return c.reports[0]
+}
+
+// seq runs op sequentially on port and model; they must agree.
+func (c *checker) seq(op model.Op) (model.Result, error) {
+	var pr model.Result
+	var raw error
+	if op.Kind == model.OpNewTask {
+		c.kt = c.m.Kernel().NewTask()
+	} else {
+		pr, raw = execPort(c.kt, op)
+	}
+	mr := c.s.Apply(op)
+	if op.Kind == model.OpNewTask {
+		pr = mr
+	}
+	c.setupLog = append(c.setupLog, model.Format(op, pr))
+	if !pr.Equal(mr) {
+		return pr, fmt.Errorf("setup: port and model disagree:\n  port:  %s\n  model: %s (%v)", model.Format(op, pr), model.Format(op, mr), raw)
+	}
+	return pr, nil
+}
+
+// setup hands sessions "a" (with memfd token 1) and "b" to a second kernel.
+func (c *checker) setup() error {
+	if err := c.newProcess(); err != nil {
+		return err
+	}
+	for _, in := range []Instr{
+		{Kind: KCreate, Name: "a", Dst: SlotResult},
+		{Kind: KPreserve, Src: SlotResult, Memfd: 0, Token: 1},
+		{Kind: KCreate, Name: "b", Dst: SlotResult + 1},
+	} {
+		r, err := c.seq(opFor(in, c.task, c.slotOf(0)))
+		if err != nil {
+			return err
+		}
+		if fd, ok := fdResult(opFor(in, c.task, c.slotOf(0)), r); ok {
+			c.slots[0][in.Dst].Store(int64(fd))
+		}
+	}
+	return c.kexec()
+}
+
+// newProcess starts the round's process: the device and two memfds.
+func (c *checker) newProcess() error {
+	r, err := c.seq(model.Op{Kind: model.OpNewTask})
+	if err != nil {
+		return err
+	}
+	c.task = model.TaskID(r.Ret)
+	for th := range c.slots {
+		for i := range c.slots[th] {
+			c.slots[th][i].Store(-1)
+		}
+	}
+	r, err = c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
+	if err != nil {
+		return err
+	}
+	c.slots[0][SlotDev].Store(r.Ret)
+	for i := range 2 {
+		r, err = c.seq(model.Op{Kind: model.OpMemfdCreate, Task: c.task, Name: fmt.Sprintf("m%d", i)})
+		if err != nil {
+			return err
+		}
+		c.slots[0][SlotMemfd0+i].Store(r.Ret)
+		if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: int(r.Ret), Buf: []byte(fmt.Sprintf("memfd %d", i))}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kexec live-updates sequentially (setup).
+func (c *checker) kexec() error {
+	err := c.m.Kexec()
+	c.setupLog = append(c.setupLog, fmt.Sprintf("reboot(LINUX_REBOOT_CMD_KEXEC) = %v", err))
+	if err != nil {
+		return fmt.Errorf("setup kexec: %w", err)
+	}
+	c.s.Apply(model.Op{Kind: model.OpKexec})
+	return nil
+}
+
+// slotOf returns thread th's view of the slots: the shared ones (kept in
+// row 0) and its own.
+func (c *checker) slotOf(th int) func(int) int {
+	return func(i int) int {
+		if i < SlotResult {
+			th = 0
+		}
+		return int(c.slots[th][i].Load())
+	}
+}
+
+func (c *checker) event(thread int, text string) {
+	step := 0
+	if s := c.sch.Load(); s != nil {
+		step = s.Steps()
+	}
+	c.mu.Lock()
+	c.events = append(c.events, histEvent{step: step, thread: thread, text: text})
+	c.mu.Unlock()
+}
+
+// exec runs one instruction of thread th; st is its scheduler task (nil
+// when free-running).
+func (c *checker) exec(th int, st *sched.Task, in Instr) {
+	op := opFor(in, c.task, c.slotOf(th))
+	if in.Kind == KReboot && st == nil {
+		return
+	}
+	call := c.clock.Add(1)
+	c.mu.Lock()
+	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: linInput{Thread: th, Op: op}, Call: call, Output: linOutput{Pending: true}}
+	c.mu.Unlock()
+	c.event(th, "call "+strings.TrimSuffix(model.Format(op, model.Result{}), " = 0"))
+	var r model.Result
+	if in.Kind == KReboot {
+		err := c.m.Kexec()
+		if err != nil {
+			r.Errno = errnoUnknown
+			if en, ok := asErrno(err); ok {
+				r.Errno = en
+			}
+		} else {
+			c.rebooted.Store(true)
+			st.KillOthers()
+		}
+	} else {
+		r, _ = execPort(c.kt, op)
+	}
+	ret := c.clock.Add(1)
+	if fd, ok := fdResult(op, r); ok && in.Dst >= SlotResult {
+		c.slots[th][in.Dst].Store(int64(fd))
+	}
+	c.event(th, "ret  "+model.Format(op, r))
+	c.mu.Lock()
+	c.inflight[th] = nil
+	c.hist = append(c.hist, porcupine.Operation{
+		ClientId: th, Input: linInput{Thread: th, Op: op}, Call: call, Output: linOutput{Res: r}, Return: ret,
+	})
+	c.mu.Unlock()
+}
+
+func asErrno(err error) (syscall.Errno, bool) {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return en, true
+	}
+	return 0, false
+}
+
+// round runs one program. chooser nil means free-running goroutines.
+func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
+	c.mu.Lock()
+	c.hist, c.events, c.reports = nil, nil, nil
+	c.mu.Unlock()
+	c.rebooted.Store(false)
+	if err := c.newProcess(); err != nil {
+		return &Failure{What: err.Error(), Round: r, Trace: c.trace(prog, nil)}
+	}
+	start := c.s
+	k := c.m.Kernel()
+	var res sched.Result
+	c.mu.Lock()
+	c.inflight = make([]*porcupine.Operation, len(prog))
+	c.mu.Unlock()
+	run := func(th int, st *sched.Task) {
+		for _, in := range prog[th] {
+			c.exec(th, st, in)
+		}
+	}
+	if chooser != nil {
+		s := sched.New(k.Domain(), sched.Options{Chooser: chooser, Trace: true})
+		for th := range prog {
+			s.Go(fmt.Sprintf("T%d", th), func(t *sched.Task) { run(th, t) })
+		}
+		c.sch.Store(s)
+		res = s.Run()
+		// Keep s installed for the report filter until the next round:
+		// unwinding is over, but reports filed so far are already sorted.
+	} else {
+		var wg sync.WaitGroup
+		gate := make(chan struct{})
+		for th := range prog {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-gate
+				run(th, nil)
+			}()
+		}
+		close(gate)
+		wg.Wait()
+	}
+	fail := func(what string) *Failure {
+		return &Failure{What: what, Round: r, Trace: c.trace(prog, &res), Switches: res.Switches, Preemptions: res.Preemptions}
+	}
+	if res.Failure != nil {
+		return fail("a task failed: " + res.Failure.Error())
+	}
+	if rep := c.firstReport(); rep != nil {
+		return fail("the kernel filed a report:\n" + rep.String())
+	}
+	// Pending calls of killed threads.
+	end := c.clock.Load() + 10
+	for _, op := range c.inflight {
+		if op != nil {
+			op.Return = end
+			c.hist = append(c.hist, *op)
+		}
+	}
+
+	obs := linOutput{}
+	rebooted := c.rebooted.Load()
+	if !rebooted {
+		if held := k.Domain().HeldLocks(); len(held) > 0 {
+			return fail(fmt.Sprintf("locks held at the quiescent point: %+v", held))
+		}
+		d := k.LUO().Snapshot()
+		if err := invariants(&d); err != nil {
+			return fail("invariant at the quiescent point: " + err.Error())
+		}
+		obs.Before = portBefore(&d)
+		if err := c.m.Kexec(); err != nil {
+			return fail("kexec after the round: " + err.Error())
+		}
+	}
+	nk := c.m.Kernel()
+	if nk == nil {
+		return fail("machine halted: " + fmt.Sprint(c.m.Halted()))
+	}
+	// LUO deserializes the hand-over at the first open of the device: a
+	// probe process opens and closes it (no trace in the model).
+	probe := nk.NewTask()
+	if fd, err := probe.Open(model.DevLiveUpdate, model.ORdwr); err == nil {
+		_ = probe.Close(fd)
+	}
+	probe.Exit()
+	d := nk.LUO().Snapshot()
+	obs.After = portCrossed(&d)
+	call := c.clock.Load() + 20
+	c.hist = append(c.hist, porcupine.Operation{
+		ClientId: len(prog), Input: linInput{Observe: true, Rebooted: rebooted}, Call: call, Output: obs, Return: call + 1,
+	})
+	if c.cfg.NoLin {
+		return nil
+	}
+	pm := porcupineModel(start)
+	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
+	switch verdict {
+	case porcupine.Illegal:
+		f := fail("history is not linearizable against the model")
+		f.Trace += fmt.Sprintf("observed after the round:\n  quiescent: %s\n  crossed the kexec: %s\n", obs.Before, obs.After)
+		f.HTML = c.visualize(pm, info)
+		return f
+	case porcupine.Unknown:
+		return nil // timed out: no verdict, and no model state to go on
+	}
+	next, ok := finalState(start, c.hist, info)
+	if !ok {
+		return fail("internal: no complete linearization of a linearizable history")
+	}
+	c.s = next
+	return nil
+}
+
+// invariants checks the spec's list invariants on a quiescent snapshot:
+// S1 (count == list length), S2 (unique names), S3 (no freed session
+// listed), S4 (no retrieved outgoing session), F1 (file count).
+func invariants(d *liveupdate.DebugState) error {
+	for _, l := range []liveupdate.SessionListState{d.Incoming, d.Outgoing} {
+		if l.Count != len(l.Sessions) {
+			return fmt.Errorf("S1: count %d, list %d", l.Count, len(l.Sessions))
+		}
+		seen := map[string]bool{}
+		for _, se := range l.Sessions {
+			if seen[se.Name] {
+				return fmt.Errorf("S2: name %q listed twice", se.Name)
+			}
+			seen[se.Name] = true
+			if se.Freed {
+				return fmt.Errorf("S3: freed session %q listed", se.Name)
+			}
+			if se.FileCount != len(se.Files) {
+				return fmt.Errorf("F1: session %q count %d, list %d", se.Name, se.FileCount, len(se.Files))
+			}
+		}
+	}
+	for _, se := range d.Outgoing.Sessions {
+		if se.Retrieved {
+			return fmt.Errorf("S4: outgoing %q retrieved", se.Name)
+		}
+	}
+	return nil
+}
+
+func (c *checker) visualize(pm porcupine.Model, info porcupine.LinearizationInfo) string {
+	dir := c.cfg.OutDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	f, err := os.CreateTemp(dir, "luo-linearizability-*.html")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if err := porcupine.Visualize(pm, info, f); err != nil {
+		return ""
+	}
+	p, _ := filepath.Abs(f.Name())
+	return p
+}
+
+// trace renders the setup, the program and the interleaving.
+func (c *checker) trace(prog Program, res *sched.Result) string {
+	var b strings.Builder
+	b.WriteString("setup (sequential):\n")
+	for _, l := range c.setupLog {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	b.WriteString("program (threads of one process; sN are shared fd slots: s0 device, s1-s2 memfds):\n")
+	b.WriteString(prog.String())
+	c.mu.Lock()
+	evs := slices.Clone(c.events)
+	c.mu.Unlock()
+	type line struct {
+		step, order int
+		text        string
+	}
+	var lines []line
+	for i, e := range evs {
+		lines = append(lines, line{e.step, 2*i + 1, fmt.Sprintf("T%d %s", e.thread, e.text)})
+	}
+	if res != nil {
+		for _, e := range res.Events {
+			if e.Next >= 0 && e.Next != e.Task {
+				at := e.Point.String()
+				if e.Point == 0 {
+					at = "blocked on " + e.Wait
+				}
+				lines = append(lines, line{e.Step, 0, fmt.Sprintf("-- switch T%d -> T%d at %s", e.Task, e.Next, at)})
+			}
+		}
+		for _, k := range res.Killed {
+			lines = append(lines, line{1 << 30, k, fmt.Sprintf("-- T%d killed by the reboot", k)})
+		}
+		if res.Deadlock != "" {
+			lines = append(lines, line{1 << 31, 0, "-- deadlock:\n" + res.Deadlock})
+		}
+	}
+	slices.SortStableFunc(lines, func(a, b line) int {
+		if a.step != b.step {
+			return cmp.Compare(a.step, b.step)
+		}
+		return cmp.Compare(a.order, b.order)
+	})
+	b.WriteString("interleaving ([scheduling points so far]):\n")
+	for _, l := range lines {
+		fmt.Fprintf(&b, "  [%4d] %s\n", l.step, l.text)
+	}
+	return b.String()
+}

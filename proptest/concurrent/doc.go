@@ -1,0 +1,38 @@
+// Package concurrent is the concurrent lockstep checker: several tasks
+// (threads of one process, sharing its fd table) run short programs of
+// LUO syscalls on shared session names and fds, under the controlled
+// scheduler of kernel/sched; the history of calls and returns is checked
+// for linearizability against the sequential model (model/) with
+// porcupine. Invariants and lockdep are checked at the quiescent point
+// after each round, and a kexec between rounds checks that what crossed
+// matches the linearized history.
+//
+// A check is a number of rounds on one machine:
+//
+//	setup   (sequential, in lockstep with the model) sessions "a" and "b"
+//	        are created, a memfd is preserved in "a", and the machine
+//	        live-updates, so that round 1 has incoming sessions;
+//	round r a fresh process opens /dev/liveupdate and creates two memfds
+//	        (shared slots 0-2), then its threads run their programs
+//	        concurrently; fds they obtain go to shared slots 3-7;
+//	        a "reboot" instruction (at most one per round) live-updates the
+//	        machine from inside the round: every other thread is killed
+//	        where it stands, as the jump to the next kernel would;
+//	quiesce the port's session lists are compared with the model, then the
+//	        machine live-updates (unless the round did) and the sessions that
+//	        crossed are compared too. Both comparisons are operations of the
+//	        history, so porcupine picks a linearization that explains them.
+//
+// Linearizability is checked on the whole history, not per session name:
+// the threads share one fd table and the device, and fd numbers (lowest
+// free fd) and EBADF results tie operations on different sessions
+// together, so a partition by name would not be sound. An fd returned by a
+// call is accepted if it was free in the model (not necessarily the
+// lowest): the kernel reserves an fd before the operation can fail, so a
+// concurrent call may see a higher one, which no sequential order explains.
+//
+// The same programs also run free on real goroutines (Stress), under the
+// race detector with go-deadlock's watchdog on, as a second, independent
+// check; there reboot instructions are skipped, since nothing could stop
+// the other threads at the kexec.
+package concurrent

@@ -1,0 +1,188 @@
+package concurrent
+
+import (
+	"fmt"
+	"strings"
+
+	"pgregory.net/rapid"
+)
+
+// Kind is an instruction of a task's program.
+type Kind int
+
+// Instructions. Each is one syscall (reboot: the machine's kexec).
+const (
+	KOpenDev    Kind = iota // open("/dev/liveupdate") -> Dst
+	KCloseDev               // close(slot 0); sequential parts only
+	KCreate                 // CREATE_SESSION(Name) on slot 0 -> Dst
+	KRetrieve               // RETRIEVE_SESSION(Name) on slot 0 -> Dst
+	KClose                  // close(Src)
+	KDup                    // dup(Src) -> Dst
+	KPreserve               // PRESERVE_FD(memfd slot Memfd, Token) on Src
+	KRetrieveFD             // RETRIEVE_FD(Token) on Src -> Dst
+	KFinish                 // FINISH on Src
+	KGetName                // GET_NAME on Src
+	KReboot                 // reboot(LINUX_REBOOT_CMD_KEXEC)
+	numKinds
+)
+
+var kindNames = [...]string{
+	KOpenDev: "open-dev", KCloseDev: "close-dev", KCreate: "create", KRetrieve: "retrieve",
+	KClose: "close", KDup: "dup", KPreserve: "preserve", KRetrieveFD: "retrieve-fd",
+	KFinish: "finish", KGetName: "get-name", KReboot: "reboot",
+}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Slots name fds: 0-2 are shared by every thread of the round's process
+// and never closed; 3-7 are each thread's own registers. Only a thread's
+// own fds are closed: a call that looks an fd up and then allocates one
+// (dup, CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD) can be handed the
+// very number a concurrent close just freed, while it still uses the file
+// that number named. That is how Linux fd tables work (fdget() holds the
+// file, not the number) and no sequential order explains it, so programs
+// do not race a close against users of the same fd.
+const (
+	SlotDev    = 0 // /dev/liveupdate
+	SlotMemfd0 = 1 // two memfds
+	SlotResult = 3 // first slot for fds the programs obtain
+	NumSlots   = 8
+	maxThreads = 4
+)
+
+// names are the session names programs use: "a" and "b" were handed over
+// by the setup, "c" never exists at first.
+var names = []string{"a", "b", "c"}
+
+// Instr is one instruction.
+type Instr struct {
+	Kind  Kind
+	Name  string // create, retrieve
+	Src   int    // slot of the fd operated on
+	Dst   int    // slot receiving a returned fd
+	Memfd int    // preserve: 0 or 1
+	Token uint64 // preserve, retrieve-fd
+}
+
+func (in Instr) String() string {
+	switch in.Kind {
+	case KOpenDev:
+		return fmt.Sprintf("s%d = open-dev", in.Dst)
+	case KCloseDev:
+		return "close-dev"
+	case KCreate, KRetrieve:
+		return fmt.Sprintf("s%d = %s %q", in.Dst, in.Kind, in.Name)
+	case KClose:
+		return fmt.Sprintf("close s%d", in.Src)
+	case KDup:
+		return fmt.Sprintf("s%d = dup s%d", in.Dst, in.Src)
+	case KPreserve:
+		return fmt.Sprintf("preserve s%d memfd%d token %d", in.Src, in.Memfd, in.Token)
+	case KRetrieveFD:
+		return fmt.Sprintf("s%d = retrieve-fd s%d token %d", in.Dst, in.Src, in.Token)
+	case KFinish, KGetName:
+		return fmt.Sprintf("%s s%d", in.Kind, in.Src)
+	case KReboot:
+		return "reboot"
+	}
+	return "?"
+}
+
+// Program is one round: a list of instructions per thread.
+type Program [][]Instr
+
+// String renders one line per thread.
+func (p Program) String() string {
+	var b strings.Builder
+	for i, th := range p {
+		parts := make([]string, len(th))
+		for j, in := range th {
+			parts[j] = in.String()
+		}
+		fmt.Fprintf(&b, "  T%d: %s\n", i, strings.Join(parts, "; "))
+	}
+	return b.String()
+}
+
+// Gen bounds generated programs.
+type Gen struct {
+	MaxThreads int  // 2..MaxThreads threads
+	MaxOps     int  // 1..MaxOps instructions each
+	Reboot     bool // allow one reboot instruction per round
+}
+
+// DefaultGen is three threads of up to four instructions.
+func DefaultGen() Gen { return Gen{MaxThreads: 3, MaxOps: 4, Reboot: true} }
+
+// weights of the instruction kinds; retrieve and close dominate because
+// the races live there.
+var weights = [numKinds]int{
+	KOpenDev: 1, KCloseDev: 0, KCreate: 3, KRetrieve: 5, KClose: 4, KDup: 2,
+	KPreserve: 2, KRetrieveFD: 2, KFinish: 2, KGetName: 1, KReboot: 1,
+}
+
+// Draw generates one round's program.
+func (g Gen) Draw(t *rapid.T, label string) Program {
+	n := rapid.IntRange(2, min(maxThreads, max(2, g.MaxThreads))).Draw(t, label+"-threads")
+	p := make(Program, n)
+	rebooted := !g.Reboot
+	for i := range p {
+		m := rapid.IntRange(1, max(1, g.MaxOps)).Draw(t, label+"-ops")
+		for range m {
+			in := drawInstr(t, rebooted)
+			if in.Kind == KReboot {
+				rebooted = true
+			}
+			p[i] = append(p[i], in)
+		}
+	}
+	return p
+}
+
+// kindGen draws a kind by weight; index 0 (retrieve) is what shrinking
+// moves toward.
+func drawInstr(t *rapid.T, noReboot bool) Instr {
+	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot}
+	total := 0
+	for _, k := range order {
+		if k == KReboot && noReboot {
+			continue
+		}
+		total += weights[k]
+	}
+	v := rapid.IntRange(0, total-1).Draw(t, "kind")
+	var k Kind
+	for _, k = range order {
+		if k == KReboot && noReboot {
+			continue
+		}
+		if v < weights[k] {
+			break
+		}
+		v -= weights[k]
+	}
+	in := Instr{Kind: k}
+	result := rapid.IntRange(SlotResult, NumSlots-1)
+	switch k {
+	case KOpenDev, KDup, KRetrieveFD, KCreate, KRetrieve:
+		in.Dst = result.Draw(t, "dst")
+	}
+	switch k {
+	case KCreate, KRetrieve:
+		in.Name = rapid.SampledFrom(names).Draw(t, "name")
+	case KClose:
+		in.Src = result.Draw(t, "src")
+	case KDup:
+		in.Src = rapid.IntRange(0, NumSlots-1).Draw(t, "src")
+	case KPreserve, KRetrieveFD, KFinish, KGetName:
+		in.Src = result.Draw(t, "src")
+	}
+	switch k {
+	case KPreserve:
+		in.Memfd = rapid.IntRange(0, 1).Draw(t, "memfd")
+		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
+	case KRetrieveFD:
+		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
+	}
+	return in
+}
