@@ -1,0 +1,114 @@
+package runner
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Class names the check that killed a mutant.
+type Class string
+
+// Check classes, from the most specific to the most generic.
+const (
+	ClassLockstep  Class = "lockstep"  // port and model disagree on a result
+	ClassInvariant Class = "invariant" // a spec invariant (S*, F*, R*) failed
+	ClassLockdep   Class = "lockdep"   // lockdep report (order, assertion, balance)
+	ClassUAF       Class = "uaf"       // use of a freed LUO object
+	ClassKASAN     Class = "kasan"     // access to unallocated physical memory
+	ClassWarn      Class = "warn"      // WARN_ON
+	ClassOops      Class = "oops"      // a Go panic reached a syscall boundary
+	ClassDeadlock  Class = "deadlock"  // a wait that never ends
+	ClassRace      Class = "race"      // the Go race detector
+	ClassLinear    Class = "linearizability"
+	ClassLeak      Class = "leak"    // an object outlived its owner
+	ClassAssert    Class = "assert"  // a targeted test's assertion (errno, count)
+	ClassPanic     Class = "panic"   // the checker itself panicked
+	ClassTimeout   Class = "timeout" // the check ran past its budget (a hang)
+	ClassUnknown   Class = "unknown" // failed, cause not recognised
+	ClassBuild     Class = "build"   // the mutated tree does not compile
+	classNone      Class = ""
+)
+
+// Classes lists the classes an "expect:" line may name.
+var Classes = []Class{
+	ClassLockstep, ClassInvariant, ClassLockdep, ClassUAF, ClassKASAN, ClassWarn,
+	ClassOops, ClassDeadlock, ClassRace, ClassLinear, ClassLeak, ClassAssert,
+	ClassPanic, ClassTimeout,
+}
+
+func validClass(c Class) bool {
+	for _, k := range Classes {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}
+
+// marker is a piece of checker output and the class it reveals.
+type marker struct {
+	re    *regexp.Regexp
+	class Class
+}
+
+// markers recognise every checker's output. bug.Report.String() prints
+// "BUG (kind): title"; the lockstep campaign prints "port and model
+// disagree", invariant names and "leak:"; the race detector "WARNING: DATA
+// RACE"; go-deadlock "POTENTIAL DEADLOCK"; porcupine-based checks
+// "linearizab"; testify "Error Trace:".
+var markers = []marker{
+	{regexp.MustCompile(`WARNING: DATA RACE`), ClassRace},
+	{regexp.MustCompile(`BUG \(warn\): panic in syscall`), ClassOops},
+	{regexp.MustCompile(`BUG \(lockdep\)`), ClassLockdep},
+	{regexp.MustCompile(`BUG \(uaf\)`), ClassUAF},
+	{regexp.MustCompile(`BUG \(kasan\)`), ClassKASAN},
+	{regexp.MustCompile(`BUG \(warn\)`), ClassWarn},
+	{regexp.MustCompile(`BUG \(deadlock\)|POTENTIAL DEADLOCK|all goroutines are asleep - deadlock`), ClassDeadlock},
+	{regexp.MustCompile(`BUG \(race\)`), ClassRace},
+	{regexp.MustCompile(`BUG \(leak\)|(?m)^\s*(\[rapid\] failed[^:]*: )?leak: `), ClassLeak},
+	{regexp.MustCompile(`(?i)not linearizable|linearizability`), ClassLinear},
+	{regexp.MustCompile(`port and model disagree`), ClassLockstep},
+	{regexp.MustCompile(`model invariant:|(?m)^\s*(\[rapid\] failed[^:]*: )?[SFRLH][0-9][^\n]*: `), ClassInvariant},
+	{regexp.MustCompile(`Error Trace:`), ClassAssert},
+	{regexp.MustCompile(`test timed out after`), ClassTimeout},
+	{regexp.MustCompile(`(?m)^panic: |\[recovered\]|goroutine \d+ \[running\]`), ClassPanic},
+}
+
+// Excerpt is out from the line of its earliest marker, at most n lines:
+// the report that killed the mutant, without the campaign's statistics.
+func Excerpt(out string, n int) string {
+	at := -1
+	for _, m := range markers {
+		if loc := m.re.FindStringIndex(out); loc != nil && (at < 0 || loc[0] < at) {
+			at = loc[0]
+		}
+	}
+	if at < 0 {
+		return lastLines(out, n)
+	}
+	start := strings.LastIndexByte(out[:at], '\n') + 1
+	lines := strings.SplitN(out[start:], "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Classify names the check whose output out is: the marker found earliest
+// in the output wins, since the first report is the root cause and what
+// follows is fallout. timedOut reports a run stopped at its budget.
+func Classify(out string, timedOut bool) Class {
+	best, bestAt := classNone, len(out)+1
+	for _, m := range markers {
+		if loc := m.re.FindStringIndex(out); loc != nil && loc[0] < bestAt {
+			best, bestAt = m.class, loc[0]
+		}
+	}
+	if best != classNone {
+		return best
+	}
+	if timedOut {
+		return ClassTimeout
+	}
+	return ClassUnknown
+}
