@@ -4,6 +4,10 @@
 //	    run the lockstep checking campaign (port vs model, invariants,
 //	    reports, leaks); on failure print the shrunk trace, the seed and
 //	    the replay command, and exit 1.
+//	luo mutants [-run REGEXP] [-ci] [-j N] [-v]
+//	    apply each bug of mutants/ to a scratch copy, run its checks and
+//	    print the kill table; exit 1 unless every mutant is killed by its
+//	    expected check and the unpatched tree passes every check.
 //	luo demo
 //	    walk through one live update of a VM-like workload, narrating each
 //	    syscall and printing the hand-over tree in DTS form.
@@ -15,7 +19,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-checks N] [-steps N] [-seed N]\n       luo demo\n")
+	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-checks N] [-steps N] [-seed N]\n       luo mutants [-run REGEXP] [-ci] [-j N] [-v]\n       luo demo\n")
 	os.Exit(2)
 }
 
@@ -29,6 +33,8 @@ func main() {
 		code = runCheck(os.Args[2:])
 	case "demo":
 		code = runDemo(os.Args[2:])
+	case "mutants":
+		code = runMutants(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 	default:
