@@ -71,8 +71,10 @@ func pick[T any](src Source, label string, xs []T) T {
 	return xs[src.Intn(len(xs), label)]
 }
 
+// chance is true with probability pct%. The drawn value 0 means false, so
+// that shrinking leads away from the rarer branch.
 func chance(src Source, label string, pct int) bool {
-	return src.Intn(100, label) < pct
+	return src.Intn(100, label) >= 100-pct
 }
 
 func sortedKeys[K ~int, V any](m map[K]V) []K {
@@ -162,11 +164,12 @@ var badFDs = []int{-1, 42, 1023, 1024}
 // fd picks an fd of task whose file satisfies want (nil: any); sometimes an fd of
 // another kind, rarely one that is not open.
 func (c *Ctx) fd(task model.TaskID, want func(*model.File) bool) int {
-	if chance(c.Src, "bad fd", pctBadFD) {
+	class := c.Src.Intn(100, "fd class") // one draw: 0 is the common case
+	if class >= 100-pctBadFD {
 		return pick(c.Src, "bad fd value", badFDs)
 	}
 	good := fdsOf(c.S, task, want)
-	if len(good) == 0 || chance(c.Src, "other fd", pctWrongKind) {
+	if len(good) == 0 || class >= 100-pctBadFD-pctWrongKind {
 		good = fdsOf(c.S, task, nil)
 	}
 	if len(good) == 0 {
@@ -201,7 +204,7 @@ func (c *Ctx) createName() string {
 		for _, name := range SessionNames {
 			if c.S.FindOutgoing(name) == nil {
 				// The first free name: simple and shrinkable.
-				if chance(c.Src, "skip name", 70) {
+				if !chance(c.Src, "skip name", 30) {
 					return name
 				}
 			}
@@ -505,7 +508,7 @@ func Actions() []Action {
 			return op, ok
 		})},
 		{"malformed_ioctl", always(3), malformedIoctl},
-		{"live_update", always(4), liveUpdateFlow},
+		{"live_update", always(30), liveUpdateStep},
 		{"new_task", func(s *model.State) int {
 			if len(liveTasks(s)) >= 4 {
 				return 0
@@ -535,111 +538,3 @@ func Actions() []Action {
 	}
 }
 
-// ensureDevice returns a live task holding /dev/liveupdate open, opening
-// it in a live task if no task holds it.
-func (c *Ctx) ensureDevice() (model.TaskID, int, bool) {
-	live := liveTasks(c.S)
-	for _, id := range live {
-		if fds := fdsOf(c.S, id, kindIs(model.KindDevice)); len(fds) > 0 {
-			return id, fds[0], true
-		}
-	}
-	if len(live) == 0 || c.S.DevInUse {
-		return 0, 0, false // held by a dead task's file: cannot happen
-	}
-	task := pick(c.Src, "task", live)
-	r := c.Do(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
-	if r.Errno != 0 {
-		return 0, 0, false
-	}
-	return task, int(r.Ret), true
-}
-
-// newFD returns the fd a successful fd-returning ioctl wrote back.
-func newFD(r model.Result) int {
-	return int(int32(uint32(r.Data[4]) | uint32(r.Data[5])<<8 | uint32(r.Data[6])<<16 | uint32(r.Data[7])<<24))
-}
-
-// liveUpdateFlow is a whole live update as a VMM would do it: open the
-// device if needed, create a session, preserve memfds holding data, kexec,
-// then in the new kernel retrieve the session and its files, read the data
-// back, and finish (or close) the session.
-func liveUpdateFlow(c *Ctx) bool {
-	task, dev, ok := c.ensureDevice()
-	if !ok {
-		return false
-	}
-	name := ""
-	for _, n := range SessionNames {
-		if c.S.FindOutgoing(n) == nil {
-			name = n
-			break
-		}
-	}
-	if name == "" {
-		return true // every pool name is taken: the open was the action
-	}
-	r := c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf(name)})
-	if r.Errno != 0 {
-		return true
-	}
-	sfd := newFD(r)
-	files := 1 + c.Src.Intn(3, "files")
-	for i := 0; i < files; i++ {
-		r := c.Do(model.Op{Kind: model.OpMemfdCreate, Task: task, Name: "guest"})
-		if r.Errno != 0 {
-			return true
-		}
-		mfd := int(r.Ret)
-		c.Do(model.Op{Kind: model.OpWrite, Task: task, FD: mfd, Buf: c.data()})
-		if chance(c.Src, "seek", 30) {
-			c.Do(model.Op{Kind: model.OpLseek, Task: task, FD: mfd, Off: 1, Whence: model.SeekSet})
-		}
-		se := c.sessionOf(task, sfd)
-		c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: sfd, Cmd: model.IoctlSessionPreserveFD,
-			Buf: model.FDArgBuf(int32(mfd), c.freshToken(se))})
-		if chance(c.Src, "close memfd", 50) {
-			c.Do(model.Op{Kind: model.OpClose, Task: task, FD: mfd})
-		}
-	}
-	if chance(c.Src, "stop before kexec", 10) {
-		return true
-	}
-	c.Do(model.Op{Kind: model.OpKexec})
-	t1 := model.TaskID(c.Do(model.Op{Kind: model.OpNewTask}).Ret)
-	c.Do(model.Op{Kind: model.OpNewTask})
-	r = c.Do(model.Op{Kind: model.OpOpen, Task: t1, Path: model.DevLiveUpdate, Flags: model.ORdwr})
-	if r.Errno != 0 {
-		return true
-	}
-	dev = int(r.Ret)
-	r = c.Do(model.Op{Kind: model.OpIoctl, Task: t1, FD: dev, Cmd: model.IoctlRetrieveSession, Buf: model.SessionArgBuf(name)})
-	if r.Errno != 0 {
-		return true
-	}
-	sfd = newFD(r)
-	se := c.sessionOf(t1, sfd)
-	if se == nil {
-		return true
-	}
-	for _, f := range append([]model.InFile(nil), se.In...) {
-		if chance(c.Src, "leave file", 15) {
-			continue
-		}
-		r := c.Do(model.Op{Kind: model.OpIoctl, Task: t1, FD: sfd, Cmd: model.IoctlSessionRetrieveFD, Buf: model.FDArgBuf(0, f.Token)})
-		if r.Errno != 0 {
-			continue
-		}
-		mfd := newFD(r)
-		c.Do(model.Op{Kind: model.OpRead, Task: t1, FD: mfd, N: 64})
-		c.Do(model.Op{Kind: model.OpLseek, Task: t1, FD: mfd, Off: 0, Whence: model.SeekSet})
-		c.Do(model.Op{Kind: model.OpRead, Task: t1, FD: mfd, N: 6000})
-	}
-	switch c.Src.Intn(3, "end") {
-	case 0:
-		c.Do(model.Op{Kind: model.OpIoctl, Task: t1, FD: sfd, Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
-	case 1:
-		c.Do(model.Op{Kind: model.OpClose, Task: t1, FD: sfd})
-	}
-	return true
-}

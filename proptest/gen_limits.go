@@ -18,8 +18,13 @@ func fillSessions(c *Ctx) bool {
 	if !ok {
 		return false
 	}
+	// Drawn 0 (where shrinking leads) creates a single session.
+	limit := len(c.S.Outgoing) + 1
+	if c.Src.Intn(100, "to the limit") >= 5 {
+		limit = model.SessionMax
+	}
 	var made []int
-	for i := 0; len(c.S.Outgoing) < model.SessionMax; i++ {
+	for i := 0; len(c.S.Outgoing) < min(limit, model.SessionMax); i++ {
 		name := fmt.Sprintf("s%d", i)
 		if c.S.FindOutgoing(name) != nil {
 			continue
@@ -30,7 +35,9 @@ func fillSessions(c *Ctx) bool {
 		}
 		made = append(made, newFD(r))
 	}
-	c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf("full")})
+	if len(c.S.Outgoing) == model.SessionMax {
+		c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf("full")})
+	}
 	if !chance(c.Src, "keep sessions", 20) {
 		for _, fd := range made {
 			c.Do(model.Op{Kind: model.OpClose, Task: task, FD: fd})
@@ -65,12 +72,19 @@ func fillFiles(c *Ctx) bool {
 		c.Do(model.Op{Kind: model.OpClose, Task: task, FD: mfd})
 		return r, true
 	}
-	for token := uint64(1000); len(se.Out) < model.FileMax; token++ {
+	// Drawn 0 (where shrinking leads) preserves a single file.
+	limit := len(se.Out) + 1
+	if c.Src.Intn(100, "to the limit") >= 5 {
+		limit = model.FileMax
+	}
+	for token := uint64(1000); len(se.Out) < min(limit, model.FileMax); token++ {
 		if r, ok := preserve(token); !ok || r.Errno != 0 {
 			return true
 		}
 	}
-	preserve(5000)
+	if len(se.Out) == model.FileMax {
+		preserve(5000)
+	}
 	return true
 }
 
@@ -103,8 +117,13 @@ func fillFDs(c *Ctx) bool {
 		return true
 	}
 	src := any[0]
+	// Drawn 0 (where shrinking leads) dups once.
+	limit := len(c.S.Tasks[task].FDs) + 1
+	if c.Src.Intn(100, "to the limit") >= 5 {
+		limit = model.NRFileMax
+	}
 	var dups []int
-	for len(c.S.Tasks[task].FDs) < model.NRFileMax {
+	for len(c.S.Tasks[task].FDs) < min(limit, model.NRFileMax) {
 		r := c.Do(model.Op{Kind: model.OpDup, Task: task, FD: src})
 		if r.Errno != 0 {
 			break

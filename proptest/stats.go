@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"luomodel/model"
 )
@@ -22,6 +23,7 @@ type Stats struct {
 	outcomes   map[string]map[string]int // guarded by mu; op label -> errno -> count
 	invariants map[string]int            // guarded by mu; invariant -> times checked
 	actions    map[string]int            // guarded by mu; action -> times run
+	failedAt   time.Time                 // guarded by mu; when a check first failed
 }
 
 // NewStats returns empty counters.
@@ -73,6 +75,26 @@ func (s *Stats) action(name string) {
 	s.mu.Lock()
 	s.actions[name]++
 	s.mu.Unlock()
+}
+
+// failure notes the first failure of a campaign (shrinking fails again
+// many times).
+func (s *Stats) failure() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.failedAt.IsZero() {
+		s.failedAt = time.Now()
+	}
+	s.mu.Unlock()
+}
+
+// FailedAt returns when a check first failed (zero if none did).
+func (s *Stats) FailedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failedAt
 }
 
 func (s *Stats) check() {

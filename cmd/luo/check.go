@@ -34,7 +34,11 @@ func runCheck(args []string) int {
 	quiet := fs.Bool("q", false, "no progress line")
 	skipList := fs.String("skip", "", "comma-separated actions to leave out (e.g. kexec)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the campaign to this file")
+	campaign := fs.Uint64("campaign", 0, "seed of the campaign's sequence of checks (0: from the clock)")
 	_ = fs.Parse(args)
+	if *campaign == 0 {
+		*campaign = uint64(time.Now().UnixNano())
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -108,7 +112,7 @@ func runCheck(args []string) int {
 		}
 		failure = batch(*seed, n, stats, skip)
 	} else {
-		master := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6c756f))
+		master := rand.New(rand.NewPCG(*campaign, 0x6c756f))
 		for failure == nil {
 			if *checks > 0 && stats.Progress().Checks >= *checks {
 				break
@@ -126,12 +130,14 @@ func runCheck(args []string) int {
 	close(stop)
 	<-done
 
-	fmt.Printf("luo check: %s\n\n", summaryLine(stats, start))
+	fmt.Printf("luo check: %s campaign=%d\n\n", summaryLine(stats, start), *campaign)
 	stats.WriteSummary(os.Stdout)
 	if failure == nil {
 		fmt.Printf("\nPASS\n")
 		return 0
 	}
+	found := stats.FailedAt().Sub(start)
+	fmt.Printf("\nfound after %s, shrunk in %s\n", found.Round(time.Millisecond), (time.Since(start) - found).Round(time.Millisecond))
 	report(os.Stdout, failure, *steps, *skipList)
 	return 1
 }
