@@ -37,14 +37,14 @@ func copyStructFromUser(dst []byte, src usermem.Buffer, usize int) error {
 	if usize < ksize {
 		clear(dst[size:])
 	} else if usize > ksize {
-		rest := make([]byte, usize-ksize)
-		if err := src.CopyIn(ksize, rest); err != nil {
+		// check_zeroed_user(): the tail is checked in place, after the
+		// access check, so a huge declared size costs nothing.
+		zero, err := src.CheckZeroed(ksize, usize-ksize)
+		if err != nil {
 			return syscall.EFAULT
 		}
-		for _, b := range rest {
-			if b != 0 {
-				return syscall.E2BIG
-			}
+		if !zero {
+			return syscall.E2BIG
 		}
 	}
 	if err := src.CopyIn(0, dst[:size]); err != nil {
