@@ -44,7 +44,32 @@ bench:
 check:
 	$(GO) run ./cmd/luo check
 
+## breakages: issue 5's acceptance experiments: each patch under
+## proptest/testdata/breakages, applied alone to a copy of the committed
+## tree, must make `luo check` fail (minutes; LUOMODEL_CAMPAIGN=N seeds it).
+.PHONY: breakages
+breakages:
+	LUOMODEL_BREAKAGES=1 $(GO) test -count=1 -v -timeout 30m -run '^TestBreakages$$' ./proptest/
+
 ## xref: regenerate docs/xref.md (C function -> Go counterpart -> tests).
 .PHONY: xref
 xref:
 	XREF_UPDATE=1 $(GO) test -count=1 -run '^TestXref$$' ./docs
+
+## fuzz: run every fuzz target for FUZZTIME each, one after the other.
+FUZZ_TARGETS ?= \
+	./kernel/lib/fdt:FuzzReader \
+	./kernel/lib/fdt:FuzzWriterRoundTrip \
+	./kernel/usermem:FuzzCopyStructFromUser \
+	./kernel/kho:FuzzKHOHandover \
+	./kernel/liveupdate:FuzzSessionDeserialize \
+	./kernel/liveupdate:FuzzLUOHandover \
+	./kernel/liveupdate:FuzzIoctl \
+	./kernel/mm/memfdluo:FuzzRetrieve \
+	./proptest:FuzzLockstep
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done

@@ -537,4 +537,3 @@ func Actions() []Action {
 		{"fill_fds", rare(1), fillFDs},
 	}
 }
-

@@ -90,7 +90,8 @@ func liveUpdateStep(c *Ctx) bool {
 	free := fdsOf(s, task, func(f *model.File) bool {
 		return f.Kind == model.KindMemfd && !s.Preserved[f.Inode]
 	})
-	for _, mfd := range free {
+	if len(free) > 0 {
+		mfd := free[0]
 		f := s.Files[s.Tasks[task].FDs[mfd]]
 		if len(s.Inodes[f.Inode].Data) == 0 {
 			c.Do(model.Op{Kind: model.OpWrite, Task: task, FD: mfd, Buf: c.data()})

@@ -55,7 +55,10 @@ func (c Config) withDefaults() Config {
 
 // Failure is a failed check: what went wrong and the readable account.
 type Failure struct {
-	What string
+	// Category is a stable one-line summary, e.g. "kernel report: uaf:
+	// use-after-free of luo_session" or "not linearizable".
+	Category string
+	What     string
 	// Round is the failing round (0: setup).
 	Round int
 	// Trace holds the setup, each thread's program and the interleaving.
@@ -301,7 +304,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.mu.Unlock()
 	c.rebooted.Store(false)
 	if err := c.newProcess(); err != nil {
-		return &Failure{What: err.Error(), Round: r, Trace: c.trace(prog, nil)}
+		return &Failure{Category: "process setup failed", What: err.Error(), Round: r, Trace: c.trace(prog, nil)}
 	}
 	start := c.s
 	k := c.m.Kernel()
@@ -337,14 +340,14 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		close(gate)
 		wg.Wait()
 	}
-	fail := func(what string) *Failure {
-		return &Failure{What: what, Round: r, Trace: c.trace(prog, &res), Switches: res.Switches, Preemptions: res.Preemptions}
+	fail := func(cat, what string) *Failure {
+		return &Failure{Category: cat, What: what, Round: r, Trace: c.trace(prog, &res), Switches: res.Switches, Preemptions: res.Preemptions}
 	}
 	if res.Failure != nil {
-		return fail("a task failed: " + res.Failure.Error())
+		return fail("a task failed", "a task failed: "+res.Failure.Error())
 	}
 	if rep := c.firstReport(); rep != nil {
-		return fail("the kernel filed a report:\n" + rep.String())
+		return fail("kernel report: "+rep.Error(), "the kernel filed a report:\n"+rep.String())
 	}
 	// Pending calls of killed threads.
 	end := c.clock.Load() + 10
@@ -359,20 +362,20 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	rebooted := c.rebooted.Load()
 	if !rebooted {
 		if held := k.Domain().HeldLocks(); len(held) > 0 {
-			return fail(fmt.Sprintf("locks held at the quiescent point: %+v", held))
+			return fail("locks held at the quiescent point", fmt.Sprintf("locks held at the quiescent point: %+v", held))
 		}
 		d := k.LUO().Snapshot()
 		if err := invariants(&d); err != nil {
-			return fail("invariant at the quiescent point: " + err.Error())
+			return fail("invariant: "+err.Error(), "invariant at the quiescent point: "+err.Error())
 		}
 		obs.Before = portBefore(&d)
 		if err := c.m.Kexec(); err != nil {
-			return fail("kexec after the round: " + err.Error())
+			return fail("kexec after the round failed", "kexec after the round: "+err.Error())
 		}
 	}
 	nk := c.m.Kernel()
 	if nk == nil {
-		return fail("machine halted: " + fmt.Sprint(c.m.Halted()))
+		return fail("machine halted", "machine halted: "+fmt.Sprint(c.m.Halted()))
 	}
 	// LUO deserializes the hand-over at the first open of the device: a
 	// probe process opens and closes it (no trace in the model).
@@ -394,7 +397,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
 	switch verdict {
 	case porcupine.Illegal:
-		f := fail("history is not linearizable against the model")
+		f := fail("not linearizable", "history is not linearizable against the model")
 		f.Trace += fmt.Sprintf("observed after the round:\n  quiescent: %s\n  crossed the kexec: %s\n", obs.Before, obs.After)
 		f.HTML = c.visualize(pm, info)
 		return f
@@ -403,7 +406,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	}
 	next, ok := finalState(start, c.hist, info)
 	if !ok {
-		return fail("internal: no complete linearization of a linearizable history")
+		return fail("internal: no complete linearization", "internal: no complete linearization of a linearizable history")
 	}
 	c.s = next
 	return nil
