@@ -11,6 +11,7 @@ import (
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
+	"luomodel/kernel/fault/account"
 	"luomodel/kernel/vfs"
 	"luomodel/machine"
 	lu "luomodel/userspace/libliveupdate"
@@ -44,13 +45,16 @@ func session(t *testing.T, k *kernel.Kernel, name string) (*kernel.Task, int, in
 	return task, dev, s
 }
 
-// noLeaks exits tasks and checks that every file of k was released.
+// noLeaks exits tasks and checks that every file of k was released and
+// every preserved block is accounted for.
 func noLeaks(t *testing.T, k *kernel.Kernel, tasks ...*kernel.Task) {
 	t.Helper()
 	for _, task := range tasks {
 		task.Exit()
 	}
 	vfs.CheckNoLeaks(t, k.VFS())
+	led := account.TakeKernel(k)
+	require.NoError(t, led.Err(), "%s", led)
 }
 
 func TestFaultGetUnusedFD(t *testing.T) {

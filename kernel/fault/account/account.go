@@ -1,0 +1,251 @@
+// Package account is the end-of-run accounting of issue 8: after a run,
+// every file must have been released, every block of preserved memory
+// must be handed over, freed, or listed as a documented leak with its
+// reason, and every goroutine must be gone. The lockstep checker calls
+// Check at the end of each check; tests call it after their last step.
+//
+// The reasons follow the spec's Part 6: before a kexec every failure
+// undoes itself, so the only preserved blocks left once every task has
+// exited are the boot-time ones (KHO's root FDT, LUO's FDT and session
+// block); after a kexec what was never retrieved stays reserved (its
+// session is still pending), a failed deserialization leaks what it read
+// by design, and the incoming root and LUO FDTs stay reserved for the
+// kernel's lifetime.
+package account
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/goleak"
+
+	"luomodel/kernel"
+	"luomodel/kernel/kho"
+	"luomodel/kernel/liveupdate"
+	"luomodel/kernel/mm"
+	"luomodel/machine"
+)
+
+// State is where a block stands.
+type State string
+
+const (
+	// HandedOver: preserved in this kernel, to be handed to the next.
+	HandedOver State = "handed over"
+	// Restored: preserved by the previous kernel and claimed here.
+	Restored State = "restored"
+	// Reserved: preserved by the previous kernel and still reserved, for
+	// the documented reason.
+	Reserved State = "reserved"
+	// Leaked: preserved or reserved with no reason: a bug.
+	Leaked State = "leaked"
+)
+
+// Entry is one block of preserved memory.
+type Entry struct {
+	Block  kho.Block
+	State  State
+	Reason string
+}
+
+func (e Entry) String() string {
+	s := fmt.Sprintf("%#x order %d: %s", uint64(e.Block.PA), e.Block.Order, e.State)
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}
+
+// Ledger is the accounting of one kernel.
+type Ledger struct {
+	// Outgoing are this kernel's preserved blocks, Incoming the previous
+	// kernel's.
+	Outgoing, Incoming []Entry
+	// LiveFiles names the files not released.
+	LiveFiles []string
+}
+
+// Leaks returns every entry in state Leaked.
+func (l *Ledger) Leaks() []Entry {
+	var out []Entry
+	for _, e := range append(append([]Entry(nil), l.Outgoing...), l.Incoming...) {
+		if e.State == Leaked {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Err is nil if nothing leaked, else an error naming every leak.
+func (l *Ledger) Err() error {
+	var msgs []string
+	for _, f := range l.LiveFiles {
+		msgs = append(msgs, "file not released: "+f)
+	}
+	for _, e := range l.Leaks() {
+		msgs = append(msgs, "preserved memory: "+e.String())
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New("account: " + strings.Join(msgs, "\n  "))
+}
+
+// String renders the ledger, one block a line.
+func (l *Ledger) String() string {
+	var b strings.Builder
+	for _, e := range l.Outgoing {
+		fmt.Fprintf(&b, "out %s\n", e)
+	}
+	for _, e := range l.Incoming {
+		fmt.Fprintf(&b, "in  %s\n", e)
+	}
+	for _, f := range l.LiveFiles {
+		fmt.Fprintf(&b, "file %s\n", f)
+	}
+	return b.String()
+}
+
+// contains reports whether block b holds pa.
+func contains(b kho.Block, pa mm.PhysAddr) bool {
+	return pa != 0 && pa >= b.PA && uint64(pa-b.PA) < b.Size()
+}
+
+// reasons maps addresses to why they are held.
+type reasons []struct {
+	pa  mm.PhysAddr
+	why string
+}
+
+func (r *reasons) add(pa mm.PhysAddr, why string) {
+	if pa != 0 {
+		*r = append(*r, struct {
+			pa  mm.PhysAddr
+			why string
+		}{pa, why})
+	}
+}
+
+func (r reasons) find(b kho.Block) (string, bool) {
+	for _, x := range r {
+		if contains(b, x.pa) {
+			return x.why, true
+		}
+	}
+	return "", false
+}
+
+// Take accounts for the running kernel of m. A halted machine has nothing
+// to account for.
+func Take(m *machine.Machine) *Ledger {
+	k := m.Kernel()
+	if k == nil {
+		return &Ledger{}
+	}
+	return TakeKernel(k)
+}
+
+// TakeKernel accounts for k.
+func TakeKernel(k *kernel.Kernel) *Ledger {
+	led := &Ledger{}
+	for _, f := range k.VFS().LiveFiles() {
+		led.LiveFiles = append(led.LiveFiles, f.String())
+	}
+	a := k.KHO().Account()
+	var st liveupdate.DebugState
+	if l := k.LUO(); l != nil {
+		st = l.Snapshot()
+	}
+
+	// Outgoing: KHO's root FDT, LUO's FDT and session block, the file
+	// arrays of outgoing sessions, and (opaque to LUO) the handler data
+	// of their files.
+	var out reasons
+	out.add(a.RootFDT, "KHO root FDT")
+	out.add(st.FDTOut, "LUO FDT")
+	out.add(st.Outgoing.HeaderSer, "LUO session block")
+	outFiles := 0
+	for _, s := range st.Outgoing.Sessions {
+		out.add(s.FilesPA, fmt.Sprintf("file array of outgoing session %q", s.Name))
+		outFiles += len(s.Files)
+	}
+	for _, b := range a.Preserved {
+		why, ok := out.find(b)
+		switch {
+		case ok:
+		case outFiles > 0:
+			why, ok = fmt.Sprintf("handler data of the %d preserved file(s)", outFiles), true
+		}
+		e := Entry{Block: b, State: HandedOver, Reason: why}
+		if !ok {
+			e.State, e.Reason = Leaked, "preserved, but no preserved object owns it"
+		}
+		led.Outgoing = append(led.Outgoing, e)
+	}
+
+	// Incoming.
+	var in reasons
+	in.add(a.InRootFDT, "incoming KHO root FDT: reserved for the kernel's lifetime")
+	in.add(st.FDTIn, "incoming LUO FDT: never freed (6.19)")
+	failed := st.Deserialized && st.DeserializeErr != 0
+	switch {
+	case failed:
+		in.add(st.Incoming.HeaderSer, fmt.Sprintf("session block: deserialization failed (%v), leaked by design", st.DeserializeErr))
+	case !st.Deserialized:
+		in.add(st.Incoming.HeaderSer, "session block: /dev/liveupdate never opened, sessions not deserialized")
+	}
+	pending := 0
+	for _, s := range st.Incoming.Sessions {
+		state := "never retrieved"
+		if s.Retrieved {
+			state = "retrieved, finish failed or pending"
+		}
+		in.add(s.FilesPA, fmt.Sprintf("file array of incoming session %q (%s)", s.Name, state))
+		for _, f := range s.Files {
+			if f.RetrieveStatus == 0 {
+				pending++
+			}
+		}
+	}
+	for _, b := range append(a.Restored, a.Unrestored...) {
+		e := Entry{Block: b, State: Restored}
+		if slicesContains(a.Unrestored, b) {
+			why, ok := in.find(b)
+			switch {
+			case ok:
+			case pending > 0:
+				why, ok = fmt.Sprintf("handler data of the %d unretrieved incoming file(s)", pending), true
+			case failed:
+				why, ok = "behind a failed deserialization: leaked by design", true
+			case !st.Deserialized && st.Incoming.Active:
+				why, ok = "behind sessions not deserialized yet", true
+			}
+			e.State, e.Reason = Reserved, why
+			if !ok {
+				e.State, e.Reason = Leaked, "handed over, but neither restored nor owned"
+			}
+		}
+		led.Incoming = append(led.Incoming, e)
+	}
+	return led
+}
+
+func slicesContains(bs []kho.Block, b kho.Block) bool {
+	for _, x := range bs {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// Check is Take(m).Err(): nil if every file was released and every
+// preserved block is handed over, restored, or reserved for a documented
+// reason.
+func Check(m *machine.Machine) error { return Take(m).Err() }
+
+// Goroutines returns an error naming every goroutine still running besides
+// the caller's and those opts ignore (goleak.Find): call it when a run's
+// machines and tasks are done.
+func Goroutines(opts ...goleak.Option) error { return goleak.Find(opts...) }

@@ -1,0 +1,152 @@
+package account_test
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
+	"luomodel/kernel/fault/account"
+	"luomodel/machine"
+	lu "luomodel/userspace/libliveupdate"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func boot(t *testing.T) *machine.Machine {
+	t.Helper()
+	m, err := machine.New(machine.Config{LiveUpdate: true, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	require.NoError(t, err)
+	return m
+}
+
+// reasons returns the ledger's entries' reasons by state.
+func states(es []account.Entry) map[account.State]int {
+	out := map[account.State]int{}
+	for _, e := range es {
+		out[e.State]++
+	}
+	return out
+}
+
+func TestFreshKernelHandsOverItsBootBlocks(t *testing.T) {
+	m := boot(t)
+	led := account.Take(m)
+	require.NoError(t, led.Err())
+	require.Len(t, led.Outgoing, 3, "KHO root FDT, LUO FDT, session block:\n%s", led)
+	require.Empty(t, led.Incoming)
+	require.NoError(t, account.Goroutines())
+}
+
+func TestSessionsAbortedOnExitLeaveNothing(t *testing.T) {
+	m := boot(t)
+	task := m.Kernel().NewTask()
+	dev, err := lu.OpenDevice(task)
+	require.NoError(t, err)
+	s, err := lu.CreateSession(task, dev, "a")
+	require.NoError(t, err)
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, s, 1, "data"))
+	led := account.Take(m)
+	require.Empty(t, led.Leaks())
+	require.Greater(t, len(led.Outgoing), 3)
+	require.Contains(t, led.String(), `file array of outgoing session "a"`)
+
+	// Before exit files are live: the ledger says so.
+	require.NotEmpty(t, led.LiveFiles)
+	require.Error(t, led.Err())
+	task.Exit()
+	led = account.Take(m)
+	require.NoError(t, led.Err())
+	require.Len(t, led.Outgoing, 3, "%s", led)
+}
+
+func TestStrayPreservedBlockIsALeak(t *testing.T) {
+	m := boot(t)
+	pa, err := m.Kernel().KHO().AllocPreserve(4096)
+	require.NoError(t, err)
+	led := account.Take(m)
+	require.Error(t, led.Err())
+	require.Len(t, led.Leaks(), 1)
+	require.Equal(t, pa, led.Leaks()[0].Block.PA)
+	m.Kernel().KHO().UnpreserveFree(pa)
+	require.NoError(t, account.Check(m))
+}
+
+// kexecWith builds sessions "a" (retrieved later) and "b" (never) with one
+// memfd each, then kexecs.
+func kexecWith(t *testing.T, m *machine.Machine) {
+	t.Helper()
+	task := m.Kernel().NewTask()
+	dev, err := lu.OpenDevice(task)
+	require.NoError(t, err)
+	for _, n := range []string{"a", "b"} {
+		s, err := lu.CreateSession(task, dev, n)
+		require.NoError(t, err)
+		require.NoError(t, lu.CreateAndPreserveMemfd(task, s, 1, "data of "+n))
+	}
+	require.NoError(t, m.Kexec())
+}
+
+func TestAfterKexecEveryBlockIsExplained(t *testing.T) {
+	m := boot(t)
+	kexecWith(t, m)
+	led := account.Take(m)
+	require.NoError(t, led.Err(), "%s", led)
+	require.Contains(t, led.String(), "never opened")
+
+	task := m.Kernel().NewTask()
+	dev, err := lu.OpenDevice(task)
+	require.NoError(t, err)
+	s, err := lu.RetrieveSession(task, dev, "a")
+	require.NoError(t, err)
+	fd, err := lu.RestoreAndVerifyMemfd(task, s, 1, "data of a")
+	require.NoError(t, err)
+	require.NoError(t, task.Close(fd))
+	require.NoError(t, lu.FinishSession(task, s))
+	task.Exit()
+
+	led = account.Take(m)
+	require.NoError(t, led.Err(), "%s", led)
+	str := led.String()
+	require.Contains(t, str, `file array of incoming session "b" (never retrieved)`)
+	require.Contains(t, str, "handler data of the 1 unretrieved incoming file(s)")
+	require.Contains(t, str, "incoming LUO FDT")
+	require.NotContains(t, str, `session "a"`)
+	require.NotZero(t, states(led.Incoming)[account.Restored])
+}
+
+func TestEverythingFinishedLeavesOnlyTheFDTs(t *testing.T) {
+	m := boot(t)
+	kexecWith(t, m)
+	task := m.Kernel().NewTask()
+	dev, err := lu.OpenDevice(task)
+	require.NoError(t, err)
+	for _, n := range []string{"a", "b"} {
+		s, err := lu.RetrieveSession(task, dev, n)
+		require.NoError(t, err)
+		require.NoError(t, lu.FinishSession(task, s))
+	}
+	task.Exit()
+	led := account.Take(m)
+	require.NoError(t, led.Err(), "%s", led)
+	require.Equal(t, 2, states(led.Incoming)[account.Reserved], "only the KHO root FDT and the LUO FDT:\n%s", led)
+}
+
+func TestFailedDeserializeLeaksByDesign(t *testing.T) {
+	inj := fault.New(1)
+	m, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	require.NoError(t, err)
+	kexecWith(t, m)
+	inj.Arm(fault.LUOSessionAlloc, fault.Attr{Nth: 2})
+	task := m.Kernel().NewTask()
+	_, err = lu.OpenDevice(task)
+	require.ErrorIs(t, err, syscall.EIO)
+	task.Exit()
+	led := account.Take(m)
+	require.NoError(t, led.Err(), "%s", led)
+	require.True(t, strings.Contains(led.String(), "deserialization failed"), "%s", led)
+}
