@@ -26,23 +26,40 @@ type Chooser interface {
 	Choose(d *Decision) int
 }
 
-// Rapid returns a Chooser that draws every choice from t (label "sched").
-// rapid shrinks draws toward 0, which keeps the current task running, so a
-// failing schedule shrinks to the fewest preemptions.
-func Rapid(t *rapid.T) Chooser { return &rapidChooser{t: t} }
+// Rapid returns a Chooser that draws every choice from t. Where the
+// current task could keep running it first draws whether to preempt it
+// (label "preempt", in [0, 3]: 3 preempts), then, only if so, which other
+// task runs ("sched"). rapid shrinks draws toward 0, so a failing schedule
+// shrinks to the fewest preemptions, and removing one preemption does not
+// shift the draws of the others.
+func Rapid(t *rapid.T) Chooser {
+	return &rapidChooser{t: t, preempt: rapid.IntRange(0, 3), gens: map[int]*rapid.Generator[int]{}}
+}
 
 type rapidChooser struct {
-	t    *rapid.T
-	gens map[int]*rapid.Generator[int] // by candidate count
+	t       *rapid.T
+	preempt *rapid.Generator[int]
+	gens    map[int]*rapid.Generator[int] // by number of choices
 }
 
 func (r *rapidChooser) Choose(d *Decision) int {
 	n := len(d.Candidates)
+	if d.CurrentRunnable {
+		if r.preempt.Draw(r.t, "preempt") != 3 {
+			return 0
+		}
+		return 1 + r.pick(n-1)
+	}
+	return r.pick(n)
+}
+
+// pick draws an index in [0, n).
+func (r *rapidChooser) pick(n int) int {
+	if n <= 1 {
+		return 0
+	}
 	g := r.gens[n]
 	if g == nil {
-		if r.gens == nil {
-			r.gens = map[int]*rapid.Generator[int]{}
-		}
 		g = rapid.IntRange(0, n-1)
 		r.gens[n] = g
 	}

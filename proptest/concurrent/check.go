@@ -98,7 +98,8 @@ type checker struct {
 	kt   *kernel.Task
 	sch  atomic.Pointer[sched.Scheduler]
 
-	// slots 0-2 are shared; 3-7 are each thread's own (maxThreads).
+	// slots 0-2 are shared; 3-7 are each thread's own (maxThreads). A
+	// slot holds an fd and the id of its instance (see lin.go), packed.
 	slots    [maxThreads][NumSlots]atomic.Int64
 	clock    atomic.Int64
 	rebooted atomic.Bool
@@ -115,7 +116,7 @@ type checker struct {
 // newChecker boots the machine and runs the setup.
 func newChecker(cfg Config) (*checker, error) {
 	c := &checker{cfg: cfg.withDefaults(), s: model.NewState(true)}
-	m, err := machine.New(machine.Config{LiveUpdate: true, Report: c.report})
+	m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: 32, Report: c.report})
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +182,7 @@ func (c *checker) setup() error {
 			return err
 		}
 		if fd, ok := fdResult(opFor(in, c.task, c.slotOf(0)), r); ok {
-			c.slots[0][in.Dst].Store(int64(fd))
+			c.slots[0][in.Dst].Store(pack(fd, -1))
 		}
 	}
 	return c.kexec()
@@ -196,20 +197,20 @@ func (c *checker) newProcess() error {
 	c.task = model.TaskID(r.Ret)
 	for th := range c.slots {
 		for i := range c.slots[th] {
-			c.slots[th][i].Store(-1)
+			c.slots[th][i].Store(pack(-1, -1))
 		}
 	}
 	r, err = c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
 	if err != nil {
 		return err
 	}
-	c.slots[0][SlotDev].Store(r.Ret)
+	c.slots[0][SlotDev].Store(pack(int(r.Ret), SlotDev))
 	for i := range 2 {
 		r, err = c.seq(model.Op{Kind: model.OpMemfdCreate, Task: c.task, Name: fmt.Sprintf("m%d", i)})
 		if err != nil {
 			return err
 		}
-		c.slots[0][SlotMemfd0+i].Store(r.Ret)
+		c.slots[0][SlotMemfd0+i].Store(pack(int(r.Ret), SlotMemfd0+i))
 		if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: int(r.Ret), Buf: []byte(fmt.Sprintf("memfd %d", i))}); err != nil {
 			return err
 		}
@@ -228,16 +229,32 @@ func (c *checker) kexec() error {
 	return nil
 }
 
+func (c *checker) slot0(i int) int { fd, _ := c.slotInst(0, i); return fd }
+
 // slotOf returns thread th's view of the slots: the shared ones (kept in
 // row 0) and its own.
 func (c *checker) slotOf(th int) func(int) int {
 	return func(i int) int {
-		if i < SlotResult {
-			th = 0
-		}
-		return int(c.slots[th][i].Load())
+		fd, _ := c.slotInst(th, i)
+		return fd
 	}
 }
+
+// slotInst returns the fd in thread th's slot i and its instance id (-1:
+// none).
+func (c *checker) slotInst(th, i int) (fd, inst int) {
+	if i < 0 {
+		return -1, -1
+	}
+	if i < SlotResult {
+		th = 0
+	}
+	return unpack(c.slots[th][i].Load())
+}
+
+func pack(fd, inst int) int64 { return int64(inst)<<32 | int64(uint32(int32(fd))) }
+
+func unpack(v int64) (fd, inst int) { return int(int32(uint32(v))), int(v >> 32) }
 
 func (c *checker) event(thread int, text string) {
 	step := 0
@@ -256,9 +273,13 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	if in.Kind == KReboot && st == nil {
 		return
 	}
+	fdSlot, bufSlot := in.refs()
+	_, fdInst := c.slotInst(th, fdSlot)
+	_, bufInst := c.slotInst(th, bufSlot)
 	call := c.clock.Add(1)
+	li := linInput{Thread: th, Op: op, FDInst: fdInst, BufInst: bufInst, NewInst: int(call) + NumSlots}
 	c.mu.Lock()
-	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: linInput{Thread: th, Op: op}, Call: call, Output: linOutput{Pending: true}}
+	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
 	c.mu.Unlock()
 	c.event(th, "call "+strings.TrimSuffix(model.Format(op, model.Result{}), " = 0"))
 	var r model.Result
@@ -278,13 +299,13 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	}
 	ret := c.clock.Add(1)
 	if fd, ok := fdResult(op, r); ok && in.Dst >= SlotResult {
-		c.slots[th][in.Dst].Store(int64(fd))
+		c.slots[th][in.Dst].Store(pack(fd, li.NewInst))
 	}
 	c.event(th, "ret  "+model.Format(op, r))
 	c.mu.Lock()
 	c.inflight[th] = nil
 	c.hist = append(c.hist, porcupine.Operation{
-		ClientId: th, Input: linInput{Thread: th, Op: op}, Call: call, Output: linOutput{Res: r}, Return: ret,
+		ClientId: th, Input: li, Call: call, Output: linOutput{Res: r}, Return: ret,
 	})
 	c.mu.Unlock()
 }
@@ -393,7 +414,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	if c.cfg.NoLin {
 		return nil
 	}
-	pm := porcupineModel(start)
+	pm := porcupineModel(start, map[int]int{SlotDev: c.slot0(SlotDev), SlotMemfd0: c.slot0(SlotMemfd0), SlotMemfd0 + 1: c.slot0(SlotMemfd0 + 1)})
 	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
 	switch verdict {
 	case porcupine.Illegal:
@@ -404,7 +425,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	case porcupine.Unknown:
 		return nil // timed out: no verdict, and no model state to go on
 	}
-	next, ok := finalState(start, c.hist, info)
+	next, ok := finalState(pm, c.hist, info)
 	if !ok {
 		return fail("internal: no complete linearization", "internal: no complete linearization of a linearizable history")
 	}

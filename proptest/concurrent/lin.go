@@ -3,6 +3,8 @@ package concurrent
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/anishathalye/porcupine"
@@ -16,6 +18,10 @@ import (
 type linInput struct {
 	Thread int
 	Op     model.Op
+	// FDInst and BufInst are the fd instances (see linState) behind Op.FD
+	// and behind the fd inside a PRESERVE_FD buffer, -1 if none; NewInst
+	// is the instance a returned fd becomes.
+	FDInst, BufInst, NewInst int
 	// Observe marks the round's last operation: Before (the session lists
 	// at the quiescent point, when the round did not reboot) and After
 	// (what crossed the kexec that ends the round) are checked.
@@ -33,13 +39,37 @@ type linOutput struct {
 	After   string
 }
 
-// linState is a model state with its canonical form, computed once.
+// linState is a model state, the model fd of every live fd instance, and
+// their canonical form, computed once.
+//
+// Fds are compared by identity, not number. An fd instance is one result
+// of an fd-returning call (or a setup fd); a later call names the instance
+// its slot holds, and the step translates it to the model's fd for that
+// instance. The numbers themselves are not compared: a call that looked
+// an fd up may be handed, as its new fd, the number a concurrent close
+// freed, and a close whose release is still running has already freed its
+// number; neither has a sequential explanation in terms of numbers, while
+// each is linearizable in terms of files. The sequential lockstep checks
+// the numbers (lowest free fd).
 type linState struct {
 	s     model.State
+	inst  map[int]int // instance id -> model fd
 	canon string
 }
 
-func newLinState(s model.State) *linState { return &linState{s: s, canon: s.Canon()} }
+func newLinState(s model.State, inst map[int]int) *linState {
+	keys := make([]int, 0, len(inst))
+	for k := range inst {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteString(s.Canon())
+	for _, k := range keys {
+		fmt.Fprintf(&b, "|%d:%d", k, inst[k])
+	}
+	return &linState{s: s, inst: inst, canon: b.String()}
+}
 
 // describeBefore renders what the quiescent check compares: the outgoing
 // list, the incoming list with retrieved flags, and the device's state.
@@ -110,8 +140,7 @@ func portCrossed(d *liveupdate.DebugState) string {
 	return strings.Join(parts, " ")
 }
 
-// linStep is the model's step for porcupine, with the fd relaxation of the
-// package doc.
+// linStep is the model's step for porcupine, on fd instances.
 func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if in.Observe {
 		s := st.s
@@ -124,35 +153,74 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		if modelCrossed(&s) != out.After {
 			return false, st
 		}
-		return true, newLinState(s)
+		return true, newLinState(s, nil)
 	}
-	res, next := model.Step(st.s, in.Op)
-	if out.Pending || res.Equal(out.Res) {
-		return true, newLinState(next)
+	op := in.Op
+	if in.FDInst >= 0 {
+		op.FD = modelFD(st, in.FDInst)
 	}
-	pfd, ok := fdResult(in.Op, out.Res)
-	mfd, ok2 := fdResult(in.Op, res)
-	if !ok || !ok2 || pfd == mfd || pfd < 0 || pfd >= model.NRFileMax {
+	if in.BufInst >= 0 && len(op.Buf) >= 8 {
+		op.Buf = append([]byte{}, op.Buf...)
+		putLE32(op.Buf[4:], uint32(int32(modelFD(st, in.BufInst))))
+	}
+	res, next := model.Step(st.s, op)
+	if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 		return false, st
 	}
-	if t := st.s.Tasks[in.Op.Task]; t == nil {
-		return false, st
-	} else if _, used := t.FDs[pfd]; used {
-		return false, st
+	inst := st.inst
+	switch {
+	case res.Errno != 0:
+	case op.Kind == model.OpKexec:
+		inst = nil // every task, and so every fd, is gone
+	case op.Kind == model.OpClose:
+		inst = map[int]int{}
+		for k, v := range st.inst {
+			if v != op.FD {
+				inst[k] = v
+			}
+		}
 	}
-	if !withFD(in.Op, res, pfd).Equal(out.Res) {
-		return false, st
+	if mfd, ok := fdResult(op, res); ok {
+		inst = maps.Clone(inst)
+		if inst == nil {
+			inst = map[int]int{}
+		}
+		inst[in.NewInst] = mfd
 	}
-	t := next.Tasks[in.Op.Task]
-	t.FDs[pfd] = t.FDs[mfd]
-	delete(t.FDs, mfd)
-	return true, newLinState(next)
+	return true, newLinState(next, inst)
+}
+
+// modelFD is the model's fd for an instance; -1 (EBADF) once it is closed.
+func modelFD(st *linState, inst int) int {
+	if fd, ok := st.inst[inst]; ok {
+		return fd
+	}
+	return -1
+}
+
+// sameIgnoringFDs compares results with every returned fd number (and the
+// fd fields of ioctl buffers) blanked.
+func sameIgnoringFDs(op model.Op, a, b model.Result) bool {
+	blank := func(r model.Result) model.Result {
+		if _, ok := fdResult(op, r); ok {
+			r = withFD(op, r, 0)
+		}
+		if op.Kind == model.OpIoctl && len(r.Data) >= 8 {
+			switch op.Cmd {
+			case model.IoctlCreateSession, model.IoctlRetrieveSession, model.IoctlSessionPreserveFD, model.IoctlSessionRetrieveFD:
+				r.Data = append([]byte{}, r.Data...)
+				putLE32(r.Data[4:], 0)
+			}
+		}
+		return r
+	}
+	return blank(a).Equal(blank(b))
 }
 
 // porcupineModel is the model for one round starting at init.
-func porcupineModel(init model.State) porcupine.Model {
+func porcupineModel(init model.State, inst map[int]int) porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return newLinState(init) },
+		Init: func() any { return newLinState(init, inst) },
 		Step: func(state, input, output any) (bool, any) {
 			return linStep(state.(*linState), input.(linInput), output.(linOutput))
 		},
@@ -180,7 +248,8 @@ func describeOp(input, output any) string {
 
 // finalState replays the longest linearization porcupine found and
 // returns the model state after it.
-func finalState(init model.State, hist []porcupine.Operation, info porcupine.LinearizationInfo) (model.State, bool) {
+func finalState(pm porcupine.Model, hist []porcupine.Operation, info porcupine.LinearizationInfo) (model.State, bool) {
+	init := pm.Init().(*linState)
 	var best []int
 	for _, part := range info.PartialLinearizations() {
 		for _, l := range part {
@@ -190,13 +259,13 @@ func finalState(init model.State, hist []porcupine.Operation, info porcupine.Lin
 		}
 	}
 	if len(best) != len(hist) {
-		return init, false
+		return init.s, false
 	}
-	st := newLinState(init)
+	st := init
 	for _, i := range best {
 		ok, next := linStep(st, hist[i].Input.(linInput), hist[i].Output.(linOutput))
 		if !ok {
-			return init, false
+			return init.s, false
 		}
 		st = next
 	}

@@ -186,3 +186,17 @@ func drawInstr(t *rapid.T, noReboot bool) Instr {
 	}
 	return in
 }
+
+// refs returns the slots of the fd the instruction operates on and of the
+// fd inside its ioctl buffer (-1: none).
+func (in Instr) refs() (fdSlot, bufSlot int) {
+	switch in.Kind {
+	case KCloseDev, KCreate, KRetrieve:
+		return SlotDev, -1
+	case KPreserve:
+		return in.Src, SlotMemfd0 + in.Memfd
+	case KClose, KDup, KRetrieveFD, KFinish, KGetName:
+		return in.Src, -1
+	}
+	return -1, -1
+}
