@@ -71,7 +71,7 @@ func Boot(p BootParams) (*Kernel, error) {
 		}
 		in = h
 	}
-	k.mm = mm.New(p.RAM, p.Reporter, in.Reserved())
+	k.mm = mm.NewWithFaults(p.RAM, p.Reporter, in.Reserved(), k.faults)
 	k.vfs = vfs.NewWithFaults(k.dom, k.faults)
 	k.shmem = mm.NewShmem(k.mm, k.vfs)
 

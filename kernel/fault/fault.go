@@ -75,12 +75,6 @@ const (
 	// FolioAlloc is mm's page allocator (alloc_pages(), folio_alloc())
 	// failing, as fail_page_alloc does: ENOMEM.
 	FolioAlloc
-	// MemfdLUOPreserve is mm/memfd_luo.c:memfd_luo_preserve() failing to
-	// pin or preserve the memfd's folios: ENOMEM.
-	MemfdLUOPreserve
-	// MemfdLUORetrieve is memfd_luo_retrieve() failing to set up the new
-	// memfd: ENOMEM.
-	MemfdLUORetrieve
 
 	// NumSites is the number of sites.
 	NumSites
@@ -109,8 +103,6 @@ var sites = [NumSites]siteInfo{
 	HandlerRetrieve:  {"handler_retrieve", syscall.ENOMEM},
 	HandlerCanFinish: {"handler_can_finish", syscall.EBUSY},
 	FolioAlloc:       {"alloc_pages", syscall.ENOMEM},
-	MemfdLUOPreserve: {"memfd_luo_preserve", syscall.ENOMEM},
-	MemfdLUORetrieve: {"memfd_luo_retrieve", syscall.ENOMEM},
 }
 
 // String is the site's name, e.g. "kho_alloc_preserve".

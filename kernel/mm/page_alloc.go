@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 )
 
 // MaxOrder ports MAX_PAGE_ORDER: the largest block is 2^MaxOrder pages
@@ -125,8 +126,9 @@ type Stats struct {
 // never block or reach a scheduling point, so under the controlled
 // scheduler it is never contended and a sync.Mutex is the right model.
 type MM struct {
-	ram *RAM          // immutable
-	rep *bug.Reporter // immutable
+	ram    *RAM            // immutable
+	rep    *bug.Reporter   // immutable
+	faults *fault.Injector // immutable; nil: no fault injection
 
 	lock  sync.Mutex
 	pages []pageMeta             // slice immutable; entries described by pageMeta
@@ -143,10 +145,17 @@ type MM struct {
 // claimed (Claim, ClaimFolio) or released (FreeReserved, ReleaseReserved).
 // Ranges are widened to whole pages and clipped to RAM.
 func New(ram *RAM, rep *bug.Reporter, reserved []Range) *MM {
+	return NewWithFaults(ram, rep, reserved, nil)
+}
+
+// NewWithFaults is New for a machine with a fault injector: AllocPages
+// consults its fault.FolioAlloc site (fail_page_alloc).
+func NewWithFaults(ram *RAM, rep *bug.Reporter, reserved []Range, inj *fault.Injector) *MM {
 	n := ram.Pages()
 	m := &MM{
 		ram:    ram,
 		rep:    rep,
+		faults: inj,
 		pages:  make([]pageMeta, n),
 		folios: make(map[PFN]*Folio),
 	}
@@ -303,6 +312,9 @@ func (m *MM) rmqueueSmallestLocked(order uint) (PFN, bool) {
 func (m *MM) AllocPages(order uint, zeroed bool) (PhysAddr, error) {
 	if order > MaxOrder {
 		return 0, syscall.ENOMEM
+	}
+	if err := m.faults.Fail(fault.FolioAlloc); err != nil {
+		return 0, err // should_fail_alloc_page()
 	}
 	m.lock.Lock()
 	pfn, ok := m.rmqueueSmallestLocked(order)
