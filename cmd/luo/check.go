@@ -35,6 +35,7 @@ func runCheck(args []string) int {
 	skipList := fs.String("skip", "", "comma-separated actions to leave out (e.g. kexec)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the campaign to this file")
 	campaign := fs.Uint64("campaign", 0, "seed of the campaign's sequence of checks (0: from the clock)")
+	shrinkTime := fs.Duration("shrinktime", 30*time.Second, "how long to shrink a failing check at most")
 	_ = fs.Parse(args)
 	if *campaign == 0 {
 		*campaign = uint64(time.Now().UnixNano())
@@ -71,6 +72,7 @@ func runCheck(args []string) int {
 	}
 	set("rapid.steps", strconv.Itoa(*steps))
 	set("rapid.nofailfile", "true")
+	set("rapid.shrinktime", shrinkTime.String())
 
 	stats := proptest.NewStats()
 	start := time.Now()

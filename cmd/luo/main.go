@@ -1,9 +1,10 @@
 // Command luo is the luomodel command line.
 //
-//	luo check [-duration 1m] [-checks N] [-steps N] [-seed N]
+//	luo check [-duration 1m] [-checks N] [-steps N] [-seed N] [-campaign N] [-shrinktime D] [-skip A,B] [-cpuprofile F] [-q]
 //	    run the lockstep checking campaign (port vs model, invariants,
-//	    reports, leaks); on failure print the shrunk trace, the seed and
-//	    the replay command, and exit 1.
+//	    reports, leaks) and print the operation x outcome coverage table;
+//	    on failure print the shrunk trace, the seed and the replay
+//	    command, and exit 1.
 //	luo mutants [-run REGEXP] [-ci] [-j N] [-v]
 //	    apply each bug of mutants/ to a scratch copy, run its checks and
 //	    print the kill table; exit 1 unless every mutant is killed by its
@@ -19,7 +20,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-checks N] [-steps N] [-seed N]\n       luo mutants [-run REGEXP] [-ci] [-j N] [-v]\n       luo demo\n")
+	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-checks N] [-steps N] [-seed N] [-campaign N] [-shrinktime D] [-skip A,B] [-cpuprofile F] [-q]\n       luo mutants [-run REGEXP] [-ci] [-j N] [-v]\n       luo demo\n")
 	os.Exit(2)
 }
 

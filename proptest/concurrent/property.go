@@ -44,8 +44,11 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 		if stats != nil {
 			stats.Checks.Add(1)
 		}
+		var progs []Program
+		var choices [][]int
 		for r := 1; r <= cfg.Rounds; r++ {
 			prog := cfg.Gen.Draw(t, "program")
+			progs = append(progs, prog)
 			var ch sched.Chooser
 			if scheduled {
 				ch = sched.Rapid(t)
@@ -60,7 +63,12 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 					stats.Switches.Add(int64(f.Switches))
 				}
 			}
+			if f == nil {
+				choices = append(choices, c.lastChoices)
+			}
 			if f != nil {
+				f.Programs = progs
+				f.Choices = append(choices, f.Choices...)
 				if onFail != nil {
 					onFail(f)
 				}
@@ -72,4 +80,108 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 			}
 		}
 	}
+}
+
+// Replay runs the given rounds again, each under a Replay chooser of its
+// choices; it returns the failure, or nil if every round passes.
+func Replay(cfg Config, progs []Program, choices [][]int) *Failure {
+	cfg = cfg.withDefaults()
+	c, err := newChecker(cfg)
+	if err != nil {
+		return &Failure{Category: "boot and setup failed", What: err.Error()}
+	}
+	var done [][]int
+	for i, prog := range progs {
+		var ch []int
+		if i < len(choices) {
+			ch = choices[i]
+		}
+		if f := c.round(i+1, prog, sched.Replay(ch)); f != nil {
+			f.Programs = progs[:i+1]
+			f.Choices = append(done, f.Choices...)
+			return f
+		}
+		done = append(done, c.lastChoices)
+	}
+	return nil
+}
+
+// Minimize shrinks a failure further, deterministically, the way delta
+// debugging does: it drops instructions of the failing round and turns
+// scheduling choices to 0 (no preemption; the next task in round-robin
+// order when the current one cannot run), keeping each change that still
+// fails with the same category, until nothing more can go. rapid's own
+// shrinking gets stuck where removing one draw shifts the meaning of the
+// draws after it; replaying recorded choices has no such coupling.
+func Minimize(cfg Config, f *Failure) *Failure {
+	if f == nil || len(f.Programs) == 0 {
+		return f
+	}
+	best := f
+	try := func(progs []Program, choices [][]int) bool {
+		g := Replay(cfg, progs, choices)
+		if g == nil || g.Category != best.Category {
+			return false
+		}
+		best = g
+		return true
+	}
+	last := len(f.Programs) - 1
+	for changed := true; changed; {
+		changed = false
+		// Drop instructions of the failing round, last first.
+		prog := best.Programs[last]
+		for th := len(prog) - 1; th >= 0; th-- {
+			for i := len(prog[th]) - 1; i >= 0; i-- {
+				cand := clonePrograms(best.Programs)
+				p := cand[last]
+				p[th] = append(p[th][:i:i], p[th][i+1:]...)
+				if len(p[th]) == 0 {
+					cand[last] = append(p[:th:th], p[th+1:]...)
+				}
+				if len(cand[last]) == 0 {
+					continue
+				}
+				if try(cand, best.Choices) {
+					changed = true
+					prog = best.Programs[last]
+					if th >= len(prog) {
+						break
+					}
+					i = min(i, len(prog[th]))
+				}
+			}
+		}
+		// Turn choices to 0, last first.
+		for i := len(best.Choices[last]) - 1; i >= 0; i-- {
+			if i >= len(best.Choices[last]) || best.Choices[last][i] == 0 {
+				continue
+			}
+			cand := cloneChoices(best.Choices)
+			cand[last][i] = 0
+			if try(best.Programs, cand) {
+				changed = true
+			}
+		}
+	}
+	return best
+}
+
+func clonePrograms(ps []Program) []Program {
+	out := make([]Program, len(ps))
+	for i, p := range ps {
+		out[i] = make(Program, len(p))
+		for j, th := range p {
+			out[i][j] = append([]Instr(nil), th...)
+		}
+	}
+	return out
+}
+
+func cloneChoices(cs [][]int) [][]int {
+	out := make([][]int, len(cs))
+	for i, c := range cs {
+		out[i] = append([]int(nil), c...)
+	}
+	return out
 }
