@@ -94,13 +94,11 @@ func TestMutantHunt(t *testing.T) {
 		require.True(t, failed, "seed %d: %s not found", seed, mutant)
 		took := first.Sub(start)
 		times = append(times, took)
-		last = concurrent.Minimize(cfg, last)
 		require.LessOrEqual(t, last.Switches, 3, "seed %d: shrunk to %d switches:\n%v", seed, last.Switches, last)
 
 		var again *concurrent.Failure
 		check(t, seed, 10000, concurrent.Property(cfg, nil, func(f *concurrent.Failure) { again = f }))
 		require.NotNil(t, again)
-		again = concurrent.Minimize(cfg, again)
 		require.Equal(t, normalize(last.Trace), normalize(again.Trace), "seed %d does not replay", seed)
 		if i == 0 {
 			t.Logf("seed %d shrunk failure:\n%v", seed, last)
