@@ -15,11 +15,11 @@ var malformedCmds = []uint32{
 	0xC048BA00, 0x4010BA40, // direction and size bits set
 }
 
-// oversize is a size field far beyond any buffer the campaign passes: the
-// kernel must fault (EFAULT) without reading past the buffer. It is not
-// 0xFFFFFFFF because the port allocates a kernel buffer of the claimed
-// size before faulting, which costs seconds per call at 4 GiB.
-const oversize = 1 << 20
+// oversize is the largest size field: the kernel must fault (EFAULT)
+// without reading past the buffer, and without allocating what the field
+// claims (the port once allocated 4 GiB here, stalling campaigns for
+// seconds per call; fixed in 11895d8).
+const oversize = 0xFFFFFFFF
 
 // malformedIoctl sends a LUO ioctl with a broken buffer or command to a
 // device, session or other fd.
