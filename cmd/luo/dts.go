@@ -50,8 +50,8 @@ func printNode(w io.Writer, ram *mm.RAM, f *fdt.FDT, off, depth int) error {
 	if err != nil {
 		return err
 	}
-	if depth == 0 && name == "" {
-		name = "/"
+	if off == 0 && name == "" {
+		name = "/" // the root of this blob, also when nested as a sub-FDT
 	}
 	fmt.Fprintf(w, "%s%s {\n", ind, name)
 	var subFDTs []mm.PhysAddr
@@ -75,13 +75,13 @@ func printNode(w io.Writer, ram *mm.RAM, f *fdt.FDT, off, depth int) error {
 		}
 		fmt.Fprintln(w)
 	}
-	for pa := range subFDTs {
-		sub, err := readFDT(ram, subFDTs[pa])
+	for _, pa := range subFDTs {
+		sub, err := readFDT(ram, pa)
 		if err != nil {
 			fmt.Fprintf(w, "%s\t/* sub-FDT: %v */\n", ind, err)
 			continue
 		}
-		fmt.Fprintf(w, "%s\t/* sub-FDT at %#x: */\n", ind, uint64(subFDTs[pa]))
+		fmt.Fprintf(w, "%s\t/* sub-FDT at %#x: */\n", ind, uint64(pa))
 		if err := printNode(w, ram, sub, 0, depth+1); err != nil {
 			return err
 		}
