@@ -36,6 +36,7 @@ func runCheck(args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the campaign to this file")
 	campaign := fs.Uint64("campaign", 0, "seed of the campaign's sequence of checks (0: from the clock)")
 	shrinkTime := fs.Duration("shrinktime", 30*time.Second, "how long to shrink a failing check at most")
+	concurrentD := fs.Duration("concurrent", 15*time.Second, "then run the concurrent campaign (scheduler + linearizability) this long; 0 skips it")
 	_ = fs.Parse(args)
 	if *campaign == 0 {
 		*campaign = uint64(time.Now().UnixNano())
@@ -134,6 +135,15 @@ func runCheck(args []string) int {
 
 	fmt.Printf("luo check: %s campaign=%d\n\n", summaryLine(stats, start), *campaign)
 	stats.WriteSummary(os.Stdout)
+	if failure == nil && *seed == 0 && *concurrentD > 0 {
+		cstart := time.Now()
+		cr := concurrentCampaign(*concurrentD, 0, *campaign, "")
+		fmt.Println()
+		reportConcurrent(os.Stdout, cr, time.Since(cstart))
+		if cr.Failure != nil {
+			return 1
+		}
+	}
 	if failure == nil {
 		fmt.Printf("\nPASS\n")
 		return 0

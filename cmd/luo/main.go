@@ -9,6 +9,11 @@
 //	    apply each bug of mutants/ to a scratch copy, run its checks and
 //	    print the kill table; exit 1 unless every mutant is killed by its
 //	    expected check and the unpatched tree passes every check.
+//	luo concurrent [-duration 1m] [-seed N] [-campaign N] [-out DIR]
+//	    run the concurrent campaign alone (luo check runs it after the
+//	    lockstep one for -concurrent 15s): threads under the controlled
+//	    scheduler, linearizability against the model; on failure print the
+//	    minimized interleaving, porcupine's HTML and the replay command.
 //	luo demo
 //	    walk through one live update of a VM-like workload, narrating each
 //	    syscall and printing the hand-over tree in DTS form.
@@ -36,6 +41,8 @@ func main() {
 		code = runDemo(os.Args[2:])
 	case "mutants":
 		code = runMutants(os.Args[2:])
+	case "concurrent":
+		code = runConcurrent(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 	default:

@@ -67,6 +67,10 @@ type Failure struct {
 	Switches, Preemptions int
 	// HTML is the path of porcupine's visualization, if written.
 	HTML string
+	// Programs and Choices are every round's program and scheduling
+	// choices up to the failing one: Replay re-runs them.
+	Programs []Program
+	Choices  [][]int
 }
 
 func (f *Failure) Error() string {
@@ -109,6 +113,8 @@ type checker struct {
 	// inflight is each thread's call in progress; guarded by mu. A call
 	// still here after the round never returned: its thread was killed.
 	inflight []*porcupine.Operation
+	// lastChoices are the choices of the last passing round.
+	lastChoices []int
 	events   []histEvent   // guarded by mu
 	reports  []*bug.Report // guarded by mu
 }
@@ -361,8 +367,9 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		close(gate)
 		wg.Wait()
 	}
+	c.lastChoices = res.Choices
 	fail := func(cat, what string) *Failure {
-		return &Failure{Category: cat, What: what, Round: r, Trace: c.trace(prog, &res), Switches: res.Switches, Preemptions: res.Preemptions}
+		return &Failure{Category: cat, What: what, Round: r, Trace: c.trace(prog, &res), Switches: res.Switches, Preemptions: res.Preemptions, Choices: [][]int{res.Choices}}
 	}
 	if res.Failure != nil {
 		return fail("a task failed", "a task failed: "+res.Failure.Error())

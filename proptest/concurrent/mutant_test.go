@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -82,11 +81,11 @@ func TestMutantHunt(t *testing.T) {
 	for i := range seeds {
 		seed := uint64(1000 + i)
 		var first time.Time
-		var last *concurrent.Failure
+		var found, last *concurrent.Failure
 		start := time.Now()
 		onFail := func(f *concurrent.Failure) {
 			if first.IsZero() {
-				first = time.Now()
+				first, found = time.Now(), f
 			}
 			last = f
 		}
@@ -94,12 +93,23 @@ func TestMutantHunt(t *testing.T) {
 		require.True(t, failed, "seed %d: %s not found", seed, mutant)
 		took := first.Sub(start)
 		times = append(times, took)
+		last = concurrent.Minimize(cfg, last)
 		require.LessOrEqual(t, last.Switches, 3, "seed %d: shrunk to %d switches:\n%v", seed, last.Switches, last)
 
+		// The seed finds the same failure again (rapid's shrinking is
+		// bounded by time, so compare what it found before shrinking),
+		// and the shrunk failure replays identically.
 		var again *concurrent.Failure
-		check(t, seed, 10000, concurrent.Property(cfg, nil, func(f *concurrent.Failure) { again = f }))
+		check(t, seed, 10000, concurrent.Property(cfg, nil, func(f *concurrent.Failure) {
+			if again == nil {
+				again = f
+			}
+		}))
 		require.NotNil(t, again)
-		require.Equal(t, normalize(last.Trace), normalize(again.Trace), "seed %d does not replay", seed)
+		require.Equal(t, normalize(found.Trace), normalize(again.Trace), "seed %d does not replay", seed)
+		re := concurrent.Replay(cfg, last.Programs, last.Choices)
+		require.NotNil(t, re, "seed %d: the shrunk failure does not replay", seed)
+		require.Equal(t, normalize(last.Trace), normalize(re.Trace), "seed %d: the shrunk failure replays differently", seed)
 		if i == 0 {
 			t.Logf("seed %d shrunk failure:\n%v", seed, last)
 		}
@@ -119,5 +129,4 @@ func TestMutantHunt(t *testing.T) {
 	slices.Sort(times)
 	t.Logf("%s: found in %d/%d seeds; median time to detection %v (min %v, max %v); free-running stress found it in %d/%d within the same time",
 		mutant, len(times), seeds, times[len(times)/2], times[0], times[len(times)-1], stressFound, seeds)
-	_ = strings.TrimSpace
 }

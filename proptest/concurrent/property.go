@@ -44,8 +44,11 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 		if stats != nil {
 			stats.Checks.Add(1)
 		}
+		var progs []Program
+		var choices [][]int
 		for r := 1; r <= cfg.Rounds; r++ {
 			prog := cfg.Gen.Draw(t, "program")
+			progs = append(progs, prog)
 			var ch sched.Chooser
 			if scheduled {
 				ch = sched.Rapid(t)
@@ -60,7 +63,12 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 					stats.Switches.Add(int64(f.Switches))
 				}
 			}
+			if f == nil {
+				choices = append(choices, c.lastChoices)
+			}
 			if f != nil {
+				f.Programs = progs
+				f.Choices = append(choices, f.Choices...)
 				if onFail != nil {
 					onFail(f)
 				}
@@ -72,4 +80,155 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 			}
 		}
 	}
+}
+
+// Replay runs the given rounds again, each under a Replay chooser of its
+// choices; it returns the failure, or nil if every round passes.
+func Replay(cfg Config, progs []Program, choices [][]int) *Failure {
+	return replay(cfg, progs, choices, nil)
+}
+
+// replay is Replay with the last round's choices made by last instead, if
+// not nil.
+func replay(cfg Config, progs []Program, choices [][]int, last sched.Chooser) *Failure {
+	cfg = cfg.withDefaults()
+	c, err := newChecker(cfg)
+	if err != nil {
+		return &Failure{Category: "boot and setup failed", What: err.Error()}
+	}
+	var done [][]int
+	for i, prog := range progs {
+		var ch []int
+		if i < len(choices) {
+			ch = choices[i]
+		}
+		var chooser sched.Chooser = sched.Replay(ch)
+		if last != nil && i == len(progs)-1 {
+			chooser = last
+		}
+		if f := c.round(i+1, prog, chooser); f != nil {
+			f.Programs = progs[:i+1]
+			f.Choices = append(done, f.Choices...)
+			return f
+		}
+		done = append(done, c.lastChoices)
+	}
+	return nil
+}
+
+// Minimize shrinks a failure further, deterministically, the way delta
+// debugging does: it drops instructions of the failing round and turns
+// scheduling choices to 0 (no preemption; the next task in round-robin
+// order when the current one cannot run), keeping each change that still
+// fails with the same category, until nothing more can go. rapid's own
+// shrinking gets stuck where removing one draw shifts the meaning of the
+// draws after it; replaying recorded choices has no such coupling.
+func Minimize(cfg Config, f *Failure) *Failure {
+	if f == nil || len(f.Programs) == 0 {
+		return f
+	}
+	best := f
+	budget := maxMinimizeRuns
+	try := func(progs []Program, choices [][]int) bool {
+		if budget == 0 {
+			return false
+		}
+		budget--
+		g := Replay(cfg, progs, choices)
+		if g == nil || g.Category != best.Category {
+			return false
+		}
+		best = g
+		return true
+	}
+	last := len(f.Programs) - 1
+	for changed := true; changed && budget > 0; {
+		changed = false
+		// The shortest prefix of the failing round's choices that still
+		// fails (replay continues with 0s), by bisection.
+		lo, hi := 0, len(best.Choices[last])
+		for lo < hi {
+			mid := (lo + hi) / 2
+			cand := cloneChoices(best.Choices)
+			cand[last] = cand[last][:mid]
+			if try(best.Programs, cand) {
+				hi = min(mid, len(best.Choices[last]))
+				changed = changed || mid < hi
+			} else {
+				lo = mid + 1
+			}
+		}
+		// Drop instructions of the failing round, last first.
+		for th := len(best.Programs[last]) - 1; th >= 0; th-- {
+			for i := len(best.Programs[last][th]) - 1; i >= 0; i-- {
+				if th >= len(best.Programs[last]) || i >= len(best.Programs[last][th]) {
+					continue
+				}
+				cand := clonePrograms(best.Programs)
+				p := cand[last]
+				p[th] = append(p[th][:i:i], p[th][i+1:]...)
+				if len(p[th]) == 0 {
+					cand[last] = append(p[:th:th], p[th+1:]...)
+				}
+				if len(cand[last]) > 0 && try(cand, best.Choices) {
+					changed = true
+				}
+			}
+		}
+		// Drop a whole thread: the recorded choices no longer mean the
+		// same tasks, so search the smaller program's schedules with at
+		// most one preemption exhaustively.
+		if best.Switches > 3 && len(best.Programs[last]) > 2 {
+			for th := len(best.Programs[last]) - 1; th >= 0 && budget > 0; th-- {
+				cand := clonePrograms(best.Programs)
+				cand[last] = append(cand[last][:th:th], cand[last][th+1:]...)
+				x := sched.NewDFS(1)
+				for x.Next() && budget > 0 {
+					budget--
+					g := replay(cfg, cand, best.Choices[:last], x)
+					if g != nil && g.Category == best.Category {
+						best, changed = g, true
+						break
+					}
+				}
+				if changed {
+					break
+				}
+			}
+		}
+		// Turn each remaining choice to 0, last first.
+		for i := len(best.Choices[last]) - 1; i >= 0; i-- {
+			if i >= len(best.Choices[last]) || best.Choices[last][i] == 0 {
+				continue
+			}
+			cand := cloneChoices(best.Choices)
+			cand[last][i] = 0
+			if try(best.Programs, cand) {
+				changed = true
+			}
+		}
+	}
+	return best
+}
+
+// maxMinimizeRuns bounds the replays of one Minimize.
+const maxMinimizeRuns = 300
+
+func clonePrograms(ps []Program) []Program {
+	out := make([]Program, len(ps))
+	for i, p := range ps {
+		out[i] = make(Program, len(p))
+		for j, th := range p {
+			out[i][j] = append([]Instr(nil), th...)
+		}
+	}
+	return out
+}
+
+func cloneChoices(cs [][]int) [][]int {
+	out := make([][]int, len(cs))
+	for i, c := range cs {
+		out[i] = append([]int(nil), c...)
+	}
+	return out
 }
