@@ -115,8 +115,8 @@ type checker struct {
 	inflight []*porcupine.Operation
 	// lastChoices are the choices of the last passing round.
 	lastChoices []int
-	events   []histEvent   // guarded by mu
-	reports  []*bug.Report // guarded by mu
+	events      []histEvent   // guarded by mu
+	reports     []*bug.Report // guarded by mu
 }
 
 // newChecker boots the machine and runs the setup.
