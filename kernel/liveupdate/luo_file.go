@@ -21,7 +21,7 @@ import (
 // fileLock takes f.mutex, reporting a use-after-free first if f was freed.
 func (l *LUO) fileLock(f *luoFile) {
 	if f.freed.Load() {
-		reportUAF(l.rep, "luo_file")
+		reportUAF(l.rep, "luo_file", &f.freed)
 	}
 	f.mutex.Lock()
 }
@@ -30,7 +30,7 @@ func (l *LUO) fileLock(f *luoFile) {
 // handler (the module reference of M18, dropped last: M16).
 func (l *LUO) fileFree(f *luoFile) {
 	if f.freed.Swap(true) {
-		reportUAF(l.rep, "luo_file (double free)")
+		reportUAF(l.rep, "luo_file (double free)", &f.freed)
 		return
 	}
 	f.reg.users.Add(-1)

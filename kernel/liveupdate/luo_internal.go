@@ -3,6 +3,8 @@ package liveupdate
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -59,8 +61,9 @@ type session struct {
 	fileSet fileSet
 	// mutex is luo_session.mutex.
 	mutex locking.Mutex
-	// freed poisons the object after sessionFree (use-after-free checks).
-	freed atomic.Bool
+	// freed poisons the object after sessionFree (use-after-free checks)
+	// and remembers where it was freed.
+	freed freeTrack
 }
 
 // nameString is the session name up to its NUL.
@@ -87,8 +90,9 @@ type luoFile struct {
 	// mutex is luo_file.mutex.
 	mutex locking.Mutex
 	token uint64 // immutable
-	// freed poisons the object once it is unpreserved or finished.
-	freed atomic.Bool
+	// freed poisons the object once it is unpreserved or finished, and
+	// remembers where.
+	freed freeTrack
 }
 
 // registeredHandler is a handler's entry in the registry. users counts the
@@ -208,7 +212,51 @@ func toErrno(err error) syscall.Errno {
 	return syscall.EIO
 }
 
-// reportUAF files a use-after-free report for a poisoned LUO object.
-func reportUAF(rep *bug.Reporter, what string) {
-	rep.Filef(bug.KindUAF, "use-after-free of "+what, "LUO touched a %s after it was freed", what)
+// reportUAF files a use-after-free report for a poisoned LUO object,
+// with where it was freed, as KASAN prints the free stack.
+func reportUAF(rep *bug.Reporter, what string, t *freeTrack) {
+	rep.Filef(bug.KindUAF, "use-after-free of "+what, "LUO touched a %s after it was freed%s", what, t.stack())
+}
+
+// freeTrack is an object's poison flag (KASAN's freed shadow) and the
+// stack of the free that set it (KASAN's free track). Recording costs one
+// runtime.Callers per free; the frames are only symbolized in a report.
+type freeTrack struct {
+	freed atomic.Bool
+	// at is stored once, before freed is set, so that a reader that sees
+	// freed also sees where.
+	at atomic.Pointer[[]uintptr]
+}
+
+// Load reports whether the object was freed.
+func (t *freeTrack) Load() bool { return t.freed.Load() }
+
+// Swap marks the object freed (v true) and returns the previous state;
+// the first free records its stack.
+func (t *freeTrack) Swap(v bool) bool {
+	if v && !t.freed.Load() {
+		pcs := make([]uintptr, 16)
+		pcs = pcs[:runtime.Callers(2, pcs)]
+		t.at.CompareAndSwap(nil, &pcs)
+	}
+	return t.freed.Swap(v)
+}
+
+// stack renders where the object was freed ("" if unknown).
+func (t *freeTrack) stack() string {
+	p := t.at.Load()
+	if p == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nfreed by:\n")
+	frames := runtime.CallersFrames(*p)
+	for {
+		fr, more := frames.Next()
+		fmt.Fprintf(&b, "  %s\n    %s:%d\n", fr.Function, fr.File, fr.Line)
+		if !more {
+			break
+		}
+	}
+	return b.String()
 }

@@ -51,7 +51,7 @@ type sessionGlobal struct {
 // freed.
 func (l *LUO) sessionLock(s *session) {
 	if s.freed.Load() {
-		reportUAF(l.rep, "luo_session")
+		reportUAF(l.rep, "luo_session", &s.freed)
 	}
 	s.mutex.Lock()
 }
@@ -74,7 +74,7 @@ func (l *LUO) sessionAlloc(name [SessionNameLength]byte) *session {
 // poisoned: any later lock of it is reported as a use-after-free.
 func (l *LUO) sessionFree(s *session) {
 	if s.freed.Swap(true) {
-		reportUAF(l.rep, "luo_session (double free)")
+		reportUAF(l.rep, "luo_session (double free)", &s.freed)
 		return
 	}
 	l.fileSetDestroy(&s.fileSet)
@@ -635,6 +635,12 @@ func (l *LUO) sessionSerialize() error {
 	var err error
 	i := 0
 	for ; i < len(sh.list); i++ {
+		if i > 0 {
+			// Between sessions: a controlled scheduler may run
+			// another task here (it finds every other LUO path
+			// waiting on the rwsems held).
+			l.dom.Yield(locking.PointPhase)
+		}
 		s := sh.list[i]
 		ser := sessionSerPA(sh.headerSer, i)
 		if err = l.sessionFreezeOne(s, ser); err != nil {

@@ -195,7 +195,7 @@ func (t *FDTable) Get(fd int) (*File, error) {
 			// Being closed right now: the fd must already name
 			// something else, else the table lost its reference.
 			if t.fdt.Load().fd[fd].Load() == f {
-				t.vfs.rep.File(&bug.Report{Kind: bug.KindUAF, Title: TitleFgetDead, Detail: "fd " + strconv.Itoa(fd) + ": " + f.String()})
+				t.vfs.rep.File(&bug.Report{Kind: bug.KindUAF, Title: TitleFgetDead, Detail: "fd " + strconv.Itoa(fd) + ": " + f.String() + f.freedStack()})
 				return nil, syscall.EBADF
 			}
 			continue

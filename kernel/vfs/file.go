@@ -65,6 +65,10 @@ type File struct {
 	// created holds the creation stack (program counters). Immutable.
 	created  [creationStackDepth]uintptr
 	ncreated int // immutable
+	// freedAt is where the release started (program counters), for
+	// use-after-free reports; nil until then. Stored once, after
+	// released is set.
+	freedAt atomic.Pointer[[]uintptr]
 }
 
 // Name is what readlink(/proc/self/fd/N) would show.

@@ -1,7 +1,9 @@
 package vfs
 
 import (
+	"fmt"
 	"runtime"
+	"strings"
 
 	"luomodel/kernel/bug"
 	"luomodel/kernel/locking"
@@ -33,7 +35,7 @@ func (v *VFS) NewFile(name string, flags int, ops FileOperations, inode *Inode, 
 func (f *File) Get() *File {
 	if n := f.refs.Add(1); n <= 1 || f.released.Load() {
 		f.refs.Add(-1)
-		f.vfs.rep.File(&bug.Report{Kind: bug.KindUAF, Title: TitleGetFreed, Detail: f.String()})
+		f.vfs.rep.File(&bug.Report{Kind: bug.KindUAF, Title: TitleGetFreed, Detail: f.String() + f.freedStack()})
 	}
 	return f
 }
@@ -75,10 +77,38 @@ func (f *File) put() bool {
 		return false
 	}
 	if n < 0 || !f.released.CompareAndSwap(false, true) {
-		f.vfs.rep.File(&bug.Report{Kind: bug.KindUAF, Title: TitleFputFreed, Detail: f.String()})
+		f.vfs.rep.File(&bug.Report{Kind: bug.KindUAF, Title: TitleFputFreed, Detail: f.String() + f.freedStack()})
 		return false
 	}
+	f.recordFree()
 	return true
+}
+
+// recordFree remembers where the file was freed, as KASAN's free stack.
+func (f *File) recordFree() {
+	pcs := make([]uintptr, creationStackDepth)
+	pcs = pcs[:runtime.Callers(3, pcs)]
+	f.freedAt.Store(&pcs)
+}
+
+// freedStack renders where the file was freed, for a use-after-free
+// report ("" if it was not).
+func (f *File) freedStack() string {
+	p := f.freedAt.Load()
+	if p == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nfreed by:\n")
+	frames := runtime.CallersFrames(*p)
+	for {
+		fr, more := frames.Next()
+		fmt.Fprintf(&b, "  %s\n    %s:%d\n", fr.Function, fr.File, fr.Line)
+		if !more {
+			break
+		}
+	}
+	return b.String()
 }
 
 // release ports fs/file_table.c:__fput(): run ->release and free the file. Called once,
@@ -97,8 +127,9 @@ func (f *File) Discard() {
 	}
 	f.refs.Store(0)
 	if !f.released.CompareAndSwap(false, true) {
-		f.vfs.rep.File(&bug.Report{Kind: bug.KindUAF, Title: TitleFputFreed, Detail: f.String()})
+		f.vfs.rep.File(&bug.Report{Kind: bug.KindUAF, Title: TitleFputFreed, Detail: f.String() + f.freedStack()})
 		return
 	}
+	f.recordFree()
 	f.vfs.leaks.remove(f)
 }

@@ -307,6 +307,11 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	if fd, ok := fdResult(op, r); ok && in.Dst >= SlotResult {
 		c.slots[th][in.Dst].Store(pack(fd, li.NewInst))
 	}
+	if in.Kind == KClose && r.Errno == 0 {
+		// The number may be reused by anyone now; the thread's later
+		// uses of the slot must fail with EBADF, as in the model.
+		c.slots[th][in.Src].Store(pack(-1, -1))
+	}
 	c.event(th, "ret  "+model.Format(op, r))
 	c.mu.Lock()
 	c.inflight[th] = nil
