@@ -232,3 +232,19 @@ func cloneChoices(cs [][]int) [][]int {
 	}
 	return out
 }
+
+// Exhaust runs one round of prog under every schedule with at most bound
+// preemptions (sched.DFS), up to limit schedules, and returns how many ran;
+// the first failing schedule is returned as an error (a *Failure).
+func Exhaust(cfg Config, prog Program, bound, limit int) (int, error) {
+	x := sched.NewDFS(bound)
+	for x.Next() {
+		if x.Runs() > limit {
+			return x.Runs() - 1, nil
+		}
+		if f := replay(cfg, []Program{prog}, nil, x); f != nil {
+			return x.Runs(), f
+		}
+	}
+	return x.Runs(), nil
+}
