@@ -58,6 +58,7 @@ type marker struct {
 // "linearizab"; testify "Error Trace:".
 var markers = []marker{
 	{regexp.MustCompile(`WARNING: DATA RACE`), ClassRace},
+	{regexp.MustCompile(`(panic: )?test timed out after`), ClassTimeout},
 	{regexp.MustCompile(`BUG \(warn\): panic in syscall`), ClassOops},
 	{regexp.MustCompile(`BUG \(lockdep\)`), ClassLockdep},
 	{regexp.MustCompile(`BUG \(uaf\)`), ClassUAF},
@@ -70,7 +71,6 @@ var markers = []marker{
 	{regexp.MustCompile(`port and model disagree`), ClassLockstep},
 	{regexp.MustCompile(`model invariant:|(?m)^\s*(\[rapid\] failed[^:]*: )?[SFRLH][0-9][^\n]*: `), ClassInvariant},
 	{regexp.MustCompile(`Error Trace:`), ClassAssert},
-	{regexp.MustCompile(`test timed out after`), ClassTimeout},
 	{regexp.MustCompile(`(?m)^panic: |\[recovered\]|goroutine \d+ \[running\]`), ClassPanic},
 }
 

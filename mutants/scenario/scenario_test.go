@@ -11,6 +11,7 @@ import (
 
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/mm"
 	"luomodel/kernel/vfs"
@@ -20,13 +21,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// newMachine boots a machine with live update on; any report fails t.
+// newMachine boots a machine with live update on and a fault injector
+// (nothing armed); any report fails t.
 func newMachine(t *testing.T) *machine.Machine {
 	t.Helper()
 	m, err := machine.New(machine.Config{
 		LiveUpdate: true,
 		MemoryMiB:  64,
 		Report:     func(r *bug.Report) { t.Errorf("%s", r) },
+		Faults:     fault.New(1),
 	})
 	require.NoError(t, err)
 	return m
@@ -99,6 +102,16 @@ func TestHostileHandoverEmptyName(t *testing.T) {
 	setIncomingName(t, m, 0, "")
 	openTwice(t, m)
 	require.Zero(t, m.Kernel().LUO().Snapshot().Incoming.Count)
+}
+
+// TestDeserializeAllocFailureIsCached: luo_session_alloc() fails while
+// the first open deserializes; that failure is cached like any other, so
+// the second open fails too (spec S9). Kills M9.
+func TestDeserializeAllocFailureIsCached(t *testing.T) {
+	m := handOver(t, "a", "b")
+	m.Faults().ArmNext(fault.LUOSessionAlloc)
+	openTwice(t, m)
+	require.Equal(t, syscall.ENOMEM, m.Kernel().LUO().Snapshot().DeserializeErr)
 }
 
 // dummyHandler is a file handler that preserves nothing; registering and
