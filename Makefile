@@ -73,3 +73,13 @@ fuzz:
 		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+## mutants: the bug zoo: apply every mutants/*.patch to a scratch copy of
+## HEAD, run its checks, print the kill table (fails if one survives).
+.PHONY: mutants mutants-ci
+mutants:
+	$(GO) run ./cmd/luo mutants
+
+## mutants-ci: the fixed CI subset of the zoo ("ci: yes" in the headers).
+mutants-ci:
+	$(GO) run ./cmd/luo mutants -ci

@@ -3,6 +3,7 @@ package runner
 import (
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Class names the check that killed a mutant.
@@ -59,13 +60,13 @@ type marker struct {
 var markers = []marker{
 	{regexp.MustCompile(`WARNING: DATA RACE`), ClassRace},
 	{regexp.MustCompile(`(panic: )?test timed out after`), ClassTimeout},
-	{regexp.MustCompile(`BUG \(warn\): panic in syscall`), ClassOops},
-	{regexp.MustCompile(`BUG \(lockdep\)`), ClassLockdep},
-	{regexp.MustCompile(`BUG \(uaf\)`), ClassUAF},
-	{regexp.MustCompile(`BUG \(kasan\)`), ClassKASAN},
-	{regexp.MustCompile(`BUG \(warn\)`), ClassWarn},
-	{regexp.MustCompile(`BUG \(deadlock\)|POTENTIAL DEADLOCK|all goroutines are asleep - deadlock`), ClassDeadlock},
-	{regexp.MustCompile(`BUG \(race\)`), ClassRace},
+	{regexp.MustCompile(`BUG \(warn\): panic in syscall|(?m)^warn: panic in syscall`), ClassOops},
+	{regexp.MustCompile(`BUG \(lockdep\)|(?m)^lockdep: `), ClassLockdep},
+	{regexp.MustCompile(`BUG \(uaf\)|(?m)^uaf: `), ClassUAF},
+	{regexp.MustCompile(`BUG \(kasan\)|(?m)^kasan: `), ClassKASAN},
+	{regexp.MustCompile(`BUG \(warn\)|(?m)^warn: `), ClassWarn},
+	{regexp.MustCompile(`BUG \(deadlock\)|(?m)^deadlock: |POTENTIAL DEADLOCK|all goroutines are asleep - deadlock|go-deadlock: `), ClassDeadlock},
+	{regexp.MustCompile(`BUG \(race\)|(?m)^race: `), ClassRace},
 	{regexp.MustCompile(`BUG \(leak\)|(?m)^\s*(\[rapid\] failed[^:]*: )?leak: `), ClassLeak},
 	{regexp.MustCompile(`(?i)not linearizable|linearizability`), ClassLinear},
 	{regexp.MustCompile(`port and model disagree`), ClassLockstep},
@@ -92,6 +93,22 @@ func Excerpt(out string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, "\n")
+}
+
+var foundRE = regexp.MustCompile(`found after (\S+), shrunk in`)
+
+// FoundAfter is the campaign's own time to the first failing check
+// ("found after D, shrunk in ..."), without shrinking; 0 if absent.
+func FoundAfter(out string) time.Duration {
+	m := foundRE.FindStringSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(m[1])
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // Classify names the check whose output out is: the marker found earliest

@@ -69,6 +69,9 @@ type Result struct {
 	Index int
 	// KillTime is the killing check's wall time, without its build.
 	KillTime time.Duration
+	// Found is the campaign's own time to the first failure, before
+	// shrinking, when it prints one (0 otherwise).
+	Found time.Duration
 	// Total is the whole mutant: copy, apply, builds and checks.
 	Total time.Duration
 	// Output is the tail of the killing (or failing) command's output.
@@ -246,6 +249,7 @@ func runOne(ctx context.Context, cfg *Config, tree []byte, m *Mutant, refChecks 
 		}
 		r.By = Classify(out, timedOut)
 		r.Check, r.Index, r.KillTime, r.Output = c, i, took, Excerpt(out, 40)
+		r.Found = FoundAfter(out)
 		switch {
 		case m == nil:
 			r.Status = StatusFalsePos

@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -90,11 +91,16 @@ func TestClassify(t *testing.T) {
 		{"[rapid] failed after 3 tests: F7 preservation map == outgoing + retrieved files: map has 0 entries", false, ClassInvariant},
 		{"[rapid] failed after 3 tests: leak: 1 file(s) alive", false, ClassLeak},
 		{"history is not linearizable", false, ClassLinear},
+		{"[rapid] failed after 0 tests: the kernel filed 1 report(s); first:\nlockdep: lockdep_assert_held() failed", false, ClassLockdep},
+		{"first:\nwarn: panic in syscall ioctl: nil", false, ClassOops},
+		{"first:\nuaf: use-after-free of luo_session", false, ClassUAF},
 		{"nothing recognisable", true, ClassTimeout},
 		{"nothing recognisable", false, ClassUnknown},
 	}
 	for _, c := range cases {
 		require.Equal(t, c.want, Classify(c.out, c.timedOut), c.out)
 	}
+	require.Equal(t, 1600*time.Millisecond, FoundAfter("found after 1.6s, shrunk in 5.58s"))
+	require.Zero(t, FoundAfter("PASS"))
 	require.Equal(t, "BUG (uaf): x\nline", Excerpt("stats\nmore\nBUG (uaf): x\nline\nmore", 2))
 }

@@ -13,7 +13,7 @@ import (
 // kill over the killed mutants.
 func PrintTable(w io.Writer, rs []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "mutant\tstatus\tkilled by\texpected\ttime to kill\tcheck")
+	fmt.Fprintln(tw, "mutant\tstatus\tkilled by\texpected\ttime to kill\tfound after\tcheck")
 	for _, r := range rs {
 		exp := "-"
 		if r.Mutant != nil {
@@ -35,7 +35,7 @@ func PrintTable(w io.Writer, rs []*Result) {
 		if by == "" {
 			by = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID(), r.Status, by, exp, fmtDur(r.KillTime), check)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID(), r.Status, by, exp, fmtDur(r.KillTime), fmtDur(r.Found), check)
 	}
 	tw.Flush()
 	var kills []time.Duration
@@ -56,6 +56,7 @@ func PrintTable(w io.Writer, rs []*Result) {
 		fmt.Fprintf(w, "; time to kill: median %s, worst %s", fmtDur(median(kills)), fmtDur(kills[len(kills)-1]))
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "(time to kill: the killing check's wall time without its build, including a campaign's shrinking; found after: the campaign's own time to the first failure)")
 }
 
 func median(ds []time.Duration) time.Duration {
