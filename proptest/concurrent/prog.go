@@ -128,8 +128,12 @@ func (g Gen) Draw(t *rapid.T, label string) Program {
 	rebooted := !g.Reboot
 	for i := range p {
 		m := rapid.IntRange(1, max(1, g.MaxOps)).Draw(t, label+"-ops")
+		var written []int // result slots this thread has filled
 		for range m {
-			in := drawInstr(t, rebooted)
+			in := drawInstr(t, rebooted, written)
+			if in.Dst >= SlotResult {
+				written = append(written, in.Dst)
+			}
 			if in.Kind == KReboot {
 				rebooted = true
 			}
@@ -139,9 +143,10 @@ func (g Gen) Draw(t *rapid.T, label string) Program {
 	return p
 }
 
-// kindGen draws a kind by weight; index 0 (retrieve) is what shrinking
-// moves toward.
-func drawInstr(t *rapid.T, noReboot bool) Instr {
+// drawInstr draws an instruction, its kind by weight (index 0, retrieve,
+// is what shrinking moves toward); written lists the result slots the
+// thread filled so far.
+func drawInstr(t *rapid.T, noReboot bool, written []int) Instr {
 	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot}
 	total := 0
 	for _, k := range order {
@@ -163,6 +168,14 @@ func drawInstr(t *rapid.T, noReboot bool) Instr {
 	}
 	in := Instr{Kind: k}
 	result := rapid.IntRange(SlotResult, NumSlots-1)
+	// An operand is mostly a slot the thread filled before (its session
+	// or fd), so that close, preserve and finish act on something.
+	operand := func(label string) int {
+		if len(written) > 0 && rapid.IntRange(0, 3).Draw(t, label+"-fresh") != 3 {
+			return written[rapid.IntRange(0, len(written)-1).Draw(t, label+"-which")]
+		}
+		return result.Draw(t, label)
+	}
 	switch k {
 	case KOpenDev, KDup, KRetrieveFD, KCreate, KRetrieve:
 		in.Dst = result.Draw(t, "dst")
@@ -171,11 +184,11 @@ func drawInstr(t *rapid.T, noReboot bool) Instr {
 	case KCreate, KRetrieve:
 		in.Name = rapid.SampledFrom(names).Draw(t, "name")
 	case KClose:
-		in.Src = result.Draw(t, "src")
+		in.Src = operand("src")
 	case KDup:
 		in.Src = rapid.IntRange(0, NumSlots-1).Draw(t, "src")
 	case KPreserve, KRetrieveFD, KFinish, KGetName:
-		in.Src = result.Draw(t, "src")
+		in.Src = operand("src")
 	}
 	switch k {
 	case KPreserve:

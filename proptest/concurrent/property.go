@@ -142,6 +142,22 @@ func Minimize(cfg Config, f *Failure) *Failure {
 		return true
 	}
 	last := len(f.Programs) - 1
+	// search looks for a failing schedule of progs with at most one
+	// preemption, exhaustively up to n runs: after a program change the
+	// recorded choices no longer mean the same tasks.
+	search := func(progs []Program, n int) bool {
+		x := sched.NewDFS(1)
+		for x.Next() && n > 0 && budget > 0 {
+			n--
+			budget--
+			g := replay(cfg, progs, best.Choices[:last], x)
+			if g != nil && g.Category == best.Category {
+				best = g
+				return true
+			}
+		}
+		return false
+	}
 	for changed := true; changed && budget > 0; {
 		changed = false
 		// The shortest prefix of the failing round's choices that still
@@ -170,28 +186,18 @@ func Minimize(cfg Config, f *Failure) *Failure {
 				if len(p[th]) == 0 {
 					cand[last] = append(p[:th:th], p[th+1:]...)
 				}
-				if len(cand[last]) > 0 && try(cand, best.Choices) {
+				if len(cand[last]) > 0 && (try(cand, best.Choices) || search(cand, dropSearchRuns)) {
 					changed = true
 				}
 			}
 		}
-		// Drop a whole thread: the recorded choices no longer mean the
-		// same tasks, so search the smaller program's schedules with at
-		// most one preemption exhaustively.
+		// Drop a whole thread.
 		if best.Switches > 3 && len(best.Programs[last]) > 2 {
 			for th := len(best.Programs[last]) - 1; th >= 0 && budget > 0; th-- {
 				cand := clonePrograms(best.Programs)
 				cand[last] = append(cand[last][:th:th], cand[last][th+1:]...)
-				x := sched.NewDFS(1)
-				for x.Next() && budget > 0 {
-					budget--
-					g := replay(cfg, cand, best.Choices[:last], x)
-					if g != nil && g.Category == best.Category {
-						best, changed = g, true
-						break
-					}
-				}
-				if changed {
+				if search(cand, budget) {
+					changed = true
 					break
 				}
 			}
@@ -211,8 +217,12 @@ func Minimize(cfg Config, f *Failure) *Failure {
 	return best
 }
 
-// maxMinimizeRuns bounds the replays of one Minimize.
-const maxMinimizeRuns = 300
+// maxMinimizeRuns bounds the replays of one Minimize, and dropSearchRuns
+// the schedules searched after dropping one instruction.
+const (
+	maxMinimizeRuns = 1500
+	dropSearchRuns  = 60
+)
 
 func clonePrograms(ps []Program) []Program {
 	out := make([]Program, len(ps))
