@@ -1,26 +1,37 @@
 package model
 
-import "syscall"
+import (
+	"encoding/binary"
+	"syscall"
+)
 
 // This file is the model's side of fault injection (issue 8): the outcome
 // of an operation run while one fault site of the port is armed to fail
 // its next call. Site names are those of kernel/fault (the model imports
 // nothing of the port). Before a kexec every injected failure must undo
 // itself: the predicted state is the unchanged one, except where Linux
-// documents a side effect.
+// documents a side effect. After a kexec a failure fails safe: a failed
+// deserialization makes every later open of /dev/liveupdate fail with EIO.
 
 // Fault sites the model predicts.
 const (
-	FaultCopyToUser    = "copy_to_user"
-	FaultSessionAlloc  = "luo_session_alloc"
-	FaultAnonInode     = "anon_inode_getfile"
-	FaultHandlerFreeze = "handler_freeze"
-	FaultKHOFinalize   = "kho_finalize"
-	FaultCanFinish     = "handler_can_finish"
+	FaultCopyToUser       = "copy_to_user"
+	FaultSessionAlloc     = "luo_session_alloc"
+	FaultAnonInode        = "anon_inode_getfile"
+	FaultHandlerFreeze    = "handler_freeze"
+	FaultKHOFinalize      = "kho_finalize"
+	FaultCanFinish        = "handler_can_finish"
+	FaultFileAlloc        = "luo_file_alloc"
+	FaultHandlerPreserve  = "handler_preserve"
+	FaultKHOAllocPreserve = "kho_alloc_preserve"
+	FaultHandlerRetrieve  = "handler_retrieve"
 )
 
 // FaultSites lists the sites ApplyFault knows.
-var FaultSites = []string{FaultCopyToUser, FaultSessionAlloc, FaultAnonInode, FaultHandlerFreeze, FaultKHOFinalize, FaultCanFinish}
+var FaultSites = []string{
+	FaultCopyToUser, FaultSessionAlloc, FaultAnonInode, FaultHandlerFreeze, FaultKHOFinalize,
+	FaultCanFinish, FaultFileAlloc, FaultHandlerPreserve, FaultKHOAllocPreserve, FaultHandlerRetrieve,
+}
 
 // ApplyFault applies op to s in place as the port runs it with site armed
 // to fail its next call (the site is disarmed after op), and returns the
@@ -29,9 +40,29 @@ var FaultSites = []string{FaultCopyToUser, FaultSessionAlloc, FaultAnonInode, Fa
 //
 //   - CREATE_SESSION with luo_session_alloc: ENOMEM wherever the call
 //     would have reached the allocation (it comes before the list's limit
-//     and duplicate checks); anon_inode_getfile and copy_to_user: ENOMEM
-//     and EFAULT where it would have succeeded (the new session is
-//     released again); nothing changes.
+//     and duplicate checks); with anon_inode_getfile: ENOMEM where it
+//     would have succeeded (the new session is released again); nothing
+//     changes.
+//   - Any LUO ioctl with copy_to_user, where it would have succeeded:
+//     EFAULT, and the ioctl's effect stays (luo_ucmd_respond() comes
+//     last) except that a new fd is not installed: its file's reference
+//     is dropped, which releases a new session (CREATE_SESSION), finishes
+//     a just retrieved one (RETRIEVE_SESSION), and leaves a retrieved
+//     file with LUO's reference only (RETRIEVE_FD).
+//   - PRESERVE_FD with luo_file_alloc or handler_preserve: ENOMEM where
+//     it would have succeeded; with kho_alloc_preserve: ENOMEM where it
+//     would have succeeded, and also where it would have failed with
+//     ENOENT or EBUSY if the session holds no file yet (the file array is
+//     allocated before the handler lookup); nothing changes.
+//   - RETRIEVE_FD with handler_retrieve, on a file's first retrieve:
+//     ENOMEM, remembered (M6): later RETRIEVE_FDs of the token return it
+//     without the handler, and the file's data is gone.
+//   - open of /dev/liveupdate that runs the deserialization of handed-over
+//     sessions, with luo_session_alloc: EIO, cached (every later open
+//     fails with EIO until the next kexec) and no session is restored;
+//     with luo_file_alloc: likewise, but the sessions up to the first one
+//     holding files are restored, that one without its files. What was
+//     read stays leaked by design.
 //   - kexec with kho_finalize: EAGAIN (LUO undoes its serialization);
 //     with handler_freeze: EIO if any outgoing session holds a file, and
 //     every session stays unfrozen; nothing changes.
@@ -41,24 +72,37 @@ var FaultSites = []string{FaultCopyToUser, FaultSessionAlloc, FaultAnonInode, Fa
 // Otherwise the site is not reached and the normal outcome stands.
 func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 	kind := s.faultOpKind(op)
+	isLUOIoctl := kind != 0 && s.faultFileKind(op) != KindNull && s.faultFileKind(op) != KindMemfd
 	switch {
-	case kind == IoctlCreateSession && (site == FaultSessionAlloc || site == FaultAnonInode || site == FaultCopyToUser):
+	case kind == IoctlCreateSession && (site == FaultSessionAlloc || site == FaultAnonInode):
+	case isLUOIoctl && site == FaultCopyToUser:
+	case kind == IoctlSessionPreserveFD && (site == FaultFileAlloc || site == FaultHandlerPreserve || site == FaultKHOAllocPreserve):
+	case kind == IoctlSessionRetrieveFD && site == FaultHandlerRetrieve:
+	case op.Kind == OpOpen && op.Path == DevLiveUpdate && (site == FaultSessionAlloc || site == FaultFileAlloc):
 	case op.Kind == OpKexec && (site == FaultKHOFinalize || site == FaultHandlerFreeze):
 	case kind == IoctlSessionFinish && site == FaultCanFinish:
 	default:
 		return Result{}, false
 	}
-	hadFiles := false
-	if kind == IoctlSessionFinish {
-		se := s.sessionOf(op)
-		hadFiles = se != nil && len(se.In) > 0
-	}
+	se := s.sessionOf(op)
+	hadFiles := se != nil && len(se.In) > 0
+	noOutFiles := se != nil && len(se.Out) == 0
 	outFiles := false
 	for _, id := range s.Outgoing {
 		if len(s.Sessions[id].Out) > 0 {
 			outFiles = true
 		}
 	}
+	var in *InFile
+	if kind == IoctlSessionRetrieveFD && se != nil && len(op.Buf) >= SizeofFDArg {
+		token := binary.LittleEndian.Uint64(op.Buf[8:])
+		for i := range se.In {
+			if se.In[i].Token == token {
+				in = &se.In[i]
+			}
+		}
+	}
+	deserializes := op.Kind == OpOpen && s.Enabled && !s.Deserialized && len(s.Incoming) > 0
 
 	next := s.Clone()
 	r := next.apply(op)
@@ -70,6 +114,13 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 	}
 	switch site {
 	case FaultSessionAlloc:
+		if op.Kind == OpOpen {
+			if r.Errno == 0 && deserializes {
+				s.failDeserialize(syscall.ENOMEM, false)
+				return fail(syscall.EIO)
+			}
+			break
+		}
 		if r.Errno == 0 || r.Errno == syscall.EEXIST || r.Errno == syscall.ENOMEM {
 			return fail(syscall.ENOMEM)
 		}
@@ -79,7 +130,43 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 		}
 	case FaultCopyToUser:
 		if r.Errno == 0 {
+			switch kind {
+			case IoctlCreateSession, IoctlRetrieveSession, IoctlSessionRetrieveFD:
+				// The fd was reserved, never installed; the caller's
+				// reference on the new file is dropped.
+				fd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
+				t := next.Tasks[op.Task]
+				fid := t.FDs[fd]
+				delete(t.FDs, fd)
+				next.put(fid)
+			}
+			*s = next
 			return fail(syscall.EFAULT)
+		}
+	case FaultFileAlloc:
+		if op.Kind == OpOpen {
+			if r.Errno == 0 && deserializes && s.anyIncomingFiles() {
+				s.failDeserialize(syscall.ENOMEM, true)
+				return fail(syscall.EIO)
+			}
+			break
+		}
+		if r.Errno == 0 {
+			return fail(syscall.ENOMEM)
+		}
+	case FaultHandlerPreserve:
+		if r.Errno == 0 {
+			return fail(syscall.ENOMEM)
+		}
+	case FaultKHOAllocPreserve:
+		if r.Errno == 0 || (noOutFiles && (r.Errno == syscall.ENOENT || r.Errno == syscall.EBUSY)) {
+			return fail(syscall.ENOMEM)
+		}
+	case FaultHandlerRetrieve:
+		if r.Errno == 0 && in != nil && !in.Retrieved && in.RetrieveErr == 0 {
+			in.RetrieveErr = syscall.ENOMEM
+			in.Data = nil
+			return fail(syscall.ENOMEM)
 		}
 	case FaultKHOFinalize:
 		if s.Enabled {
@@ -99,6 +186,39 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 	return r, true
 }
 
+// anyIncomingFiles says whether a handed-over session holds a file.
+func (s *State) anyIncomingFiles() bool {
+	for _, id := range s.Incoming {
+		if len(s.Sessions[id].In) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// failDeserialize records a luo_session_deserialize() that failed with e
+// at its first allocation: of a session (atFile false: nothing restored)
+// or of a luo_file (atFile true: the sessions up to the first holding
+// files are restored, that one without files). The result is cached.
+func (s *State) failDeserialize(e syscall.Errno, atFile bool) {
+	keep := 0
+	if atFile {
+		for i, id := range s.Incoming {
+			if len(s.Sessions[id].In) > 0 {
+				s.Sessions[id].In = nil
+				keep = i + 1
+				break
+			}
+		}
+	}
+	for _, id := range s.Incoming[keep:] {
+		delete(s.Sessions, id)
+	}
+	s.Incoming = s.Incoming[:keep:keep]
+	s.Deserialized = true
+	s.DeserializeErr = e
+}
+
 // faultOpKind returns the ioctl command of op if op is an ioctl on a live
 // task's open fd, else 0.
 func (s *State) faultOpKind(op Op) uint32 {
@@ -113,6 +233,19 @@ func (s *State) faultOpKind(op Op) uint32 {
 		return 0
 	}
 	return op.Cmd
+}
+
+// faultFileKind returns the kind of the file op's fd refers to, or 0.
+func (s *State) faultFileKind(op Op) FileKind {
+	t := s.Tasks[op.Task]
+	if t == nil {
+		return 0
+	}
+	fid, ok := t.FDs[op.FD]
+	if !ok {
+		return 0
+	}
+	return s.Files[fid].Kind
 }
 
 // sessionOf returns the session whose file op's fd refers to, or nil.

@@ -4,7 +4,8 @@ package model
 // file become the next kernel's incoming sessions (not retrieved, same
 // order, same tokens, each memfd's contents, size and position); every
 // task, file and incoming session of this kernel is gone; the device is
-// closed; the liveupdate number grows by one. Memfd names, seals and
+// closed; the liveupdate number grows by one; the new kernel has not
+// deserialized yet (a failure cached by this one is forgotten). Memfd names, seals and
 // close-on-exec do not survive.
 func (s *State) kexec() {
 	type handed struct {
@@ -36,6 +37,8 @@ func (s *State) kexec() {
 	s.Outgoing = nil
 	s.Incoming = nil
 	s.DevInUse = false
+	s.Deserialized = false
+	s.DeserializeErr = 0
 	s.LiveUpdateNum++
 	for _, h := range next {
 		sid := s.NextSession

@@ -231,6 +231,9 @@ func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) 
 		if f.Token != token {
 			continue
 		}
+		if f.RetrieveErr != 0 {
+			return 0, f.RetrieveErr // M6: the remembered failure
+		}
 		if f.Retrieved {
 			s.get(f.File) // the caller's reference
 			return f.File, 0

@@ -91,6 +91,10 @@ type InFile struct {
 	// file description, on which LUO holds one reference until finish.
 	Retrieved bool
 	File      FileID
+	// RetrieveErr is a failed retrieve remembered (retrieve_status < 0,
+	// M6): every later RETRIEVE_FD of the token returns it without the
+	// handler; the handler already discarded the data.
+	RetrieveErr syscall.Errno
 }
 
 // Session is a LUO session, outgoing (created here) or incoming (handed
@@ -114,9 +118,14 @@ type State struct {
 	// LiveUpdateNum is the incoming liveupdate number (0 on a cold boot);
 	// the outgoing tree carries LiveUpdateNum+1.
 	LiveUpdateNum uint64
-	// DeserializeErr is the cached result of luo_session_deserialize()
-	// (never set by any Op; a corrupted hand-over would set it).
+	// DeserializeErr is the cached result of luo_session_deserialize():
+	// set only by a fault injected into it (ApplyFault) or, outside the
+	// model, by a corrupted hand-over.
 	DeserializeErr syscall.Errno
+	// Deserialized is luo_session_deserialize()'s is_deserialized: the
+	// first open of /dev/liveupdate in this kernel got past the
+	// exclusivity check and ran it.
+	Deserialized bool
 	// DevInUse is luo_device_state.in_use.
 	DevInUse bool
 
@@ -255,8 +264,8 @@ func (s State) Canon() string {
 		}
 		return fmt.Sprintf("i%d", inodes[id])
 	}
-	fmt.Fprintf(&b, "enabled=%v lu=%d deser=%d inuse=%v nexttask=%d\n",
-		s.Enabled, s.LiveUpdateNum, int(s.DeserializeErr), s.DevInUse, s.NextTask)
+	fmt.Fprintf(&b, "enabled=%v lu=%d deser=%d deserialized=%v inuse=%v nexttask=%d\n",
+		s.Enabled, s.LiveUpdateNum, int(s.DeserializeErr), s.Deserialized, s.DevInUse, s.NextTask)
 	var tids []int
 	for id := range s.Tasks {
 		tids = append(tids, int(id))
@@ -284,6 +293,9 @@ func (s State) Canon() string {
 			}
 			for _, f := range se.In {
 				fmt.Fprintf(&b, " [%d %q pos=%d retrieved=%v %s]", f.Token, f.Data, f.Pos, f.Retrieved, fileName(f.File))
+				if f.RetrieveErr != 0 {
+					fmt.Fprintf(&b, " retrieve failed: %s", ErrnoName(f.RetrieveErr))
+				}
 			}
 			b.WriteByte('\n')
 		}

@@ -174,6 +174,7 @@ func (s *State) open(t *Task, path string, flags int) Result {
 		if s.DevInUse {
 			return errResult(syscall.EBUSY)
 		}
+		s.Deserialized = true
 		if s.DeserializeErr != 0 {
 			return errResult(syscall.EIO)
 		}

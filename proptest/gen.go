@@ -377,6 +377,83 @@ func single(build func(c *Ctx) (model.Op, bool)) func(c *Ctx) bool {
 	}
 }
 
+// State conditions of the actions' weights.
+
+func devInUse(s *model.State) bool           { return s.DevInUse }
+func haveOutgoingFile(s *model.State) bool   { return anyFile(s, sessionFile(s, false)) }
+func haveIncomingFile(s *model.State) bool   { return anyFile(s, sessionFile(s, true)) }
+func haveSessionFile(s *model.State) bool    { return anyFile(s, kindIs(model.KindSession)) }
+func canRetrieveSession(s *model.State) bool { return s.DevInUse && len(s.Incoming) > 0 }
+
+// The builders of the LUO ioctls, shared by the plain actions and the
+// fault actions (proptest/faults.go).
+
+func buildCreateSession(c *Ctx) (model.Op, bool) {
+	op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindDevice))
+	op.Cmd = model.IoctlCreateSession
+	op.Buf = model.SessionArgBuf(c.createName())
+	return op, ok
+}
+
+func buildRetrieveSession(c *Ctx) (model.Op, bool) {
+	op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindDevice))
+	op.Cmd = model.IoctlRetrieveSession
+	op.Buf = model.SessionArgBuf(c.retrieveName())
+	return op, ok
+}
+
+func buildPreserveFD(c *Ctx) (model.Op, bool) {
+	want := sessionFile(c.S, false)
+	if chance(c.Src, "incoming session", pctWrongKind) {
+		want = kindIs(model.KindSession)
+	}
+	op, ok := c.fileOp(model.OpIoctl, want)
+	if !ok {
+		return op, false
+	}
+	op.Cmd = model.IoctlSessionPreserveFD
+	se := c.sessionOf(op.Task, op.FD)
+	op.Buf = model.FDArgBuf(int32(c.preserveTarget(op.Task)), c.preserveToken(se))
+	return op, true
+}
+
+func buildRetrieveFD(c *Ctx) (model.Op, bool) {
+	want := sessionFile(c.S, true)
+	if chance(c.Src, "outgoing session", pctWrongKind) {
+		want = kindIs(model.KindSession)
+	}
+	op, ok := c.fileOp(model.OpIoctl, want)
+	if !ok {
+		return op, false
+	}
+	op.Cmd = model.IoctlSessionRetrieveFD
+	op.Buf = model.FDArgBuf(int32(c.Src.Intn(3, "junk fd")), c.retrieveToken(c.sessionOf(op.Task, op.FD)))
+	return op, true
+}
+
+func buildFinish(c *Ctx) (model.Op, bool) {
+	want := sessionFile(c.S, true)
+	if chance(c.Src, "outgoing session", pctWrongKind) {
+		want = kindIs(model.KindSession)
+	}
+	op, ok := c.fileOp(model.OpIoctl, want)
+	op.Cmd = model.IoctlSessionFinish
+	op.Buf = model.FinishArgBuf(c.reserved())
+	return op, ok
+}
+
+func buildGetName(c *Ctx) (model.Op, bool) {
+	op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindSession))
+	op.Cmd = model.IoctlSessionGetName
+	op.Buf = model.GetNameArgBuf(c.reserved())
+	if chance(c.Src, "junk name field", 30) {
+		for i := 8; i < len(op.Buf); i++ {
+			op.Buf[i] = 0xAA
+		}
+	}
+	return op, ok
+}
+
 // Actions returns the action set. The first actions are the simplest:
 // shrinking a drawn action moves toward the top of the list.
 func Actions() []Action {
@@ -395,12 +472,7 @@ func Actions() []Action {
 			op.Flags = pick(c.Src, "flags", []int{model.ORdwr, model.ORdwr | model.OCloexec, model.ORdonly})
 			return op, ok
 		})},
-		{"create_session", when(12, func(s *model.State) bool { return s.DevInUse }), single(func(c *Ctx) (model.Op, bool) {
-			op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindDevice))
-			op.Cmd = model.IoctlCreateSession
-			op.Buf = model.SessionArgBuf(c.createName())
-			return op, ok
-		})},
+		{"create_session", when(12, devInUse), single(buildCreateSession)},
 		{"memfd_create", always(5), single(func(c *Ctx) (model.Op, bool) {
 			task, ok := c.task(nil)
 			op := model.Op{Kind: model.OpMemfdCreate, Task: task}
@@ -419,20 +491,7 @@ func Actions() []Action {
 			op.Buf = c.data()
 			return op, ok
 		})},
-		{"preserve_fd", when(12, func(s *model.State) bool { return anyFile(s, sessionFile(s, false)) }), single(func(c *Ctx) (model.Op, bool) {
-			want := sessionFile(c.S, false)
-			if chance(c.Src, "incoming session", pctWrongKind) {
-				want = kindIs(model.KindSession)
-			}
-			op, ok := c.fileOp(model.OpIoctl, want)
-			if !ok {
-				return op, false
-			}
-			op.Cmd = model.IoctlSessionPreserveFD
-			se := c.sessionOf(op.Task, op.FD)
-			op.Buf = model.FDArgBuf(int32(c.preserveTarget(op.Task)), c.preserveToken(se))
-			return op, true
-		})},
+		{"preserve_fd", when(12, haveOutgoingFile), single(buildPreserveFD)},
 		{"kexec", when(4, func(s *model.State) bool { return len(s.Outgoing) > 0 }), func(c *Ctx) bool {
 			// The whole machine live-updates; two tasks of the new kernel
 			// take over.
@@ -441,25 +500,8 @@ func Actions() []Action {
 			c.Do(model.Op{Kind: model.OpNewTask})
 			return true
 		}},
-		{"retrieve_session", when(12, func(s *model.State) bool { return s.DevInUse && len(s.Incoming) > 0 }), single(func(c *Ctx) (model.Op, bool) {
-			op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindDevice))
-			op.Cmd = model.IoctlRetrieveSession
-			op.Buf = model.SessionArgBuf(c.retrieveName())
-			return op, ok
-		})},
-		{"retrieve_fd", when(12, func(s *model.State) bool { return anyFile(s, sessionFile(s, true)) }), single(func(c *Ctx) (model.Op, bool) {
-			want := sessionFile(c.S, true)
-			if chance(c.Src, "outgoing session", pctWrongKind) {
-				want = kindIs(model.KindSession)
-			}
-			op, ok := c.fileOp(model.OpIoctl, want)
-			if !ok {
-				return op, false
-			}
-			op.Cmd = model.IoctlSessionRetrieveFD
-			op.Buf = model.FDArgBuf(int32(c.Src.Intn(3, "junk fd")), c.retrieveToken(c.sessionOf(op.Task, op.FD)))
-			return op, true
-		})},
+		{"retrieve_session", when(12, canRetrieveSession), single(buildRetrieveSession)},
+		{"retrieve_fd", when(12, haveIncomingFile), single(buildRetrieveFD)},
 		{"read", when(5, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
 			op, ok := c.fileOp(model.OpRead, ioFile)
 			op.N = pick(c.Src, "read len", []int{64, 0, 1, 8, 6000})
@@ -476,27 +518,8 @@ func Actions() []Action {
 			op.Off = pick(c.Src, "length", []int64{0, 3, 16, 4096, 5000, -1})
 			return op, ok
 		})},
-		{"finish", when(6, func(s *model.State) bool { return anyFile(s, sessionFile(s, true)) }), single(func(c *Ctx) (model.Op, bool) {
-			want := sessionFile(c.S, true)
-			if chance(c.Src, "outgoing session", pctWrongKind) {
-				want = kindIs(model.KindSession)
-			}
-			op, ok := c.fileOp(model.OpIoctl, want)
-			op.Cmd = model.IoctlSessionFinish
-			op.Buf = model.FinishArgBuf(c.reserved())
-			return op, ok
-		})},
-		{"get_name", when(3, func(s *model.State) bool { return anyFile(s, kindIs(model.KindSession)) }), single(func(c *Ctx) (model.Op, bool) {
-			op, ok := c.fileOp(model.OpIoctl, kindIs(model.KindSession))
-			op.Cmd = model.IoctlSessionGetName
-			op.Buf = model.GetNameArgBuf(c.reserved())
-			if chance(c.Src, "junk name field", 30) {
-				for i := 8; i < len(op.Buf); i++ {
-					op.Buf[i] = 0xAA
-				}
-			}
-			return op, ok
-		})},
+		{"finish", when(6, haveIncomingFile), single(buildFinish)},
+		{"get_name", when(3, haveSessionFile), single(buildGetName)},
 		{"dup", always(3), single(func(c *Ctx) (model.Op, bool) {
 			return c.fileOp(model.OpDup, func(*model.File) bool { return true })
 		})},

@@ -19,14 +19,22 @@ func liveUpdateStep(c *Ctx) bool {
 	if len(live) == 0 {
 		return false
 	}
+	if s.DeserializeErr != 0 {
+		// Every open of /dev/liveupdate fails with EIO (an injected
+		// fault failed the deserialization): user space reboots.
+		c.Do(model.Op{Kind: model.OpKexec})
+		c.Do(model.Op{Kind: model.OpNewTask})
+		c.Do(model.Op{Kind: model.OpNewTask})
+		return true
+	}
 	// The new kernel's side first: pick up what was handed over.
 	for _, task := range live {
 		for _, sfd := range fdsOf(s, task, sessionFile(s, true)) {
 			se := c.sessionOf(task, sfd)
 			all := len(se.In) > 0
 			for _, f := range se.In {
-				if f.Retrieved {
-					continue
+				if f.Retrieved || f.RetrieveErr != 0 {
+					continue // done, or failed for good (M6)
 				}
 				all = false
 				r := c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: sfd, Cmd: model.IoctlSessionRetrieveFD, Buf: model.FDArgBuf(0, f.Token)})

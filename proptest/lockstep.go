@@ -6,6 +6,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"luomodel/kernel/fault/account"
 	"luomodel/model"
 )
 
@@ -119,8 +120,15 @@ func touchesLUO(op model.Op) bool {
 }
 
 // newRun boots a machine (in lockstep with the model or not) and starts
-// two tasks.
+// two tasks. The campaign's actions are Actions() and, rarely drawn, the
+// fault actions, less those named in skip.
 func newRun(t fataler, lockstep bool, stats *Stats, skip map[string]bool) (*run, error) {
+	return newRunWeighted(t, lockstep, stats, skip, faultWeight)
+}
+
+// newRunWeighted is newRun with the fault actions drawn with faultW (0:
+// never).
+func newRunWeighted(t fataler, lockstep bool, stats *Stats, skip map[string]bool, faultW int) (*run, error) {
 	e, err := NewEnv(lockstep)
 	if err != nil {
 		return nil, err
@@ -131,6 +139,9 @@ func newRun(t fataler, lockstep bool, stats *Stats, skip map[string]bool) (*run,
 		if !skip[a.Name] {
 			r.acts = append(r.acts, a)
 		}
+	}
+	if faultW > 0 {
+		r.acts = append(r.acts, r.faultActions(faultW, skip)...)
 	}
 	r.exec(model.Op{Kind: model.OpNewTask})
 	r.exec(model.Op{Kind: model.OpNewTask})
@@ -213,7 +224,9 @@ func (r *run) checkInvariants() {
 }
 
 // teardown exits every live task; afterwards no file may be alive in the
-// model or in the port.
+// model or in the port, and every block of preserved memory must be
+// handed over, restored, or reserved for a documented reason (the ledger
+// of kernel/fault/account). The fault sites' counters go to the stats.
 func (r *run) teardown() {
 	r.t.Helper()
 	for _, id := range liveTasks(&r.e.S) {
@@ -228,4 +241,9 @@ func (r *run) teardown() {
 		r.fail("leak: %v", err)
 	}
 	r.stats.invariant("no leaked files after exit")
+	r.stats.faultSites(r.e.M.Faults().Stats())
+	if led := account.Take(r.e.M); led.Err() != nil {
+		r.fail("%v\n\nledger:\n%s", led.Err(), led)
+	}
+	r.stats.invariant("ledger: preserved memory accounted for")
 }

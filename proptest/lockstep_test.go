@@ -14,6 +14,10 @@ import (
 	"luomodel/model"
 )
 
+// rapidChecksSet is whether the command line or the environment sets the
+// number of checks; tests leave it alone then. Written once by TestMain.
+var rapidChecksSet bool
+
 // TestMain keeps the default run short (30 checks of about 50 steps)
 // unless -rapid.checks / -rapid.steps say otherwise, and checks that no
 // goroutine outlives the tests.
@@ -21,7 +25,8 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["rapid.checks"] && os.Getenv("RAPID_CHECKS") == "" {
+	rapidChecksSet = set["rapid.checks"] || os.Getenv("RAPID_CHECKS") != ""
+	if !rapidChecksSet {
 		_ = flag.Set("rapid.checks", "30")
 	}
 	if !set["rapid.steps"] && os.Getenv("RAPID_STEPS") == "" {

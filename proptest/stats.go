@@ -3,12 +3,14 @@ package proptest
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"luomodel/kernel/fault"
 	"luomodel/model"
 )
 
@@ -23,12 +25,23 @@ type Stats struct {
 	outcomes   map[string]map[string]int // guarded by mu; op label -> errno -> count
 	invariants map[string]int            // guarded by mu; invariant -> times checked
 	actions    map[string]int            // guarded by mu; action -> times run
-	failedAt   time.Time                 // guarded by mu; when a check first failed
+	// faulted counts the operations run with a fault armed, apart from
+	// the coverage matrix: site -> op label -> errno -> count.
+	faulted map[string]map[string]map[string]int // guarded by mu
+	// sites sums the port's fault-site counters over the checks, in
+	// kernel/fault's site order.
+	sites    []fault.SiteStats // guarded by mu
+	failedAt time.Time         // guarded by mu; when a check first failed
 }
 
 // NewStats returns empty counters.
 func NewStats() *Stats {
-	return &Stats{outcomes: map[string]map[string]int{}, invariants: map[string]int{}, actions: map[string]int{}}
+	return &Stats{
+		outcomes:   map[string]map[string]int{},
+		invariants: map[string]int{},
+		actions:    map[string]int{},
+		faulted:    map[string]map[string]map[string]int{},
+	}
 }
 
 // OpLabel names an operation for the coverage matrix.
@@ -57,6 +70,80 @@ func (s *Stats) op(op model.Op, e syscall.Errno) {
 		s.outcomes[l] = map[string]int{}
 	}
 	s.outcomes[l][model.ErrnoName(e)]++
+}
+
+// faultOp counts an operation run with site armed: a step, but not a
+// cell of the coverage matrix (its outcome is the fault's).
+func (s *Stats) faultOp(site string, op model.Op, e syscall.Errno) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.steps++
+	if op.Kind == model.OpKexec && e == 0 {
+		s.kexecs++
+	}
+	l := OpLabel(op)
+	if s.faulted[site] == nil {
+		s.faulted[site] = map[string]map[string]int{}
+	}
+	if s.faulted[site][l] == nil {
+		s.faulted[site][l] = map[string]int{}
+	}
+	s.faulted[site][l][model.ErrnoName(e)]++
+}
+
+// faultSites adds one check's fault-site counters.
+func (s *Stats) faultSites(st []fault.SiteStats) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range st {
+		i := slices.IndexFunc(s.sites, func(y fault.SiteStats) bool { return y.Site == x.Site })
+		if i < 0 {
+			s.sites = append(s.sites, fault.SiteStats{Site: x.Site, Name: x.Name})
+			i = len(s.sites) - 1
+		}
+		s.sites[i].Hits += x.Hits
+		s.sites[i].Fires += x.Fires
+	}
+}
+
+// FaultSites returns the fault-site counters summed over the checks so
+// far: Hits is how often a site was reached while armed, Fires how often
+// it failed its call.
+func (s *Stats) FaultSites() []fault.SiteStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sites)
+}
+
+// writeFaultsLocked prints the fault sites (armed by the fault actions:
+// reached, fired) and the outcomes of the faulted operations.
+func (s *Stats) writeFaultsLocked(w io.Writer) {
+	armed := map[string]int{}
+	for site, ops := range s.faulted {
+		for _, es := range ops {
+			for _, n := range es {
+				armed[site] += n
+			}
+		}
+	}
+	fmt.Fprintf(w, "%-22s %9s %9s %9s  %s\n", "fault site", "armed", "reached", "fired", "faulted operation -> outcome")
+	for _, st := range s.sites {
+		var outs []string
+		for op, es := range s.faulted[st.Name] {
+			for e, n := range es {
+				outs = append(outs, fmt.Sprintf("%s/%s=%d", op, e, n))
+			}
+		}
+		sort.Strings(outs)
+		fmt.Fprintf(w, "%-22s %9d %9d %9d  %s\n", st.Name, armed[st.Name], st.Hits, st.Fires, strings.Join(outs, " "))
+	}
+	fmt.Fprintln(w)
 }
 
 func (s *Stats) invariant(name string) {
@@ -191,6 +278,9 @@ func (s *Stats) WriteSummary(w io.Writer) {
 	}
 	sort.Strings(acts)
 	fmt.Fprintf(w, "actions: %s\n\n", strings.Join(acts, " "))
+	if len(s.sites) > 0 {
+		s.writeFaultsLocked(w)
+	}
 	var inv []string
 	for k := range s.invariants {
 		inv = append(inv, k)
