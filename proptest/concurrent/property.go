@@ -151,7 +151,7 @@ func Minimize(cfg Config, f *Failure) *Failure {
 			n--
 			budget--
 			g := replay(cfg, progs, best.Choices[:last], x)
-			if g != nil && g.Category == best.Category {
+			if g != nil && g.Category == best.Category && (progsSize(progs) < progsSize(best.Programs) || g.Switches < best.Switches) {
 				best = g
 				return true
 			}
@@ -202,6 +202,10 @@ func Minimize(cfg Config, f *Failure) *Failure {
 				}
 			}
 		}
+		// The same program under a schedule with at most one preemption.
+		if !changed && best.Switches > 3 && search(best.Programs, budget) {
+			changed = true
+		}
 		// Turn each remaining choice to 0, last first.
 		for i := len(best.Choices[last]) - 1; i >= 0; i-- {
 			if i >= len(best.Choices[last]) || best.Choices[last][i] == 0 {
@@ -223,6 +227,17 @@ const (
 	maxMinimizeRuns = 1500
 	dropSearchRuns  = 60
 )
+
+// progsSize counts instructions.
+func progsSize(ps []Program) int {
+	n := 0
+	for _, p := range ps {
+		for _, th := range p {
+			n += len(th)
+		}
+	}
+	return n
+}
 
 func clonePrograms(ps []Program) []Program {
 	out := make([]Program, len(ps))
