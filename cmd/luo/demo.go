@@ -105,7 +105,13 @@ func demoRun() error {
 	if err := printHandover(os.Stdout, m); err != nil {
 		fmt.Printf("    (cannot decode the hand-over: %v)\n", err)
 	}
-	return demoAfter(d, m.Kernel(), pat)
+	if err := demoAfter(d, m.Kernel(), pat); err != nil {
+		return err
+	}
+	if reports > 0 {
+		return fmt.Errorf("%d kernel reports", reports)
+	}
+	return nil
 }
 
 func demoAfter(d *demo, k *kernel.Kernel, pat []byte) error {
