@@ -111,6 +111,10 @@ func FaultActions() []FaultAction {
 // for the summary of `luo check`.
 func (e *Env) FaultSummary() string { return e.M.Faults().Summary() }
 
+// SkipFaults, in the skip set of LockstepSkipping, leaves out every fault
+// action.
+const SkipFaults = "faults"
+
 // Weights of the fault actions, in the tenths of gen.go: the default
 // campaign draws them rarely (about 2% of actions) so that the deep
 // states stay reachable; LockstepWithFaults draws them often.
@@ -127,7 +131,7 @@ const (
 func (r *run) faultActions(weight int, skip map[string]bool) []Action {
 	var acts []Action
 	for _, fa := range FaultActions() {
-		if skip[fa.Name] {
+		if skip[fa.Name] || skip[SkipFaults] {
 			continue
 		}
 		acts = append(acts, Action{

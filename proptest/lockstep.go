@@ -66,7 +66,8 @@ type fataler interface {
 func Lockstep(stats *Stats) func(*rapid.T) { return LockstepSkipping(stats, nil) }
 
 // LockstepSkipping is Lockstep without the actions named in skip (e.g.
-// "kexec" while bisecting a failure to one side of a live update).
+// "kexec" while bisecting a failure to one side of a live update, or
+// SkipFaults for no fault action).
 //
 // The state machine has a single rapid action, "step", which draws one of
 // Actions() by its weight in the current state: rapid's own choice of

@@ -32,7 +32,7 @@ func runCheck(args []string) int {
 	steps := fs.Int("steps", 50, "average number of actions per check")
 	seed := fs.Uint64("seed", 0, "replay the check with this seed (as printed by a failure)")
 	quiet := fs.Bool("q", false, "no progress line")
-	skipList := fs.String("skip", "", "comma-separated actions to leave out (e.g. kexec)")
+	skipList := fs.String("skip", "", "comma-separated actions to leave out (e.g. kexec, fault_freeze; faults: every fault action)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the campaign to this file")
 	campaign := fs.Uint64("campaign", 0, "seed of the campaign's sequence of checks (0: from the clock)")
 	shrinkTime := fs.Duration("shrinktime", 30*time.Second, "how long to shrink a failing check at most")
