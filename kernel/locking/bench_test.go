@@ -4,10 +4,34 @@ package locking_test
 
 import (
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"luomodel/kernel/locking"
 )
+
+// cpuPerOp reports, when the returned function runs after the loop, the
+// CPU time the process spent per operation ("cpu-ns/op") beside the wall
+// time: on a loaded machine ns/op mostly measures the other processes,
+// CPU time much less so. Use it as `defer cpuPerOp(b)()`.
+func cpuPerOp(b *testing.B) func() {
+	start := cpuTime()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
+// cpuTime is the user and system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // Uncontended Lock+Unlock and DownRead+UpRead, beside the sync types.
 // "zero": a lock never Init'ed; "domain": Init'ed in a domain without
@@ -15,6 +39,7 @@ import (
 
 func BenchmarkMutex(b *testing.B) {
 	b.Run("sync", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		var m sync.Mutex
 		for b.Loop() {
 			m.Lock()
@@ -22,6 +47,7 @@ func BenchmarkMutex(b *testing.B) {
 		}
 	})
 	b.Run("zero", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		var m locking.Mutex
 		for b.Loop() {
 			m.Lock()
@@ -29,6 +55,7 @@ func BenchmarkMutex(b *testing.B) {
 		}
 	})
 	b.Run("domain", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		d, _ := newDomain(false)
 		m := newMutex(d, "bench.mutex")
 		for b.Loop() {
@@ -37,6 +64,7 @@ func BenchmarkMutex(b *testing.B) {
 		}
 	})
 	b.Run("lockdep", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		d, _ := newDomain(true)
 		m := newMutex(d, "bench.mutex")
 		for b.Loop() {
@@ -45,6 +73,7 @@ func BenchmarkMutex(b *testing.B) {
 		}
 	})
 	b.Run("lockdep-nested2", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		// Two classes: a known dependency on every acquisition.
 		d, _ := newDomain(true)
 		outer, inner := newMutex(d, "bench.outer"), newMutex(d, "bench.inner")
@@ -56,6 +85,7 @@ func BenchmarkMutex(b *testing.B) {
 		}
 	})
 	b.Run("guard", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		d, _ := newDomain(false)
 		m := newMutex(d, "bench.mutex")
 		for b.Loop() {
@@ -68,6 +98,7 @@ func BenchmarkMutex(b *testing.B) {
 
 func BenchmarkRWSemRead(b *testing.B) {
 	b.Run("sync", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		var m sync.RWMutex
 		for b.Loop() {
 			m.RLock()
@@ -75,6 +106,7 @@ func BenchmarkRWSemRead(b *testing.B) {
 		}
 	})
 	b.Run("zero", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		var s locking.RWSem
 		for b.Loop() {
 			s.DownRead()
@@ -82,6 +114,7 @@ func BenchmarkRWSemRead(b *testing.B) {
 		}
 	})
 	b.Run("domain", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		d, _ := newDomain(false)
 		var s locking.RWSem
 		s.Init(d, "bench.rwsem")
@@ -91,6 +124,7 @@ func BenchmarkRWSemRead(b *testing.B) {
 		}
 	})
 	b.Run("lockdep", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		d, _ := newDomain(true)
 		var s locking.RWSem
 		s.Init(d, "bench.rwsem")
@@ -103,6 +137,7 @@ func BenchmarkRWSemRead(b *testing.B) {
 
 func BenchmarkRWSemWrite(b *testing.B) {
 	b.Run("sync", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		var m sync.RWMutex
 		for b.Loop() {
 			m.Lock()
@@ -110,6 +145,7 @@ func BenchmarkRWSemWrite(b *testing.B) {
 		}
 	})
 	b.Run("domain", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		d, _ := newDomain(false)
 		var s locking.RWSem
 		s.Init(d, "bench.rwsem")
@@ -122,6 +158,7 @@ func BenchmarkRWSemWrite(b *testing.B) {
 
 // BenchmarkYield is a scheduling point with no scheduler installed.
 func BenchmarkYield(b *testing.B) {
+	defer cpuPerOp(b)()
 	d, _ := newDomain(false)
 	for b.Loop() {
 		d.Yield(locking.PointPhase)
@@ -136,6 +173,7 @@ func BenchmarkMutexParallel(b *testing.B) {
 			name = "lockdep"
 		}
 		b.Run(name, func(b *testing.B) {
+			defer cpuPerOp(b)()
 			d, _ := newDomain(ld)
 			m := newMutex(d, "bench.mutex")
 			b.RunParallel(func(pb *testing.PB) {

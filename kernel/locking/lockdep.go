@@ -2,6 +2,7 @@ package locking
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -14,10 +15,11 @@ import (
 const MaxSubclasses = 8
 
 const (
-	heldStackDepth = 16 // PCs kept per held lock: its acquisition stack
-	depStackDepth  = 64 // PCs kept per dependency (save_trace())
-	taskShards     = 64 // shards of the task table; a power of two
-	maxFreeTasks   = 8  // recycled ldTasks kept per shard
+	depStackDepth = 64 // PCs kept per dependency (save_trace())
+	taskShards    = 64 // shards of the task table; a power of two
+	// sweepEvery is how many times a shard's tasks drop their last lock
+	// between two sweeps of the shard's idle tasks.
+	sweepEvery = 64
 )
 
 // lockKind is the type of lock a lockdepMap belongs to, for messages.
@@ -105,31 +107,36 @@ type heldLock struct {
 	class   *lockClass
 	mode    lockMode
 	trylock bool
-	nstack  int
-	stack   [heldStackDepth]uintptr // acquisition stack (Linux keeps acquire_ip)
+	ip      acquireIPs // where it was acquired (held_lock.acquire_ip)
 }
 
-func (h *heldLock) pcs() []uintptr { return h.stack[:h.nstack] }
+func (h *heldLock) pcs() []uintptr { return h.ip.pcs() }
 
 // ldTask is the lockdep part of task_struct: the held-lock stack of one
 // task (goroutine) in one domain.
 type ldTask struct {
-	id int64 // guarded by the shard's mu
+	id int64 // immutable
 	// held is guarded by the shard's mu for writes and for readers other
 	// than the owner; only the owning task writes it, so the owner may read
 	// it without the lock.
 	held []heldLock
+	// recent is set when the task pushes a lock and cleared by a sweep;
+	// guarded by the shard's mu.
+	recent bool
 }
 
 // taskShard is one shard of a domain's task table.
 type taskShard struct {
 	mu sync.Mutex
 	// tasks maps a task id to its held-lock stack; guarded by mu. A task
-	// is present only while it holds a lock, so the table does not grow
-	// with the number of goroutines ever run.
-	tasks map[int64]*ldTask
-	free  []*ldTask // guarded by mu: emptied ldTasks for reuse
-	_     [40]byte  // keep shards on separate cache lines
+	// that drops its last lock stays (idle, with an empty stack) so that
+	// the next acquisition of a busy task neither inserts nor deletes; a
+	// sweep every sweepEvery emptyings drops the tasks that stayed idle
+	// since the previous sweep, so the table does not grow with the number
+	// of goroutines ever run.
+	tasks   map[int64]*ldTask
+	emptied int      // guarded by mu: stacks emptied since the last sweep
+	_       [40]byte // keep shards on separate cache lines
 }
 
 // reportKey identifies one distinct problem, so that each is reported once.
@@ -148,10 +155,14 @@ type lockdep struct {
 
 	// graphMu ports lockdep_lock / graph_lock(): it serializes class
 	// registration and every change to the dependency graph. It is a plain
-	// sync.Mutex so the validator never recurses into itself.
-	graphMu  sync.Mutex
-	families map[string]*lockFamily // guarded by graphMu
-	nclasses int                    // guarded by graphMu
+	// sync.Mutex so the validator never recurses into itself, and no task
+	// waits on it for long. Acquisitions that add no new class or
+	// dependency never take it.
+	graphMu sync.Mutex
+	// families maps a class name to its family. Copy-on-write: replaced
+	// under graphMu, loaded lock-free by Init.
+	families atomic.Pointer[map[string]*lockFamily]
+	nclasses int // guarded by graphMu
 
 	reportMu sync.Mutex
 	reported map[reportKey]struct{} // guarded by reportMu
@@ -160,7 +171,6 @@ type lockdep struct {
 func newLockdep(rep *bug.Reporter) *lockdep {
 	l := &lockdep{
 		rep:      rep,
-		families: make(map[string]*lockFamily),
 		reported: make(map[reportKey]struct{}),
 	}
 	for i := range l.shards {
@@ -169,15 +179,30 @@ func newLockdep(rep *bug.Reporter) *lockdep {
 	return l
 }
 
-// family returns the class family of name, registering it if needed.
+// family returns the class family of name, registering it if needed. A
+// kernel Inits a lock for every object it creates, always of a few dozen
+// names, so a known name is found without graphMu.
 func (l *lockdep) family(name string) *lockFamily {
+	if fams := l.families.Load(); fams != nil {
+		if f := (*fams)[name]; f != nil {
+			return f
+		}
+	}
 	l.graphMu.Lock()
 	defer l.graphMu.Unlock()
-	f := l.families[name]
-	if f == nil {
-		f = &lockFamily{name: name}
-		l.families[name] = f
+	old := l.families.Load()
+	if old != nil {
+		if f := (*old)[name]; f != nil {
+			return f
+		}
 	}
+	fams := make(map[string]*lockFamily, 1)
+	if old != nil {
+		maps.Copy(fams, *old)
+	}
+	f := &lockFamily{name: name}
+	fams[name] = f
+	l.families.Store(&fams)
 	return f
 }
 
@@ -212,7 +237,8 @@ func (l *lockdep) shard(id int64) *taskShard {
 	return &l.shards[uint64(id)&(taskShards-1)]
 }
 
-// task returns the lockdep state of task id, nil if it holds no lock.
+// task returns the lockdep state of task id, nil if it has none (an idle
+// task may have one with an empty stack).
 func (l *lockdep) task(id int64) *ldTask {
 	sh := l.shard(id)
 	sh.mu.Lock()
@@ -225,8 +251,13 @@ func (l *lockdep) task(id int64) *ldTask {
 // current task may take m (subclass sub, in mode; try for a successful
 // trylock) and pushes m on the task's held-lock stack. As in Linux it runs
 // before a blocking acquisition, so a lock that would block forever is
-// reported before it blocks; if the report handler panics, nothing is
+// reported before it blocks; if the report handler panics, nothing stays
 // recorded and the lock is not taken.
+//
+// The common case, a class order seen before, costs the task table's shard
+// lock once, a few return addresses off the frame-pointer chain, and
+// lock-free lookups of the class and the dependency; full stacks are taken
+// only for a new dependency or a report.
 //
 // Functions here that take skip are told how many frames of this package
 // sit between them and the lock's caller, whose stack the reports show.
@@ -240,47 +271,99 @@ func (l *lockdep) acquire(m *lockdepMap, sub int, mode lockMode, try bool, skip 
 	}
 	id := CurrentTask()
 	h := heldLock{inst: m, class: l.class(m, sub), mode: mode, trylock: try}
-	h.nstack = runtime.Callers(skip+2, h.stack[:])
-	t := l.task(id)
-	if !try && t != nil {
-		reports = l.validateChain(t, &h, reports, skip+1)
+	// Called here, not in a helper, so that the one frame skipped is ours.
+	h.ip.n = uint8(ipCallers(1, h.ip.pc[:]))
+	// Pushed first, validated against the locks below it: one trip to the
+	// shard instead of a lookup and a push.
+	t := l.push(id, &h)
+	if held := t.held[:len(t.held)-1]; !try && len(held) > 0 {
+		reports = l.validateChain(t, held, &h, reports, skip+1)
 	}
-	for _, r := range reports {
-		l.rep.File(r)
+	if len(reports) > 0 {
+		l.fileAcquireReports(t, m, reports)
 	}
-	l.push(id, t, &h)
 }
 
-// push appends h to the held-lock stack of task id (t, if it exists).
-func (l *lockdep) push(id int64, t *ldTask, h *heldLock) {
+// push appends h to the held-lock stack of task id and returns the task.
+func (l *lockdep) push(id int64, h *heldLock) *ldTask {
 	sh := l.shard(id)
 	sh.mu.Lock()
+	t := sh.tasks[id]
 	if t == nil {
-		if n := len(sh.free); n > 0 {
-			t = sh.free[n-1]
-			sh.free = sh.free[:n-1]
-		} else {
-			t = &ldTask{}
-		}
-		t.id = id
+		t = &ldTask{id: id}
 		sh.tasks[id] = t
 	}
 	t.held = append(t.held, *h)
+	t.recent = true
 	sh.mu.Unlock()
+	return t
+}
+
+// fileAcquireReports files the reports of an acquisition of m by t, which
+// has pushed m already. A handler that panics aborts the acquisition: m is
+// then popped again, so nothing stays recorded.
+func (l *lockdep) fileAcquireReports(t *ldTask, m *lockdepMap, reports []*bug.Report) {
+	filed := false
+	defer func() {
+		if !filed {
+			l.unwindAcquire(t, m)
+		}
+	}()
+	for _, r := range reports {
+		l.rep.File(r)
+	}
+	filed = true
+}
+
+// unwindAcquire pops the topmost entry of m from t's held-lock stack.
+func (l *lockdep) unwindAcquire(t *ldTask, m *lockdepMap) {
+	sh := l.shard(t.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for j := len(t.held) - 1; j >= 0; j-- {
+		if t.held[j].inst == m {
+			l.removeLocked(sh, t, j)
+			return
+		}
+	}
+}
+
+// removeLocked removes entry i of t's held-lock stack. When the stack
+// empties, every sweepEvery-th time, the shard drops the tasks that have
+// been idle since the previous sweep. sh.mu must be held.
+func (l *lockdep) removeLocked(sh *taskShard, t *ldTask, i int) {
+	n := len(t.held)
+	copy(t.held[i:], t.held[i+1:])
+	t.held[n-1] = heldLock{}
+	t.held = t.held[:n-1]
+	if n > 1 {
+		return
+	}
+	if sh.emptied++; sh.emptied < sweepEvery {
+		return
+	}
+	sh.emptied = 0
+	for id, o := range sh.tasks {
+		if len(o.held) == 0 && !o.recent {
+			delete(sh.tasks, id)
+		}
+		o.recent = false
+	}
 }
 
 // validateChain ports validate_chain(): check_deadlock() against the locks
-// t holds, then check_prevs_add() for the new dependencies.
-func (l *lockdep) validateChain(t *ldTask, next *heldLock, reports []*bug.Report, skip int) []*bug.Report {
+// t held before next (held, which only t may read without the shard lock),
+// then check_prevs_add() for the new dependencies.
+func (l *lockdep) validateChain(t *ldTask, held []heldLock, next *heldLock, reports []*bug.Report, skip int) []*bug.Report {
 	// check_deadlock(): the same class taken twice is a self-deadlock
 	// unless a nesting subclass tells the classes apart. Readers of an
 	// rwsem are not recursive (a waiting writer blocks the second read),
 	// so read-after-read is reported too. The same instance under another
 	// subclass is a certain self-deadlock, which a subclass cannot excuse
 	// (Linux's mutex debugging catches it as owner == current).
-	for i := range t.held {
-		if t.held[i].class == next.class || t.held[i].inst == next.inst {
-			if r := l.recursiveBug(t, &t.held[i], next, skip+1); r != nil {
+	for i := range held {
+		if held[i].class == next.class || held[i].inst == next.inst {
+			if r := l.recursiveBug(t.id, held, &held[i], next, skip+1); r != nil {
 				reports = append(reports, r)
 			}
 			return reports
@@ -288,9 +371,9 @@ func (l *lockdep) validateChain(t *ldTask, next *heldLock, reports []*bug.Report
 	}
 	// check_prevs_add(): add prev -> next for the most recent held lock,
 	// and for each trylock above it, which added no dependencies of its own.
-	for i := len(t.held) - 1; i >= 0; i-- {
-		prev := &t.held[i]
-		if r := l.checkPrevAdd(t, prev, next, skip+1); r != nil {
+	for i := len(held) - 1; i >= 0; i-- {
+		prev := &held[i]
+		if r := l.checkPrevAdd(t.id, held, prev, next, skip+1); r != nil {
 			reports = append(reports, r)
 		}
 		if !prev.trylock {
@@ -303,7 +386,10 @@ func (l *lockdep) validateChain(t *ldTask, next *heldLock, reports []*bug.Report
 // checkPrevAdd ports check_prev_add(): record prev -> next unless known,
 // after check_noncircular() has looked for a path next -> ... -> prev, which
 // with the new dependency closes a cycle. It returns the report, if any.
-func (l *lockdep) checkPrevAdd(t *ldTask, prev, next *heldLock, skip int) *bug.Report {
+// Task id holds held, prev among them. A new dependency saves the full
+// stack of this acquisition (save_trace()); a known one costs a lock-free
+// map lookup.
+func (l *lockdep) checkPrevAdd(id int64, held []heldLock, prev, next *heldLock, skip int) *bug.Report {
 	if deps := prev.class.after.Load(); deps != nil {
 		if _, ok := (*deps)[next.class]; ok {
 			return nil // the fast path: a dependency seen before
@@ -321,7 +407,7 @@ func (l *lockdep) checkPrevAdd(t *ldTask, prev, next *heldLock, skip int) *bug.R
 	dep := &lockDep{
 		prev:      prev.class,
 		next:      next.class,
-		task:      t.id,
+		task:      id,
 		prevStack: append([]uintptr(nil), prev.pcs()...),
 		stack:     callers(skip, depStackDepth),
 	}
@@ -330,9 +416,7 @@ func (l *lockdep) checkPrevAdd(t *ldTask, prev, next *heldLock, skip int) *bug.R
 	// fast path instead of searching the graph again.
 	deps := make(map[*lockClass]*lockDep, 1)
 	if old != nil {
-		for k, v := range *old {
-			deps[k] = v
-		}
+		maps.Copy(deps, *old)
 	}
 	deps[next.class] = dep
 	prev.class.after.Store(&deps)
@@ -340,7 +424,7 @@ func (l *lockdep) checkPrevAdd(t *ldTask, prev, next *heldLock, skip int) *bug.R
 	if path == nil {
 		return nil
 	}
-	return l.circularBug(t, prev, next, path, skip+1)
+	return l.circularBug(id, held, prev, next, path, skip+1)
 }
 
 // bfsLocked ports check_noncircular() / __bfs_forwards(): the shortest
@@ -411,16 +495,7 @@ func (l *lockdep) release(m *lockdepMap, mode lockMode, skip int) bool {
 		}
 		return false
 	}
-	n := len(t.held)
-	copy(t.held[i:], t.held[i+1:])
-	t.held[n-1] = heldLock{}
-	t.held = t.held[:n-1]
-	if n == 1 {
-		delete(sh.tasks, id)
-		if len(sh.free) < maxFreeTasks {
-			sh.free = append(sh.free, t)
-		}
-	}
+	l.removeLocked(sh, t, i)
 	sh.mu.Unlock()
 	return true
 }

@@ -2,7 +2,6 @@ package locking
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,29 +67,22 @@ func printLock(b *strings.Builder, h *heldLock) {
 	fmt.Fprintf(b, "%p %s, at: %s\n", h.inst, lockName(h.class, h.inst.kind, h.mode), frameAt(h.pcs()))
 }
 
-// frameAt renders the first frame of pcs as "func (file:line)".
+// frameAt renders the first frame of pcs outside this package as
+// "func (file:line)".
 func frameAt(pcs []uintptr) string {
-	if len(pcs) == 0 {
+	frames := callerFrames(pcs)
+	if len(frames) == 0 {
 		return "?"
 	}
-	// Clone: a held lock's PCs live in the held_lock itself, which must
-	// not escape to the heap on the acquire fast path.
-	f, _ := runtime.CallersFrames(slices.Clone(pcs)).Next()
+	f := frames[0]
 	return fmt.Sprintf("%s (%s:%d)", f.Function, f.File, f.Line)
 }
 
-// printStack renders pcs one frame per two lines, indented.
+// printStack renders pcs one frame per two lines, indented, from the first
+// frame outside this package.
 func printStack(b *strings.Builder, pcs []uintptr, indent string) {
-	frames := runtime.CallersFrames(slices.Clone(pcs)) // see frameAt
-	for {
-		f, more := frames.Next()
-		if f.Function == "runtime.goexit" {
-			break
-		}
+	for _, f := range callerFrames(pcs) {
 		fmt.Fprintf(b, "%s%s\n%s\t%s:%d\n", indent, f.Function, indent, f.File, f.Line)
-		if !more {
-			break
-		}
 	}
 }
 
@@ -132,7 +124,8 @@ func lockdepReport(title string, b *strings.Builder) *bug.Report {
 
 // circularBug ports print_circular_bug(): taking next while holding prev
 // closes the cycle next --> path... --> prev --> next.
-func (l *lockdep) circularBug(t *ldTask, prev, next *heldLock, path []*lockDep, skip int) *bug.Report {
+// Task id holds held, prev on top.
+func (l *lockdep) circularBug(id int64, held []heldLock, prev, next *heldLock, path []*lockDep, skip int) *bug.Report {
 	cycle := make([]*lockClass, 0, len(path)+1)
 	for _, d := range path {
 		cycle = append(cycle, d.prev)
@@ -154,7 +147,7 @@ func (l *lockdep) circularBug(t *ldTask, prev, next *heldLock, path []*lockDep, 
 	}
 
 	b := splat(TitleCircular)
-	fmt.Fprintf(b, "%s is trying to acquire lock:\n", taskName(t.id))
+	fmt.Fprintf(b, "%s is trying to acquire lock:\n", taskName(id))
 	printLock(b, next)
 	b.WriteString("\nbut task is already holding lock:\n")
 	printLock(b, prev)
@@ -185,19 +178,19 @@ func (l *lockdep) circularBug(t *ldTask, prev, next *heldLock, path []*lockDep, 
 	fmt.Fprintf(b, "                               lock(%s);\n", prev.class)
 	fmt.Fprintf(b, "  lock(%s);\n", next.class)
 	b.WriteString("\n *** DEADLOCK ***\n\n")
-	printHeldLocks(b, t.id, t.held)
+	printHeldLocks(b, id, held)
 	stackBacktrace(b, skip+1)
 	return lockdepReport(TitleCircular, b)
 }
 
 // recursiveBug ports print_deadlock_bug(): next is of the same class as
-// prev, which the task already holds.
-func (l *lockdep) recursiveBug(t *ldTask, prev, next *heldLock, skip int) *bug.Report {
+// prev, which task id already holds among held.
+func (l *lockdep) recursiveBug(id int64, held []heldLock, prev, next *heldLock, skip int) *bug.Report {
 	if !l.once(reportKey{what: "recursive", a: next.class.id}) {
 		return nil
 	}
 	b := splat(TitleRecursive)
-	fmt.Fprintf(b, "%s is trying to acquire lock:\n", taskName(t.id))
+	fmt.Fprintf(b, "%s is trying to acquire lock:\n", taskName(id))
 	printLock(b, next)
 	b.WriteString("\nbut task is already holding lock:\n")
 	printLock(b, prev)
@@ -214,7 +207,7 @@ func (l *lockdep) recursiveBug(t *ldTask, prev, next *heldLock, skip int) *bug.R
 			" waiting between the two reads blocks the second one.\n\n")
 	}
 	b.WriteString(" May be due to missing lock nesting notation\n\n")
-	printHeldLocks(b, t.id, t.held)
+	printHeldLocks(b, id, held)
 	stackBacktrace(b, skip+1)
 	return lockdepReport(TitleRecursive, b)
 }
@@ -351,7 +344,9 @@ func (l *lockdep) showAllLocks() string {
 		sh := &l.shards[i]
 		sh.mu.Lock()
 		for id, t := range sh.tasks {
-			all = append(all, snap{id, slices.Clone(t.held)})
+			if len(t.held) > 0 { // idle tasks stay in the table
+				all = append(all, snap{id, slices.Clone(t.held)})
+			}
 		}
 		sh.mu.Unlock()
 	}
