@@ -1,3 +1,5 @@
+//lint:file-ignore SA2001 these tests only need a lock taken and released
+
 package locking_test
 
 import (
