@@ -42,8 +42,20 @@ func TestLockstep(t *testing.T) {
 	t.Logf("checks=%d steps=%d kexecs=%d distinct errnos=%d", p.Checks, p.Steps, p.Kexecs, p.Errnos)
 }
 
+// lockstepFuzzMaxInput bounds a FuzzLockstep input. Every 8 bytes feed
+// one of rapid's draws and nothing else bounds a check's length (rapid's
+// Repeat stops only when its input runs out), so a grown input of a few
+// hundred KiB ran thousands of steps and took seconds per execution. 4 KiB
+// is 512 draws: a check of up to about a hundred steps, like a campaign's.
+const lockstepFuzzMaxInput = 4 << 10
+
+// FuzzLockstep feeds rapid's choices from the fuzzer: the lockstep
+// property must hold for every input.
 func FuzzLockstep(f *testing.F) {
-	f.Fuzz(rapid.MakeFuzz(Lockstep(nil)))
+	fuzz := rapid.MakeFuzz(Lockstep(nil))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fuzz(t, in[:min(len(in), lockstepFuzzMaxInput)])
+	})
 }
 
 // prngSource draws from a seeded PRNG (benchmarks).
