@@ -116,15 +116,19 @@ func TestMutantHunt(t *testing.T) {
 
 		// Free-running stress, same time budget (at least one batch).
 		deadline := time.Now().Add(took)
+		stressHit := false
 		for s := seed << 20; ; s++ {
 			if check(t, s, 20, concurrent.StressProperty(cfg, nil, nil)) {
 				stressFound++
+				stressHit = true
 				break
 			}
 			if time.Now().After(deadline) {
 				break
 			}
 		}
+		t.Logf("seed %d: found after %v (%s), shrunk to %d switches, %d preemptions; stress in the same time: %v",
+			seed, took, last.Category, last.Switches, last.Preemptions, stressHit)
 	}
 	slices.Sort(times)
 	t.Logf("%s: found in %d/%d seeds; median time to detection %v (min %v, max %v); free-running stress found it in %d/%d within the same time",
