@@ -70,3 +70,13 @@ func TestReporterConcurrentUse(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, 800, r.Count(bug.KindWarn))
 }
+
+func captureHere() bug.Stack { return bug.CaptureStack(0, 8) }
+
+func TestCaptureStackStartsAtTheCaller(t *testing.T) {
+	s := captureHere().String()
+	first, _, _ := strings.Cut(s, "\n")
+	require.Equal(t, " luomodel/kernel/bug_test.captureHere", first)
+	require.Contains(t, s, "TestCaptureStackStartsAtTheCaller")
+	require.Empty(t, bug.Stack(nil).String())
+}

@@ -3,8 +3,6 @@ package liveupdate
 import (
 	"errors"
 	"fmt"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -225,7 +223,7 @@ type freeTrack struct {
 	freed atomic.Bool
 	// at is stored once, before freed is set, so that a reader that sees
 	// freed also sees where.
-	at atomic.Pointer[[]uintptr]
+	at atomic.Pointer[bug.Stack]
 }
 
 // Load reports whether the object was freed.
@@ -235,28 +233,16 @@ func (t *freeTrack) Load() bool { return t.freed.Load() }
 // the first free records its stack.
 func (t *freeTrack) Swap(v bool) bool {
 	if v && !t.freed.Load() {
-		pcs := make([]uintptr, 16)
-		pcs = pcs[:runtime.Callers(2, pcs)]
-		t.at.CompareAndSwap(nil, &pcs)
+		at := bug.CaptureStack(1, 16) // from the caller of Swap
+		t.at.CompareAndSwap(nil, &at)
 	}
 	return t.freed.Swap(v)
 }
 
 // stack renders where the object was freed ("" if unknown).
 func (t *freeTrack) stack() string {
-	p := t.at.Load()
-	if p == nil {
-		return ""
+	if p := t.at.Load(); p != nil {
+		return "\nfreed by:\n" + p.String()
 	}
-	var b strings.Builder
-	b.WriteString("\nfreed by:\n")
-	frames := runtime.CallersFrames(*p)
-	for {
-		fr, more := frames.Next()
-		fmt.Fprintf(&b, "  %s\n    %s:%d\n", fr.Function, fr.File, fr.Line)
-		if !more {
-			break
-		}
-	}
-	return b.String()
+	return ""
 }

@@ -165,6 +165,9 @@ func TestUseAfterFreeIsReported(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Equal(t, bug.KindUAF, got[0].Kind)
 	require.Equal(t, bug.KindUAF, got[1].Kind)
+	// The report says where the session was freed, from sessionFree out.
+	require.Contains(t, got[0].Detail, "freed by:\n luomodel/kernel/liveupdate.(*LUO).sessionFree\n")
+	require.Contains(t, got[0].Detail, "TestUseAfterFreeIsReported")
 }
 
 // TestCopyStructFromUser covers copy_struct_from_user()'s three cases.

@@ -63,17 +63,8 @@ func (l *freeLog) describe(pfn PFN) string {
 	if best == nil {
 		return "the free of this page is too old to be remembered"
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Freed by task %d (pfn %#x, order %d):\n", best.task, best.pfn, best.order)
-	frames := runtime.CallersFrames(best.pcs[:best.n])
-	for {
-		f, more := frames.Next()
-		fmt.Fprintf(&b, " %s\n\t%s:%d\n", f.Function, f.File, f.Line)
-		if !more {
-			break
-		}
-	}
-	return b.String()
+	return fmt.Sprintf("Freed by task %d (pfn %#x, order %d):\n", best.task, best.pfn, best.order) +
+		bug.Stack(best.pcs[:best.n]).String()
 }
 
 // callerName names the function that called into package mm's memory

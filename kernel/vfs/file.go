@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"luomodel/kernel/bug"
 	"luomodel/kernel/locking"
 )
 
@@ -68,7 +69,7 @@ type File struct {
 	// freedAt is where the release started (program counters), for
 	// use-after-free reports; nil until then. Stored once, after
 	// released is set.
-	freedAt atomic.Pointer[[]uintptr]
+	freedAt atomic.Pointer[bug.Stack]
 }
 
 // Name is what readlink(/proc/self/fd/N) would show.

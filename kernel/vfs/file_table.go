@@ -1,9 +1,7 @@
 package vfs
 
 import (
-	"fmt"
 	"runtime"
-	"strings"
 
 	"luomodel/kernel/bug"
 	"luomodel/kernel/locking"
@@ -84,31 +82,20 @@ func (f *File) put() bool {
 	return true
 }
 
-// recordFree remembers where the file was freed, as KASAN's free stack.
+// recordFree remembers where the file was freed, as KASAN's free stack:
+// from the caller of the function that calls recordFree.
 func (f *File) recordFree() {
-	pcs := make([]uintptr, creationStackDepth)
-	pcs = pcs[:runtime.Callers(3, pcs)]
-	f.freedAt.Store(&pcs)
+	at := bug.CaptureStack(2, creationStackDepth)
+	f.freedAt.Store(&at)
 }
 
 // freedStack renders where the file was freed, for a use-after-free
 // report ("" if it was not).
 func (f *File) freedStack() string {
-	p := f.freedAt.Load()
-	if p == nil {
-		return ""
+	if p := f.freedAt.Load(); p != nil {
+		return "\nfreed by:\n" + p.String()
 	}
-	var b strings.Builder
-	b.WriteString("\nfreed by:\n")
-	frames := runtime.CallersFrames(*p)
-	for {
-		fr, more := frames.Next()
-		fmt.Fprintf(&b, "  %s\n    %s:%d\n", fr.Function, fr.File, fr.Line)
-		if !more {
-			break
-		}
-	}
-	return b.String()
+	return ""
 }
 
 // release ports fs/file_table.c:__fput(): run ->release and free the file. Called once,

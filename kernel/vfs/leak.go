@@ -2,10 +2,8 @@ package vfs
 
 import (
 	"cmp"
-	"fmt"
-	"runtime"
+	"luomodel/kernel/bug"
 	"slices"
-	"strings"
 	"sync"
 )
 
@@ -51,18 +49,7 @@ func (v *VFS) LiveFiles() []*File {
 }
 
 // CreationStack renders where the file was created, innermost first.
-func (f *File) CreationStack() string {
-	var b strings.Builder
-	frames := runtime.CallersFrames(f.created[:f.ncreated])
-	for {
-		fr, more := frames.Next()
-		fmt.Fprintf(&b, "%s\n\t%s:%d\n", fr.Function, fr.File, fr.Line)
-		if !more {
-			break
-		}
-	}
-	return b.String()
-}
+func (f *File) CreationStack() string { return bug.Stack(f.created[:f.ncreated]).String() }
 
 // TestingT is the part of *testing.T that CheckNoLeaks uses.
 type TestingT interface {

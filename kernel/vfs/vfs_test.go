@@ -89,6 +89,9 @@ func TestPutBelowZeroIsReported(t *testing.T) {
 	require.Len(t, rs, 2)
 	require.Equal(t, bug.KindUAF, rs[1].Kind)
 	require.Equal(t, TitleGetFreed, rs[1].Title)
+	// The report says where the file was freed: from the final Put out.
+	require.Contains(t, rs[1].Detail, "freed by:\n luomodel/kernel/vfs.(*File).Put\n")
+	require.Contains(t, rs[1].Detail, "TestPutBelowZeroIsReported")
 	require.EqualValues(t, 1, ops.releases.Load())
 }
 
