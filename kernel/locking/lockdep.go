@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -409,7 +410,7 @@ func (l *lockdep) checkPrevAdd(id int64, held []heldLock, prev, next *heldLock, 
 		next:      next.class,
 		task:      id,
 		prevStack: append([]uintptr(nil), prev.pcs()...),
-		stack:     callers(skip, depStackDepth),
+		stack:     saveTrace(),
 	}
 	// The dependency is recorded even when it closes a cycle: the cycle is
 	// reported once, and later acquisitions in the same order take the
@@ -537,6 +538,16 @@ func (l *lockdep) sysExit(where string, skip int) {
 	if r := l.sysExitBug(t, where, skip+1); r != nil {
 		l.rep.File(r)
 	}
+}
+
+// saveTrace ports save_trace(): the stack of the current acquisition, for
+// a new dependency. Every new dependency saves one (a fresh kernel's graph
+// starts empty), so it is walked off the frame-pointer chain; the frames of
+// this package it starts with are dropped when rendered.
+func saveTrace() []uintptr {
+	var pcs [depStackDepth]uintptr
+	n := ipCallers(1, pcs[:])
+	return slices.Clone(pcs[:n])
 }
 
 // callers returns the stack of the lock's caller, for a function of this
