@@ -39,7 +39,7 @@ func taskTestKernelLockdep(h bug.Handler, lockdep bool) *Kernel {
 // strictKernel fails the test on any report and on leaked files.
 func strictKernel(t testing.TB) *Kernel {
 	t.Helper()
-	k := taskTestKernel(t, func(r *bug.Report) { t.Errorf("%s", r) })
+	k := taskTestKernel(t, func(r *bug.Report) { t.Errorf("%s", r.String()) })
 	t.Cleanup(func() { vfs.CheckNoLeaks(t, k.vfs) })
 	return k
 }
@@ -491,7 +491,7 @@ func TestConcurrentSyscallsOneTask(t *testing.T) {
 func BenchmarkTaskReadDevNull(b *testing.B) {
 	for _, ld := range []bool{false, true} {
 		b.Run(fmt.Sprintf("lockdep=%v", ld), func(b *testing.B) {
-			k := taskTestKernelLockdep(func(r *bug.Report) { b.Errorf("%s", r) }, ld)
+			k := taskTestKernelLockdep(func(r *bug.Report) { b.Errorf("%s", r.String()) }, ld)
 			task := k.NewTask()
 			defer task.Exit()
 			fd, err := task.Open("/dev/null", syscall.O_RDONLY)

@@ -13,7 +13,7 @@ import (
 
 // failOnReport returns a report handler that fails t.
 func failOnReport(t testing.TB) bug.Handler {
-	return func(r *bug.Report) { t.Errorf("unexpected report:\n%s", r) }
+	return func(r *bug.Report) { t.Errorf("unexpected report:\n%s", r.String()) }
 }
 
 func newMachine(t testing.TB, cfg machine.Config) *machine.Machine {

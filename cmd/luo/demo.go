@@ -64,7 +64,7 @@ func demoRun() error {
 	reports := 0
 	m, err := machine.New(machine.Config{LiveUpdate: true, Report: func(r *bug.Report) {
 		reports++
-		fmt.Fprintf(os.Stderr, "%s\n", r)
+		fmt.Fprintf(os.Stderr, "%s\n", r.String())
 	}})
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ func TestDemo(t *testing.T) {
 // hand-over: KHO's root, LUO's nested tree (its root printed as "/"), and
 // the serialized session and file decoded as comments.
 func TestPrintHandoverDecodesSessions(t *testing.T) {
-	m, err := machine.New(machine.Config{LiveUpdate: true, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	m, err := machine.New(machine.Config{LiveUpdate: true, Report: func(r *bug.Report) { t.Errorf("%s", r.String()) }})
 	require.NoError(t, err)
 	task := m.Kernel().NewTask()
 	dev, err := lu.OpenDevice(task)

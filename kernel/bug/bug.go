@@ -10,6 +10,7 @@ package bug
 
 import (
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -39,8 +40,20 @@ type Report struct {
 	Stack string
 }
 
-// Error makes a Report usable as an error.
+// Error makes a Report usable as an error: the one-line summary.
 func (r *Report) Error() string { return string(r.Kind) + ": " + r.Title }
+
+// Format renders the whole report for %s and %v (%q quotes it), so that
+// printing a report never shows only its summary: fmt prefers Error to
+// String, and a title without the stacks explains nothing.
+func (r *Report) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'q':
+		fmt.Fprintf(f, "%q", r.String())
+	default:
+		io.WriteString(f, r.String())
+	}
+}
 
 // String renders the whole report, splat style.
 func (r *Report) String() string {

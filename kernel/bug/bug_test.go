@@ -1,6 +1,7 @@
 package bug_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,18 @@ func TestNilHandlerPanicsWithTheReport(t *testing.T) {
 func TestReportString(t *testing.T) {
 	s := (&bug.Report{Kind: bug.KindUAF, Title: "luo_session", Detail: "freed at:\n  x\n", Stack: "y\n"}).String()
 	require.True(t, strings.Contains(s, "BUG (uaf): luo_session\nfreed at:\n  x\nfiled at:\ny\n"), s)
+}
+
+// Printing a report with %s or %v shows all of it, not just the summary
+// Error returns (fmt would otherwise prefer Error to String).
+func TestReportFormatsWhole(t *testing.T) {
+	r := &bug.Report{Kind: bug.KindUAF, Title: "luo_session", Detail: "freed by:\n  x\n"}
+	require.Equal(t, "uaf: luo_session", r.Error())
+	require.Equal(t, r.String(), fmt.Sprintf("%s", r))
+	require.Equal(t, r.String(), fmt.Sprintf("%v", r))
+	require.Equal(t, fmt.Sprintf("%q", r.String()), fmt.Sprintf("%q", r))
+	var err error = r
+	require.Contains(t, fmt.Sprintf("%v", err), "freed by:")
 }
 
 func TestReporterConcurrentUse(t *testing.T) {

@@ -26,7 +26,7 @@ func boot(t *testing.T) (*machine.Machine, *fault.Injector) {
 	m, err := machine.New(machine.Config{
 		LiveUpdate: true,
 		Faults:     inj,
-		Report:     func(r *bug.Report) { t.Errorf("%s", r) },
+		Report:     func(r *bug.Report) { t.Errorf("%s", r.String()) },
 	})
 	require.NoError(t, err)
 	require.Same(t, inj, m.Faults())
@@ -247,7 +247,7 @@ func TestFaultDeserializeFailsSafe(t *testing.T) {
 func TestFaultFDTSetupDisablesLUO(t *testing.T) {
 	inj := fault.New(1)
 	inj.ArmNext(fault.LUOFDTSetup)
-	m, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	m, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r.String()) }})
 	require.NoError(t, err)
 	require.False(t, m.Kernel().LUO().Enabled())
 	_, err = lu.OpenDevice(m.Kernel().NewTask())
@@ -260,7 +260,7 @@ func TestFaultFDTSetupDisablesLUO(t *testing.T) {
 func TestFaultBootAllocFailsBoot(t *testing.T) {
 	inj := fault.New(1)
 	inj.ArmNext(fault.KHOAllocPreserve)
-	_, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	_, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r.String()) }})
 	require.Error(t, err)
 	require.True(t, errors.Is(err, syscall.ENOMEM))
 }
@@ -287,7 +287,7 @@ func TestFaultStorm(t *testing.T) {
 	for seed := uint64(1); seed <= 24; seed++ {
 		inj := fault.New(seed)
 		m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: 32, Faults: inj,
-			Report: func(r *bug.Report) { t.Errorf("seed %d: %s", seed, r) }})
+			Report: func(r *bug.Report) { t.Errorf("seed %d: %s", seed, r.String()) }})
 		require.NoError(t, err)
 		for _, s := range fault.Sites() {
 			inj.Arm(s, fault.Attr{Probability: 0.05, Times: -1})

@@ -97,7 +97,7 @@ func FuzzKHOHandover(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("report during boot:\n%s", r) })
+		rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("report during boot:\n%s", r.String()) })
 		k, err := kernel.Boot(kernel.BootParams{RAM: ram, Cmdline: "kho=on", Handover: fuzzFDTPA, Reporter: rep})
 		if err != nil {
 			return

@@ -39,7 +39,7 @@ type khoTestState struct {
 
 // failOnReport returns a report handler that fails t.
 func failOnReport(t testing.TB) bug.Handler {
-	return func(r *bug.Report) { t.Errorf("unexpected report:\n%s", r) }
+	return func(r *bug.Report) { t.Errorf("unexpected report:\n%s", r.String()) }
 }
 
 // orderDist picks a folio order: test_kho picks uniformly among all

@@ -63,7 +63,7 @@ func FuzzSessionDeserialize(f *testing.F) {
 		h := &fuzzHandover{mem: make([]byte, fuzzSize)}
 		copy(h.mem, block)
 		copy(h.mem[SessionBlockSize:], files)
-		rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r) })
+		rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r.String()) })
 		dom := locking.NewDomain(locking.Options{Reporter: rep})
 		l, err := earlyInit(Config{Enabled: true, Domain: dom, Reporter: rep}, h, h)
 		if err != nil {

@@ -22,7 +22,7 @@ func newMachine(tb testing.TB) *machine.Machine {
 	tb.Helper()
 	m, err := machine.New(machine.Config{
 		LiveUpdate: true,
-		Report:     func(r *bug.Report) { tb.Errorf("%s", r) },
+		Report:     func(r *bug.Report) { tb.Errorf("%s", r.String()) },
 	})
 	require.NoError(tb, err)
 	return m

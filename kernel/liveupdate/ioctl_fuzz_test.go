@@ -35,7 +35,7 @@ func ioctlSetup(t *testing.T, target int) (*machine.Machine, *kernel.Task, int) 
 		LiveUpdate: true,
 		MemoryMiB:  handoverMiB,
 		Faults:     inj,
-		Report:     func(r *bug.Report) { t.Errorf("%s", r) },
+		Report:     func(r *bug.Report) { t.Errorf("%s", r.String()) },
 	})
 	require.NoError(t, err)
 	task := m.Kernel().NewTask()

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestDeviceAbsentWhenDisabled(t *testing.T) {
 	for _, cfg := range []machine.Config{{}, {LiveUpdate: true, KHODisabled: true}} {
-		cfg.Report = func(r *bug.Report) { t.Errorf("%s", r) }
+		cfg.Report = func(r *bug.Report) { t.Errorf("%s", r.String()) }
 		m, err := machine.New(cfg)
 		require.NoError(t, err)
 		k := m.Kernel()

@@ -39,7 +39,7 @@ type testKernel struct {
 
 func newTestKernel(t *testing.T) *testKernel {
 	t.Helper()
-	rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r) })
+	rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r.String()) })
 	dom := locking.NewDomain(locking.Options{Lockdep: true, Reporter: rep})
 	m := mm.New(mm.NewRAM(64<<20), rep, nil)
 	v := vfs.New(dom)

@@ -60,7 +60,7 @@ func TestIPCallersMatchesRuntimeCallers(t *testing.T) {
 // sweep drops those that stayed idle, so the table does not grow with the
 // number of goroutines that ever took a lock.
 func TestLockdepIdleTasksAreSwept(t *testing.T) {
-	d := NewDomain(Options{Lockdep: true, Reporter: bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r) })})
+	d := NewDomain(Options{Lockdep: true, Reporter: bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r.String()) })})
 	var m Mutex
 	m.Init(d, "test.mutex")
 	const tasks = 20000

@@ -7,7 +7,7 @@ import (
 )
 
 func benchMM(b *testing.B) *MM {
-	return New(NewRAM(256*mib), bug.NewReporter(func(r *bug.Report) { b.Errorf("%s", r) }), nil)
+	return New(NewRAM(256*mib), bug.NewReporter(func(r *bug.Report) { b.Errorf("%s", r.String()) }), nil)
 }
 
 func benchAllocFree(b *testing.B, order uint) {

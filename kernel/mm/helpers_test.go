@@ -19,7 +19,7 @@ const (
 
 // failReporter fails t on any report.
 func failReporter(t testing.TB) *bug.Reporter {
-	return bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r) })
+	return bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r.String()) })
 }
 
 // recorder collects reports instead of failing.

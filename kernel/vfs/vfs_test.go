@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // for leaked files when the test ends.
 func newTestVFS(t testing.TB) *VFS {
 	t.Helper()
-	rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r) })
+	rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r.String()) })
 	v := New(locking.NewDomain(locking.Options{Lockdep: true, Reporter: rep}))
 	t.Cleanup(func() { CheckNoLeaks(t, v) })
 	return v
@@ -679,7 +679,7 @@ func TestBadReadCountWarns(t *testing.T) {
 
 // benchVFS is a VFS with lockdep on or off and reports failing b.
 func benchVFS(b *testing.B, lockdep bool) *VFS {
-	rep := bug.NewReporter(func(r *bug.Report) { b.Errorf("%s", r) })
+	rep := bug.NewReporter(func(r *bug.Report) { b.Errorf("%s", r.String()) })
 	return New(locking.NewDomain(locking.Options{Lockdep: lockdep, Reporter: rep}))
 }
 

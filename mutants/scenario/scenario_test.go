@@ -28,7 +28,7 @@ func newMachine(t *testing.T) *machine.Machine {
 	m, err := machine.New(machine.Config{
 		LiveUpdate: true,
 		MemoryMiB:  64,
-		Report:     func(r *bug.Report) { t.Errorf("%s", r) },
+		Report:     func(r *bug.Report) { t.Errorf("%s", r.String()) },
 		Faults:     fault.New(1),
 	})
 	require.NoError(t, err)

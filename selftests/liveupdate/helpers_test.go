@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 // failOnReport is the bug handler of every test: any WARN, lockdep,
 // KASAN or use-after-free report fails the test.
 func failOnReport(t testing.TB) bug.Handler {
-	return func(r *bug.Report) { t.Errorf("%s", r) }
+	return func(r *bug.Report) { t.Errorf("%s", r.String()) }
 }
 
 // newMachine cold-boots a machine with liveupdate=on.

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func boot(t *testing.T) *machine.Machine {
 	t.Helper()
-	m, err := machine.New(machine.Config{LiveUpdate: true, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	m, err := machine.New(machine.Config{LiveUpdate: true, Report: func(r *bug.Report) { t.Errorf("%s", r.String()) }})
 	require.NoError(t, err)
 	return m
 }
@@ -138,7 +138,7 @@ func TestEverythingFinishedLeavesOnlyTheFDTs(t *testing.T) {
 
 func TestFailedDeserializeLeaksByDesign(t *testing.T) {
 	inj := fault.New(1)
-	m, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r) }})
+	m, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj, Report: func(r *bug.Report) { t.Errorf("%s", r.String()) }})
 	require.NoError(t, err)
 	kexecWith(t, m)
 	inj.Arm(fault.LUOSessionAlloc, fault.Attr{Nth: 2})

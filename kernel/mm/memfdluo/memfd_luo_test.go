@@ -59,7 +59,7 @@ func boot(t testing.TB, ram *mm.RAM, rep *bug.Reporter, handover mm.PhysAddr) *k
 // newKern cold-boots a small kernel whose reports fail the test.
 func newKern(t testing.TB) *kern {
 	t.Helper()
-	return boot(t, mm.NewRAM(16<<20), bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r) }), 0)
+	return boot(t, mm.NewRAM(16<<20), bug.NewReporter(func(r *bug.Report) { t.Errorf("%s", r.String()) }), 0)
 }
 
 // kexec finalizes KHO, scrubs what is not handed over and boots the next
