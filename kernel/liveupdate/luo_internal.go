@@ -49,7 +49,8 @@ type fileSet struct {
 
 // session ports struct luo_session.
 type session struct {
-	// name is NUL-padded; immutable after sessionAlloc.
+	// name is NUL-padded; immutable after sessionAlloc, so read without
+	// a lock, but only through (*LUO).sessionName, which checks the poison.
 	name [SessionNameLength]byte
 	// retrieved is set once, under mutex, by sessionRetrieve before the
 	// session's file is published; release and the ioctl type check read
@@ -64,9 +65,21 @@ type session struct {
 	freed freeTrack
 }
 
-// nameString is the session name up to its NUL.
-func (s *session) nameString() string {
-	str, _ := cString(s.name[:])
+// sessionName is every read of session->name. Like KASAN instrumenting
+// the load, it reports a use-after-free if s was freed (M4: the seed
+// logged a session's name after luo_session_free()); the bytes are still
+// returned, as freed slab memory still reads.
+func (l *LUO) sessionName(s *session) []byte {
+	if s.freed.Load() {
+		reportUAF(l.rep, "luo_session", &s.freed)
+	}
+	return s.name[:]
+}
+
+// sessionNameString is the session name up to its NUL, read through
+// sessionName.
+func (l *LUO) sessionNameString(s *session) string {
+	str, _ := cString(l.sessionName(s))
 	return str
 }
 

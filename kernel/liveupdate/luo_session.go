@@ -95,7 +95,7 @@ func (l *LUO) sessionInsert(sh *sessionHeader, s *session) error {
 		return syscall.ENOMEM
 	}
 	for _, it := range sh.list {
-		if it.name == s.name {
+		if bytes.Equal(l.sessionName(it), l.sessionName(s)) {
 			return syscall.EEXIST
 		}
 	}
@@ -117,7 +117,7 @@ func (l *LUO) sessionRemove(sh *sessionHeader, s *session) {
 			return
 		}
 	}
-	l.rep.WarnOn(true, "liveupdate: removing session [%s] that is not in its list", s.nameString())
+	l.rep.WarnOn(true, "liveupdate: removing session [%s] that is not in its list", l.sessionNameString(s))
 }
 
 // sessionFinishOne ports luo_session.c:luo_session_finish_one().
@@ -164,7 +164,7 @@ func (l *LUO) sessionRelease(s *session) {
 	// If retrieved is set, this session is from the incoming list.
 	if s.retrieved {
 		if err := l.sessionFinishOne(nil, s); err != nil {
-			l.log.printf("warn", "Unable to finish session [%s] on release", s.nameString())
+			l.log.printf("warn", "Unable to finish session [%s] on release", l.sessionNameString(s))
 			return
 		}
 		sh = &l.sessions.incoming
@@ -255,8 +255,9 @@ func (l *LUO) sessionGetName(_ *vfs.Context, s *session, ucmd *luoUcmd) error {
 	}
 	// strscpy() writes the name and its NUL but, unlike strscpy_pad(),
 	// leaves the caller's bytes after the NUL in place.
-	n := bytes.IndexByte(s.name[:], 0)
-	copy(argp.Name[:n+1], s.name[:n+1])
+	name := l.sessionName(s)
+	n := bytes.IndexByte(name, 0)
+	copy(argp.Name[:n+1], name[:n+1])
 	argp.Encode(ucmd.cmd)
 	return ucmd.respond(GetNameArgSize)
 }
@@ -349,7 +350,7 @@ func (o *sessionFileOps) Ioctl(ctx *vfs.Context, f *vfs.File, cmd uint32, arg us
 // Requires: s.mutex held (asserted, M2).
 func (l *LUO) sessionGetfileLocked(s *session) (*vfs.File, error) {
 	s.mutex.AssertHeld()
-	name := "[luo_session] " + s.nameString()
+	name := "[luo_session] " + l.sessionNameString(s)
 	if len(name) > 127 { // snprintf() into char name_buf[128]
 		name = name[:127]
 	}
@@ -412,7 +413,7 @@ func (l *LUO) sessionRetrieve(name [SessionNameLength]byte) (*vfs.File, error) {
 
 	var s *session
 	for _, it := range sh.list {
-		if strncmpEqual(it.name[:], name[:]) {
+		if strncmpEqual(l.sessionName(it), name[:]) {
 			s = it
 			break
 		}
@@ -603,7 +604,7 @@ func (l *LUO) sessionDeserializeOne(sh *sessionHeader, ser *SessionSer) error {
 	}
 	s := l.sessionAlloc(ser.Name)
 	if err := l.sessionInsert(sh, s); err != nil {
-		l.log.printf("warn", "Failed to insert session [%s] %v", printable(s.name[:]), err)
+		l.log.printf("warn", "Failed to insert session [%s] %v", printable(l.sessionName(s)), err)
 		l.sessionFree(s)
 		return err
 	}
@@ -611,7 +612,7 @@ func (l *LUO) sessionDeserializeOne(sh *sessionHeader, ser *SessionSer) error {
 	err := l.fileDeserializeLocked(&s.fileSet, &ser.FileSetSer)
 	s.mutex.Unlock()
 	if err != nil {
-		l.log.printf("warn", "Failed to deserialize files of session [%s] %v", printable(s.name[:]), err)
+		l.log.printf("warn", "Failed to deserialize files of session [%s] %v", printable(l.sessionName(s)), err)
 		return err
 	}
 	return nil
@@ -646,7 +647,7 @@ func (l *LUO) sessionSerialize() error {
 		if err = l.sessionFreezeOne(s, ser); err != nil {
 			break
 		}
-		if err = l.mem.Write(ser+SessionSerOffName, s.name[:]); err != nil {
+		if err = l.mem.Write(ser+SessionSerOffName, l.sessionName(s)); err != nil {
 			l.rep.WarnOn(true, "liveupdate: cannot write session entry %d: %v", i, err)
 			l.sessionUnfreezeOne(s, ser)
 			break

@@ -124,7 +124,7 @@ func (l *LUO) snapshotSession(s *session) SessionState {
 	l.sessionLock(s)
 	defer s.mutex.Unlock()
 	ss := SessionState{
-		Name:      s.nameString(),
+		Name:      l.sessionNameString(s),
 		Retrieved: s.retrieved,
 		Freed:     s.freed.Load(),
 		FileCount: s.fileSet.count,
