@@ -1,16 +1,29 @@
 package fdt
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
-// FuzzReader opens arbitrary bytes, runs Check, walks every node and
-// property and calls the lookups; nothing may panic or hang. A tree that
-// Check accepts must also be walkable without any error.
+// fuzzReaderMaxInput bounds a FuzzReader input to a page, the size of
+// every hand-over FDT the kernel parses (KHO's root FDT, LUO's FDTSize).
+// The body probes each structure offset with lookups that each walk the
+// tree, so its work grows with the square of the input (the cube for a
+// deep chain): grown inputs of 50 KiB took 3 to 8 s per execution, which
+// collapsed execs/s and kept the fuzzer from stopping at -fuzztime.
+const fuzzReaderMaxInput = 4096
+
+// FuzzReader opens arbitrary bytes (the first fuzzReaderMaxInput of them),
+// runs Check, walks every node and property and probes every offset-taking
+// function at every tag; nothing may panic or hang, and every error is a
+// libfdt error. A tree that Check accepts must also be walkable without
+// any error, and its lookups must agree with the walk.
 //
 //	go test -run='^$' -fuzz=FuzzReader ./kernel/lib/fdt/
 func FuzzReader(f *testing.F) {
@@ -19,53 +32,189 @@ func FuzzReader(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)/2])
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		fz, err := Open(b)
-		if err != nil {
-			if !errors.As(err, new(Error)) {
-				t.Fatalf("Open: non-libfdt error %v", err)
-			}
-			return
-		}
-		checkErr := fz.Check()
-		dump, walkErr := dumpTree(fz)
-		if checkErr == nil && walkErr != nil {
-			t.Fatalf("Check accepted a tree the walk fails on: %v", walkErr)
-		}
-		// Exercise the offset-taking functions at every node and
-		// property the walk can reach, and at some bogus offsets.
-		probeOffset(fz, -1)
-		probeOffset(fz, 1)
-		probeOffset(fz, fz.StructSize())
-		for off := 0; off >= 0; {
-			tag, next, err := fz.NextTag(off)
-			probeOffset(fz, off)
-			if err != nil || tag == TagEnd {
-				break
-			}
-			if next <= off {
-				t.Fatalf("NextTag(%d) went back to %d", off, next)
-			}
-			off = next
-		}
-		for _, p := range []string{"/", "/luo-session", "/LUO", "/cpus/cpu@0", "/a/b", "alias/x"} {
-			_, _ = fz.PathOffset(p)
-		}
-		if checkErr != nil {
-			return
-		}
-		// Every node's path leads to a node; every property name of a
-		// node finds a property of that node.
-		for _, line := range strings.Split(strings.TrimSuffix(dump, "\n"), "\n") {
-			if strings.HasPrefix(line, "/memreserve/") || strings.HasPrefix(line, "  ") {
-				continue
-			}
-			if _, err := fz.PathOffset(line); err != nil {
-				t.Fatalf("PathOffset(%q): %v", line, err)
-			}
-		}
-	})
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzRead(t, b) })
 }
+
+// isLibfdtErr reports whether err is nil or one of the package's errors.
+func isLibfdtErr(err error) bool {
+	return err == nil || errors.As(err, new(Error))
+}
+
+// fuzzRead is FuzzReader's body. It returns the number of offsets it
+// probed, the measure of its work (each probe walks the tree a few times).
+func fuzzRead(t testing.TB, b []byte) (probes int) {
+	b = b[:min(len(b), fuzzReaderMaxInput)]
+	fz, err := Open(b)
+	if err != nil {
+		if !isLibfdtErr(err) {
+			t.Fatalf("Open: non-libfdt error %v", err)
+		}
+		return 0
+	}
+	checkErr := fz.Check()
+	_, walkErr := dumpTree(fz)
+	if !isLibfdtErr(checkErr) || !isLibfdtErr(walkErr) {
+		t.Fatalf("non-libfdt error: Check %v, walk %v", checkErr, walkErr)
+	}
+	if checkErr == nil && walkErr != nil {
+		t.Fatalf("Check accepted a tree the walk fails on: %v", walkErr)
+	}
+	// Exercise the offset-taking functions at every tag and at some
+	// bogus offsets.
+	probe := func(off int) {
+		probeOffset(fz, off)
+		probes++
+	}
+	probe(-1)
+	probe(1)
+	probe(fz.StructSize())
+	for off := 0; off >= 0; {
+		tag, next, err := fz.NextTag(off)
+		probe(off)
+		if err != nil || tag == TagEnd {
+			break
+		}
+		if next <= off {
+			t.Fatalf("NextTag(%d) went back to %d", off, next)
+		}
+		off = next
+	}
+	for _, p := range []string{"/", "/luo-session", "/LUO", "/cpus/cpu@0", "/a/b", "alias/x"} {
+		if _, err := fz.PathOffset(p); !isLibfdtErr(err) {
+			t.Fatalf("PathOffset(%q): non-libfdt error %v", p, err)
+		}
+	}
+	if checkErr == nil {
+		checkLookups(t, fz)
+	}
+	return probes
+}
+
+// checkLookups walks a tree Check accepted node by node and checks the
+// lookups against the walk: every node's path leads back to a node of
+// that path (the first of equal siblings), its depth and parent are the
+// walk's, and each of its property names finds the first property of that
+// name of the node.
+func checkLookups(t testing.TB, fz *FDT) {
+	var parents []int // offsets of the open nodes, root first
+	depth := 0
+	for off := 0; ; {
+		parents = append(parents[:depth], off)
+		path, err := fz.GetPath(off)
+		if err != nil {
+			t.Fatalf("GetPath(%d): %v", off, err)
+		}
+		found, err := fz.PathOffset(path)
+		if err != nil {
+			t.Fatalf("PathOffset(%q): %v", path, err)
+		}
+		if back, err := fz.GetPath(found); err != nil || back != path {
+			t.Fatalf("PathOffset(%q) = %d, whose path is %q (%v)", path, found, back, err)
+		}
+		if d, err := fz.NodeDepth(off); err != nil || d != depth {
+			t.Fatalf("NodeDepth(%d) = %d, %v; the walk is at %d", off, d, err, depth)
+		}
+		if depth > 0 {
+			if p, err := fz.ParentOffset(off); err != nil || p != parents[depth-1] {
+				t.Fatalf("ParentOffset(%d) = %d, %v; want %d", off, p, err, parents[depth-1])
+			}
+		}
+		first := map[string][]byte{}
+		p, err := fz.FirstProperty(off)
+		for ; err == nil; p, err = fz.NextProperty(p) {
+			name, val, perr := fz.GetPropertyByOffset(p)
+			if perr != nil {
+				t.Fatalf("property at %d: %v", p, perr)
+			}
+			if _, dup := first[name]; !dup {
+				first[name] = val
+			}
+		}
+		if err != ErrNotFound {
+			t.Fatalf("properties of %q: %v", path, err)
+		}
+		for name, val := range first {
+			if got, err := fz.GetProp(off, name); err != nil || !bytes.Equal(got, val) {
+				t.Fatalf("GetProp(%q, %q) = %x, %v; want %x", path, name, got, err, val)
+			}
+		}
+		next := depth
+		off, err = fz.NextNode(off, &next)
+		if err == ErrNotFound || (err == nil && next < 0) {
+			return // past the root's FDT_END_NODE
+		}
+		if err != nil {
+			t.Fatalf("NextNode after %q: %v", path, err)
+		}
+		depth = next
+	}
+}
+
+// TestFuzzReaderBoundsWork: the tree shapes that make FuzzReader's probes
+// quadratic or worse (a deep chain, a long sibling list, runs of NOPs or
+// properties) are probed at every tag while they fit in a page, and cut to
+// a page beyond it, so no input costs more than a page's probes. Without
+// the bound the 16-page chain below takes tens of seconds.
+func TestFuzzReaderBoundsWork(t *testing.T) {
+	shapes := map[string]func(n int) *rawTree{
+		"deep chain": deep,
+		"siblings": func(n int) *rawTree {
+			r := (&rawTree{}).begin("")
+			for range n {
+				r.begin("a").end()
+			}
+			return r.end().fin()
+		},
+		"nops": func(n int) *rawTree {
+			r := (&rawTree{}).begin("")
+			for range n {
+				r.nop()
+			}
+			return r.end().fin()
+		},
+		"properties": func(n int) *rawTree {
+			r := (&rawTree{}).begin("")
+			for range n {
+				r.prop("compatible", []byte("luo-v1\x00"))
+			}
+			return r.end().fin()
+		},
+	}
+	for name, shape := range shapes {
+		t.Run(name, func(t *testing.T) {
+			n := 1
+			for len(shape(n+1).blob()) <= fuzzReaderMaxInput {
+				n++
+			}
+			page := shape(n).blob()
+			f := openT(t, page)
+			tags := 0 // FDT_END included
+			for off := 0; ; off = tagsNext(t, f, off) {
+				tags++
+				if tag, _, _ := f.NextTag(off); tag == TagEnd {
+					break
+				}
+			}
+			require.Equal(t, 3+tags, fuzzRead(t, page), "3 bogus offsets and every tag of a page-sized tree are probed")
+			big := shape(16 * n).blob()
+			require.Greater(t, len(big), 8*fuzzReaderMaxInput)
+			require.Zero(t, fuzzRead(t, big), "a %d-byte tree is cut to a page", len(big))
+		})
+	}
+}
+
+// tagsNext returns the offset of the tag after the one at off, which must
+// be well formed.
+func tagsNext(t *testing.T, f *FDT, off int) int {
+	_, next, err := f.NextTag(off)
+	require.NoError(t, err)
+	return next
+}
+
+// fuzzWriterMaxOps bounds the operation bytes of a FuzzWriterRoundTrip
+// input: the tree is at most 8 KiB, filled by a few thousand operations;
+// the rest of a grown input would only repeat ErrNoSpace.
+const fuzzWriterMaxOps = 16 << 10
 
 // FuzzWriterRoundTrip drives the Writer with operations decoded from the
 // input, keeping a model of the tree it should hold; whatever the writer
@@ -80,7 +229,7 @@ func FuzzWriterRoundTrip(f *testing.F) {
 	f.Add(uint16(0), []byte("\x00\x00\x00\x00\x00\x00\x02\x02\x02"))
 	f.Add(uint16(300), []byte("\x00\x00\x02a/b\x00\x00\x00\x01\x00\x02\x01\x00\x00"))
 	f.Fuzz(func(t *testing.T, size uint16, data []byte) {
-		roundTrip(t, int(size), data)
+		roundTrip(t, int(size), data[:min(len(data), fuzzWriterMaxOps)])
 	})
 }
 
