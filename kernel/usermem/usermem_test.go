@@ -1,6 +1,7 @@
 package usermem
 
 import (
+	"bytes"
 	"syscall"
 	"testing"
 
@@ -119,18 +120,36 @@ func TestCopyStructFromUser(t *testing.T) {
 	require.ErrorIs(t, NewBuffer([]byte{1}).CopyStructFromUser(dst, -1), syscall.EFAULT)
 }
 
+// FuzzCopyStructFromUser checks copy_struct_from_user() against its
+// contract for any user bytes and sizes: EFAULT when the declared size is
+// negative or runs past the buffer, else E2BIG when a longer user struct
+// has a non-zero byte past the kernel's, else success with the common
+// prefix copied and the rest of the kernel struct zeroed.
 func FuzzCopyStructFromUser(f *testing.F) {
 	f.Add([]byte{4, 0, 0, 0, 1, 2, 3, 4}, 8, 6)
 	f.Add([]byte{}, 0, 0)
+	f.Add([]byte{1, 2, 0, 5}, 4, 2)
+	f.Add([]byte{1, 2, 0, 0}, 4, 2)
+	f.Add([]byte{1, 2}, 4, 8)
+	f.Add([]byte{1, 2}, -1, 2)
 	f.Fuzz(func(t *testing.T, b []byte, usize, ksize int) {
 		if ksize < 0 || ksize > 1<<12 {
 			return
 		}
-		dst := make([]byte, ksize)
+		dst := bytes.Repeat([]byte{0xa5}, ksize) // stale kernel bytes
 		err := NewBuffer(b).CopyStructFromUser(dst, usize)
+		var want error
+		switch {
+		case usize < 0 || usize > len(b):
+			want = syscall.EFAULT
+		case usize > ksize && !bytes.Equal(b[ksize:usize], make([]byte, usize-ksize)):
+			want = syscall.E2BIG
+		}
+		require.Equal(t, want, err, "usize %d ksize %d len %d", usize, ksize, len(b))
 		if err == nil {
 			n := min(ksize, usize)
 			require.Equal(t, b[:n], dst[:n])
+			require.Equal(t, make([]byte, ksize-n), dst[n:], "zero-extended")
 		}
 	})
 }
