@@ -2,6 +2,8 @@ package kho_test
 
 import (
 	"encoding/binary"
+	"errors"
+	"syscall"
 	"testing"
 
 	"luomodel/kernel"
@@ -100,17 +102,47 @@ func FuzzKHOHandover(f *testing.F) {
 		rep := bug.NewReporter(func(r *bug.Report) { t.Errorf("report during boot:\n%s", r.String()) })
 		k, err := kernel.Boot(kernel.BootParams{RAM: ram, Cmdline: "kho=on", Handover: fuzzFDTPA, Reporter: rep})
 		if err != nil {
+			if !errors.Is(err, syscall.EINVAL) {
+				t.Fatalf("boot error %v is not a corrupt hand-over (EINVAL)", err)
+			}
 			return
 		}
 		in2 := k.KHO().Incoming()
 		if in2 == nil {
 			t.Fatal("booted with a hand-over but has no incoming state")
 		}
-		for _, b := range in2.Blocks() {
-			if st := k.MM().PageState(b.PA); st != mm.PageReserved && b.PA != 0 {
-				t.Fatalf("preserved block %#x is %v", uint64(b.PA), st)
-			}
+		checkHandover(t, k, in2)
+		if _, err := k.KHO().RetrieveSubtree("kho_test"); err != nil && !errors.As(err, new(syscall.Errno)) {
+			t.Fatalf("RetrieveSubtree: %v is not an errno", err)
 		}
-		_, _ = k.KHO().RetrieveSubtree("kho_test")
 	})
+}
+
+// checkHandover checks what a kernel accepted: the preserved blocks are
+// inside RAM, aligned to their size, disjoint, hold the root FDT, and
+// exactly their pages (and frame 0) are reserved; every other page is the
+// allocator's.
+func checkHandover(t *testing.T, k *kernel.Kernel, in *kho.Handover) {
+	reserved := map[mm.PhysAddr]bool{0: true}
+	fdtPreserved := false
+	var end uint64
+	for _, b := range in.Blocks() {
+		if uint64(b.PA)%b.Size() != 0 || uint64(b.PA) < end || uint64(b.PA)+b.Size() > fuzzRAMSize {
+			t.Fatalf("preserved block %#x (order %d) misplaced (previous block ends at %#x)", uint64(b.PA), b.Order, end)
+		}
+		end = uint64(b.PA) + b.Size()
+		fdtPreserved = fdtPreserved || (b.PA <= fuzzFDTPA && fuzzFDTPA < end)
+		for pa := b.PA; uint64(pa) < end; pa += mm.PageSize {
+			reserved[pa] = true
+		}
+	}
+	if !fdtPreserved {
+		t.Fatal("the root FDT's page is not in a preserved block")
+	}
+	for pa := mm.PhysAddr(0); pa < fuzzRAMSize; pa += mm.PageSize {
+		st := k.MM().PageState(pa)
+		if reserved[pa] != (st == mm.PageReserved) {
+			t.Fatalf("page %#x is %v; preserved: %v", uint64(pa), st, reserved[pa])
+		}
+	}
 }
