@@ -110,15 +110,23 @@ func (t *FDTable) expandLocked(fd int) {
 // free fd, recording O_CLOEXEC. The fd is open but reads as EBADF until
 // Install publishes a file; PutUnusedFD gives it back. EMFILE when every fd
 // below the limit is taken.
+//
+// The fault.GetUnusedFD site stands for expand_files() failing to
+// allocate (ENOMEM). Like that allocation it is reached only once a free
+// fd below the limit was found: a full table fails with EMFILE without
+// consulting it. It is consulted on every such reservation, not only where
+// the array must grow, so that a lockstep action can fail any of them.
+//
+// Requires: fileLock not held.
 func (t *FDTable) GetUnusedFD(flags int) (int, error) {
-	if err := t.vfs.faults.Fail(fault.GetUnusedFD); err != nil {
-		return -1, err // expand_files() could not allocate
-	}
 	t.fileLock.Lock()
 	defer t.fileLock.Unlock()
 	fd := t.findNextFDLocked(t.nextFD)
 	if fd >= t.limit {
 		return -1, syscall.EMFILE
+	}
+	if err := t.vfs.faults.Fail(fault.GetUnusedFD); err != nil {
+		return -1, err // expand_files() could not allocate
 	}
 	t.expandLocked(fd)
 	setBit(t.openFDs, fd)
