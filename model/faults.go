@@ -25,12 +25,108 @@ const (
 	FaultHandlerPreserve  = "handler_preserve"
 	FaultKHOAllocPreserve = "kho_alloc_preserve"
 	FaultHandlerRetrieve  = "handler_retrieve"
+	// The sites below are consumed in place (failAt) where the model
+	// runs the step the port consults them at, and may be armed for a
+	// later call than the next (ApplyFaultNth).
+	FaultGetUnusedFD      = "get_unused_fd_flags"
+	FaultAllocPages       = "alloc_pages"
+	FaultKHOPreserveFolio = "kho_preserve_folio"
+	FaultKHOPreservePages = "kho_preserve_pages"
+	FaultLUOFDTSetup      = "luo_fdt_setup"
 )
 
 // FaultSites lists the sites ApplyFault knows.
 var FaultSites = []string{
 	FaultCopyToUser, FaultSessionAlloc, FaultAnonInode, FaultHandlerFreeze, FaultKHOFinalize,
 	FaultCanFinish, FaultFileAlloc, FaultHandlerPreserve, FaultKHOAllocPreserve, FaultHandlerRetrieve,
+	FaultGetUnusedFD, FaultAllocPages, FaultKHOPreserveFolio, FaultKHOPreservePages, FaultLUOFDTSetup,
+}
+
+// armedFault is a site armed to fail its nth call within one operation,
+// as fault.Attr{Nth: nth} arms the port's.
+type armedFault struct {
+	site  string
+	nth   int
+	calls int
+}
+
+// failAt is the model's should_fail() for site: it counts a call of an
+// armed site and reports whether this call is the one to fail, which
+// disarms the site.
+func (s *State) failAt(site string) bool {
+	if s.armed.site != site {
+		return false
+	}
+	s.armed.calls++
+	if s.armed.calls < s.armed.nth {
+		return false
+	}
+	s.armed = armedFault{}
+	return true
+}
+
+// applyArmed applies op with site armed to fail its nth call.
+func (s *State) applyArmed(site string, nth int, op Op) Result {
+	s.armed = armedFault{site: site, nth: nth}
+	r := s.apply(op)
+	s.armed = armedFault{}
+	return r
+}
+
+// ApplyFaultNth is ApplyFault with the site armed to fail its nth call
+// within op instead of the next one (fault.Attr{Nth: nth}); the sites
+// consumed in place take any nth >= 1, the others only 1.
+//
+//   - get_unused_fd_flags (every fd-returning call: open, dup,
+//     memfd_create, CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD): ENOMEM
+//     where the fd would have been reserved, after the checks that come
+//     before it (ESRCH, the ioctl dispatch, EBADF of dup, memfd_create's
+//     flags and name); a full table is EMFILE without reaching it. Nothing
+//     changes: luo_open() and the LUO operation do not run.
+//   - alloc_pages (nth 1 only): a memfd write ENOMEMs at the first page
+//     that needs a folio (short if pages before it were written);
+//     PRESERVE_FD of a memfd fails like kho_alloc_preserve (the first
+//     allocation is the session's file array or the memfd_luo_ser).
+//   - kho_preserve_folio: PRESERVE_FD's calls are the file array's (if
+//     the session holds no file), the memfd_luo_ser's, then one per page
+//     of the memfd; ENOMEM at the nth, and if that is a page's the holes
+//     of the file were filled; the folios preserved before it are
+//     unpreserved (memfd_luo_preserve_folios()'s unwind).
+//   - kho_preserve_pages: PRESERVE_FD of a non-empty memfd preserves the
+//     folio array through kho_preserve_vmalloc(); ENOMEM at the nth call,
+//     with the holes filled.
+//   - luo_fdt_setup: a kexec succeeds, but the next kernel's
+//     luo_late_startup() fails, which disables LUO there (SetupFailed: no
+//     /dev/liveupdate, ENOENT on open).
+//
+// memfdPreserve and kexec document the calls. A site armed for a call
+// the operation does not make leaves the normal outcome.
+func (s *State) ApplyFaultNth(site string, nth int, op Op) (res Result, ok bool) {
+	switch site {
+	case FaultGetUnusedFD, FaultLUOFDTSetup:
+		if nth < 1 {
+			return Result{}, false
+		}
+	case FaultKHOPreserveFolio, FaultKHOPreservePages:
+		// A kexec is not predicted: kho_finalize() and the next
+		// kernel's boot allocate and preserve too.
+		if op.Kind == OpKexec || nth < 1 {
+			return Result{}, false
+		}
+	case FaultAllocPages:
+		if op.Kind == OpKexec || nth != 1 {
+			return Result{}, false
+		}
+	default:
+		if nth != 1 {
+			return Result{}, false
+		}
+		return s.ApplyFault(site, op)
+	}
+	next := s.Clone()
+	r := next.applyArmed(site, nth, op)
+	*s = next
+	return r, true
 }
 
 // ApplyFault applies op to s in place as the port runs it with site armed
@@ -69,8 +165,13 @@ var FaultSites = []string{
 //   - SESSION_FINISH with handler_can_finish: EBUSY where a session with
 //     files would have finished; nothing changes.
 //
-// Otherwise the site is not reached and the normal outcome stands.
+// The sites consumed in place are ApplyFaultNth's with nth 1. Otherwise
+// the site is not reached and the normal outcome stands.
 func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
+	switch site {
+	case FaultGetUnusedFD, FaultAllocPages, FaultKHOPreserveFolio, FaultKHOPreservePages, FaultLUOFDTSetup:
+		return s.ApplyFaultNth(site, 1, op)
+	}
 	kind := s.faultOpKind(op)
 	isLUOIoctl := kind != 0 && s.faultFileKind(op) != KindNull && s.faultFileKind(op) != KindMemfd
 	switch {

@@ -7,6 +7,13 @@ package model
 // closed; the liveupdate number grows by one; the new kernel has not
 // deserialized yet (a failure cached by this one is forgotten). Memfd names, seals and
 // close-on-exec do not survive.
+//
+// A kernel without LUO (off on the command line, or SetupFailed) hands no
+// LUO tree over: the next kernel's liveupdate number is 0, and after a
+// failed setup LUO is enabled again.
+// The next kernel's luo_late_startup() runs luo_fdt_setup(); if the
+// luo_fdt_setup fault site fails it, that kernel has LUO disabled
+// (SetupFailed) and its incoming sessions are unreachable.
 func (s *State) kexec() {
 	type handed struct {
 		name  string
@@ -39,7 +46,16 @@ func (s *State) kexec() {
 	s.DevInUse = false
 	s.Deserialized = false
 	s.DeserializeErr = 0
-	s.LiveUpdateNum++
+	switch {
+	case s.SetupFailed:
+		s.Enabled, s.SetupFailed = true, false
+		s.LiveUpdateNum = 0
+	case s.Enabled:
+		s.LiveUpdateNum++
+	}
+	if s.Enabled && s.failAt(FaultLUOFDTSetup) {
+		s.Enabled, s.SetupFailed = false, true
+	}
 	for _, h := range next {
 		sid := s.NextSession
 		s.NextSession++

@@ -98,8 +98,8 @@ func (s *State) devIoctl(t *Task, cmd uint32, buf []byte) (syscall.Errno, int64)
 		return e, 0
 	}
 	// get_unused_fd_flags(O_CLOEXEC) comes first in both ops.
-	if !t.hasFreeFD() {
-		return syscall.EMFILE, 0
+	if e := s.reserveFD(t); e != 0 {
+		return e, 0
 	}
 	name, terminated := cName(buf[8 : 8+SessionNameLength])
 	var sid SessionID
@@ -166,8 +166,8 @@ func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (sysc
 		token := binary.LittleEndian.Uint64(buf[8:])
 		return s.preserveFile(t, se, fd, token), 0
 	case IoctlSessionRetrieveFD:
-		if !t.hasFreeFD() {
-			return syscall.EMFILE, 0
+		if e := s.reserveFD(t); e != 0 {
+			return e, 0
 		}
 		token := binary.LittleEndian.Uint64(buf[8:])
 		fid, e := s.retrieveFile(se, token)
@@ -210,11 +210,21 @@ func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall
 	if e != 0 {
 		return e
 	}
+	// luo_alloc_files_mem(): the set's array, on first use (the array
+	// lives exactly while the set holds files).
+	if len(se.Out) == 0 {
+		if e := s.khoAllocPreserve(); e != 0 {
+			return e
+		}
+	}
 	if f.Kind != KindMemfd {
 		return syscall.ENOENT // no handler can preserve it
 	}
 	if s.Preserved[f.Inode] {
 		return syscall.EBUSY
+	}
+	if e := s.memfdPreserve(s.Inodes[f.Inode]); e != 0 {
+		return e
 	}
 	s.Preserved[f.Inode] = true
 	s.Inodes[f.Inode].Frozen = true // memfd_luo_preserve(): shmem_freeze()
@@ -239,6 +249,9 @@ func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) 
 			return f.File, 0
 		}
 		ino := s.newInode(f.Data)
+		// Every page of the size was preserved (memfd_pin_folios() filled
+		// the holes) and is restored into the page cache.
+		s.Inodes[ino].Pages = withPages(nil, 0, pagesFor(int64(len(f.Data))))
 		fid := s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Pos: f.Pos, Inode: ino})
 		s.get(fid) // LUO's own reference, kept until finish
 		s.Preserved[ino] = true
@@ -293,4 +306,80 @@ func removeID(l []SessionID, id SessionID) []SessionID {
 		}
 	}
 	return l
+}
+
+// khoVmallocSize is KHO_VMALLOC_SIZE: the page addresses one
+// kho_vmalloc_chunk holds.
+const khoVmallocSize = (PageSize - 8) / 8
+
+// folioSerSize is sizeof(struct memfd_luo_folio_ser).
+const folioSerSize = 16
+
+// khoAllocPreserve is the failure half of kho_alloc_preserve(): the
+// folio's allocation (alloc_pages), then kho_preserve_folio(). The
+// kho_alloc_preserve site itself is predicted by ApplyFault.
+func (s *State) khoAllocPreserve() syscall.Errno {
+	if s.failAt(FaultAllocPages) || s.failAt(FaultKHOPreserveFolio) {
+		return syscall.ENOMEM
+	}
+	return 0
+}
+
+// memfdPreserve is the failure half of mm/memfd_luo.c:memfd_luo_preserve()
+// for in: the struct memfd_luo_ser (kho_alloc_preserve()), then
+// memfd_luo_preserve_folios(): memfd_pin_folios() over the whole size,
+// which gives every hole a folio that stays in the file whatever follows;
+// the vcalloc()ed folio array; kho_preserve_folio() of each folio; and
+// kho_preserve_vmalloc() of the array (kho_preserve_pages() of its first
+// chunk, then of each of its pages, with a new chunk after every
+// KHO_VMALLOC_SIZE of them). Every failure is ENOMEM and undoes all but
+// the filled holes.
+//
+// The alloc_pages calls are counted up to the array's pages only: the
+// preserved-memory tracker allocates its bitmaps as physical addresses
+// dictate, which the model cannot know, so ApplyFault predicts alloc_pages
+// only for the first call of an operation.
+func (s *State) memfdPreserve(in *Inode) syscall.Errno {
+	if e := s.khoAllocPreserve(); e != 0 {
+		return e
+	}
+	nr := pagesFor(int64(len(in.Data)))
+	if nr == 0 {
+		return 0
+	}
+	for i := range nr {
+		if !in.hasPage(i) {
+			if s.failAt(FaultAllocPages) {
+				return syscall.ENOMEM
+			}
+			in.Pages = withPages(in.Pages, i, i+1)
+		}
+	}
+	arrayPages := pagesFor(nr * folioSerSize)
+	for range arrayPages {
+		if s.failAt(FaultAllocPages) {
+			return syscall.ENOMEM
+		}
+	}
+	for range nr {
+		if s.failAt(FaultKHOPreserveFolio) {
+			return syscall.ENOMEM
+		}
+	}
+	if s.failAt(FaultKHOPreservePages) {
+		return syscall.ENOMEM
+	}
+	idx := 0
+	for range arrayPages {
+		if s.failAt(FaultKHOPreservePages) {
+			return syscall.ENOMEM
+		}
+		if idx++; idx == khoVmallocSize {
+			if s.failAt(FaultKHOPreservePages) {
+				return syscall.ENOMEM
+			}
+			idx = 0
+		}
+	}
+	return 0
 }

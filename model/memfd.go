@@ -33,7 +33,9 @@ func (s *State) read(t *Task, fd int, n int) Result {
 
 // write ports vfs_write(); for a memfd, generic_perform_write() page by
 // page, where a frozen (preserved) inode refuses to grow (EPERM from
-// shmem_write_begin) and a short write returns what was written.
+// shmem_write_begin), a page without a folio gets one (alloc_pages, which
+// an armed fault fails with ENOMEM), and a short write returns what was
+// written.
 func (s *State) write(t *Task, fd int, p []byte) Result {
 	_, f, e := s.fget(t, fd)
 	if e != 0 {
@@ -51,20 +53,30 @@ func (s *State) write(t *Task, fd int, p []byte) Result {
 		}
 		in := s.Inodes[f.Inode]
 		pos, written := f.Pos, int64(0)
+		var err syscall.Errno
 		for written < int64(len(p)) {
 			chunk := PageSize - pos%PageSize
 			if rem := int64(len(p)) - written; chunk > rem {
 				chunk = rem
 			}
 			if in.Frozen && pos+chunk > int64(len(in.Data)) {
+				err = syscall.EPERM
 				break
+			}
+			// shmem_get_folio(SGP_WRITE): a hole gets a folio.
+			if index := pos / PageSize; !in.hasPage(index) {
+				if s.failAt(FaultAllocPages) {
+					err = syscall.ENOMEM
+					break
+				}
+				in.Pages = withPages(in.Pages, index, index+1)
 			}
 			in.Data = writeAt(in.Data, pos, p[written:written+chunk])
 			pos += chunk
 			written += chunk
 		}
 		if written == 0 {
-			return errResult(syscall.EPERM)
+			return errResult(err)
 		}
 		f.Pos = pos
 		return okResult(written)
@@ -146,7 +158,43 @@ func (s *State) ftruncate(t *Task, fd int, length int64) Result {
 	out := make([]byte, length)
 	copy(out, in.Data)
 	in.Data = out
+	// shmem_truncate_range(): a shrink drops the folios wholly past the
+	// end; a grow leaves a hole.
+	if keep := pagesFor(length); int64(len(in.Pages)) > keep {
+		in.Pages = in.Pages[:keep:keep]
+	}
 	return okResult(0)
+}
+
+// pagesFor is the number of pages that hold size bytes.
+func pagesFor(size int64) int64 { return (size + PageSize - 1) / PageSize }
+
+// hasPage says whether page index of the file holds a folio.
+func (in *Inode) hasPage(index int64) bool {
+	return index < int64(len(in.Pages)) && in.Pages[index]
+}
+
+// withPages returns a new page map: pages with [from, to) holding folios.
+func withPages(pages []bool, from, to int64) []bool {
+	out := make([]bool, max(int64(len(pages)), to))
+	copy(out, pages)
+	for i := from; i < to; i++ {
+		out[i] = true
+	}
+	return out
+}
+
+// pageMap renders the page map for Canon: one digit per page of the
+// file, 1 for a folio, 0 for a hole.
+func (in *Inode) pageMap() string {
+	b := make([]byte, pagesFor(int64(len(in.Data))))
+	for i := range b {
+		b[i] = '0'
+		if in.hasPage(int64(i)) {
+			b[i] = '1'
+		}
+	}
+	return string(b)
 }
 
 // memfdCreate ports memfd_create(2): name and flags first, then the fd.
@@ -157,8 +205,8 @@ func (s *State) memfdCreate(t *Task, name string, flags int) Result {
 	if len(name) > MemfdNameMax {
 		return errResult(syscall.EINVAL)
 	}
-	if !t.hasFreeFD() {
-		return errResult(syscall.EMFILE)
+	if e := s.reserveFD(t); e != 0 {
+		return errResult(e)
 	}
 	ino := s.newInode([]byte{})
 	fid := s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Inode: ino})

@@ -69,6 +69,11 @@ type File struct {
 // new slice, so clones of the state share it safely.
 type Inode struct {
 	Data []byte // len(Data) is the file size
+	// Pages says which pages hold a folio (a page beyond the slice, or
+	// false, is a hole): a write allocates the folios it writes, a shrink
+	// drops those past the new end, preserving fills every hole, and a
+	// retrieved file has every page of its size. Immutable like Data.
+	Pages []bool
 	// Frozen is SHMEM_F_MAPPING_FROZEN: set while preserved by an outgoing
 	// session; size changes fail with EPERM.
 	Frozen bool
@@ -128,6 +133,13 @@ type State struct {
 	Deserialized bool
 	// DevInUse is luo_device_state.in_use.
 	DevInUse bool
+	// SetupFailed is set when this kernel's luo_late_startup() failed (a
+	// fault in luo_fdt_setup()): LUO is disabled (Enabled is false) and
+	// /dev/liveupdate does not exist although the command line asked for
+	// it. Whatever was handed over stays unreachable (leaked by design
+	// until the next kexec), no LUO tree is handed on, and the next
+	// kernel has LUO again with liveupdate number 0.
+	SetupFailed bool
 
 	NextTask    TaskID
 	NextFile    FileID
@@ -144,6 +156,11 @@ type State struct {
 	// Preserved is the global double-preservation map (keyed by get_id):
 	// inodes of outgoing preserved files and of retrieved incoming files.
 	Preserved map[InodeID]bool
+
+	// armed is the fault site ApplyFault armed for the operation being
+	// applied; it is consumed where the port consults the site. Not part
+	// of the observable state: it is clear between operations.
+	armed armedFault
 }
 
 // NewState returns the state of a freshly cold-booted machine with no
@@ -264,8 +281,8 @@ func (s State) Canon() string {
 		}
 		return fmt.Sprintf("i%d", inodes[id])
 	}
-	fmt.Fprintf(&b, "enabled=%v lu=%d deser=%d deserialized=%v inuse=%v nexttask=%d\n",
-		s.Enabled, s.LiveUpdateNum, int(s.DeserializeErr), s.Deserialized, s.DevInUse, s.NextTask)
+	fmt.Fprintf(&b, "enabled=%v setupfailed=%v lu=%d deser=%d deserialized=%v inuse=%v nexttask=%d\n",
+		s.Enabled, s.SetupFailed, s.LiveUpdateNum, int(s.DeserializeErr), s.Deserialized, s.DevInUse, s.NextTask)
 	var tids []int
 	for id := range s.Tasks {
 		tids = append(tids, int(id))
@@ -329,7 +346,7 @@ func (s State) Canon() string {
 				continue
 			}
 			in := s.Inodes[id]
-			fmt.Fprintf(&b, "i%d %q frozen=%v refs=%d preserved=%v\n", n, in.Data, in.Frozen, in.Refs, s.Preserved[id])
+			fmt.Fprintf(&b, "i%d %q pages=%s frozen=%v refs=%d preserved=%v\n", n, in.Data, in.pageMap(), in.Frozen, in.Refs, s.Preserved[id])
 		}
 	}
 	fmt.Fprintf(&b, "files=%d inodes=%d preserved=%d\n", len(s.Files), len(s.Inodes), len(s.Preserved))

@@ -87,6 +87,20 @@ func (t *Task) allocFD() (int, syscall.Errno) {
 // hasFreeFD says whether allocFD would succeed.
 func (t *Task) hasFreeFD() bool { return len(t.FDs) < NRFileMax }
 
+// reserveFD is the failure half of get_unused_fd_flags(), which every
+// fd-returning call runs before it changes anything: EMFILE when every fd
+// below the limit is taken, else ENOMEM if the get_unused_fd_flags fault
+// site is armed (expand_files() failing to allocate), else 0.
+func (s *State) reserveFD(t *Task) syscall.Errno {
+	if !t.hasFreeFD() {
+		return syscall.EMFILE
+	}
+	if s.failAt(FaultGetUnusedFD) {
+		return syscall.ENOMEM
+	}
+	return 0
+}
+
 // newFile creates an open file description with one reference.
 func (s *State) newFile(f File) FileID {
 	id := s.NextFile
@@ -160,8 +174,8 @@ func (s *State) exit(t *Task) {
 
 // open ports do_sys_openat2(): the fd is reserved before the lookup.
 func (s *State) open(t *Task, path string, flags int) Result {
-	if !t.hasFreeFD() {
-		return errResult(syscall.EMFILE)
+	if e := s.reserveFD(t); e != 0 {
+		return errResult(e)
 	}
 	// Access mode 3 opens for ioctl only (neither read nor write).
 	acc := flags & OAccmode
@@ -201,8 +215,8 @@ func (s *State) dup(t *Task, fd int) Result {
 	if e != 0 {
 		return errResult(e)
 	}
-	if !t.hasFreeFD() {
-		return errResult(syscall.EMFILE)
+	if e := s.reserveFD(t); e != 0 {
+		return errResult(e)
 	}
 	s.get(id)
 	return okResult(int64(s.install(t, id)))
