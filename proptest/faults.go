@@ -1,6 +1,8 @@
 package proptest
 
 import (
+	"strconv"
+
 	"pgregory.net/rapid"
 
 	"luomodel/kernel/fault"
@@ -30,6 +32,11 @@ var faultSites = map[string]fault.Site{
 	model.FaultHandlerPreserve:  fault.HandlerPreserve,
 	model.FaultKHOAllocPreserve: fault.KHOAllocPreserve,
 	model.FaultHandlerRetrieve:  fault.HandlerRetrieve,
+	model.FaultGetUnusedFD:      fault.GetUnusedFD,
+	model.FaultAllocPages:       fault.FolioAlloc,
+	model.FaultKHOPreserveFolio: fault.KHOPreserveFolio,
+	model.FaultKHOPreservePages: fault.KHOPreservePages,
+	model.FaultLUOFDTSetup:      fault.LUOFDTSetup,
 }
 
 // ExecFault runs op with site (a model.Fault* name) armed on the port's
@@ -38,23 +45,33 @@ var faultSites = map[string]fault.Site{
 // disagreement is a *Mismatch. ok is false if the model does not predict
 // this pair (nothing ran).
 func (e *Env) ExecFault(site string, op model.Op) (res model.Result, ok bool, err error) {
+	return e.ExecFaultNth(site, 1, op)
+}
+
+// ExecFaultNth is ExecFault with the site armed to fail its nth call
+// within op (fault.Attr{Nth: nth}; the model: ApplyFaultNth).
+func (e *Env) ExecFaultNth(site string, nth int, op model.Op) (res model.Result, ok bool, err error) {
 	ps, known := faultSites[site]
-	if !known {
+	if !known || nth < 1 {
 		return model.Result{}, false, nil
 	}
 	var mr model.Result
 	if e.lockstep {
 		next := e.S.Clone()
-		if mr, ok = next.ApplyFault(site, op); !ok {
+		if mr, ok = next.ApplyFaultNth(site, nth, op); !ok {
 			return model.Result{}, false, nil
 		}
 		e.S = next
 	}
 	inj := e.M.Faults()
-	inj.ArmNext(ps)
+	inj.Arm(ps, fault.Attr{Nth: uint64(nth)})
 	pr, rawErr := e.runPort(op)
 	inj.Disarm(ps)
-	e.Trace = append(e.Trace, "[fault "+site+"] "+model.Format(op, pr))
+	tag := site
+	if nth > 1 {
+		tag += "#" + strconv.Itoa(nth)
+	}
+	e.Trace = append(e.Trace, "[fault "+tag+"] "+model.Format(op, pr))
 	if e.lockstep && !pr.Equal(mr) {
 		return pr, true, &Mismatch{Op: op, Port: pr, Model: mr, Err: rawErr}
 	}
@@ -69,6 +86,16 @@ type FaultAction struct {
 	// elsewhere it is not drawn.
 	When  func(s *model.State) bool
 	Build func(c *Ctx) (model.Op, bool)
+	// Nth draws which call of the site within the operation fails (nil:
+	// the first).
+	Nth func(c *Ctx) int
+}
+
+// withNth returns fa armed for a drawn call of its site: 1 to max, 1 the
+// simplest.
+func withNth(fa FaultAction, max int) FaultAction {
+	fa.Nth = func(c *Ctx) int { return 1 + c.Src.Intn(max, "fault nth") }
+	return fa
 }
 
 // deserializePending is the state in which the next open of
@@ -86,25 +113,91 @@ func FaultActions() []FaultAction {
 	}
 	kexec := func(*Ctx) (model.Op, bool) { return model.Op{Kind: model.OpKexec}, true }
 	haveOutgoing := func(s *model.State) bool { return len(s.Outgoing) > 0 }
+	haveMemfd := func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }
+	luoEnabled := func(s *model.State) bool { return s.Enabled }
 	return []FaultAction{
-		{"fault_session_alloc", model.FaultSessionAlloc, devInUse, buildCreateSession},
-		{"fault_anon_inode", model.FaultAnonInode, devInUse, buildCreateSession},
-		{"fault_create_copy_to_user", model.FaultCopyToUser, devInUse, buildCreateSession},
-		{"fault_preserve_copy_to_user", model.FaultCopyToUser, haveOutgoingFile, buildPreserveFD},
-		{"fault_preserve_file_alloc", model.FaultFileAlloc, haveOutgoingFile, buildPreserveFD},
-		{"fault_handler_preserve", model.FaultHandlerPreserve, haveOutgoingFile, buildPreserveFD},
-		{"fault_kho_alloc_preserve", model.FaultKHOAllocPreserve, haveOutgoingFile, buildPreserveFD},
-		{"fault_get_name_copy_to_user", model.FaultCopyToUser, haveSessionFile, buildGetName},
-		{"fault_freeze", model.FaultHandlerFreeze, haveOutgoing, kexec},
-		{"fault_kho_finalize", model.FaultKHOFinalize, nil, kexec},
-		{"fault_deserialize_session_alloc", model.FaultSessionAlloc, deserializePending, openDevice},
-		{"fault_deserialize_file_alloc", model.FaultFileAlloc, deserializePending, openDevice},
-		{"fault_retrieve_session_copy_to_user", model.FaultCopyToUser, canRetrieveSession, buildRetrieveSession},
-		{"fault_handler_retrieve", model.FaultHandlerRetrieve, haveIncomingFile, buildRetrieveFD},
-		{"fault_retrieve_fd_copy_to_user", model.FaultCopyToUser, haveIncomingFile, buildRetrieveFD},
-		{"fault_can_finish", model.FaultCanFinish, haveIncomingFile, buildFinish},
-		{"fault_finish_copy_to_user", model.FaultCopyToUser, haveIncomingFile, buildFinish},
+		{"fault_session_alloc", model.FaultSessionAlloc, devInUse, buildCreateSession, nil},
+		{"fault_anon_inode", model.FaultAnonInode, devInUse, buildCreateSession, nil},
+		{"fault_create_copy_to_user", model.FaultCopyToUser, devInUse, buildCreateSession, nil},
+		{"fault_preserve_copy_to_user", model.FaultCopyToUser, haveOutgoingFile, buildPreserveFD, nil},
+		{"fault_preserve_file_alloc", model.FaultFileAlloc, haveOutgoingFile, buildPreserveFD, nil},
+		{"fault_handler_preserve", model.FaultHandlerPreserve, haveOutgoingFile, buildPreserveFD, nil},
+		{"fault_kho_alloc_preserve", model.FaultKHOAllocPreserve, haveOutgoingFile, buildPreserveFD, nil},
+		{"fault_get_name_copy_to_user", model.FaultCopyToUser, haveSessionFile, buildGetName, nil},
+		{"fault_freeze", model.FaultHandlerFreeze, haveOutgoing, kexec, nil},
+		{"fault_kho_finalize", model.FaultKHOFinalize, nil, kexec, nil},
+		{"fault_deserialize_session_alloc", model.FaultSessionAlloc, deserializePending, openDevice, nil},
+		{"fault_deserialize_file_alloc", model.FaultFileAlloc, deserializePending, openDevice, nil},
+		{"fault_retrieve_session_copy_to_user", model.FaultCopyToUser, canRetrieveSession, buildRetrieveSession, nil},
+		{"fault_handler_retrieve", model.FaultHandlerRetrieve, haveIncomingFile, buildRetrieveFD, nil},
+		{"fault_retrieve_fd_copy_to_user", model.FaultCopyToUser, haveIncomingFile, buildRetrieveFD, nil},
+		{"fault_can_finish", model.FaultCanFinish, haveIncomingFile, buildFinish, nil},
+		{"fault_finish_copy_to_user", model.FaultCopyToUser, haveIncomingFile, buildFinish, nil},
+		// fd reservation: every call that returns an fd.
+		{"fault_open_fd", model.FaultGetUnusedFD, nil, buildOpenAny, nil},
+		{"fault_dup_fd", model.FaultGetUnusedFD, nil, buildDup, nil},
+		{"fault_memfd_create_fd", model.FaultGetUnusedFD, nil, buildMemfdCreate, nil},
+		{"fault_create_session_fd", model.FaultGetUnusedFD, devInUse, buildCreateSession, nil},
+		{"fault_retrieve_session_fd", model.FaultGetUnusedFD, canRetrieveSession, buildRetrieveSession, nil},
+		{"fault_retrieve_fd_fd", model.FaultGetUnusedFD, haveIncomingFile, buildRetrieveFD, nil},
+		// Folio allocation: a memfd write, and PRESERVE_FD's first
+		// allocation.
+		{"fault_write_alloc_pages", model.FaultAllocPages, haveMemfd, buildWrite, nil},
+		{"fault_preserve_alloc_pages", model.FaultAllocPages, haveOutgoingFile, buildPreserveMemfd, nil},
+		// Preservation: any of PRESERVE_FD's kho_preserve_folio() calls
+		// (file array, memfd_luo_ser, each page: up to 6 in the
+		// campaign's files) and kho_preserve_pages() calls (the folio
+		// array's chunk and pages).
+		withNth(FaultAction{"fault_preserve_kho_preserve_folio", model.FaultKHOPreserveFolio, haveOutgoingFile, buildPreserveMemfd, nil}, 7),
+		withNth(FaultAction{"fault_preserve_kho_preserve_pages", model.FaultKHOPreservePages, haveOutgoingFile, buildPreserveMemfd, nil}, 3),
+		// FDT building: the next kernel's luo_late_startup().
+		{"fault_kexec_fdt_setup", model.FaultLUOFDTSetup, luoEnabled, kexec, nil},
 	}
+}
+
+// The builders of the fault actions that the plain actions build inline.
+
+func buildOpenAny(c *Ctx) (model.Op, bool) {
+	task, ok := c.task(nil)
+	op := model.Op{Kind: model.OpOpen, Task: task, Flags: model.ORdwr}
+	op.Path = pick(c.Src, "path", []string{model.DevLiveUpdate, model.DevNull, "/dev/nonexistent"})
+	return op, ok
+}
+
+func buildDup(c *Ctx) (model.Op, bool) {
+	return c.fileOp(model.OpDup, func(*model.File) bool { return true })
+}
+
+func buildMemfdCreate(c *Ctx) (model.Op, bool) {
+	task, ok := c.task(nil)
+	return model.Op{Kind: model.OpMemfdCreate, Task: task, Name: "guest"}, ok
+}
+
+func buildWrite(c *Ctx) (model.Op, bool) {
+	op, ok := c.fileOp(model.OpWrite, ioFile)
+	op.Buf = c.data()
+	return op, ok
+}
+
+// buildPreserveMemfd is buildPreserveFD preferring a memfd with contents
+// that no session preserves yet, with a fresh token: the call that
+// reaches memfd_luo_preserve_folios().
+func buildPreserveMemfd(c *Ctx) (model.Op, bool) {
+	s := c.S
+	for _, task := range liveTasks(s) {
+		sfds := fdsOf(s, task, sessionFile(s, false))
+		mfds := fdsOf(s, task, func(f *model.File) bool {
+			return f.Kind == model.KindMemfd && !s.Preserved[f.Inode] && len(s.Inodes[f.Inode].Data) > 0
+		})
+		if len(sfds) == 0 || len(mfds) == 0 || chance(c.Src, "any preserve", 20) {
+			continue
+		}
+		sfd := pick(c.Src, "session", sfds)
+		op := model.Op{Kind: model.OpIoctl, Task: task, FD: sfd, Cmd: model.IoctlSessionPreserveFD}
+		op.Buf = model.FDArgBuf(int32(pick(c.Src, "memfd", mfds)), c.freshToken(c.sessionOf(task, sfd)))
+		return op, true
+	}
+	return buildPreserveFD(c)
 }
 
 // FaultSummary renders the port's fault sites that were hit or fired,
@@ -147,7 +240,11 @@ func (r *run) faultActions(weight int, skip map[string]bool) []Action {
 				if !ok {
 					return false
 				}
-				res, ok, err := r.e.ExecFault(fa.Site, op)
+				nth := 1
+				if fa.Nth != nil {
+					nth = fa.Nth(c)
+				}
+				res, ok, err := r.e.ExecFaultNth(fa.Site, nth, op)
 				if !ok {
 					return false
 				}

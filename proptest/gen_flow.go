@@ -19,9 +19,11 @@ func liveUpdateStep(c *Ctx) bool {
 	if len(live) == 0 {
 		return false
 	}
-	if s.DeserializeErr != 0 {
+	if s.DeserializeErr != 0 || s.SetupFailed {
 		// Every open of /dev/liveupdate fails with EIO (an injected
-		// fault failed the deserialization): user space reboots.
+		// fault failed the deserialization), or there is no
+		// /dev/liveupdate (one failed luo_fdt_setup()): user space
+		// reboots.
 		c.Do(model.Op{Kind: model.OpKexec})
 		c.Do(model.Op{Kind: model.OpNewTask})
 		c.Do(model.Op{Kind: model.OpNewTask})

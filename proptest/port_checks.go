@@ -118,9 +118,13 @@ var portChecks = []portCheck{
 		}
 		return nil
 	}},
-	{"F9 memfd handler registered", func(d *liveupdate.DebugState, _ *model.State) error {
-		if !slices.Contains(d.Handlers, model.MemfdCompatible) {
-			return fmt.Errorf("handlers %q", d.Handlers)
+	{"F9 memfd handler registered (iff LUO is enabled)", func(d *liveupdate.DebugState, s *model.State) error {
+		if d.Enabled != s.Enabled {
+			return fmt.Errorf("LUO enabled: port %v, model %v", d.Enabled, s.Enabled)
+		}
+		// A disabled LUO refuses registration (EOPNOTSUPP).
+		if slices.Contains(d.Handlers, model.MemfdCompatible) != d.Enabled {
+			return fmt.Errorf("handlers %q with LUO enabled=%v", d.Handlers, d.Enabled)
 		}
 		return nil
 	}},

@@ -73,7 +73,7 @@ func (s *Stats) op(op model.Op, e syscall.Errno) {
 }
 
 // faultOp counts an operation run with site armed: a step, but not a
-// cell of the coverage matrix (its outcome is the fault's).
+// cell of the coverage matrix (its outcome may be the fault's).
 func (s *Stats) faultOp(site string, op model.Op, e syscall.Errno) {
 	if s == nil {
 		return
@@ -121,8 +121,10 @@ func (s *Stats) FaultSites() []fault.SiteStats {
 	return slices.Clone(s.sites)
 }
 
-// writeFaultsLocked prints the fault sites (armed by the fault actions:
-// reached, fired) and the outcomes of the faulted operations.
+// writeFaultsLocked prints the fault sites: how many operations ran with
+// each armed, how many calls reached it while armed, how many it failed,
+// and the outcome of every operation run with it armed, whether the site
+// fired or the operation never reached it.
 func (s *Stats) writeFaultsLocked(w io.Writer) {
 	armed := map[string]int{}
 	for site, ops := range s.faulted {
@@ -132,7 +134,7 @@ func (s *Stats) writeFaultsLocked(w io.Writer) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "%-22s %9s %9s %9s  %s\n", "fault site", "armed", "reached", "fired", "faulted operation -> outcome")
+	fmt.Fprintf(w, "%-22s %9s %9s %9s  %s\n", "fault site", "armed", "reached", "fired", "armed operation -> outcome (fired or not)")
 	for _, st := range s.sites {
 		var outs []string
 		for op, es := range s.faulted[st.Name] {
