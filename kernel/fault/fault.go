@@ -37,7 +37,10 @@ type Site int
 // for; Errno gives the error it injects.
 const (
 	// GetUnusedFD is fs/file.c:get_unused_fd_flags() failing to grow the
-	// fd table (expand_files() allocation): ENOMEM.
+	// fd table (expand_files() allocation): ENOMEM. Reached by every
+	// fd-returning call (open, dup, memfd_create, CREATE_SESSION,
+	// RETRIEVE_SESSION, RETRIEVE_FD) once a free fd below the limit was
+	// found; a full table is EMFILE without reaching it.
 	GetUnusedFD Site = iota
 	// AnonInodeGetfile is fs/anon_inodes.c:anon_inode_getfile() failing to
 	// allocate the file (alloc_file_pseudo()): ENOMEM.
@@ -47,15 +50,23 @@ const (
 	// KHOAllocPreserve is kho_alloc_preserve() failing to allocate: ENOMEM.
 	KHOAllocPreserve
 	// KHOPreserveFolio is kho_preserve_folio() failing to grow the
-	// preserved-memory tracker: ENOMEM.
+	// preserved-memory tracker: ENOMEM. Reached through every
+	// kho_alloc_preserve() (a session's file array, a memfd_luo_ser, and
+	// at boot KHO's and LUO's own blocks) and for each folio of a memfd
+	// that PRESERVE_FD preserves.
 	KHOPreserveFolio
 	// KHOPreservePages is kho_preserve_pages() failing likewise: ENOMEM.
+	// Reached through kho_preserve_vmalloc() of a memfd's folio array
+	// (its chunks and pages) when PRESERVE_FD preserves a non-empty memfd.
 	KHOPreservePages
 	// KHOFinalize is kho_finalize() failing to build the memory map or the
 	// root FDT: ENOMEM.
 	KHOFinalize
 	// LUOFDTSetup is luo_fdt_setup() failing to build the outgoing LUO
-	// FDT (a libfdt error, reported as EINVAL by the port).
+	// FDT (a libfdt error, reported as EINVAL by the port). Reached only
+	// by luo_late_startup() of a booting kernel (a cold boot or the
+	// kernel a kexec starts): LUO is then disabled in that kernel, with
+	// no /dev/liveupdate, and hands no LUO tree to the next.
 	LUOFDTSetup
 	// LUOSessionAlloc is luo_session_alloc()'s kzalloc failing: ENOMEM.
 	LUOSessionAlloc
@@ -73,7 +84,10 @@ const (
 	// LUO turns into EBUSY.
 	HandlerCanFinish
 	// FolioAlloc is mm's page allocator (alloc_pages(), folio_alloc())
-	// failing, as fail_page_alloc does: ENOMEM.
+	// failing, as fail_page_alloc does: ENOMEM. Reached by every page
+	// allocation: a memfd write into a page without a folio, filling a
+	// hole at preservation, kho_alloc_preserve(), vmalloc areas, KHO's
+	// tracker and memory map, and boot.
 	FolioAlloc
 
 	// NumSites is the number of sites.

@@ -2,6 +2,7 @@ package fault_test
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 
@@ -70,6 +71,29 @@ func TestFaultGetUnusedFD(t *testing.T) {
 	noLeaks(t, m.Kernel(), task)
 }
 
+// TestFaultGetUnusedFDFullTable: a full table fails with EMFILE before
+// alloc_fd() would grow it, so the armed site is not reached.
+func TestFaultGetUnusedFDFullTable(t *testing.T) {
+	m, inj := boot(t)
+	task := m.Kernel().NewTask()
+	for {
+		if _, err := task.Open("/dev/null", syscall.O_RDWR); err != nil {
+			require.ErrorIs(t, err, syscall.EMFILE)
+			break
+		}
+	}
+	inj.ArmNext(fault.GetUnusedFD)
+	_, err := task.Dup(0)
+	require.ErrorIs(t, err, syscall.EMFILE)
+	require.Zero(t, inj.Hits(fault.GetUnusedFD))
+	require.True(t, inj.Armed(fault.GetUnusedFD))
+	require.NoError(t, task.Close(0))
+	_, err = task.Dup(1)
+	require.ErrorIs(t, err, syscall.ENOMEM)
+	require.EqualValues(t, 1, inj.Fires(fault.GetUnusedFD))
+	noLeaks(t, m.Kernel(), task)
+}
+
 func TestFaultCreateSessionChangesNothing(t *testing.T) {
 	for _, s := range []fault.Site{fault.GetUnusedFD, fault.LUOSessionAlloc, fault.AnonInodeGetfile, fault.CopyToUser} {
 		t.Run(s.String(), func(t *testing.T) {
@@ -106,6 +130,39 @@ func TestFaultPreserveChangesNothing(t *testing.T) {
 			require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 7, "hello"))
 			noLeaks(t, m.Kernel(), task)
 		})
+	}
+}
+
+// TestFaultPreserveUnwindsAtEveryCall fails each kho_preserve_folio() and
+// kho_preserve_pages() call PRESERVE_FD of a sparse three-page memfd makes
+// (the file array, the memfd_luo_ser, each folio; the folio array's chunk
+// and page): memfd_luo_preserve() must undo everything it preserved, so
+// the preserved blocks are those of before, and a retry succeeds.
+func TestFaultPreserveUnwindsAtEveryCall(t *testing.T) {
+	for _, c := range []struct {
+		site  fault.Site
+		calls int
+	}{{fault.KHOPreserveFolio, 5}, {fault.KHOPreservePages, 2}} {
+		for nth := 1; nth <= c.calls; nth++ {
+			t.Run(fmt.Sprintf("%v#%d", c.site, nth), func(t *testing.T) {
+				m, inj := boot(t)
+				k := m.Kernel()
+				task, _, sfd := session(t, k, "a")
+				fd, err := task.MemfdCreate("x", 0)
+				require.NoError(t, err)
+				_, err = task.Write(fd, []byte("head"))
+				require.NoError(t, err)
+				require.NoError(t, task.Ftruncate(fd, 3*4096))
+				before := k.KHO().Account().Preserved
+				inj.Arm(c.site, fault.Attr{Nth: uint64(nth)})
+				require.ErrorIs(t, lu.PreserveFD(task, sfd, fd, 1), syscall.ENOMEM)
+				require.EqualValues(t, 1, inj.Fires(c.site))
+				require.Equal(t, before, k.KHO().Account().Preserved, "preserved blocks left behind")
+				require.Equal(t, 0, k.LUO().Snapshot().Outgoing.Sessions[0].FileCount)
+				require.NoError(t, lu.PreserveFD(task, sfd, fd, 1))
+				noLeaks(t, k, task)
+			})
+		}
 	}
 }
 
@@ -255,6 +312,39 @@ func TestFaultFDTSetupDisablesLUO(t *testing.T) {
 	// A plain kexec still works; the next kernel has LUO again.
 	require.NoError(t, m.Kexec())
 	require.True(t, m.Kernel().LUO().Enabled())
+}
+
+// TestFaultFDTSetupAtKexec: the kexec succeeds, the next kernel runs
+// without LUO; what was handed over is unreachable there (a documented
+// leak), and that kernel hands no LUO tree on.
+func TestFaultFDTSetupAtKexec(t *testing.T) {
+	m, inj := boot(t)
+	task, _, sfd := session(t, m.Kernel(), "a")
+	require.NoError(t, lu.CreateAndPreserveMemfd(task, sfd, 1, "one"))
+	inj.ArmNext(fault.LUOFDTSetup)
+	require.NoError(t, m.Kexec())
+	require.EqualValues(t, 1, inj.Fires(fault.LUOFDTSetup))
+	k := m.Kernel()
+	require.False(t, k.LUO().Enabled())
+	require.EqualValues(t, 1, k.LUO().Snapshot().LiveupdateNumber, "the incoming tree was read")
+	t2 := k.NewTask()
+	_, err := lu.OpenDevice(t2)
+	require.ErrorIs(t, err, syscall.ENOENT)
+	led := account.TakeKernel(k)
+	require.NoError(t, led.Err(), "%s", led)
+	require.Contains(t, led.String(), "LUO disabled")
+	noLeaks(t, k, t2)
+
+	require.NoError(t, m.Kexec())
+	k = m.Kernel()
+	require.True(t, k.LUO().Enabled())
+	t3 := k.NewTask()
+	_, err = lu.OpenDevice(t3)
+	require.NoError(t, err)
+	snap := k.LUO().Snapshot()
+	require.Zero(t, snap.LiveupdateNumber)
+	require.Empty(t, snap.Incoming.Sessions)
+	noLeaks(t, k, t3)
 }
 
 func TestFaultBootAllocFailsBoot(t *testing.T) {

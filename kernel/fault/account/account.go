@@ -9,8 +9,9 @@
 // exited are the boot-time ones (KHO's root FDT, LUO's FDT and session
 // block); after a kexec what was never retrieved stays reserved (its
 // session is still pending), a failed deserialization leaks what it read
-// by design, and the incoming root and LUO FDTs stay reserved for the
-// kernel's lifetime.
+// by design, as does a LUO disabled by a failed luo_late_startup() all
+// that was handed over, and the incoming root and LUO FDTs stay reserved
+// for the kernel's lifetime.
 package account
 
 import (
@@ -189,9 +190,15 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 	in.add(a.InRootFDT, "incoming KHO root FDT: reserved for the kernel's lifetime")
 	in.add(st.FDTIn, "incoming LUO FDT: never freed (6.19)")
 	failed := st.Deserialized && st.DeserializeErr != 0
+	// LUO disabled after its early startup read the hand-over (a failed
+	// luo_late_startup()): no /dev/liveupdate, so nothing handed over can
+	// ever be deserialized.
+	disabled := !st.Enabled && st.Incoming.Active
 	switch {
 	case failed:
 		in.add(st.Incoming.HeaderSer, fmt.Sprintf("session block: deserialization failed (%v), leaked by design", st.DeserializeErr))
+	case disabled:
+		in.add(st.Incoming.HeaderSer, "session block: LUO disabled by a failed luo_late_startup(), leaked by design")
 	case !st.Deserialized:
 		in.add(st.Incoming.HeaderSer, "session block: /dev/liveupdate never opened, sessions not deserialized")
 	}
@@ -218,6 +225,8 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 				why, ok = fmt.Sprintf("handler data of the %d unretrieved incoming file(s)", pending), true
 			case failed:
 				why, ok = "behind a failed deserialization: leaked by design", true
+			case disabled:
+				why, ok = "behind sessions LUO (disabled) cannot deserialize: leaked by design", true
 			case !st.Deserialized && st.Incoming.Active:
 				why, ok = "behind sessions not deserialized yet", true
 			}
