@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,13 +250,18 @@ func (img *handoverImage) bootAndDrive(tb testing.TB) outcome {
 		Lockdep:  true,
 	})
 	if err != nil {
+		if !errors.As(err, new(syscall.Errno)) {
+			tb.Fatalf("boot: %v carries no errno", err)
+		}
 		out.bootErr = err
 		img.checkReports(tb)
 		return out
 	}
 	task := k.NewTask()
 	dev, err := lu.OpenDevice(task)
-	errnoOnly(tb, "open", err)
+	if err != nil && !errors.Is(err, syscall.EIO) {
+		tb.Fatalf("open /dev/liveupdate: %v; a failed hand-over is EIO", err)
+	}
 	if err != nil {
 		out.openErr = err
 		task.Exit()
@@ -339,6 +345,7 @@ func FuzzLUOHandover(f *testing.F) {
 	f.Add(flip(64, 60, 0xff), z(0), z(0), z(0), z(0))                                           // LUO FDT
 	var img *handoverImage
 	f.Fuzz(func(t *testing.T, fdtX, sessX, filesX, serX, chunkX []byte) {
+		defer checkGoroutines(t, runtime.NumGoroutine())
 		if img == nil {
 			img = newHandoverImage(t)
 		}

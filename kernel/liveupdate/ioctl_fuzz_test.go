@@ -2,15 +2,19 @@ package liveupdate_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
+	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/vfs"
 	"luomodel/machine"
 	lu "luomodel/userspace/libliveupdate"
@@ -108,22 +112,65 @@ func FuzzIoctl(f *testing.F) {
 		if len(arg) > 4096 {
 			arg = arg[:4096]
 		}
-		m, task, fd := ioctlSetup(t, int(target)%numIoctlTargets)
+		defer checkGoroutines(t, runtime.NumGoroutine())
+		target %= numIoctlTargets
+		m, task, fd := ioctlSetup(t, int(target))
+		before := outgoingState(m.Kernel().LUO())
 		inj := m.Faults()
 		if s := fault.Site(site); s < fault.NumSites {
 			inj.ArmNext(s)
 		}
-		errnoOnly(t, "ioctl", task.Ioctl(fd, cmd, arg))
+		err := task.Ioctl(fd, cmd, arg)
+		errnoOnly(t, "ioctl", err)
 		inj.DisarmAll()
+		// Before a kexec a failure undoes itself completely, but for
+		// the response of PRESERVE_FD: luo_session_preserve_fd() keeps
+		// the file preserved when copy_to_user() fails ("The file was
+		// successfully preserved, but response to user failed").
+		respond := fault.Site(site) == fault.CopyToUser && cmd == uint32(lu.SessionPreserveFD)
+		if err != nil && (target == ioctlDev || target == ioctlOutgoing) && !respond {
+			require.Equal(t, before, outgoingState(m.Kernel().LUO()), "ioctl %#x failed with %v", cmd, err)
+		}
 		task.Exit()
 		k := m.Kernel()
 		vfs.CheckNoLeaks(t, k.VFS())
 		require.NoError(t, m.Kexec(), "the state the ioctl left must still hand over")
 		t2 := m.Kernel().NewTask()
-		_, err := lu.OpenDevice(t2)
+		_, err = lu.OpenDevice(t2)
 		require.NoError(t, err, "the next kernel must take it")
 		t2.Exit()
 	})
+}
+
+// checkGoroutines fails if more goroutines than before outlive an input
+// (after a grace of a second for those that are exiting). Nothing the
+// fuzzed paths run starts one; this says so cheaply, every execution.
+func checkGoroutines(tb testing.TB, before int) {
+	tb.Helper()
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 100 {
+			buf := make([]byte, 1<<20)
+			tb.Fatalf("%d goroutines, %d before the input:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// outgoingState renders what a first kernel's LUO will hand over: the
+// outgoing sessions with their files, the double-preservation map and the
+// handlers' user counts.
+func outgoingState(l *liveupdate.LUO) string {
+	st := l.Snapshot()
+	var b strings.Builder
+	for _, s := range st.Outgoing.Sessions {
+		fmt.Fprintf(&b, "session %q:", s.Name)
+		for _, f := range s.Files {
+			fmt.Fprintf(&b, " %#x/%s", f.Token, f.Compatible)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "count %d, preserved %d, handler users %v", st.Outgoing.Count, len(st.Preserved), st.HandlerUsers)
+	return b.String()
 }
 
 // TestIoctlHugeSizeAllocatesNothing is FuzzIoctl's first finding: a
