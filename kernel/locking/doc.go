@@ -16,8 +16,18 @@
 //	m.Lock()
 //	defer m.Unlock()            // or: defer m.Guard()(); see guard.go
 //
-// A zero lock that was never Init'ed works like a sync lock, but neither
-// lockdep nor the scheduler sees it; kernel objects Init their locks.
+// A lock must be Init'ed before use; kernel objects Init their locks when
+// they are created. Init points the lock's magic word at the lock, as
+// CONFIG_DEBUG_MUTEXES and CONFIG_DEBUG_RWSEMS do, and every operation
+// checks it (in every domain, lockdep or not; one compare on the fast
+// path). A lock used before Init works as a plain lock that neither lockdep
+// nor the scheduler sees, so the bug neither hangs nor panics the model;
+// having no domain yet, it cannot report, so it records its first use and
+// the Init that follows reports it ("lock used before init", lockdep's
+// "trying to register non-static key"). Init of a lock that is held or
+// waited for is reported ("held lock re-initialised!") and leaves the lock
+// as it was; a copy of an Init'ed lock is reported when used. See
+// lock_debug.go.
 //
 // RWSem is writer-preferring as in Linux: once a writer waits, new readers
 // wait too, so taking a read lock twice can deadlock against a writer.

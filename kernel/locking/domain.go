@@ -24,6 +24,9 @@ type Domain struct {
 	// sched is the installed Scheduler, nil when free-running. Loaded at
 	// every scheduling point: the only cost of the seam when none is set.
 	sched atomic.Pointer[schedBox]
+	// reported records the problems reported by lockdep and the lock
+	// debugging checks, each reported once.
+	reported reportOnce
 }
 
 // NewDomain returns a Domain configured by opts.
@@ -34,7 +37,7 @@ func NewDomain(opts Options) *Domain {
 	}
 	d := &Domain{rep: rep}
 	if opts.Lockdep {
-		d.ld = newLockdep(rep)
+		d.ld = newLockdep(rep, &d.reported)
 	}
 	return d
 }

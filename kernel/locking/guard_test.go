@@ -42,7 +42,9 @@ func TestGuard(t *testing.T) {
 	require.Empty(t, rec.titles())
 }
 
-// Locks that were never Init'ed work, outside lockdep and the scheduler.
+// Locks used before Init work, as plain locks outside lockdep and the
+// scheduler: a bug that nothing can report until an Init gives the lock a
+// domain (lock_debug_test.go), but not one that hangs or panics.
 func TestZeroValueLocks(t *testing.T) {
 	var m locking.Mutex
 	m.Lock()
@@ -66,7 +68,8 @@ func TestZeroValueLocks(t *testing.T) {
 	sem.DownReadNested(1)
 	sem.UpRead()
 
-	// Inside a lockdep domain a zero lock is still invisible to it.
+	// Inside a lockdep domain a zero lock is still invisible to it, and
+	// without an Init nothing reports it.
 	d, rec := newDomain(true)
 	a := newMutex(d, "A")
 	inTask(func() { lockAThenB(a, &m) })

@@ -45,17 +45,30 @@ const (
 	modeAny
 )
 
-// lockdepMap ports struct lockdep_map: the identity a lock instance carries
-// for lockdep and the scheduler. All fields are written by Init and read-only
+// lockdepMap ports struct lockdep_map, with the magic word of
+// CONFIG_DEBUG_MUTEXES / CONFIG_DEBUG_RWSEMS: the identity a lock instance
+// carries for lockdep, the scheduler and the lock debugging checks
+// (lock_debug.go). All fields but early are written by Init and read-only
 // afterwards (Init happens before the lock is shared, as mutex_init() does).
 type lockdepMap struct {
-	dom  *Domain     // nil: never Init'ed; the lock is invisible to lockdep and the scheduler
-	fam  *lockFamily // nil unless dom has lockdep
-	name string      // class name given to Init
-	kind lockKind
+	// magic ports mutex.magic / rw_semaphore.magic: Init points it at the
+	// map itself, whose address is the lock's. nil: never Init'ed; another
+	// address: a copy of an Init'ed lock. Either way the lock works as a
+	// plain lock, outside lockdep and the scheduler, and the use is
+	// reported (lockdepMap.uninitialized).
+	magic *lockdepMap
+	dom   *Domain     // nil: Init'ed outside any domain; invisible to lockdep and the scheduler
+	fam   *lockFamily // nil unless dom has lockdep
+	name  string      // class name given to Init
+	kind  lockKind
+	// early is the first use of the lock before Init, kept for the Init
+	// that follows to report: before Init the lock has no domain to report
+	// to. Set once (CompareAndSwap from nil); taken by Init.
+	early atomic.Pointer[earlyUse]
 }
 
-// init ports lockdep_init_map().
+// init ports lockdep_init_map() and debug_mutex_init()'s `lock->magic =
+// lock`.
 func (m *lockdepMap) init(d *Domain, name string, kind lockKind) {
 	if name == "" {
 		name = "(unnamed)"
@@ -64,6 +77,19 @@ func (m *lockdepMap) init(d *Domain, name string, kind lockKind) {
 	if d != nil && d.ld != nil {
 		m.fam = d.ld.family(name)
 	}
+	m.magic = m
+}
+
+// domain is the domain of an Init'ed lock (nil when Init'ed outside any
+// domain): what every lock operation starts with. A lock whose magic is
+// not its own address is reported (op names the operation) and is nil
+// here too, so that it works as a plain lock.
+func (m *lockdepMap) domain(op string) *Domain {
+	if m.magic != m {
+		m.uninitialized(op, 2)
+		return nil
+	}
+	return m.dom
 }
 
 // lockFamily holds the classes of one class name, one per subclass.
@@ -165,14 +191,14 @@ type lockdep struct {
 	families atomic.Pointer[map[string]*lockFamily]
 	nclasses int // guarded by graphMu
 
-	reportMu sync.Mutex
-	reported map[reportKey]struct{} // guarded by reportMu
+	// reported is the domain's record of problems already reported.
+	reported *reportOnce // immutable
 }
 
-func newLockdep(rep *bug.Reporter) *lockdep {
+func newLockdep(rep *bug.Reporter, reported *reportOnce) *lockdep {
 	l := &lockdep{
 		rep:      rep,
-		reported: make(map[reportKey]struct{}),
+		reported: reported,
 	}
 	for i := range l.shards {
 		l.shards[i].tasks = make(map[int64]*ldTask)
@@ -224,13 +250,27 @@ func (l *lockdep) class(m *lockdepMap, sub int) *lockClass {
 }
 
 // once reports whether k is seen for the first time, and records it.
-func (l *lockdep) once(k reportKey) bool {
-	l.reportMu.Lock()
-	defer l.reportMu.Unlock()
-	if _, ok := l.reported[k]; ok {
+func (l *lockdep) once(k reportKey) bool { return l.reported.first(k) }
+
+// reportOnce is a domain's record of the problems it has reported, so that
+// each distinct one (class, cycle, ...) is reported once, as lockdep and
+// DEBUG_LOCKS_WARN_ON() do.
+type reportOnce struct {
+	mu   sync.Mutex
+	seen map[reportKey]struct{} // guarded by mu; allocated on first use
+}
+
+// first reports whether k is seen for the first time, and records it.
+func (o *reportOnce) first(k reportKey) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.seen[k]; ok {
 		return false
 	}
-	l.reported[k] = struct{}{}
+	if o.seen == nil {
+		o.seen = make(map[reportKey]struct{})
+	}
+	o.seen[k] = struct{}{}
 	return true
 }
 

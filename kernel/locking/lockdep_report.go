@@ -30,6 +30,16 @@ const (
 	TitleAssertHeldWrite = "lockdep_assert_held_write() failed"
 	// TitleBadSubclass: a nesting subclass out of [0, MaxSubclasses).
 	TitleBadSubclass = "looking up invalid subclass"
+	// TitleUsedBeforeInit: a lock was used before Init (lockdep's "trying
+	// to register non-static key", the DEBUG_MUTEXES / DEBUG_RWSEMS magic
+	// check), reported by the Init that follows.
+	TitleUsedBeforeInit = "lock used before init"
+	// TitleInitHeld: Init of a lock that is held or waited for
+	// (debug_check_no_locks_freed() in mutex_init() / init_rwsem()).
+	TitleInitHeld = "held lock re-initialised!"
+	// TitleBadMagic: a copy of an Init'ed lock was used
+	// (DEBUG_LOCKS_WARN_ON(lock->magic != lock)).
+	TitleBadMagic = "bad lock magic: a copied lock was used"
 	// TitleDeadlock (bug.KindDeadlock): Domain.ReportDeadlock, filed by a
 	// scheduler that found every task blocked.
 	TitleDeadlock = "deadlock: every task is blocked"

@@ -9,11 +9,12 @@ import (
 // Mutex ports struct mutex (kernel/locking/mutex.c): a sleeping lock with
 // one owner, which must be the task that unlocks it.
 //
-// The zero Mutex is an unlocked mutex outside any domain: it works, but
-// lockdep and the scheduler do not see it. Init binds it to a Domain.
+// A Mutex must be Init'ed before use. A zero Mutex used before Init works,
+// as a plain lock that lockdep and the scheduler do not see, and the Init
+// that follows reports the use (lock_debug.go).
 type Mutex struct {
 	// dep is first so that its address is the mutex's, which reports
-	// print. Written by Init, then read-only.
+	// print and the magic check compares. Written by Init, then read-only.
 	dep lockdepMap
 	// mu is the lock word. Free-running tasks block in mu.Lock (go-deadlock
 	// watches them when configured); under a scheduler tasks only TryLock
@@ -21,16 +22,33 @@ type Mutex struct {
 	mu deadlock.Mutex
 }
 
-// Init binds m to domain d and names its lockdep class (mutex_init()). Call
-// it before m is shared.
-func (m *Mutex) Init(d *Domain, class string) { m.dep.init(d, class, kindMutex) }
+// Init ports mutex_init(): it binds m to domain d (nil: no domain; the
+// mutex then works unchecked) and names its lockdep class. Call it before m
+// is shared. An Init of a mutex that is held or waited for is reported and
+// leaves m as it was; one after a use of m is reported (lock_debug.go).
+func (m *Mutex) Init(d *Domain, class string) {
+	if m.dep.used() && !m.dep.checkInit(d, class, kindMutex, m.isLocked) {
+		return
+	}
+	m.dep.init(d, class, kindMutex)
+}
+
+// isLocked ports mutex_is_locked(), for Init's check: a probe of the lock
+// word that takes and drops it if free.
+func (m *Mutex) isLocked() bool {
+	if m.mu.TryLock() {
+		m.mu.Unlock()
+		return false
+	}
+	return true
+}
 
 // String names m for scheduler traces and reports.
 func (m *Mutex) String() string { return fmt.Sprintf("mutex %s@%p", m.dep.name, m) }
 
 // Lock ports mutex_lock().
 func (m *Mutex) Lock() {
-	d := m.dep.dom
+	d := m.dep.domain("mutex_lock")
 	if d == nil {
 		m.mu.Lock()
 		return
@@ -42,7 +60,7 @@ func (m *Mutex) Lock() {
 // lets one class be held twice when the caller guarantees an order, e.g. a
 // parent's lock, then a child's of the same class with subclass 1.
 func (m *Mutex) LockNested(subclass int) {
-	d := m.dep.dom
+	d := m.dep.domain("mutex_lock_nested")
 	if d == nil {
 		m.mu.Lock()
 		return
@@ -73,7 +91,7 @@ func (m *Mutex) lock(d *Domain, subclass int) {
 // TryLock ports mutex_trylock(). A trylock cannot deadlock, so lockdep
 // records it (mutex_acquire(..., trylock=1)) without checking the order.
 func (m *Mutex) TryLock() bool {
-	d := m.dep.dom
+	d := m.dep.domain("mutex_trylock")
 	if d == nil {
 		return m.mu.TryLock()
 	}
@@ -92,7 +110,7 @@ func (m *Mutex) TryLock() bool {
 // Unlock ports mutex_unlock(). With lockdep on, unlocking a mutex the task
 // does not hold is reported and leaves the mutex as it was.
 func (m *Mutex) Unlock() {
-	d := m.dep.dom
+	d := m.dep.domain("mutex_unlock")
 	if d == nil {
 		m.mu.Unlock()
 		return
@@ -110,7 +128,7 @@ func (m *Mutex) Unlock() {
 // AssertHeld ports lockdep_assert_held(): it reports if the current task
 // does not hold m. Without lockdep it checks nothing, as in Linux.
 func (m *Mutex) AssertHeld() {
-	if d := m.dep.dom; d != nil && d.ld != nil {
+	if d := m.dep.domain("lockdep_assert_held"); d != nil && d.ld != nil {
 		d.ld.assertHeld(&m.dep, modeAny, 1)
 	}
 }
@@ -119,7 +137,7 @@ func (m *Mutex) AssertHeld() {
 // needs lockdep; without it, it returns true so that it can guard
 // assertions, as lockdep_is_held() does with lockdep off.
 func (m *Mutex) IsHeld() bool {
-	if d := m.dep.dom; d != nil && d.ld != nil {
+	if d := m.dep.domain("lockdep_is_held"); d != nil && d.ld != nil {
 		return d.ld.isHeld(&m.dep, modeAny)
 	}
 	return true

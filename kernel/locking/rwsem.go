@@ -12,11 +12,12 @@ import (
 // readers wait too, so a task that takes the read lock twice while a writer
 // starts waiting in between deadlocks (lockdep reports the second read).
 //
-// The zero RWSem is an unlocked semaphore outside any domain: it works, but
-// lockdep and the scheduler do not see it. Init binds it to a Domain.
+// An RWSem must be Init'ed before use. A zero RWSem used before Init works,
+// as a plain lock that lockdep and the scheduler do not see, and the Init
+// that follows reports the use (lock_debug.go).
 type RWSem struct {
 	// dep is first so that its address is the semaphore's, which reports
-	// print. Written by Init, then read-only.
+	// print and the magic check compares. Written by Init, then read-only.
 	dep lockdepMap
 	// rw is the lock word. sync.RWMutex (under go-deadlock's wrapper) has
 	// the Linux fairness property: a blocked writer stops new readers,
@@ -28,16 +29,35 @@ type RWSem struct {
 	writersWaiting atomic.Int32
 }
 
-// Init binds s to domain d and names its lockdep class (init_rwsem()). Call
-// it before s is shared.
-func (s *RWSem) Init(d *Domain, class string) { s.dep.init(d, class, kindRWSem) }
+// Init ports init_rwsem(): it binds s to domain d (nil: no domain; the
+// semaphore then works unchecked) and names its lockdep class. Call it
+// before s is shared. An Init of a semaphore that is held or waited for is
+// reported and leaves s as it was; one after a use of s is reported
+// (lock_debug.go).
+func (s *RWSem) Init(d *Domain, class string) {
+	if s.dep.used() && !s.dep.checkInit(d, class, kindRWSem, s.isLocked) {
+		return
+	}
+	s.dep.init(d, class, kindRWSem)
+}
+
+// isLocked ports rwsem_is_locked(), for Init's check, and also counts
+// writers waiting under a scheduler: a probe of the lock word that takes
+// and drops it if free.
+func (s *RWSem) isLocked() bool {
+	if s.writersWaiting.Load() != 0 || !s.rw.TryLock() {
+		return true
+	}
+	s.rw.Unlock()
+	return false
+}
 
 // String names s for scheduler traces and reports.
 func (s *RWSem) String() string { return fmt.Sprintf("rwsem %s@%p", s.dep.name, s) }
 
 // DownRead ports down_read().
 func (s *RWSem) DownRead() {
-	d := s.dep.dom
+	d := s.dep.domain("down_read")
 	if d == nil {
 		s.rw.RLock()
 		return
@@ -47,7 +67,7 @@ func (s *RWSem) DownRead() {
 
 // DownReadNested ports down_read_nested(): see Mutex.LockNested.
 func (s *RWSem) DownReadNested(subclass int) {
-	d := s.dep.dom
+	d := s.dep.domain("down_read_nested")
 	if d == nil {
 		s.rw.RLock()
 		return
@@ -83,7 +103,7 @@ func (s *RWSem) tryRead() bool {
 // TryDownRead ports down_read_trylock(). It fails while a writer holds or
 // waits for the semaphore.
 func (s *RWSem) TryDownRead() bool {
-	d := s.dep.dom
+	d := s.dep.domain("down_read_trylock")
 	if d == nil {
 		return s.tryRead()
 	}
@@ -101,7 +121,7 @@ func (s *RWSem) TryDownRead() bool {
 
 // UpRead ports up_read().
 func (s *RWSem) UpRead() {
-	d := s.dep.dom
+	d := s.dep.domain("up_read")
 	if d == nil {
 		s.rw.RUnlock()
 		return
@@ -115,7 +135,7 @@ func (s *RWSem) UpRead() {
 
 // DownWrite ports down_write().
 func (s *RWSem) DownWrite() {
-	d := s.dep.dom
+	d := s.dep.domain("down_write")
 	if d == nil {
 		s.rw.Lock()
 		return
@@ -125,7 +145,7 @@ func (s *RWSem) DownWrite() {
 
 // DownWriteNested ports down_write_nested(): see Mutex.LockNested.
 func (s *RWSem) DownWriteNested(subclass int) {
-	d := s.dep.dom
+	d := s.dep.domain("down_write_nested")
 	if d == nil {
 		s.rw.Lock()
 		return
@@ -160,7 +180,7 @@ func (s *RWSem) downWrite(d *Domain, subclass int) {
 
 // TryDownWrite ports down_write_trylock().
 func (s *RWSem) TryDownWrite() bool {
-	d := s.dep.dom
+	d := s.dep.domain("down_write_trylock")
 	if d == nil {
 		return s.rw.TryLock()
 	}
@@ -178,7 +198,7 @@ func (s *RWSem) TryDownWrite() bool {
 
 // UpWrite ports up_write().
 func (s *RWSem) UpWrite() {
-	d := s.dep.dom
+	d := s.dep.domain("up_write")
 	if d == nil {
 		s.rw.Unlock()
 		return
@@ -208,14 +228,25 @@ func (s *RWSem) AssertHeldRead() { s.assert(modeRead) }
 func (s *RWSem) AssertHeldWrite() { s.assert(modeWrite) }
 
 func (s *RWSem) assert(mode lockMode) {
-	if d := s.dep.dom; d != nil && d.ld != nil {
+	if d := s.dep.domain(assertFn(mode)); d != nil && d.ld != nil {
 		d.ld.assertHeld(&s.dep, mode, 2)
 	}
 }
 
+// assertFn names the lockdep_assert_held*() of mode.
+func assertFn(mode lockMode) string {
+	switch mode {
+	case modeWrite:
+		return "lockdep_assert_held_write"
+	case modeRead:
+		return "lockdep_assert_held_read"
+	}
+	return "lockdep_assert_held"
+}
+
 // IsHeld ports lockdep_is_held(): see Mutex.IsHeld.
 func (s *RWSem) IsHeld() bool {
-	if d := s.dep.dom; d != nil && d.ld != nil {
+	if d := s.dep.domain("lockdep_is_held"); d != nil && d.ld != nil {
 		return d.ld.isHeld(&s.dep, modeAny)
 	}
 	return true
