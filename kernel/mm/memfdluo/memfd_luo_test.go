@@ -3,6 +3,7 @@ package memfdluo_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,14 +351,29 @@ func TestFreezeUnpreserveWithoutData(t *testing.T) {
 	f.Put()
 }
 
-// FuzzRetrieve: no struct memfd_luo_ser, however corrupt, panics retrieve
-// or finish or makes them touch memory they do not own.
+// FuzzRetrieve: no hand-over of a memfd, however corrupt, panics retrieve
+// or finish or makes them touch memory they do not own. The fuzzer writes
+// the struct memfd_luo_ser (raw; its struct kho_vmalloc is kept half the
+// time so that KHO's checks pass) and XORs chunkX over the folio array's
+// kho_vmalloc chunk (page addresses, next: loops, pages outside memory or
+// not preserved) and foliosX over its first page (the memfd_luo_folio_ser
+// entries: pfns, flags, indices). Retrieve ends in an errno or a file of
+// the serialized size that reads without error.
 func FuzzRetrieve(f *testing.F) {
 	seed := make([]byte, memfdluo.SerSize)
-	memfdluo.Ser{Pos: 1, Size: 3 * mm.PageSize, NrFolios: 3}.Encode(seed)
-	f.Add(seed, false)
-	f.Add(make([]byte, memfdluo.SerSize), true)
-	f.Fuzz(func(t *testing.T, raw []byte, finish bool) {
+	// pos even: the real folio-array address is used
+	memfdluo.Ser{Pos: 2, Size: 3 * mm.PageSize, NrFolios: 3}.Encode(seed)
+	none := []byte{}
+	at := func(n, i int, v byte) []byte { b := make([]byte, n); b[i] = v; return b }
+	f.Add(seed, false, none, none)
+	f.Add(make([]byte, memfdluo.SerSize), true, none, none)
+	f.Add(seed, false, at(8, 1, 0x10), none)                     // chunk next: another page
+	f.Add(seed, false, at(16, 9, 0x01), none)                    // the area's first page moved
+	f.Add(seed, false, none, at(16, 1, 0x01))                    // a folio's pfn
+	f.Add(seed, false, none, at(32, 31, 0x80))                   // a folio's index
+	f.Add(seed, true, none, at(48, 40, 0x01))                    // finish with a pfn changed
+	f.Add(seed, false, none, at(memfdluo.FolioSerSize, 7, 0x30)) // flags
+	f.Fuzz(func(t *testing.T, raw []byte, finish bool, chunkX, foliosX []byte) {
 		if len(raw) < memfdluo.SerSize {
 			return
 		}
@@ -366,22 +382,53 @@ func FuzzRetrieve(f *testing.F) {
 		a := k.preserve(t, mf)
 		ser := make([]byte, memfdluo.SerSize)
 		require.NoError(t, k.ram.ReadRaw(mm.PhysAddr(a.SerializedData), ser))
-		// Keep the real folio-array address half the time, so that the
-		// fuzzer gets past KHO's checks.
+		chunk := memfdluo.DecodeSer(ser).Folios.First
+		var page [8]byte
+		require.NoError(t, k.ram.ReadRaw(chunk+kho.VmallocChunkOffPhys, page[:]))
+		folios := mm.PhysAddr(binary.LittleEndian.Uint64(page[:]))
+		// Keep the real folio array (struct kho_vmalloc) when pos is
+		// even, so that the fuzzer gets past KHO's checks.
 		if raw[0]&1 == 0 {
-			copy(raw[memfdluo.SerOffFolios:memfdluo.SerOffFolios+8], ser[memfdluo.SerOffFolios:])
+			copy(raw[memfdluo.SerOffFolios:memfdluo.SerSize], ser[memfdluo.SerOffFolios:])
 		}
 		k2 := k.kexec(t)
 		require.NoError(t, k.ram.WriteRaw(mm.PhysAddr(a.SerializedData), raw[:memfdluo.SerSize]))
+		xorRAM(t, k.ram, chunk, chunkX)
+		xorRAM(t, k.ram, folios, foliosX)
 		b := &liveupdate.FileOpArgs{Handler: k2.h.FileHandler(), SerializedData: a.SerializedData}
 		if finish {
 			k2.ops.Finish(b)
-		} else if err := k2.ops.Retrieve(b); err == nil {
+		} else if err := k2.ops.Retrieve(b); err != nil {
+			if !errors.As(err, new(syscall.Errno)) {
+				t.Fatalf("retrieve: %v is not an errno", err)
+			}
+		} else {
+			want := memfdluo.DecodeSer(raw)
+			si := mm.ShmemInodeOf(b.File)
+			require.Equal(t, int64(want.Size), si.Size(), "the serialized size")
+			_, err := b.File.Llseek(0, mm.SeekSet)
+			require.NoError(t, err)
+			_, err = b.File.Read(&vfs.Context{}, make([]byte, 2*mm.PageSize))
+			require.NoError(t, err)
 			b.File.Put()
 		}
 		require.Zero(t, rep.Count(bug.KindKASAN))
 		require.Zero(t, rep.Count(bug.KindUAF))
 	})
+}
+
+// xorRAM applies mask over the page at pa, from its start.
+func xorRAM(t *testing.T, ram *mm.RAM, pa mm.PhysAddr, mask []byte) {
+	n := min(len(mask), mm.PageSize)
+	if n == 0 || uint64(pa)%mm.PageSize != 0 || uint64(pa)+mm.PageSize > ram.Size() {
+		return
+	}
+	b := make([]byte, n)
+	require.NoError(t, ram.ReadRaw(pa, b))
+	for i := range b {
+		b[i] ^= mask[i]
+	}
+	require.NoError(t, ram.WriteRaw(pa, b))
 }
 
 func TestFolioSerBitfields(t *testing.T) {
