@@ -37,7 +37,7 @@ func doSyscall[T any](t *Task, name string, fail T, body func(ctx *vfs.Context) 
 	ctx := &vfs.Context{FDs: t.fds}
 	defer func() {
 		if r := recover(); r != nil {
-			t.reportPanic(name, r)
+			t.k.reportPanic(name, r)
 			res, err = fail, syscall.EFAULT
 		}
 		t.exitToUserMode(name, ctx)
@@ -53,7 +53,7 @@ func (t *Task) exitToUserMode(name string, ctx *vfs.Context) {
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
-				t.reportPanic(name+" (task_work)", r)
+				t.k.reportPanic(name+" (task_work)", r)
 			}
 		}()
 		ctx.TaskWorkRun()
@@ -61,9 +61,9 @@ func (t *Task) exitToUserMode(name string, ctx *vfs.Context) {
 	t.k.dom.CheckNoLocksHeld(name)
 }
 
-// reportPanic files a panic recovered at a syscall boundary.
-func (t *Task) reportPanic(name string, r any) {
-	t.k.rep.File(&bug.Report{
+// reportPanic files a panic recovered at the boundary of syscall name.
+func (k *Kernel) reportPanic(name string, r any) {
+	k.rep.File(&bug.Report{
 		Kind:   bug.KindWarn,
 		Title:  fmt.Sprintf("%s %s: %v", TitleSyscallPanic, name, r),
 		Detail: "a Go panic reached the syscall boundary; the syscall returns EFAULT",

@@ -171,7 +171,9 @@ func (m *Machine) Halted() error {
 //
 //  1. the running kernel prepares (kernel_kexec(): liveupdate_reboot(),
 //     kho_finalize()) and returns the hand-over descriptor; an error
-//     aborts the kexec and is returned;
+//     aborts the kexec and is returned. This is the reboot syscall of the
+//     calling goroutine (Kernel.RebootKexec): a failed one returns to user
+//     space through the syscall exit checks (lockdep_sys_exit());
 //  2. the old kernel dies: its tasks' syscalls fail with ESRCH;
 //  3. every page of RAM that the hand-over does not keep is poisoned with
 //     mm.PoisonByte: what survives is found by parsing the hand-over from
@@ -187,7 +189,7 @@ func (m *Machine) Kexec() error {
 		return fmt.Errorf("%w: %w", ErrHalted, m.halted)
 	}
 	old := m.k.Load()
-	handover, err := old.PrepareKexec()
+	handover, err := old.RebootKexec()
 	if err != nil {
 		return err
 	}
