@@ -34,8 +34,10 @@ func cpuTime() time.Duration {
 }
 
 // Uncontended Lock+Unlock and DownRead+UpRead, beside the sync types.
-// "zero": a lock never Init'ed; "domain": Init'ed in a domain without
-// lockdep (the production configuration); "lockdep": with lockdep.
+// "zero": a lock used without Init (a bug the next Init would report; the
+// lock still works, on the magic check's slow path); "domain": Init'ed in a
+// domain without lockdep (the production configuration); "lockdep": with
+// lockdep.
 
 func BenchmarkMutex(b *testing.B) {
 	b.Run("sync", func(b *testing.B) {
