@@ -35,9 +35,16 @@ func (k *Kernel) PrepareKexec() (mm.PhysAddr, error) {
 
 // MarkDead ports the point of no return of kernel_kexec(): once the machine
 // jumps to the next kernel this one is gone, and every syscall of its tasks
-// fails with ESRCH. The machine calls it after a successful PrepareKexec.
+// fails with ESRCH. Its lock domain is retired and LUO drops the serialize
+// rwsem the reboot kept (locking.Domain.Retire: so that nothing keeps the
+// dead kernel reachable). The machine calls it after a successful
+// PrepareKexec, on the task that ran the reboot.
 func (k *Kernel) MarkDead() {
 	k.dead.Store(true)
+	k.dom.Retire()
+	if k.luo != nil {
+		k.luo.Retire()
+	}
 }
 
 // Dead reports whether the kernel was replaced by kexec.

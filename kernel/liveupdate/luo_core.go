@@ -317,6 +317,21 @@ func (l *LUO) Reboot() error {
 	return nil
 }
 
+// Retire releases the serialize rwsem that a successful Reboot kept for
+// write, once the machine has jumped to the next kernel and retired this
+// kernel's lock domain (Kernel.MarkDead). No C counterpart: the old kernel
+// is simply overwritten, but in Go a lock held forever stays in go-deadlock's
+// process-wide table of held locks and keeps this dead kernel reachable.
+// The retired domain keeps any task from running on in this kernel.
+//
+// Requires: the caller ran the successful Reboot; the domain is retired.
+func (l *LUO) Retire() {
+	if !l.Enabled() || !l.serialized.Load() {
+		return
+	}
+	l.serializeRwsem.UpWrite()
+}
+
 // Enabled ports liveupdate_enabled().
 func (l *LUO) Enabled() bool { return l != nil && l.enabled }
 

