@@ -25,7 +25,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-checks N] [-steps N] [-seed N] [-campaign N] [-shrinktime D] [-skip A,B] [-cpuprofile F] [-q]\n       luo mutants [-run REGEXP] [-ci] [-j N] [-v]\n       luo demo\n")
+	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-concurrent D] [-checks N] [-steps N] [-seed N] [-campaign N] [-shrinktime D] [-skip A,B] [-cpuprofile F] [-q]\n       luo concurrent [-duration D] [-seed N] [-campaign N] [-out DIR]\n       luo mutants [-run REGEXP] [-ci] [-list] [-j N] [-v]\n       luo demo\n")
 	os.Exit(2)
 }
 
