@@ -17,7 +17,7 @@ import (
 //     ESRCH;
 //   - a successful kexec never returns to user space: the next kernel
 //     replaces this one, and LUO keeps its serialize rwsem for write on
-//     purpose, so no exit work runs;
+//     purpose until the jump (MarkDead), so no exit work runs;
 //   - a failed one returns the error to the task, through the exit work of
 //     every syscall (doSyscall): lockdep_sys_exit() reports any lock the
 //     aborted reboot left held (M14, a serialization that fails and keeps

@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"sync"
 	"syscall"
 	"testing"
 
@@ -17,27 +16,17 @@ import (
 // its fault injector and the reports it files.
 func rebootTestKernel(t *testing.T) (*Kernel, *fault.Injector, func() []*bug.Report) {
 	t.Helper()
-	var mu sync.Mutex
-	var reps []*bug.Report
-	rep := bug.NewReporter(func(r *bug.Report) {
-		mu.Lock()
-		reps = append(reps, r)
-		mu.Unlock()
-	})
+	handle, reports := collectReports()
 	faults := fault.New(0)
 	k, err := Boot(BootParams{
 		RAM:      mm.NewRAM(64 << 20),
 		Cmdline:  "liveupdate=on kho=on",
-		Reporter: rep,
+		Reporter: bug.NewReporter(handle),
 		Lockdep:  true,
 		Faults:   faults,
 	})
 	require.NoError(t, err)
-	return k, faults, func() []*bug.Report {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]*bug.Report(nil), reps...)
-	}
+	return k, faults, reports
 }
 
 // A failed reboot returns to user space through lockdep_sys_exit(): a lock

@@ -47,18 +47,24 @@ func strictKernel(t testing.TB) *Kernel {
 // recordingKernel collects reports instead of failing.
 func recordingKernel(t testing.TB) (*Kernel, func() []*bug.Report) {
 	t.Helper()
+	handle, reports := collectReports()
+	return taskTestKernel(t, handle), reports
+}
+
+// collectReports returns a report handler that keeps every report, safe
+// for concurrent use, and a function that returns those kept so far.
+func collectReports() (bug.Handler, func() []*bug.Report) {
 	var mu sync.Mutex
 	var reps []*bug.Report
-	k := taskTestKernel(t, func(r *bug.Report) {
-		mu.Lock()
-		reps = append(reps, r)
-		mu.Unlock()
-	})
-	return k, func() []*bug.Report {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]*bug.Report(nil), reps...)
-	}
+	return func(r *bug.Report) {
+			mu.Lock()
+			reps = append(reps, r)
+			mu.Unlock()
+		}, func() []*bug.Report {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]*bug.Report(nil), reps...)
+		}
 }
 
 func TestDevNullSyscalls(t *testing.T) {

@@ -105,15 +105,20 @@ func (d *Domain) Retire() { d.retired.Store(true) }
 // Retired reports whether Retire was called.
 func (d *Domain) Retired() bool { return d != nil && d.retired.Load() }
 
-// stopIfRetired is called by a free-running task that has just acquired a
-// lock it started to take before Retire; unlock releases it. If d was retired while it
-// waited, the task never returns (see Retire).
-func (d *Domain) stopIfRetired(unlock func()) {
-	if !d.retired.Load() {
-		return
+// liveScheduler is the scheduler a lock release hands waiters and the CPU
+// to: none once d is retired, whose killed tasks unwind instead.
+func (d *Domain) liveScheduler() Scheduler {
+	if d.retired.Load() {
+		return nil
 	}
-	unlock()
-	select {} // the CPU this task ran on was stopped by the kexec
+	return d.Scheduler()
+}
+
+// parkRetired never returns: a free-running task that was taking a lock
+// when its domain was retired stops here, once it has given the lock back,
+// as a task stays stopped on a CPU that kexec took away.
+func parkRetired() {
+	select {}
 }
 
 // CheckNoLocksHeld ports lockdep_sys_exit(): the current task must hold no

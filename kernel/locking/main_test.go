@@ -15,7 +15,7 @@ import (
 // options are process-wide.
 func TestMain(m *testing.M) {
 	// A waiter stopped by a retired domain parks for good, by design.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("luomodel/kernel/locking.(*Domain).stopIfRetired"))
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("luomodel/kernel/locking.parkRetired"))
 }
 
 // recorder is a bug.Handler that keeps every report. If abort is set it

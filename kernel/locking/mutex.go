@@ -80,10 +80,11 @@ func (m *Mutex) lock(d *Domain, subclass int) {
 		l.acquire(&m.dep, subclass, modeWrite, false, 2)
 	}
 	if s == nil {
-		live := !d.retired.Load()
+		wasRetired := d.retired.Load()
 		m.mu.Lock()
-		if live {
-			d.stopIfRetired(m.mu.Unlock)
+		if !wasRetired && d.retired.Load() {
+			m.mu.Unlock()
+			parkRetired()
 		}
 		return
 	}
@@ -123,7 +124,7 @@ func (m *Mutex) Unlock() {
 		return
 	}
 	m.mu.Unlock()
-	if s := d.Scheduler(); s != nil && !d.retired.Load() {
+	if s := d.liveScheduler(); s != nil {
 		s.Wake(m)
 		s.Yield(PointLockRelease)
 	}

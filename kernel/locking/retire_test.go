@@ -27,7 +27,7 @@ func TestRetiredDomainStopsWaiters(t *testing.T) {
 	m.Lock()
 	ranOn := make(chan struct{})
 	go func() {
-		m.Lock() // the waiter: parks in stopIfRetired, by design never returns
+		m.Lock() // the waiter: parks in parkRetired, by design never returns
 		close(ranOn)
 	}()
 	require.Eventually(t, func() bool { return goroutinesContain("sync.(*Mutex).Lock") },
@@ -36,7 +36,7 @@ func TestRetiredDomainStopsWaiters(t *testing.T) {
 	d.Retire()
 	require.True(t, d.Retired())
 	m.Unlock()
-	require.Eventually(t, func() bool { return goroutinesContain("locking.(*Domain).stopIfRetired") },
+	require.Eventually(t, func() bool { return goroutinesContain("locking.parkRetired") },
 		10*time.Second, time.Millisecond, "the waiter did not stop")
 	require.True(t, m.TryLock(), "the stopped waiter gave the lock back")
 	m.Unlock()

@@ -86,10 +86,11 @@ func (s *RWSem) downRead(d *Domain, subclass int) {
 		l.acquire(&s.dep, subclass, modeRead, false, 2)
 	}
 	if sch == nil {
-		live := !d.retired.Load()
+		wasRetired := d.retired.Load()
 		s.rw.RLock()
-		if live {
-			d.stopIfRetired(s.rw.RUnlock)
+		if !wasRetired && d.retired.Load() {
+			s.rw.RUnlock()
+			parkRetired()
 		}
 		return
 	}
@@ -169,10 +170,11 @@ func (s *RWSem) downWrite(d *Domain, subclass int) {
 		l.acquire(&s.dep, subclass, modeWrite, false, 2)
 	}
 	if sch == nil {
-		live := !d.retired.Load()
+		wasRetired := d.retired.Load()
 		s.rw.Lock()
-		if live {
-			d.stopIfRetired(s.rw.Unlock)
+		if !wasRetired && d.retired.Load() {
+			s.rw.Unlock()
+			parkRetired()
 		}
 		return
 	}
@@ -220,7 +222,7 @@ func (s *RWSem) UpWrite() {
 
 // released is the scheduler's half of up_read()/up_write(): rwsem_wake().
 func (s *RWSem) released(d *Domain) {
-	if sch := d.Scheduler(); sch != nil && !d.retired.Load() {
+	if sch := d.liveScheduler(); sch != nil {
 		sch.Wake(s)
 		sch.Yield(PointLockRelease)
 	}
