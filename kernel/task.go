@@ -3,6 +3,7 @@ package kernel
 import (
 	"sync/atomic"
 
+	"luomodel/kernel/locking"
 	"luomodel/kernel/vfs"
 )
 
@@ -16,13 +17,28 @@ type Task struct {
 	fds *vfs.FDTable // immutable: the task's files_struct
 	// exited is set by Exit; a task that exited makes no more syscalls.
 	exited atomic.Bool
+
+	// allocLock ports task_lock() (task_struct.alloc_lock of the group
+	// leader), which do_prlimit() holds to update a limit.
+	allocLock locking.Mutex
+	// nofileMax ports signal->rlim[RLIMIT_NOFILE].rlim_max; rlim_cur lives
+	// in the fd table (vfs.FDTable.Limit), which alloc_fd() reads. Guarded
+	// by allocLock.
+	nofileMax uint64
 }
 
 // NewTask ports fork() of a fresh process: an empty fd table with Linux's
-// default RLIMIT_NOFILE (1024). A task of a dead kernel is born dead: its
-// syscalls fail with ESRCH.
+// default RLIMIT_NOFILE (1024, hard limit 4096). A task of a dead kernel is
+// born dead: its syscalls fail with ESRCH.
 func (k *Kernel) NewTask() *Task {
-	return &Task{k: k, fds: k.vfs.NewFDTable(vfs.DefaultNoFile)}
+	return k.newTask(k.vfs.NewFDTable(vfs.DefaultNoFile), NrOpenMax)
+}
+
+// newTask builds a task on fds with hard RLIMIT_NOFILE nofileMax.
+func (k *Kernel) newTask(fds *vfs.FDTable, nofileMax uint64) *Task {
+	t := &Task{k: k, fds: fds, nofileMax: nofileMax}
+	t.allocLock.Init(k.dom, "task_struct.alloc_lock")
+	return t
 }
 
 // Kernel is the kernel the task runs on.

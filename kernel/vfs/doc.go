@@ -10,7 +10,8 @@
 //
 //	file.go         include/linux/fs.h: struct file, struct inode
 //	file_table.go   fs/file_table.c: alloc_file_pseudo(), get_file(), fput(), __fput()
-//	fdtable.go      fs/file.c: files_struct, alloc_fd(), fd_install(), fget(), close_fd(), dup
+//	fdtable.go      fs/file.c: files_struct, alloc_fd(), fd_install(), fget(), close_fd(), dup,
+//	                dup_fd() (fork), do_close_on_exec() (exec); fs/fcntl.c: f_dupfd()
 //	fops.go         struct file_operations and the defaults of an absent operation
 //	read_write.go   fs/read_write.c: vfs_read(), vfs_write(), vfs_llseek()
 //	ioctl.go        fs/ioctl.c: vfs_ioctl()

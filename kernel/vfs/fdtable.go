@@ -17,10 +17,14 @@ const nrOpenDefault = 64
 // DefaultNoFile ports INR_OPEN_CUR: the default RLIMIT_NOFILE.
 const DefaultNoFile = 1024
 
+// NrOpen ports sysctl_nr_open (its default, 1024*1024): no fd table grows
+// beyond it, so it bounds RLIMIT_NOFILE.
+const NrOpen = 1024 * 1024
+
 // fdArray ports struct fdtable's fd array. It is replaced, never resized in
 // place, when the table grows (expand_fdtable()), so a lockless reader that
 // loaded an old array sees a consistent, possibly stale, snapshot; the
-// garbage collector stands in for RCU.
+// garbage collector stands in for RCU. Its length is max_fds.
 type fdArray struct {
 	fd []atomic.Pointer[File]
 }
@@ -32,8 +36,13 @@ type fdArray struct {
 // takes a reference with inc-not-zero. Everything that changes the table
 // holds fileLock.
 type FDTable struct {
-	vfs   *VFS // immutable
-	limit int  // immutable: RLIMIT_NOFILE
+	vfs *VFS // immutable
+
+	// nofile ports current->signal->rlim[RLIMIT_NOFILE].rlim_cur, the
+	// bound alloc_fd() reads (locklessly, as rlimit() does). It lives
+	// here because every process owns exactly one table (no CLONE_FILES
+	// sharing between processes). Atomic.
+	nofile atomic.Int64
 
 	// fdt is the current fd array. Loaded locklessly; stored, and its
 	// entries stored, only with fileLock held.
@@ -42,54 +51,75 @@ type FDTable struct {
 	// fileLock ports files_struct.file_lock.
 	fileLock locking.Mutex
 	// openFDs ports open_fds: an fd is set from its reservation until it
-	// is closed. Guarded by fileLock.
+	// is closed. It covers the fd array (max_fds bits, rounded up to a
+	// word). Guarded by fileLock.
 	openFDs []uint64
-	// closeOnExec ports close_on_exec. Guarded by fileLock.
+	// closeOnExec ports close_on_exec; same size as openFDs. Guarded by
+	// fileLock.
 	closeOnExec []uint64
 	// nextFD ports next_fd: no fd below it is free. Guarded by fileLock.
 	nextFD int
 }
 
 // NewFDTable returns an empty table with the given RLIMIT_NOFILE (a limit
-// below 1 means DefaultNoFile).
+// below 1 means DefaultNoFile; one above NrOpen means NrOpen).
 func (v *VFS) NewFDTable(limit int) *FDTable {
 	if limit < 1 {
 		limit = DefaultNoFile
 	}
-	words := (limit + 63) / 64
-	t := &FDTable{vfs: v, limit: limit, openFDs: make([]uint64, words), closeOnExec: make([]uint64, words)}
+	t := &FDTable{vfs: v}
+	t.nofile.Store(int64(min(limit, NrOpen)))
 	t.fileLock.Init(v.dom, "files_struct.file_lock")
-	t.fdt.Store(&fdArray{fd: make([]atomic.Pointer[File], min(limit, nrOpenDefault))})
+	t.fdt.Store(&fdArray{fd: make([]atomic.Pointer[File], nrOpenDefault)})
+	t.openFDs = make([]uint64, fdWords(nrOpenDefault))
+	t.closeOnExec = make([]uint64, fdWords(nrOpenDefault))
 	return t
 }
 
-// Limit is the table's RLIMIT_NOFILE.
-func (t *FDTable) Limit() int { return t.limit }
+// fdWords is the number of bitmap words covering n fds.
+func fdWords(n int) int { return (n + 63) / 64 }
+
+// Limit is the table's RLIMIT_NOFILE (rlimit(RLIMIT_NOFILE)).
+func (t *FDTable) Limit() int { return int(t.nofile.Load()) }
+
+// SetLimit sets the RLIMIT_NOFILE that later fd allocations are bounded by
+// (the rlim_cur store of kernel/sys.c:do_prlimit()). Lowering it below an
+// open fd closes nothing: that fd stays usable, as in Linux. The caller
+// validated n (1 <= n <= NrOpen).
+func (t *FDTable) SetLimit(n int) { t.nofile.Store(int64(n)) }
 
 func testBit(m []uint64, fd int) bool { return m[fd/64]&(1<<(fd%64)) != 0 }
 func setBit(m []uint64, fd int)       { m[fd/64] |= 1 << (fd % 64) }
 func clearBit(m []uint64, fd int)     { m[fd/64] &^= 1 << (fd % 64) }
 
-// validFD reports whether fd lies inside the table's limit.
-func (t *FDTable) validFD(fd int) bool { return fd >= 0 && fd < t.limit }
+// validFD reports whether fd lies inside the fd array (fd < max_fds).
+func (t *FDTable) validFD(fd int) bool { return fd >= 0 && fd < t.maxFDsLocked() }
 
-// findNextFDLocked ports fs/file.c:find_next_fd(): the lowest fd >= start that is not
-// open, or t.limit if there is none. Requires fileLock.
+// maxFDsLocked ports fdt->max_fds: the size of the fd array. Requires
+// fileLock (or a caller content with a snapshot).
+func (t *FDTable) maxFDsLocked() int { return len(t.fdt.Load().fd) }
+
+// findNextFDLocked ports fs/file.c:find_next_fd(): the lowest fd >= start
+// that is not open, or max_fds if there is none. Requires fileLock.
 func (t *FDTable) findNextFDLocked(start int) int {
-	for w := start / 64; w < len(t.openFDs); w++ {
+	maxFDs := t.maxFDsLocked()
+	for w := start / 64; w < fdWords(maxFDs); w++ {
 		free := ^t.openFDs[w]
 		if w == start/64 {
 			free &= ^uint64(0) << (start % 64)
 		}
 		if free != 0 {
-			return min(w*64+bits.TrailingZeros64(free), t.limit)
+			return min(w*64+bits.TrailingZeros64(free), maxFDs)
 		}
 	}
-	return t.limit
+	return maxFDs
 }
 
-// expandLocked ports fs/file.c:expand_files(): grow the fd array so that fd fits,
-// doubling as Linux does, up to the limit. Requires fileLock.
+// expandLocked ports fs/file.c:expand_files() / expand_fdtable(): grow the
+// fd array and its bitmaps so that fd fits, to the next power of two as
+// Linux does (roundup_pow_of_two(nr + 1)), at most NrOpen. The caller
+// checked fd against RLIMIT_NOFILE, which is at most NrOpen. Requires
+// fileLock.
 func (t *FDTable) expandLocked(fd int) {
 	old := t.fdt.Load()
 	if fd < len(old.fd) {
@@ -99,17 +129,29 @@ func (t *FDTable) expandLocked(fd int) {
 	for n <= fd {
 		n *= 2
 	}
-	nfdt := &fdArray{fd: make([]atomic.Pointer[File], min(n, t.limit))}
+	n = min(n, NrOpen)
+	nfdt := &fdArray{fd: make([]atomic.Pointer[File], n)}
 	for i := range old.fd {
 		nfdt.fd[i].Store(old.fd[i].Load())
 	}
+	t.openFDs = append(t.openFDs, make([]uint64, fdWords(n)-len(t.openFDs))...)
+	t.closeOnExec = append(t.closeOnExec, make([]uint64, fdWords(n)-len(t.closeOnExec))...)
 	t.fdt.Store(nfdt)
 }
 
-// GetUnusedFD ports fs/file.c:get_unused_fd_flags() / alloc_fd(): reserve the lowest
+// GetUnusedFD ports fs/file.c:get_unused_fd_flags(): reserve the lowest
 // free fd, recording O_CLOEXEC. The fd is open but reads as EBADF until
 // Install publishes a file; PutUnusedFD gives it back. EMFILE when every fd
-// below the limit is taken.
+// below RLIMIT_NOFILE is taken.
+//
+// Requires: fileLock not held.
+func (t *FDTable) GetUnusedFD(flags int) (int, error) {
+	return t.allocFD(0, flags)
+}
+
+// allocFD ports fs/file.c:alloc_fd(start, rlimit(RLIMIT_NOFILE), flags):
+// reserve the lowest free fd >= start, close-on-exec as flags&O_CLOEXEC
+// says; EMFILE when there is none below RLIMIT_NOFILE.
 //
 // The fault.GetUnusedFD site stands for expand_files() failing to
 // allocate (ENOMEM). Like that allocation it is reached only once a free
@@ -118,24 +160,30 @@ func (t *FDTable) expandLocked(fd int) {
 // the array must grow, so that a lockstep action can fail any of them.
 //
 // Requires: fileLock not held.
-func (t *FDTable) GetUnusedFD(flags int) (int, error) {
+func (t *FDTable) allocFD(start, flags int) (int, error) {
+	end := t.Limit()
 	t.fileLock.Lock()
 	defer t.fileLock.Unlock()
-	fd := t.findNextFDLocked(t.nextFD)
-	if fd >= t.limit {
+	fd := max(start, t.nextFD)
+	if fd < t.maxFDsLocked() {
+		fd = t.findNextFDLocked(fd)
+	}
+	if fd >= end {
 		return -1, syscall.EMFILE
 	}
 	if err := t.vfs.faults.Fail(fault.GetUnusedFD); err != nil {
 		return -1, err // expand_files() could not allocate
 	}
 	t.expandLocked(fd)
+	if start <= t.nextFD {
+		t.nextFD = fd + 1
+	}
 	setBit(t.openFDs, fd)
 	if flags&syscall.O_CLOEXEC != 0 {
 		setBit(t.closeOnExec, fd)
 	} else {
 		clearBit(t.closeOnExec, fd)
 	}
-	t.nextFD = fd + 1
 	return fd, nil
 }
 
@@ -187,7 +235,7 @@ func (t *FDTable) Install(fd int, f *File) {
 // __fget_files_rcu() it takes no lock: it takes the reference only if the
 // file is still alive, then checks that the fd still names it.
 func (t *FDTable) Get(fd int) (*File, error) {
-	if !t.validFD(fd) {
+	if fd < 0 {
 		return nil, syscall.EBADF
 	}
 	for {
@@ -223,9 +271,6 @@ func (t *FDTable) removeLocked(fd int) *File {
 		return nil
 	}
 	fdt := t.fdt.Load()
-	if fd >= len(fdt.fd) {
-		return nil
-	}
 	f := fdt.fd[fd].Load()
 	if f == nil {
 		return nil
@@ -265,6 +310,88 @@ func (t *FDTable) Dup(fd int) (int, error) {
 	}
 	t.Install(nfd, f)
 	return nfd, nil
+}
+
+// DupFrom ports fs/fcntl.c:f_dupfd(): a new fd on f, the lowest free one
+// >= from, close-on-exec as flags&O_CLOEXEC says (F_DUPFD,
+// F_DUPFD_CLOEXEC). EINVAL if from is negative (a huge unsigned in Linux)
+// or not below RLIMIT_NOFILE, EMFILE if no fd in [from, RLIMIT_NOFILE) is
+// free. The caller holds a reference to f (its fget); the new fd gets its
+// own (get_file()).
+func (t *FDTable) DupFrom(f *File, from, flags int) (int, error) {
+	if from < 0 || from >= t.Limit() {
+		return -1, syscall.EINVAL
+	}
+	nfd, err := t.allocFD(from, flags)
+	if err != nil {
+		return -1, err
+	}
+	t.Install(nfd, f.Get())
+	return nfd, nil
+}
+
+// Fork ports fs/file.c:dup_fd(): a new table for a child process, a copy of
+// t taken under t's fileLock: the same fds on the same open files (each
+// gets a reference, get_file()), the same close-on-exec bits, the same
+// RLIMIT_NOFILE (copy_signal() copies the rlimits). An fd reserved but not
+// yet installed (a sibling thread is partway through open()) is free in
+// the child. The child's next_fd starts at 0.
+//
+// Requires: fileLock not held.
+func (t *FDTable) Fork() *FDTable {
+	n := &FDTable{vfs: t.vfs}
+	n.nofile.Store(t.nofile.Load())
+	n.fileLock.Init(t.vfs.dom, "files_struct.file_lock")
+
+	t.fileLock.Lock()
+	defer t.fileLock.Unlock()
+	old := t.fdt.Load()
+	nfdt := &fdArray{fd: make([]atomic.Pointer[File], len(old.fd))}
+	n.openFDs = append([]uint64(nil), t.openFDs...)
+	n.closeOnExec = append([]uint64(nil), t.closeOnExec...)
+	for fd := range old.fd {
+		if f := old.fd[fd].Load(); f != nil {
+			nfdt.fd[fd].Store(f.Get())
+		} else {
+			clearBit(n.openFDs, fd)
+			clearBit(n.closeOnExec, fd)
+		}
+	}
+	n.fdt.Store(nfdt)
+	return n
+}
+
+// CloseOnExec ports fs/file.c:do_close_on_exec(): close every fd marked
+// close-on-exec, lowest first, each dropped outside fileLock with
+// filp_close()'s fput (ctx.Fput: the release, if it was the last
+// reference, runs when the syscall returns to user space). The bits are
+// cleared a word at a time, so a reserved fd marked close-on-exec stays
+// reserved with its bit cleared, as in Linux.
+//
+// Requires: fileLock not held.
+func (t *FDTable) CloseOnExec(ctx *Context) {
+	t.fileLock.Lock()
+	for w := 0; w < len(t.closeOnExec); w++ {
+		set := t.closeOnExec[w]
+		if set == 0 {
+			continue
+		}
+		t.closeOnExec[w] = 0
+		for ; set != 0; set &= set - 1 {
+			fd := w*64 + bits.TrailingZeros64(set)
+			f := t.fdt.Load().fd[fd].Load()
+			if f == nil {
+				continue
+			}
+			t.fdt.Load().fd[fd].Store(nil)
+			t.putUnusedFDLocked(fd)
+			t.fileLock.Unlock()
+			ctx.Fput(f)
+			t.vfs.dom.Yield(locking.PointFDRemove)
+			t.fileLock.Lock()
+		}
+	}
+	t.fileLock.Unlock()
 }
 
 // CloseAll ports fs/file.c:exit_files() / close_files(): close every fd, lowest
@@ -308,23 +435,17 @@ func (t *FDTable) nextOpenLocked(start int) int {
 // IsCloseOnExec ports fs/file.c:close_on_exec(): whether fd is marked O_CLOEXEC.
 // False for an fd that is not open.
 func (t *FDTable) IsCloseOnExec(fd int) bool {
-	if !t.validFD(fd) {
-		return false
-	}
 	t.fileLock.Lock()
 	defer t.fileLock.Unlock()
-	return testBit(t.openFDs, fd) && testBit(t.closeOnExec, fd)
+	return t.validFD(fd) && testBit(t.openFDs, fd) && testBit(t.closeOnExec, fd)
 }
 
 // SetCloseOnExec ports fs/file.c:__set_close_on_exec()/__clear_close_on_exec() as
 // fcntl(F_SETFD) uses them: EBADF unless fd holds a file.
 func (t *FDTable) SetCloseOnExec(fd int, on bool) error {
-	if !t.validFD(fd) {
-		return syscall.EBADF
-	}
 	t.fileLock.Lock()
 	defer t.fileLock.Unlock()
-	if fdt := t.fdt.Load(); fd >= len(fdt.fd) || fdt.fd[fd].Load() == nil {
+	if !t.validFD(fd) || t.fdt.Load().fd[fd].Load() == nil {
 		return syscall.EBADF
 	}
 	if on {
