@@ -270,16 +270,22 @@ func TestForkRacesOpenClose(t *testing.T) {
 				if err != nil {
 					continue
 				}
-				if d, err := parent.Fcntl(fd, syscall.F_DUPFD, 70); err == nil {
+				if d, err := parent.Fcntl(fd, syscall.F_DUPFD_CLOEXEC, 70); err == nil {
 					_ = parent.Close(d)
 				}
 				_ = parent.Close(fd)
 			}
 		})
 	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+		parent.Exit()
+	}()
 	for range 200 {
 		child, err := parent.Fork()
 		require.NoError(t, err)
+		defer child.Exit()
 		fds, err := child.FDs()
 		require.NoError(t, err)
 		for _, fd := range fds {
@@ -295,7 +301,4 @@ func TestForkRacesOpenClose(t *testing.T) {
 		}
 		child.Exit()
 	}
-	close(stop)
-	wg.Wait()
-	parent.Exit()
 }
