@@ -29,6 +29,9 @@ type BootParams struct {
 	Reporter *bug.Reporter
 	// Lockdep turns on lock validation.
 	Lockdep bool
+	// NoDeadlockWatch keeps go-deadlock off the kernel's locks
+	// (locking.Options.NoDeadlockWatch).
+	NoDeadlockWatch bool
 	// Faults is the machine's fault injector, handed to every subsystem;
 	// nil for none.
 	Faults *fault.Injector
@@ -61,7 +64,7 @@ type Kernel struct {
 // failing, which panics in Linux (luo_restore_fail()).
 func Boot(p BootParams) (*Kernel, error) {
 	k := &Kernel{rep: p.Reporter, faults: p.Faults, cmdline: ParseCmdline(p.Cmdline)}
-	k.dom = locking.NewDomain(locking.Options{Lockdep: p.Lockdep, Reporter: p.Reporter})
+	k.dom = locking.NewDomain(locking.Options{Lockdep: p.Lockdep, Reporter: p.Reporter, NoDeadlockWatch: p.NoDeadlockWatch})
 
 	var in *kho.Handover
 	if k.cmdline.KHO && p.Handover != 0 {

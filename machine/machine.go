@@ -52,6 +52,10 @@ type Config struct {
 	// boots (like Report, it outlives kexec); nil gives the machine a
 	// fresh one seeded with 0, with nothing armed.
 	Faults *fault.Injector
+	// NoDeadlockWatch keeps go-deadlock off the locks of every kernel the
+	// machine boots (locking.Options.NoDeadlockWatch): for a machine whose
+	// tasks run under a controlled scheduler.
+	NoDeadlockWatch bool
 }
 
 // cmdline renders the kernel command line of c.
@@ -75,6 +79,7 @@ type Machine struct {
 	rep     *bug.Reporter   // immutable; outlives every kernel
 	cmdline string          // immutable
 	lockdep bool            // immutable
+	noWatch bool            // immutable: Config.NoDeadlockWatch
 	faults  *fault.Injector // immutable
 
 	// k is the running kernel, nil once halted. Written under mu, read
@@ -104,6 +109,7 @@ func New(cfg Config) (*Machine, error) {
 		rep:     bug.NewReporter(cfg.Report),
 		cmdline: cfg.cmdline(),
 		lockdep: !cfg.NoLockdep,
+		noWatch: cfg.NoDeadlockWatch,
 		faults:  cfg.Faults,
 	}
 	if m.faults == nil {
@@ -126,6 +132,8 @@ func (m *Machine) boot(handover mm.PhysAddr) (*kernel.Kernel, error) {
 		Reporter: m.rep,
 		Lockdep:  m.lockdep,
 		Faults:   m.faults,
+
+		NoDeadlockWatch: m.noWatch,
 	})
 }
 

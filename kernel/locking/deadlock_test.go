@@ -70,3 +70,69 @@ func TestGoDeadlockOffByDefault(t *testing.T) {
 	inTask(func() { lockBThenA(a, b) })
 	require.Empty(t, rec.titles())
 }
+
+// A domain built with NoDeadlockWatch keeps go-deadlock away from its
+// locks even when it is on: the inversion go-deadlock's order check
+// reports above goes unseen, while the locks still exclude each other and
+// a lock taken and released through both faces (free-running, then under
+// a scheduler) stays consistent.
+func TestNoDeadlockWatch(t *testing.T) {
+	rec := &recorder{}
+	d := locking.NewDomain(locking.Options{Reporter: bug.NewReporter(rec.handle), NoDeadlockWatch: true})
+	configureDeadlock(t, locking.DeadlockDetection{
+		Enabled:   true,
+		LockOrder: true,
+		Report:    locking.DeadlockReporter(d.Reporter()),
+	})
+	a, b := newMutex(d, "A"), newMutex(d, "B")
+	inTask(func() { lockAThenB(a, b) })
+	inTask(func() { lockBThenA(a, b) })
+	require.Empty(t, rec.titles())
+
+	a.Lock()
+	require.False(t, a.TryLock())
+	a.Unlock()
+	require.True(t, a.TryLock())
+	a.Unlock()
+
+	var s locking.RWSem
+	s.Init(d, "S")
+	s.DownRead()
+	require.False(t, s.TryDownWrite())
+	require.True(t, s.TryDownRead())
+	s.UpRead()
+	s.UpRead()
+	s.DownWrite()
+	require.False(t, s.TryDownRead())
+	s.UpWrite()
+}
+
+// In a watched domain a lock taken through go-deadlock and released under
+// a scheduler goes back through go-deadlock, so go-deadlock keeps no stale
+// holder: taking it again here would otherwise be "Recursive locking".
+func TestWatchedFaceSurvivesScheduler(t *testing.T) {
+	d, rec := newDomain(false)
+	configureDeadlock(t, locking.DeadlockDetection{
+		Enabled:   true,
+		LockOrder: true,
+		Report:    locking.DeadlockReporter(d.Reporter()),
+	})
+	m := newMutex(d, "M")
+	var s locking.RWSem
+	s.Init(d, "S")
+	m.Lock()
+	s.DownRead()
+	sch := newTestSched(d, false)
+	sch.Go("T", func() {
+		m.Unlock()
+		s.UpRead()
+		m.Lock()
+		m.Unlock()
+	})
+	sch.Run()
+	m.Lock()
+	m.Unlock()
+	require.True(t, s.TryDownWrite())
+	s.UpWrite()
+	require.Empty(t, rec.titles())
+}

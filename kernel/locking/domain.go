@@ -12,6 +12,12 @@ type Options struct {
 	Lockdep bool
 	// Reporter receives lockdep and deadlock reports; nil panics on report.
 	Reporter *bug.Reporter
+	// NoDeadlockWatch keeps go-deadlock away from the domain's locks even
+	// when they run free: for a kernel whose tasks run under a controlled
+	// scheduler and whose free-running parts are single-threaded (a
+	// checker's sequential setup, boot, kexec), where its stack capture
+	// and watchdog find nothing. Under a scheduler no domain uses it.
+	NoDeadlockWatch bool
 }
 
 // Domain is the locking world of one kernel: its lockdep state and the
@@ -30,6 +36,8 @@ type Domain struct {
 	// retired is set once by Retire: the domain's kernel was replaced by
 	// kexec.
 	retired atomic.Bool
+	// noWatch is Options.NoDeadlockWatch; immutable.
+	noWatch bool
 }
 
 // NewDomain returns a Domain configured by opts.
@@ -38,7 +46,7 @@ func NewDomain(opts Options) *Domain {
 	if rep == nil {
 		rep = bug.NewReporter(nil)
 	}
-	d := &Domain{rep: rep}
+	d := &Domain{rep: rep, noWatch: opts.NoDeadlockWatch}
 	if opts.Lockdep {
 		d.ld = newLockdep(rep, &d.reported)
 	}

@@ -18,8 +18,12 @@ type Mutex struct {
 	dep lockdepMap
 	// mu is the lock word. Free-running tasks block in mu.Lock (go-deadlock
 	// watches them when configured); under a scheduler tasks only TryLock
-	// it and wait in Scheduler.Block.
+	// it and wait in Scheduler.Block. See word.go for its two faces.
 	mu deadlock.Mutex
+	// dl says the holder took mu through go-deadlock, so the release must
+	// go through it too (word.go). Guarded by mu: written by the holder
+	// once it has the word, read by it before giving the word back.
+	dl bool
 }
 
 // Init ports mutex_init(): it binds m to domain d (nil: no domain; the
@@ -36,8 +40,8 @@ func (m *Mutex) Init(d *Domain, class string) {
 // isLocked ports mutex_is_locked(), for Init's check: a probe of the lock
 // word that takes and drops it if free.
 func (m *Mutex) isLocked() bool {
-	if m.mu.TryLock() {
-		m.mu.Unlock()
+	if wordTryLock(&m.mu, !rawWords) {
+		wordUnlock(&m.mu, !rawWords)
 		return false
 	}
 	return true
@@ -50,7 +54,7 @@ func (m *Mutex) String() string { return fmt.Sprintf("mutex %s@%p", m.dep.name, 
 func (m *Mutex) Lock() {
 	d := m.dep.domain("mutex_lock")
 	if d == nil {
-		m.mu.Lock()
+		m.lockWord(true)
 		return
 	}
 	m.lock(d, 0)
@@ -62,7 +66,7 @@ func (m *Mutex) Lock() {
 func (m *Mutex) LockNested(subclass int) {
 	d := m.dep.domain("mutex_lock_nested")
 	if d == nil {
-		m.mu.Lock()
+		m.lockWord(true)
 		return
 	}
 	m.lock(d, subclass)
@@ -79,18 +83,33 @@ func (m *Mutex) lock(d *Domain, subclass int) {
 	if l := d.ld; l != nil {
 		l.acquire(&m.dep, subclass, modeWrite, false, 2)
 	}
+	watch := d.watched(s)
 	if s == nil {
 		wasRetired := d.retired.Load()
-		m.mu.Lock()
+		m.lockWord(watch)
 		if !wasRetired && d.retired.Load() {
-			m.mu.Unlock()
+			m.unlockWord()
 			parkRetired()
 		}
 		return
 	}
-	for !m.mu.TryLock() {
+	for !wordTryLock(&m.mu, watch) {
 		s.Block(m)
 	}
+	m.dl = watch
+}
+
+// lockWord takes the word, through go-deadlock if watch.
+func (m *Mutex) lockWord(watch bool) {
+	wordLock(&m.mu, watch)
+	m.dl = watch
+}
+
+// unlockWord gives the word back the way the holder took it.
+func (m *Mutex) unlockWord() {
+	watch := m.dl
+	m.dl = false
+	wordUnlock(&m.mu, watch)
 }
 
 // TryLock ports mutex_trylock(). A trylock cannot deadlock, so lockdep
@@ -98,14 +117,21 @@ func (m *Mutex) lock(d *Domain, subclass int) {
 func (m *Mutex) TryLock() bool {
 	d := m.dep.domain("mutex_trylock")
 	if d == nil {
-		return m.mu.TryLock()
+		if !m.mu.TryLock() {
+			return false
+		}
+		m.dl = true
+		return true
 	}
-	if s := d.Scheduler(); s != nil {
+	s := d.Scheduler()
+	if s != nil {
 		s.Yield(PointLockAcquire)
 	}
-	if !m.mu.TryLock() {
+	watch := d.watched(s)
+	if !wordTryLock(&m.mu, watch) {
 		return false
 	}
+	m.dl = watch
 	if l := d.ld; l != nil {
 		l.acquire(&m.dep, 0, modeWrite, true, 1)
 	}
@@ -117,13 +143,13 @@ func (m *Mutex) TryLock() bool {
 func (m *Mutex) Unlock() {
 	d := m.dep.domain("mutex_unlock")
 	if d == nil {
-		m.mu.Unlock()
+		m.unlockWord()
 		return
 	}
 	if l := d.ld; l != nil && !l.release(&m.dep, modeWrite, 1) {
 		return
 	}
-	m.mu.Unlock()
+	m.unlockWord()
 	if s := d.liveScheduler(); s != nil {
 		s.Wake(m)
 		s.Yield(PointLockRelease)

@@ -23,6 +23,13 @@ type RWSem struct {
 	// the Linux fairness property: a blocked writer stops new readers,
 	// and TryRLock fails while a writer waits.
 	rw deadlock.RWMutex
+	// dlWriter says the writer took rw through go-deadlock (word.go);
+	// guarded by the write hold. dlReaders counts read holds taken
+	// through it; a reader releases through go-deadlock while it is
+	// non-zero (go-deadlock then drops one of its reader entries, as it
+	// does for a release by another goroutine).
+	dlWriter  bool
+	dlReaders atomic.Int32
 	// writersWaiting counts writers parked in Scheduler.Block (scheduled
 	// mode only; they never block in rw, so rw cannot see them). While it
 	// is non-zero new readers wait, as RWSEM_FLAG_WAITERS makes them.
@@ -45,11 +52,84 @@ func (s *RWSem) Init(d *Domain, class string) {
 // writers waiting under a scheduler: a probe of the lock word that takes
 // and drops it if free.
 func (s *RWSem) isLocked() bool {
-	if s.writersWaiting.Load() != 0 || !s.rw.TryLock() {
+	if s.writersWaiting.Load() != 0 || !s.tryWriteWord(!rawWords) {
 		return true
 	}
-	s.rw.Unlock()
+	s.unlockWriteWord()
 	return false
+}
+
+// tryWriteWord try-locks the word for write, through go-deadlock if watch.
+func (s *RWSem) tryWriteWord(watch bool) bool {
+	ok := false
+	if watch {
+		ok = s.rw.TryLock()
+	} else {
+		ok = rawRWMutex(&s.rw).TryLock()
+	}
+	if ok {
+		s.dlWriter = watch
+	}
+	return ok
+}
+
+// lockWriteWord locks the word for write, through go-deadlock if watch.
+func (s *RWSem) lockWriteWord(watch bool) {
+	if watch {
+		s.rw.Lock()
+	} else {
+		rawRWMutex(&s.rw).Lock()
+	}
+	s.dlWriter = watch
+}
+
+// unlockWriteWord releases the write hold the way it was taken.
+func (s *RWSem) unlockWriteWord() {
+	watch := s.dlWriter
+	s.dlWriter = false
+	if watch {
+		s.rw.Unlock()
+		return
+	}
+	rawRWMutex(&s.rw).Unlock()
+}
+
+// tryReadWord try-locks the word for read, through go-deadlock if watch.
+func (s *RWSem) tryReadWord(watch bool) bool {
+	if !watch {
+		return rawRWMutex(&s.rw).TryRLock()
+	}
+	if !s.rw.TryRLock() {
+		return false
+	}
+	s.dlReaders.Add(1)
+	return true
+}
+
+// lockReadWord locks the word for read, through go-deadlock if watch.
+func (s *RWSem) lockReadWord(watch bool) {
+	if !watch {
+		rawRWMutex(&s.rw).RLock()
+		return
+	}
+	s.rw.RLock()
+	s.dlReaders.Add(1)
+}
+
+// unlockReadWord releases a read hold, through go-deadlock while it holds
+// entries for readers.
+func (s *RWSem) unlockReadWord() {
+	for {
+		n := s.dlReaders.Load()
+		if n == 0 {
+			rawRWMutex(&s.rw).RUnlock()
+			return
+		}
+		if s.dlReaders.CompareAndSwap(n, n-1) {
+			s.rw.RUnlock()
+			return
+		}
+	}
 }
 
 // String names s for scheduler traces and reports.
@@ -59,7 +139,7 @@ func (s *RWSem) String() string { return fmt.Sprintf("rwsem %s@%p", s.dep.name, 
 func (s *RWSem) DownRead() {
 	d := s.dep.domain("down_read")
 	if d == nil {
-		s.rw.RLock()
+		s.lockReadWord(true)
 		return
 	}
 	s.downRead(d, 0)
@@ -69,7 +149,7 @@ func (s *RWSem) DownRead() {
 func (s *RWSem) DownReadNested(subclass int) {
 	d := s.dep.domain("down_read_nested")
 	if d == nil {
-		s.rw.RLock()
+		s.lockReadWord(true)
 		return
 	}
 	s.downRead(d, subclass)
@@ -85,24 +165,25 @@ func (s *RWSem) downRead(d *Domain, subclass int) {
 	if l := d.ld; l != nil {
 		l.acquire(&s.dep, subclass, modeRead, false, 2)
 	}
+	watch := d.watched(sch)
 	if sch == nil {
 		wasRetired := d.retired.Load()
-		s.rw.RLock()
+		s.lockReadWord(watch)
 		if !wasRetired && d.retired.Load() {
-			s.rw.RUnlock()
+			s.unlockReadWord()
 			parkRetired()
 		}
 		return
 	}
-	for !s.tryRead() {
+	for !s.tryRead(watch) {
 		sch.Block(s)
 	}
 }
 
 // tryRead ports rwsem_read_trylock(): it fails while a writer holds the
 // semaphore or waits for it.
-func (s *RWSem) tryRead() bool {
-	return s.writersWaiting.Load() == 0 && s.rw.TryRLock()
+func (s *RWSem) tryRead(watch bool) bool {
+	return s.writersWaiting.Load() == 0 && s.tryReadWord(watch)
 }
 
 // TryDownRead ports down_read_trylock(). It fails while a writer holds or
@@ -110,12 +191,13 @@ func (s *RWSem) tryRead() bool {
 func (s *RWSem) TryDownRead() bool {
 	d := s.dep.domain("down_read_trylock")
 	if d == nil {
-		return s.tryRead()
+		return s.tryRead(true)
 	}
-	if sch := d.Scheduler(); sch != nil {
+	sch := d.Scheduler()
+	if sch != nil {
 		sch.Yield(PointLockAcquire)
 	}
-	if !s.tryRead() {
+	if !s.tryRead(d.watched(sch)) {
 		return false
 	}
 	if l := d.ld; l != nil {
@@ -128,13 +210,13 @@ func (s *RWSem) TryDownRead() bool {
 func (s *RWSem) UpRead() {
 	d := s.dep.domain("up_read")
 	if d == nil {
-		s.rw.RUnlock()
+		s.unlockReadWord()
 		return
 	}
 	if l := d.ld; l != nil && !l.release(&s.dep, modeRead, 1) {
 		return
 	}
-	s.rw.RUnlock()
+	s.unlockReadWord()
 	s.released(d)
 }
 
@@ -142,7 +224,7 @@ func (s *RWSem) UpRead() {
 func (s *RWSem) DownWrite() {
 	d := s.dep.domain("down_write")
 	if d == nil {
-		s.rw.Lock()
+		s.lockWriteWord(true)
 		return
 	}
 	s.downWrite(d, 0)
@@ -152,7 +234,7 @@ func (s *RWSem) DownWrite() {
 func (s *RWSem) DownWriteNested(subclass int) {
 	d := s.dep.domain("down_write_nested")
 	if d == nil {
-		s.rw.Lock()
+		s.lockWriteWord(true)
 		return
 	}
 	s.downWrite(d, subclass)
@@ -169,20 +251,21 @@ func (s *RWSem) downWrite(d *Domain, subclass int) {
 	if l := d.ld; l != nil {
 		l.acquire(&s.dep, subclass, modeWrite, false, 2)
 	}
+	watch := d.watched(sch)
 	if sch == nil {
 		wasRetired := d.retired.Load()
-		s.rw.Lock()
+		s.lockWriteWord(watch)
 		if !wasRetired && d.retired.Load() {
-			s.rw.Unlock()
+			s.unlockWriteWord()
 			parkRetired()
 		}
 		return
 	}
-	if s.rw.TryLock() {
+	if s.tryWriteWord(watch) {
 		return
 	}
 	s.writersWaiting.Add(1)
-	for !s.rw.TryLock() {
+	for !s.tryWriteWord(watch) {
 		sch.Block(s)
 	}
 	s.writersWaiting.Add(-1)
@@ -192,12 +275,13 @@ func (s *RWSem) downWrite(d *Domain, subclass int) {
 func (s *RWSem) TryDownWrite() bool {
 	d := s.dep.domain("down_write_trylock")
 	if d == nil {
-		return s.rw.TryLock()
+		return s.tryWriteWord(true)
 	}
-	if sch := d.Scheduler(); sch != nil {
+	sch := d.Scheduler()
+	if sch != nil {
 		sch.Yield(PointLockAcquire)
 	}
-	if !s.rw.TryLock() {
+	if !s.tryWriteWord(d.watched(sch)) {
 		return false
 	}
 	if l := d.ld; l != nil {
@@ -210,13 +294,13 @@ func (s *RWSem) TryDownWrite() bool {
 func (s *RWSem) UpWrite() {
 	d := s.dep.domain("up_write")
 	if d == nil {
-		s.rw.Unlock()
+		s.unlockWriteWord()
 		return
 	}
 	if l := d.ld; l != nil && !l.release(&s.dep, modeWrite, 1) {
 		return
 	}
-	s.rw.Unlock()
+	s.unlockWriteWord()
 	s.released(d)
 }
 

@@ -31,17 +31,21 @@ type freeRecord struct {
 
 // freeLog is a ring of the most recent frees. Its owner guards it.
 type freeLog struct {
-	recs []freeRecord // allocated on first use, len freeLogSize
-	seq  uint64       // number of frees recorded
+	// recs grows by doubling up to freeLogSize, then is a ring: most
+	// kernels (a checker boots thousands) free far fewer pages than that.
+	recs []freeRecord
+	seq  uint64 // number of frees recorded
 }
 
 // record remembers that the current task freed [pfn, pfn+2^order) here.
-// Cost: one runtime.Callers and no allocation after the first call.
+// Cost: one runtime.Callers, and an allocation only while the log grows.
 func (l *freeLog) record(pfn PFN, order uint) {
-	if l.recs == nil {
-		l.recs = make([]freeRecord, freeLogSize)
+	if i := int(l.seq); i == len(l.recs) && i < freeLogSize {
+		grown := make([]freeRecord, max(16, 2*i))
+		copy(grown, l.recs)
+		l.recs = grown
 	}
-	r := &l.recs[l.seq%freeLogSize]
+	r := &l.recs[l.seq%uint64(len(l.recs))]
 	l.seq++
 	r.pfn, r.order, r.seq, r.task = pfn, order, l.seq, locking.CurrentTask()
 	// Skip runtime.Callers, record and FreePages itself.

@@ -66,8 +66,14 @@ type RAM struct {
 	// fill is what a frame without a buffer holds. Only Scrub changes it,
 	// and Scrub runs while no kernel runs (the machine is between kernels).
 	fill byte
-	// touched counts frames that hold a buffer.
+	// touched counts frames that hold a buffer of their own.
 	touched atomic.Int64
+	// zero is a frame of zeros that every frame zeroed whole shares until
+	// it is written (copy on write): the kernel zeroes what it allocates,
+	// after the first Scrub the background is poison, and most of what is
+	// zeroed (a session array sized for the limit) is never written.
+	// Immutable: never written through.
+	zero *frame
 }
 
 // NewRAM returns size bytes of physical memory, rounded down to whole pages.
@@ -78,6 +84,7 @@ func NewRAM(size uint64) *RAM {
 	return &RAM{
 		size:   size,
 		chunks: make([]atomic.Pointer[chunk], (npages+chunkPages-1)/chunkPages),
+		zero:   new(frame),
 	}
 }
 
@@ -96,7 +103,8 @@ func (r *RAM) inRange(pa PhysAddr, n uint64) bool {
 	return uint64(pa) <= r.size && n <= r.size-uint64(pa)
 }
 
-// lookup returns pfn's buffer, or nil if it has none. pfn must be in range.
+// lookup returns pfn's buffer for reading (possibly the shared zero frame),
+// or nil if it has none. pfn must be in range.
 func (r *RAM) lookup(pfn PFN) *frame {
 	c := r.chunks[pfn>>chunkShift].Load()
 	if c == nil {
@@ -105,8 +113,9 @@ func (r *RAM) lookup(pfn PFN) *frame {
 	return c.frames[pfn&(chunkPages-1)].Load()
 }
 
-// materialize returns pfn's buffer, creating it (filled with the background
-// byte) if it has none. pfn must be in range.
+// materialize returns pfn's buffer for writing, creating it (filled with
+// the background byte, or zeros for a frame sharing the zero frame) if it
+// has none of its own. pfn must be in range.
 func (r *RAM) materialize(pfn PFN) *frame {
 	cp := &r.chunks[pfn>>chunkShift]
 	c := cp.Load()
@@ -119,18 +128,37 @@ func (r *RAM) materialize(pfn PFN) *frame {
 		}
 	}
 	fp := &c.frames[pfn&(chunkPages-1)]
-	if f := fp.Load(); f != nil {
-		return f
+	for {
+		old := fp.Load()
+		if old != nil && old != r.zero {
+			return old
+		}
+		fresh := new(frame)
+		if old == nil && r.fill != 0 {
+			fillBytes(fresh[:], r.fill)
+		}
+		if fp.CompareAndSwap(old, fresh) {
+			r.touched.Add(1)
+			return fresh
+		}
 	}
-	fresh := new(frame)
-	if r.fill != 0 {
-		fillBytes(fresh[:], r.fill)
+}
+
+// share makes pfn read as zeros without a buffer of its own.
+func (r *RAM) share(pfn PFN) {
+	cp := &r.chunks[pfn>>chunkShift]
+	c := cp.Load()
+	if c == nil {
+		fresh := new(chunk)
+		if cp.CompareAndSwap(nil, fresh) {
+			c = fresh
+		} else {
+			c = cp.Load()
+		}
 	}
-	if fp.CompareAndSwap(nil, fresh) {
-		r.touched.Add(1)
-		return fresh
+	if old := c.frames[pfn&(chunkPages-1)].Swap(r.zero); old != nil && old != r.zero {
+		r.touched.Add(-1)
 	}
-	return fp.Load()
 }
 
 // drop releases pfn's buffer: the frame reads as the background byte again.
@@ -139,7 +167,7 @@ func (r *RAM) drop(pfn PFN) {
 	if c == nil {
 		return
 	}
-	if c.frames[pfn&(chunkPages-1)].Swap(nil) != nil {
+	if old := c.frames[pfn&(chunkPages-1)].Swap(nil); old != nil && old != r.zero {
 		r.touched.Add(-1)
 	}
 }
@@ -189,10 +217,12 @@ func (r *RAM) setRaw(pa PhysAddr, n uint64, v byte) {
 	for n > 0 {
 		off := pa.PageOffset()
 		k := min(n, PageSize-off)
-		switch {
+		switch f := r.lookup(pa.PFN()); {
 		case k == PageSize && v == r.fill:
 			r.drop(pa.PFN())
-		case v == r.fill && r.lookup(pa.PFN()) == nil:
+		case k == PageSize && v == 0:
+			r.share(pa.PFN())
+		case v == r.fill && f == nil, v == 0 && f == r.zero:
 			// Already reads as v.
 		default:
 			f := r.materialize(pa.PFN())

@@ -117,3 +117,40 @@ func TestPhysAddrHelpers(t *testing.T) {
 	require.Equal(t, PhysAddr(0x12000), pa.PFN().Addr())
 	require.Equal(t, PhysAddr(0x3000), Range{Start: 0x1000, Size: 0x2000}.End())
 }
+
+// After a scrub (poison background), frames zeroed whole share one zero
+// frame until written: they read as zeros and cost no memory; a write
+// gives the frame its own copy, a partial zeroing of a shared frame is a
+// no-op, and a scrub drops or keeps them like any frame.
+func TestRAMZeroedFramesShareUntilWritten(t *testing.T) {
+	r := NewRAM(256 * kib)
+	r.Scrub(nil)
+	page := func(b byte) []byte { return bytes.Repeat([]byte{b}, PageSize) }
+	got := make([]byte, PageSize)
+	r.setRaw(3*PageSize, 2*PageSize, 0)
+	require.EqualValues(t, 0, r.TouchedPages())
+	for _, pfn := range []PFN{3, 4} {
+		require.NoError(t, r.ReadRaw(pfn.Addr(), got))
+		require.Equal(t, page(0), got)
+	}
+	r.setRaw(3*PageSize+10, 20, 0)
+	require.EqualValues(t, 0, r.TouchedPages())
+
+	require.NoError(t, r.WriteRaw(3*PageSize+1, []byte{7}))
+	require.EqualValues(t, 1, r.TouchedPages())
+	require.NoError(t, r.ReadRaw(3*PageSize, got))
+	want := page(0)
+	want[1] = 7
+	require.Equal(t, want, got)
+	require.NoError(t, r.ReadRaw(4*PageSize, got))
+	require.Equal(t, page(0), got, "the shared frame was written through")
+
+	// Zeroing a written frame whole shares again.
+	r.setRaw(3*PageSize, PageSize, 0)
+	require.EqualValues(t, 0, r.TouchedPages())
+	r.Scrub([]Range{{Start: 4 * PageSize, Size: PageSize}})
+	require.NoError(t, r.ReadRaw(3*PageSize, got))
+	require.Equal(t, page(PoisonByte), got)
+	require.NoError(t, r.ReadRaw(4*PageSize, got))
+	require.Equal(t, page(0), got)
+}

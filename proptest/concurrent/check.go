@@ -119,10 +119,13 @@ type checker struct {
 	reports     []*bug.Report // guarded by mu
 }
 
-// newChecker boots the machine and runs the setup.
-func newChecker(cfg Config) (*checker, error) {
+// newChecker boots the machine and runs the setup. scheduled says the
+// rounds run under the controlled scheduler: go-deadlock then stays off the
+// machine's locks (its free-running parts are this goroutine alone), while
+// free-running stress keeps its watchdog.
+func newChecker(cfg Config, scheduled bool) (*checker, error) {
 	c := &checker{cfg: cfg.withDefaults(), s: model.NewState(true)}
-	m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: 32, Report: c.report})
+	m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: 8, Report: c.report, NoDeadlockWatch: scheduled})
 	if err != nil {
 		return nil, err
 	}

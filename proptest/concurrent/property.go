@@ -37,7 +37,7 @@ func StressProperty(cfg Config, stats *Stats, onFail func(*Failure)) func(*rapid
 func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) func(*rapid.T) {
 	cfg = cfg.withDefaults()
 	return func(t *rapid.T) {
-		c, err := newChecker(cfg)
+		c, err := newChecker(cfg, scheduled)
 		if err != nil {
 			t.Fatalf("boot and setup: %v", err)
 		}
@@ -92,7 +92,7 @@ func Replay(cfg Config, progs []Program, choices [][]int) *Failure {
 // not nil.
 func replay(cfg Config, progs []Program, choices [][]int, last sched.Chooser) *Failure {
 	cfg = cfg.withDefaults()
-	c, err := newChecker(cfg)
+	c, err := newChecker(cfg, true)
 	if err != nil {
 		return &Failure{Category: "boot and setup failed", What: err.Error()}
 	}
