@@ -109,3 +109,12 @@ mutants:
 ## mutants-ci: the fixed CI subset of the zoo ("ci: yes" in the headers).
 mutants-ci:
 	$(GO) run ./cmd/luo mutants -ci
+
+## shim: build shim/libluoshim.so, the LD_PRELOAD library that runs a real
+## program against `luo serve` (see README "Real programs").
+CC ?= cc
+SHIM_CFLAGS ?= -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden
+.PHONY: shim
+shim: shim/libluoshim.so
+shim/libluoshim.so: shim/libluoshim.c shim/luoshim_proto.h
+	$(CC) $(SHIM_CFLAGS) -o $@ shim/libluoshim.c -ldl -lpthread

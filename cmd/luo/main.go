@@ -14,6 +14,12 @@
 //	    lockstep one for -concurrent 15s): threads under the controlled
 //	    scheduler, linearizability against the model; on failure print the
 //	    minimized interleaving, porcupine's HTML and the replay command.
+//	luo serve [-socket PATH] [-memory MiB] [-q]
+//	    boot a machine and serve the LUO syscalls of real processes run
+//	    with LD_PRELOAD=shim/libluoshim.so (make shim) until interrupted.
+//	luo kexec [-socket PATH]
+//	    live-update the machine luo serve runs; its client processes are
+//	    killed, later ones talk to the new kernel.
 //	luo demo
 //	    walk through one live update of a VM-like workload, narrating each
 //	    syscall and printing the hand-over tree in DTS form.
@@ -25,7 +31,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-concurrent D] [-checks N] [-steps N] [-seed N] [-campaign N] [-shrinktime D] [-skip A,B] [-cpuprofile F] [-q]\n       luo concurrent [-duration D] [-seed N] [-campaign N] [-out DIR]\n       luo mutants [-run REGEXP] [-ci] [-list] [-j N] [-v]\n       luo demo\n")
+	fmt.Fprintf(os.Stderr, "usage: luo check [-duration D] [-concurrent D] [-checks N] [-steps N] [-seed N] [-campaign N] [-shrinktime D] [-skip A,B] [-cpuprofile F] [-q]\n       luo concurrent [-duration D] [-seed N] [-campaign N] [-out DIR]\n       luo mutants [-run REGEXP] [-ci] [-list] [-j N] [-v]\n       luo serve [-socket PATH] [-memory MiB] [-q]\n       luo kexec [-socket PATH]\n       luo demo\n")
 	os.Exit(2)
 }
 
@@ -43,6 +49,10 @@ func main() {
 		code = runMutants(os.Args[2:])
 	case "concurrent":
 		code = runConcurrent(os.Args[2:])
+	case "serve":
+		code = runServe(os.Args[2:])
+	case "kexec":
+		code = runKexec(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 	default:

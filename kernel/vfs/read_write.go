@@ -62,3 +62,45 @@ func (f *File) Pos() int64 {
 	defer f.posLock.Unlock()
 	return f.pos
 }
+
+// PRead ports the file part of fs/read_write.c:ksys_pread64(): vfs_read()
+// at pos, leaving f_pos alone (no f_pos_lock: pread never touches it).
+// EBADF unless the file is open for reading. The caller checked pos >= 0.
+func (f *File) PRead(ctx *Context, dst []byte, pos int64) (int, error) {
+	if f.mode&fmodeRead == 0 {
+		return 0, syscall.EBADF
+	}
+	n, err := f.ops.Read(ctx, f, dst, &pos)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 || n > len(dst) {
+		f.vfs.rep.WarnOn(true, "%s: pread returned %d for %d bytes", f, n, len(dst))
+		return 0, syscall.EIO
+	}
+	return n, nil
+}
+
+// PWrite ports the file part of fs/read_write.c:ksys_pwrite64(): vfs_write()
+// at pos, leaving f_pos alone. EBADF unless the file is open for writing.
+// The caller checked pos >= 0.
+func (f *File) PWrite(ctx *Context, src []byte, pos int64) (int, error) {
+	if f.mode&fmodeWrite == 0 {
+		return 0, syscall.EBADF
+	}
+	n, err := f.ops.Write(ctx, f, src, &pos)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 || n > len(src) {
+		f.vfs.rep.WarnOn(true, "%s: pwrite returned %d for %d bytes", f, n, len(src))
+		return 0, syscall.EIO
+	}
+	return n, nil
+}
+
+// CanRead reports FMODE_READ: the file was opened for reading.
+func (f *File) CanRead() bool { return f.mode&fmodeRead != 0 }
+
+// CanWrite reports FMODE_WRITE: the file was opened for writing.
+func (f *File) CanWrite() bool { return f.mode&fmodeWrite != 0 }
