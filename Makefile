@@ -10,9 +10,11 @@ FUZZTIME      ?= 30s
 
 all: lint test
 
-## test: the full test suite under the race detector (CI runs this).
+## test: the full test suite under the race detector (CI runs this), then
+## the shim's C programs against a server built without -race.
 test:
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run '^TestShim' ./serve/
 
 ## test-short: a quick pass without -race.
 test-short:
