@@ -10,7 +10,6 @@ type cFunc struct {
 }
 
 const (
-	noteFLB     = "FLB (luo_flb.c, 7.0): out of the reference profile"
 	noteParam   = "folded into kernel/cmdline.go:ParseCmdline (parse_early_param() for every parameter)"
 	noteFail    = "a boot error: EarlyInit returns it, Kernel Boot fails and the machine halts (kernel panic)"
 	noteQuiesce = "removed by the 7.1 registry rwsem (M18), which the profile applies"
@@ -85,19 +84,24 @@ var catalogue = []cFunc{
 	{file: "kernel/liveupdate/luo_file.c", name: "liveupdate_register_file_handler"},
 	{file: "kernel/liveupdate/luo_file.c", name: "liveupdate_unregister_file_handler"},
 
-	// kernel/liveupdate/luo_flb.c (7.0)
-	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_get_private", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_file_preserve", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_file_unpreserve", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_retrieve_one", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_file_finish", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_register_flb", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_unregister_flb", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_flb_get_incoming", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_flb_get_outgoing", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_setup_outgoing", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_setup_incoming", note: noteFLB},
-	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_serialize", note: noteFLB},
+	// kernel/liveupdate/luo_flb.c (7.0 with the 7.1/7.2 fixes: M19, M20)
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_get_private"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_file_preserve_one"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_file_unpreserve_one"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_retrieve_one"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_flb_put_incoming"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_file_preserve"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_file_unpreserve"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_file_finish"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_unregister_one"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_unregister_all"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_register_flb"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_unregister_flb"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_flb_get_incoming"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "liveupdate_flb_get_outgoing"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_setup_outgoing"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_setup_incoming"},
+	{file: "kernel/liveupdate/luo_flb.c", name: "luo_flb_serialize"},
 
 	// mm/memfd_luo.c
 	{file: "mm/memfd_luo.c", name: "memfd_luo_preserve_folios"},

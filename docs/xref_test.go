@@ -608,5 +608,6 @@ func TestParseTestsRoundTrip(t *testing.T) {
 	require.Equal(t, tests, parseTests(doc))
 	require.Contains(t, doc, "| `luo_open()` | `kernel/liveupdate/luo_core.go:(*device).open` | `kernel/liveupdate`: TestOpen (+2 more) |")
 	require.Contains(t, doc, "| `luo_release()` | — **missing** |  |")
-	require.Contains(t, doc, "| `luo_flb_serialize()` | — "+noteFLB+" |  |")
+	require.Contains(t, doc, "| `luo_flb_serialize()` | — **missing** |  |")
+	require.Contains(t, doc, "| `luo_restore_fail()` | — "+noteFail+" |  |")
 }

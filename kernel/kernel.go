@@ -13,6 +13,7 @@ import (
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/locking"
 	"luomodel/kernel/mm"
+	"luomodel/kernel/module"
 	"luomodel/kernel/vfs"
 )
 
@@ -49,6 +50,7 @@ type Kernel struct {
 	shmem   *mm.Shmem
 	kho     *kho.KHO
 	luo     *liveupdate.LUO
+	modules *module.Modules
 	// dead is set once the kernel is replaced by kexec (MarkDead).
 	dead atomic.Bool
 }
@@ -77,6 +79,7 @@ func Boot(p BootParams) (*Kernel, error) {
 	k.mm = mm.NewWithFaults(p.RAM, p.Reporter, in.Reserved(), k.faults)
 	k.vfs = vfs.NewWithFaults(k.dom, k.faults)
 	k.shmem = mm.NewShmem(k.mm, k.vfs)
+	k.modules = module.New(k.dom, p.Reporter)
 
 	kh, err := kho.New(kho.Config{
 		Enabled:  k.cmdline.KHO,
@@ -121,3 +124,6 @@ func (k *Kernel) KHO() *kho.KHO { return k.kho }
 
 // LUO returns the kernel's Live Update Orchestrator, nil before its init.
 func (k *Kernel) LUO() *liveupdate.LUO { return k.luo }
+
+// Modules returns the kernel's module list and loadable module images.
+func (k *Kernel) Modules() *module.Modules { return k.modules }

@@ -32,6 +32,13 @@ const (
 	// FDTSessionHeader ports LUO_FDT_SESSION_HEADER: the u64 PA of the
 	// luo_session_header_ser block, raw host-endian.
 	FDTSessionHeader = "luo-session-header"
+	// FDTFLBNodeName ports LUO_FDT_FLB_NODE_NAME (7.0).
+	FDTFLBNodeName = "luo-flb"
+	// FDTFLBCompatible ports LUO_FDT_FLB_COMPATIBLE.
+	FDTFLBCompatible = "luo-flb-v1"
+	// FDTFLBHeader ports LUO_FDT_FLB_HEADER: the u64 PA of the
+	// luo_flb_header_ser page, raw host-endian.
+	FDTFLBHeader = "luo-flb-header"
 )
 
 // Layout of struct luo_session_header_ser { u64 count; } __packed.
@@ -80,6 +87,84 @@ const (
 	// FileMax ports LUO_FILE_MAX = 8192 / 64 = 128.
 	FileMax = FileBlockSize / FileSerSize
 )
+
+// FLBCompatLength ports LIVEUPDATE_FLB_COMPAT_LENGTH (incl. the NUL).
+const FLBCompatLength = 48
+
+// Layout of struct luo_flb_header_ser { u64 pgcnt; u64 count; } __packed.
+const (
+	FLBHeaderSerOffPgcnt = 0
+	FLBHeaderSerOffCount = 8
+	FLBHeaderSerSize     = 16
+)
+
+// Layout of struct luo_flb_ser { char name[48]; u64 data; u64 count; }
+// __packed.
+const (
+	FLBSerOffName  = 0
+	FLBSerOffData  = FLBCompatLength
+	FLBSerOffCount = FLBCompatLength + 8
+	FLBSerSize     = FLBCompatLength + 16
+)
+
+// FLB block geometry (luo_flb.c).
+const (
+	// FLBPgcnt ports LUO_FLB_PGCNT: the FLB block is one page, header
+	// then the luo_flb_ser array.
+	FLBPgcnt = 1
+	// FLBBlockSize is the byte size of the FLB block.
+	FLBBlockSize = FLBPgcnt * mm.PageSize
+	// FLBMax ports LUO_FLB_MAX = (4096 - 16) / 64 = 63.
+	FLBMax = (FLBBlockSize - FLBHeaderSerSize) / FLBSerSize
+)
+
+// FLBHeaderSer is struct luo_flb_header_ser, decoded.
+type FLBHeaderSer struct {
+	Pgcnt uint64
+	Count uint64
+}
+
+// Encode writes h into b[:FLBHeaderSerSize].
+func (h *FLBHeaderSer) Encode(b []byte) {
+	binary.LittleEndian.PutUint64(b[FLBHeaderSerOffPgcnt:], h.Pgcnt)
+	binary.LittleEndian.PutUint64(b[FLBHeaderSerOffCount:], h.Count)
+}
+
+// DecodeFLBHeaderSer reads b[:FLBHeaderSerSize].
+func DecodeFLBHeaderSer(b []byte) FLBHeaderSer {
+	return FLBHeaderSer{
+		Pgcnt: binary.LittleEndian.Uint64(b[FLBHeaderSerOffPgcnt:]),
+		Count: binary.LittleEndian.Uint64(b[FLBHeaderSerOffCount:]),
+	}
+}
+
+// FLBSer is struct luo_flb_ser, decoded.
+type FLBSer struct {
+	Name  [FLBCompatLength]byte
+	Data  uint64
+	Count uint64
+}
+
+// Encode writes s into b[:FLBSerSize].
+func (s *FLBSer) Encode(b []byte) {
+	copy(b[FLBSerOffName:FLBSerOffName+FLBCompatLength], s.Name[:])
+	binary.LittleEndian.PutUint64(b[FLBSerOffData:], s.Data)
+	binary.LittleEndian.PutUint64(b[FLBSerOffCount:], s.Count)
+}
+
+// DecodeFLBSer reads b[:FLBSerSize].
+func DecodeFLBSer(b []byte) FLBSer {
+	var s FLBSer
+	copy(s.Name[:], b[FLBSerOffName:])
+	s.Data = binary.LittleEndian.Uint64(b[FLBSerOffData:])
+	s.Count = binary.LittleEndian.Uint64(b[FLBSerOffCount:])
+	return s
+}
+
+// flbSerPA is the PA of entry i of the FLB array after the header at hdr.
+func flbSerPA(hdr mm.PhysAddr, i int) mm.PhysAddr {
+	return hdr + FLBHeaderSerSize + mm.PhysAddr(i*FLBSerSize)
+}
 
 // SessionHeaderSer is struct luo_session_header_ser, decoded.
 type SessionHeaderSer struct {
@@ -255,6 +340,26 @@ var abiLayouts = []structLayout{
 			{"compatible", FileSerOffCompatible},
 			{"data", FileSerOffData},
 			{"token", FileSerOffToken},
+		},
+	},
+	{
+		C:    "struct luo_flb_header_ser",
+		Def:  "struct luo_flb_header_ser { __u64 pgcnt; __u64 count; } __attribute__((packed));",
+		Size: FLBHeaderSerSize,
+		Fields: []fieldLayout{
+			{"pgcnt", FLBHeaderSerOffPgcnt},
+			{"count", FLBHeaderSerOffCount},
+		},
+	},
+	{
+		C: "struct luo_flb_ser",
+		Def: "struct luo_flb_ser { char name[LIVEUPDATE_FLB_COMPAT_LENGTH]; " +
+			"__u64 data; __u64 count; } __attribute__((packed));",
+		Size: FLBSerSize,
+		Fields: []fieldLayout{
+			{"name", FLBSerOffName},
+			{"data", FLBSerOffData},
+			{"count", FLBSerOffCount},
 		},
 	},
 }

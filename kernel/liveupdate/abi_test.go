@@ -30,6 +30,7 @@ func TestABILayoutMatchesGCC(t *testing.T) {
 	fmt.Fprintf(&src, "#define LIVEUPDATE_IOCTL_TYPE 0x%X\n", IoctlType)
 	fmt.Fprintf(&src, "#define LIVEUPDATE_SESSION_NAME_LENGTH %d\n", SessionNameLength)
 	fmt.Fprintf(&src, "#define LIVEUPDATE_HNDL_COMPAT_LENGTH %d\n", HandlerCompatLength)
+	fmt.Fprintf(&src, "#define LIVEUPDATE_FLB_COMPAT_LENGTH %d\n", FLBCompatLength)
 	src.WriteString("#define LIVEUPDATE_CMD_BASE 0x00\n#define LIVEUPDATE_CMD_SESSION_BASE 0x40\n")
 	src.WriteString(`enum {
 	LIVEUPDATE_CMD_CREATE_SESSION = LIVEUPDATE_CMD_BASE,
@@ -58,6 +59,8 @@ enum {
 	src.WriteString("#define LUO_SESSION_MAX (((LUO_SESSION_PGCNT << PAGE_SHIFT) - sizeof(struct luo_session_header_ser)) / sizeof(struct luo_session_ser))\n")
 	src.WriteString("#define LUO_FILE_PGCNT 2ul\n")
 	src.WriteString("#define LUO_FILE_MAX ((LUO_FILE_PGCNT << PAGE_SHIFT) / sizeof(struct luo_file_ser))\n")
+	src.WriteString("#define LUO_FLB_PGCNT 1ul\n")
+	src.WriteString("#define LUO_FLB_MAX (((LUO_FLB_PGCNT << PAGE_SHIFT) - sizeof(struct luo_flb_header_ser)) / sizeof(struct luo_flb_ser))\n")
 	src.WriteString("int main(void) {\n")
 	want := map[string]uint64{}
 	for _, l := range layouts {
@@ -82,6 +85,8 @@ enum {
 	want["max LUO_SESSION_MAX"] = SessionMax
 	src.WriteString("\tprintf(\"max LUO_FILE_MAX %lu\\n\", (unsigned long)LUO_FILE_MAX);\n")
 	want["max LUO_FILE_MAX"] = FileMax
+	src.WriteString("\tprintf(\"max LUO_FLB_MAX %lu\\n\", (unsigned long)LUO_FLB_MAX);\n")
+	want["max LUO_FLB_MAX"] = FLBMax
 	src.WriteString("\treturn 0;\n}\n")
 
 	dir := t.TempDir()
@@ -104,6 +109,7 @@ enum {
 	require.Equal(t, want, got)
 	require.Equal(t, 819, SessionMax)
 	require.Equal(t, 128, FileMax)
+	require.Equal(t, 63, FLBMax)
 }
 
 // TestABIEncodeDecodeRoundTrip checks that Encode and Decode are inverse and

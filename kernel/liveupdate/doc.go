@@ -1,6 +1,7 @@
 // Package liveupdate ports Linux's Live Update Orchestrator
-// (kernel/liveupdate/luo_core.c, luo_session.c, luo_file.c, luo_internal.h,
-// include/linux/kho/abi/luo.h and include/uapi/linux/liveupdate.h).
+// (kernel/liveupdate/luo_core.c, luo_session.c, luo_file.c, luo_flb.c,
+// luo_internal.h, include/linux/kho/abi/luo.h and
+// include/uapi/linux/liveupdate.h).
 //
 // The port follows the project's reference profile: the 6.19 structure,
 // hand-over ABI and limits (FDT root "luo-v1", node "luo-session-v2", 819
@@ -24,6 +25,8 @@
 //		    → luo_session.mutex
 //		      → luo_file.mutex
 //		luo_session.mutex → luo_register_rwlock (read)
+//		luo_session.mutex → luo_register_rwlock (read) → luo_flb_private.outgoing.lock
+//		luo_file.mutex → luo_register_rwlock (read) → luo_flb_private.incoming.lock
 //
 //	  - luo_session_serialize_rwsem (LUO.serializeRwsem) is taken for read by
 //	    every session mutator: luo_session_create, luo_session_retrieve,
@@ -41,15 +44,62 @@
 //	    luo_session_getfile asserts it is held (M2).
 //	  - The luo_file mutex guards one preserved file's file pointer,
 //	    serialized data and retrieve status.
-//	  - luo_register_rwlock (LUO.registerRwsem, M18) guards the handler list:
-//	    write for (un)registration, read while walking it in luo_preserve_file
-//	    and luo_file_deserialize (both under a session mutex).
+//	  - luo_register_rwlock (LUO.registerRwsem, M18) guards the handler list,
+//	    each handler's FLB list, the global FLB list and count and each FLB's
+//	    users: write for (un)registration of handlers and FLBs, read while
+//	    walking them in luo_preserve_file and luo_file_deserialize (both under
+//	    a session mutex), in luo_flb_file_preserve/_unpreserve (session
+//	    mutex held), luo_flb_file_finish (luo_file mutex held) and
+//	    luo_flb_serialize.
+//	  - An FLB's luo_flb_private.outgoing.lock guards its outgoing count,
+//	    data and object; .incoming.lock its incoming count, data, object and
+//	    retrieved/finished flags, held across the whole of
+//	    liveupdate_flb_get_incoming and of the last put's retrieve + finish
+//	    (M20). At most one FLB lock is held at a time; FLB callbacks run
+//	    under it, so they must not call FLBGetIncoming/FLBPutIncoming/
+//	    FLBGetOutgoing of their own FLB.
 //
-// Two leaf locks sit below everything and are never held across a
+// Three leaf locks sit below everything and are never held across a
 // scheduling point: the global double-preservation map (M17,
-// luo_preserved_files' xa_lock) and the log buffer.
+// luo_preserved_files' xa_lock), the FLB lazy-init lock (M19,
+// luo_flb_init_lock) and the log buffer.
 //
 // The /dev/liveupdate in_use flag is a try-lock (compare-and-swap, EBUSY);
 // it never waits. It serializes luo_session_deserialize, which runs only
 // in the exclusive opener.
+//
+// # Kernel API for handlers and FLBs (include/linux/liveupdate.h)
+//
+// A subsystem that preserves files registers a FileHandler (FileOps with
+// every callback it implements, Owner its module) and the FLBs it depends
+// on, usually from its module's init function, and unregisters them from
+// its exit function:
+//
+//	l.RegisterFileHandler(fh)       liveupdate_register_file_handler()
+//	l.UnregisterFileHandler(fh)     liveupdate_unregister_file_handler(); also
+//	                                unregisters fh's FLBs
+//	l.RegisterFLB(fh, flb)          liveupdate_register_flb()
+//	l.UnregisterFLB(fh, flb)        liveupdate_unregister_flb()
+//	l.FLBGetOutgoing(flb)           liveupdate_flb_get_outgoing(): the object
+//	                                FLBOps.Preserve made (nil before)
+//	l.FLBGetIncoming(flb)           liveupdate_flb_get_incoming(): retrieves
+//	                                on first use; takes a reference
+//	l.FLBPutIncoming(flb)           liveupdate_flb_put_incoming(): the last
+//	                                reference runs FLBOps.Finish
+//
+// Callback order, per file: preserve runs the handler's FLBs' Preserve
+// (first file only, FLB registration order) before the handler's
+// Preserve; unpreserve runs the handler's Unpreserve, then the FLBs'
+// Unpreserve (last file only, reverse order); reboot freezes files in
+// preservation order and on failure unfreezes those frozen before, in the
+// same order; finish asks CanFinish of every file, then finishes files
+// newest first, each followed by its FLBs' reference drop (reverse order),
+// whose last runs FLBOps.Finish. The incoming count of an FLB is loaded only
+// by a retrieval (FLBGetIncoming, or the last put): a file finished while
+// its FLB was never retrieved drops a zero count, a refcount underflow
+// WARN, as upstream. Module pins: one per preserved or deserialized file
+// on the handler's owner (until unpreserved or finished), one per FLB
+// with live outgoing state (first preserve to last unpreserve) or
+// retrieved incoming state (retrieval to finish). Snapshot shows handlers,
+// their FLBs and every FLB's counts, data, objects and flags.
 package liveupdate

@@ -69,6 +69,12 @@ type LUO struct {
 	// preserved is luo_preserved_files (M17).
 	preserved preservedFiles
 
+	// flb is luo_flb_global: its list and count are guarded by
+	// registerRwsem, its headers set at boot.
+	flb flbGlobal
+	// flbInitLock is luo_flb_get_private()'s luo_flb_init_lock.
+	flbInitLock flbInit
+
 	// dev is luo_dev.
 	dev luoDeviceState
 	// deser is the cached result of luo_session_deserialize().
@@ -188,7 +194,10 @@ func (l *LUO) earlyStartup() error {
 	l.liveupdateNum = binary.LittleEndian.Uint64(ln)
 	l.log.printf("info", "Retrieved live update data, liveupdate number: %d", l.liveupdateNum)
 
-	return l.sessionSetupIncoming(f)
+	if err := l.sessionSetupIncoming(f); err != nil {
+		return err
+	}
+	return l.flbSetupIncoming(f)
 }
 
 // readIncomingFDT copies the incoming FDT at pa out of physical memory and
@@ -248,7 +257,7 @@ func (l *LUO) fdtSetup() error {
 	var lnBytes [8]byte
 	binary.LittleEndian.PutUint64(lnBytes[:], ln)
 
-	sessionBlock := mm.PhysAddr(0)
+	sessionBlock, flbBlock := mm.PhysAddr(0), mm.PhysAddr(0)
 	err = func() error {
 		w, err := fdt.Create(buf)
 		if err != nil {
@@ -263,6 +272,11 @@ func (l *LUO) fdtSetup() error {
 			func() error {
 				pa, err := l.sessionSetupOutgoing(w)
 				sessionBlock = pa
+				return err
+			},
+			func() error {
+				pa, err := l.flbSetupOutgoing(w)
+				flbBlock = pa
 				return err
 			},
 			w.EndNode,
@@ -280,6 +294,8 @@ func (l *LUO) fdtSetup() error {
 	}
 	if err != nil {
 		l.sessions.outgoing.reset()
+		l.flb.outgoing = flbHeader{}
+		l.kho.UnpreserveFree(flbBlock)
 		l.kho.UnpreserveFree(sessionBlock)
 		l.kho.UnpreserveFree(fdtOut)
 		l.log.printf("err", "failed to prepare LUO FDT: %v", err)
@@ -309,6 +325,7 @@ func (l *LUO) Reboot() error {
 	if err := l.sessionSerialize(); err != nil {
 		return err
 	}
+	l.flbSerialize()
 	if err := l.kho.Finalize(); err != nil {
 		l.log.printf("err", "kho_finalize failed %v", err)
 		l.sessionUnserialize()

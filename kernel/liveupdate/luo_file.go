@@ -5,6 +5,7 @@ import (
 
 	"luomodel/kernel/fault"
 	"luomodel/kernel/mm"
+	"luomodel/kernel/module"
 	"luomodel/kernel/vfs"
 )
 
@@ -27,13 +28,15 @@ func (l *LUO) fileLock(f *luoFile) {
 }
 
 // fileFree poisons a luo_file that left its set and drops its pin on the
-// handler (the module reference of M18, dropped last: M16).
+// handler: the registry's user count and the owner module's reference
+// (M18), dropped after LUO's last use of the handler (M16).
 func (l *LUO) fileFree(f *luoFile) {
 	if f.freed.Swap(true) {
 		reportUAF(l.rep, "luo_file (double free)", &f.freed)
 		return
 	}
 	f.reg.users.Add(-1)
+	module.Put(f.fh.Ops.Owner)
 }
 
 // allocFilesMemLocked ports luo_file.c:luo_alloc_files_mem(): allocate the
@@ -64,6 +67,7 @@ func (l *LUO) freeFilesMemLocked(fs *fileSet) {
 // getID ports luo_file.c:luo_get_id(): the key of the double-preservation
 // map, the handler's GetID or else the file's identity.
 func getID(fh *FileHandler, file *vfs.File) preservedKey {
+	checkHandlerOwner(fh, ".get_id")
 	if fh.Ops.GetID != nil {
 		return preservedKey{id: fh.Ops.GetID(file)}
 	}
@@ -90,13 +94,16 @@ func (l *LUO) newLuoFile(reg *registeredHandler, file *vfs.File, data uint64, to
 // preserveFileLocked ports luo_file.c:luo_preserve_file(): preserve the
 // file at fd in fs under token. Errors, in this order: EEXIST (token in
 // use), ENOSPC (set full), EBADF, the array allocation's error, ENOENT (no
-// handler can preserve it), EBUSY (the file is preserved already, in any
-// set: M17), the handler's Preserve error (LUO does not call Unpreserve
-// for a failed Preserve). LUO keeps a reference on the file until it is
-// unpreserved or finished.
+// handler can preserve it, or the first that can has a going owner
+// module), EBUSY (the file is preserved already, in any set: M17), the
+// FLBs' preserve error (luo_flb_file_preserve()), ENOMEM (the luo_file
+// allocation), the handler's Preserve error (LUO does not call Unpreserve
+// for a failed Preserve). LUO keeps a reference on the file, and the
+// handler's owner module pinned, until it is unpreserved or finished. A
+// failure unwinds every step done, newest first.
 //
 // Requires: the session mutex held; takes luo_register_rwlock for read
-// around the handler lookup (M18).
+// around the handler lookup (M18) and in the FLB calls.
 func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd int) error {
 	if l.tokenIsUsedLocked(fs, token) {
 		return syscall.EEXIST
@@ -108,70 +115,109 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 	if err != nil {
 		return syscall.EBADF
 	}
-	if err := l.allocFilesMemLocked(fs); err != nil {
-		ctx.Fput(file)
-		return err
-	}
 
+	// The steps, in order; on failure the unwind below undoes those
+	// done (the goto ladder of C: err_kfree, err_flb_unpreserve,
+	// err_erase_xa, err_module_put, err_free_files_mem, err_fput).
+	const (
+		stepFget = iota
+		stepFilesMem
+		stepModuleGet
+		stepInsert
+		stepFLB
+		stepAlloc
+	)
+	done := stepFget
 	var reg *registeredHandler
-	l.registerRwsem.DownRead()
-	for _, r := range l.handlers {
-		if r.fh.Ops.CanPreserve(r.fh, file) {
-			reg = r
-			// Pin the handler while the lookup's lock is held.
-			reg.users.Add(1)
-			break
+	var key preservedKey
+	err = func() error {
+		if err := l.allocFilesMemLocked(fs); err != nil {
+			return err
 		}
-	}
-	l.registerRwsem.UpRead()
-	if reg == nil {
-		l.freeFilesMemLocked(fs)
-		ctx.Fput(file)
-		return syscall.ENOENT
-	}
-	fh := reg.fh
+		done = stepFilesMem
 
-	key := getID(fh, file)
-	if err := l.preserved.insert(key, file); err != nil {
-		reg.users.Add(-1)
-		l.freeFilesMemLocked(fs)
-		ctx.Fput(file)
-		return err
-	}
+		l.registerRwsem.DownRead()
+		for _, r := range l.handlers {
+			checkHandlerOwner(r.fh, ".can_preserve")
+			if r.fh.Ops.CanPreserve(r.fh, file) {
+				// Pin the handler and its module while the
+				// lookup's lock is held; a going module is no
+				// handler at all.
+				if module.TryGet(r.fh.Ops.Owner) {
+					reg = r
+					reg.users.Add(1)
+				}
+				break
+			}
+		}
+		l.registerRwsem.UpRead()
+		if reg == nil {
+			return syscall.ENOENT
+		}
+		done = stepModuleGet
 
-	if err := l.faults.Fail(fault.LUOFileAlloc); err != nil {
-		l.preserved.erase(key)
-		reg.users.Add(-1)
-		l.freeFilesMemLocked(fs)
-		ctx.Fput(file)
-		return err // kzalloc() of the luo_file
-	}
-	f := l.newLuoFile(reg, file, 0, token)
-	args := FileOpArgs{Handler: fh, File: file}
-	// The fault site stands for the handler's preserve() failing; the
-	// handler is then not called, as a failing one cleans up itself.
-	err = l.faults.Fail(fault.HandlerPreserve)
+		key = getID(reg.fh, file)
+		if err := l.preserved.insert(key, file); err != nil {
+			return err
+		}
+		done = stepInsert
+
+		if err := l.flbFilePreserve(reg); err != nil {
+			return err
+		}
+		done = stepFLB
+
+		// kzalloc() of the luo_file.
+		if err := l.faults.Fail(fault.LUOFileAlloc); err != nil {
+			return err
+		}
+		done = stepAlloc
+		return nil
+	}()
+	var f *luoFile
 	if err == nil {
-		err = fh.Ops.Preserve(&args)
+		fh := reg.fh
+		f = l.newLuoFile(reg, file, 0, token)
+		args := FileOpArgs{Handler: fh, File: file}
+		// The fault site stands for the handler's preserve() failing;
+		// the handler is then not called, as a failing one cleans up
+		// itself.
+		err = l.faults.Fail(fault.HandlerPreserve)
+		if err == nil {
+			checkHandlerOwner(fh, ".preserve")
+			err = fh.Ops.Preserve(&args)
+		}
+		if err == nil {
+			f.serializedData = args.SerializedData
+			f.privateData = args.PrivateData
+			fs.files = append(fs.files, f)
+			fs.count++
+			return nil
+		}
+		err = toErrno(err)
 	}
-	if err != nil {
+	if done >= stepFLB {
+		l.flbFileUnpreserve(reg)
+	}
+	if done >= stepInsert {
 		l.preserved.erase(key)
-		reg.users.Add(-1)
-		l.freeFilesMemLocked(fs)
-		ctx.Fput(file)
-		return toErrno(err)
 	}
-	f.serializedData = args.SerializedData
-	f.privateData = args.PrivateData
-	fs.files = append(fs.files, f)
-	fs.count++
-	return nil
+	if done >= stepModuleGet {
+		reg.users.Add(-1)
+		module.Put(reg.fh.Ops.Owner)
+	}
+	if done >= stepFilesMem {
+		l.freeFilesMemLocked(fs)
+	}
+	ctx.Fput(file)
+	return err
 }
 
 // fileUnpreserveFilesLocked ports luo_file.c:luo_file_unpreserve_files():
-// abort every preserved file, newest first: the handler's Unpreserve, out
-// of the global map, out of the set, LUO's file reference dropped; then
-// the array is freed.
+// abort every preserved file, newest first: the handler's Unpreserve, its
+// FLBs' (luo_flb_file_unpreserve()), out of the global map, out of the
+// set, LUO's file reference dropped, and last the handler's module pin
+// (M16); then the array is freed.
 func (l *LUO) fileUnpreserveFilesLocked(ctx *vfs.Context, fs *fileSet) {
 	for len(fs.files) > 0 {
 		f := fs.files[len(fs.files)-1]
@@ -181,7 +227,9 @@ func (l *LUO) fileUnpreserveFilesLocked(ctx *vfs.Context, fs *fileSet) {
 			SerializedData: f.serializedData,
 			PrivateData:    f.privateData,
 		}
+		checkHandlerOwner(f.fh, ".unpreserve")
 		f.fh.Ops.Unpreserve(&args)
+		l.flbFileUnpreserve(f.reg)
 		l.preserved.erase(getID(f.fh, f.file))
 		fs.files = fs.files[:len(fs.files)-1]
 		fs.count--
@@ -203,6 +251,7 @@ func (l *LUO) fileFreezeOne(f *luoFile) error {
 	if err := l.faults.Fail(fault.HandlerFreeze); err != nil {
 		return toErrno(err)
 	}
+	checkHandlerOwner(f.fh, ".freeze")
 	if f.fh.Ops.Freeze == nil {
 		return nil
 	}
@@ -227,6 +276,7 @@ func (l *LUO) fileFreezeOne(f *luoFile) error {
 func (l *LUO) fileUnfreezeOne(f *luoFile) {
 	l.fileLock(f)
 	defer f.mutex.Unlock()
+	checkHandlerOwner(f.fh, ".unfreeze")
 	if f.fh.Ops.Unfreeze == nil {
 		return
 	}
@@ -334,6 +384,7 @@ func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
 	}
 
 	args := FileOpArgs{Handler: f.fh, SerializedData: f.serializedData}
+	checkHandlerOwner(f.fh, ".retrieve")
 	err := f.fh.Ops.Retrieve(&args)
 	if err == nil && l.rep.WarnOn(args.File == nil, "liveupdate: handler %s retrieved no file", f.fh.Compatible) {
 		err = syscall.EIO
@@ -373,6 +424,7 @@ func (l *LUO) fileCanFinishOne(f *luoFile) error {
 	if l.faults.Should(fault.HandlerCanFinish) {
 		return syscall.EBUSY
 	}
+	checkHandlerOwner(f.fh, ".can_finish")
 	if f.fh.Ops.CanFinish == nil {
 		return nil
 	}
@@ -389,9 +441,11 @@ func (l *LUO) fileCanFinishOne(f *luoFile) error {
 }
 
 // fileFinishOne ports luo_file.c:luo_file_finish_one(): the handler's
-// Finish, told the retrieve status.
+// Finish, told the retrieve status, then the file's reference to the
+// incoming state of the handler's FLBs is dropped (luo_flb_file_finish()).
 //
-// Requires: the session mutex held; takes f.mutex.
+// Requires: the session mutex held; takes f.mutex, and under it
+// luo_register_rwlock (read) and the FLBs' incoming locks.
 func (l *LUO) fileFinishOne(f *luoFile) {
 	l.fileLock(f)
 	defer f.mutex.Unlock()
@@ -401,13 +455,16 @@ func (l *LUO) fileFinishOne(f *luoFile) {
 		SerializedData: f.serializedData,
 		RetrieveStatus: f.retrieveStatus,
 	}
+	checkHandlerOwner(f.fh, ".finish")
 	f.fh.Ops.Finish(&args)
+	l.flbFileFinish(f.reg)
 }
 
 // fileFinishLocked ports luo_file.c:luo_file_finish(): first ask every
 // file whether it can finish (one "no" is EBUSY with nothing changed),
-// then finish them newest first, dropping LUO's references, and free the
-// incoming array. Unretrieved files are finished too.
+// then finish them newest first, dropping LUO's references (the handler's
+// module pin last, M16), and free the incoming array. Unretrieved files are
+// finished too.
 func (l *LUO) fileFinishLocked(ctx *vfs.Context, fs *fileSet) error {
 	if fs.count == 0 {
 		return nil
@@ -441,7 +498,8 @@ func (l *LUO) fileFinishLocked(ctx *vfs.Context, fs *fileSet) error {
 // registry, M18). The data is untrusted: the count is bounded by the
 // array, the array must be a block the previous kernel preserved,
 // compatibles must be NUL-terminated and tokens unique (EINVAL otherwise).
-// An unknown compatible is ENOENT.
+// An unknown compatible, or one whose handler's module is going, is ENOENT.
+// Each deserialized file pins its handler's module until it is finished.
 //
 // Unlike C, count grows with the list, so count == len(files) holds even
 // after a failure. As upstream, nothing is undone on failure: the whole
@@ -485,8 +543,12 @@ func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
 		}
 		var reg *registeredHandler
 		for _, r := range l.handlers {
+			checkHandlerOwner(r.fh, ".compatible")
 			if r.fh.Compatible == compatible {
-				reg = r
+				// A handler whose module is going is no handler.
+				if module.TryGet(r.fh.Ops.Owner) {
+					reg = r
+				}
 				break
 			}
 		}
@@ -495,6 +557,7 @@ func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
 			return syscall.ENOENT
 		}
 		if err := l.faults.Fail(fault.LUOFileAlloc); err != nil {
+			module.Put(reg.fh.Ops.Owner)
 			return err // kzalloc() of the luo_file
 		}
 		reg.users.Add(1)
@@ -558,8 +621,10 @@ func (l *LUO) RegisterFileHandler(fh *FileHandler) error {
 
 // UnregisterFileHandler ports luo_file.c:liveupdate_unregister_file_handler().
 // EOPNOTSUPP when LUO is disabled, ENOENT when fh is not registered, EBUSY
-// while preserved or deserialized files still use it (the Go stand-in for
-// the module reference each such file holds, M18).
+// while preserved or deserialized files still use it (upstream's is void:
+// the module reference each such file holds keeps the owner from being
+// unloaded, M18; the port keeps the check for built-in handlers). Every FLB
+// of the handler is unregistered with it (luo_flb_unregister_all()).
 func (l *LUO) UnregisterFileHandler(fh *FileHandler) error {
 	if !l.Enabled() {
 		return syscall.EOPNOTSUPP
@@ -573,6 +638,7 @@ func (l *LUO) UnregisterFileHandler(fh *FileHandler) error {
 		if r.users.Load() != 0 {
 			return syscall.EBUSY
 		}
+		l.flbUnregisterAllLocked(r)
 		l.handlers = append(l.handlers[:i], l.handlers[i+1:]...)
 		return nil
 	}

@@ -1,6 +1,9 @@
 package liveupdate
 
-import "luomodel/kernel/vfs"
+import (
+	"luomodel/kernel/module"
+	"luomodel/kernel/vfs"
+)
 
 // HandlerCompatLength ports LIVEUPDATE_HNDL_COMPAT_LENGTH (incl. the NUL).
 const HandlerCompatLength = 48
@@ -34,6 +37,19 @@ type FileOps struct {
 	// GetID keys the global double-preservation map; nil means the file's
 	// identity (the struct file pointer in C).
 	GetID func(f *vfs.File) uint64
+	// Owner is the module that implements the ops (THIS_MODULE); nil for
+	// built-in code. LUO pins it once per preserved or deserialized file
+	// and drops the pin after its last use of the handler (M16).
+	Owner *module.Module
+}
+
+// checkHandlerOwner is every call into a file handler and every read of
+// its struct: like KASAN on the owner's module memory, it reports a
+// use-after-free if the module that owns fh is gone.
+func checkHandlerOwner(fh *FileHandler, what string) {
+	if o := fh.Ops.Owner; o != nil && o.State() == module.StateGone {
+		o.Check("file handler " + fh.Compatible + " " + what)
+	}
 }
 
 // FileHandler ports struct liveupdate_file_handler.

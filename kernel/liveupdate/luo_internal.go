@@ -112,6 +112,9 @@ type luoFile struct {
 type registeredHandler struct {
 	fh    *FileHandler // immutable
 	users atomic.Int64
+	// flbs is the handler's flb_list: the FLBs it depends on, in
+	// registration order; guarded by luo_register_rwlock.
+	flbs []*FLB
 }
 
 // preservedKey keys the double-preservation map: the handler's GetID if it

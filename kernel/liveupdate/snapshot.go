@@ -33,6 +33,34 @@ type DebugState struct {
 	HandlerUsers []int64
 	// Preserved is the double-preservation map (M17).
 	Preserved []PreservedEntry
+	// HandlerFLBs[i] are the compatibles of the FLBs handler i depends on,
+	// in registration order.
+	HandlerFLBs [][]string
+	// FLBs are the globally registered FLBs, in registration order.
+	FLBs []FLBDebugState
+	// FLBOut and FLBIn are the PAs of the outgoing and incoming FLB
+	// blocks (0 if none), FLBInEntries the incoming block's entries.
+	FLBOut, FLBIn mm.PhysAddr
+	FLBInEntries  []FLBSer
+}
+
+// FLBDebugState is one registered FLB's luo_flb_private.
+type FLBDebugState struct {
+	Compatible string
+	// Users is the number of handlers linked to it.
+	Users int
+	// OutgoingCount is the number of preserved files that use it;
+	// OutgoingData and OutgoingObj what its Preserve returned.
+	OutgoingCount int64
+	OutgoingData  uint64
+	OutgoingObj   any
+	// IncomingCount, IncomingData and IncomingObj are the incoming
+	// state: loaded by the retrieval, cleared by the finish.
+	IncomingCount int64
+	IncomingData  uint64
+	IncomingObj   any
+	Retrieved     bool
+	Finished      bool
 }
 
 // SessionListState is one luo_session_header.
@@ -95,10 +123,20 @@ func (l *LUO) Snapshot() DebugState {
 	d.Incoming = l.snapshotList(&l.sessions.incoming)
 	d.Outgoing = l.snapshotList(&l.sessions.outgoing)
 
+	d.FLBOut, d.FLBIn = l.flb.outgoing.headerSer, l.flb.incoming.headerSer
+	d.FLBInEntries = append([]FLBSer(nil), l.flb.incoming.entries...)
 	l.registerRwsem.DownRead()
 	for _, r := range l.handlers {
 		d.Handlers = append(d.Handlers, r.fh.Compatible)
 		d.HandlerUsers = append(d.HandlerUsers, r.users.Load())
+		var names []string
+		for _, flb := range r.flbs {
+			names = append(names, flb.Compatible)
+		}
+		d.HandlerFLBs = append(d.HandlerFLBs, names)
+	}
+	for _, flb := range l.flb.list {
+		d.FLBs = append(d.FLBs, l.snapshotFLB(flb))
 	}
 	l.registerRwsem.UpRead()
 
@@ -108,6 +146,24 @@ func (l *LUO) Snapshot() DebugState {
 	}
 	l.preserved.mu.Unlock()
 	return d
+}
+
+// snapshotFLB copies flb's state under its two locks, one at a time.
+//
+// Requires: luo_register_rwlock held.
+func (l *LUO) snapshotFLB(flb *FLB) FLBDebugState {
+	p := l.flbGetPrivate(flb)
+	st := FLBDebugState{Compatible: flb.Compatible, Users: p.users}
+	p.outgoing.lock.Lock()
+	st.OutgoingCount = p.outgoing.count.Load()
+	st.OutgoingData, st.OutgoingObj = p.outgoing.data, p.outgoing.obj
+	p.outgoing.lock.Unlock()
+	p.incoming.lock.Lock()
+	st.IncomingCount = p.incoming.count.Load()
+	st.IncomingData, st.IncomingObj = p.incoming.data, p.incoming.obj
+	st.Retrieved, st.Finished = p.incoming.retrieved, p.incoming.finished
+	p.incoming.lock.Unlock()
+	return st
 }
 
 func (l *LUO) snapshotList(sh *sessionHeader) SessionListState {

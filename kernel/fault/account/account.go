@@ -166,6 +166,7 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 	out.add(a.RootFDT, "KHO root FDT")
 	out.add(st.FDTOut, "LUO FDT")
 	out.add(st.Outgoing.HeaderSer, "LUO session block")
+	out.add(st.FLBOut, "LUO FLB block")
 	outFiles := 0
 	for _, s := range st.Outgoing.Sessions {
 		out.add(s.FilesPA, fmt.Sprintf("file array of outgoing session %q", s.Name))
@@ -189,6 +190,15 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 	var in reasons
 	in.add(a.InRootFDT, "incoming KHO root FDT: reserved for the kernel's lifetime")
 	in.add(st.FDTIn, "incoming LUO FDT: never freed (6.19)")
+	in.add(st.FLBIn, "incoming LUO FLB block: never freed (7.0)")
+	// Incoming FLB state not finished yet: its owner frees its data at
+	// the FLB's finish.
+	flbPending := len(st.FLBInEntries)
+	for _, f := range st.FLBs {
+		if f.Finished {
+			flbPending--
+		}
+	}
 	failed := st.Deserialized && st.DeserializeErr != 0
 	// LUO disabled after its early startup read the hand-over (a failed
 	// luo_late_startup()): no /dev/liveupdate, so nothing handed over can
@@ -223,6 +233,8 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 			case ok:
 			case pending > 0:
 				why, ok = fmt.Sprintf("handler data of the %d unretrieved incoming file(s)", pending), true
+			case flbPending > 0:
+				why, ok = fmt.Sprintf("FLB data of the %d incoming FLB(s) not finished", flbPending), true
 			case failed:
 				why, ok = "behind a failed deserialization: leaked by design", true
 			case disabled:

@@ -37,7 +37,7 @@ func TestFreshKernelHandsOverItsBootBlocks(t *testing.T) {
 	m := boot(t)
 	led := account.Take(m)
 	require.NoError(t, led.Err())
-	require.Len(t, led.Outgoing, 3, "KHO root FDT, LUO FDT, session block:\n%s", led)
+	require.Len(t, led.Outgoing, 4, "KHO root FDT, LUO FDT, FLB block, session block:\n%s", led)
 	require.Empty(t, led.Incoming)
 	require.NoError(t, account.Goroutines())
 }
@@ -52,7 +52,7 @@ func TestSessionsAbortedOnExitLeaveNothing(t *testing.T) {
 	require.NoError(t, lu.CreateAndPreserveMemfd(task, s, 1, "data"))
 	led := account.Take(m)
 	require.Empty(t, led.Leaks())
-	require.Greater(t, len(led.Outgoing), 3)
+	require.Greater(t, len(led.Outgoing), 4)
 	require.Contains(t, led.String(), `file array of outgoing session "a"`)
 
 	// Before exit files are live: the ledger says so.
@@ -61,7 +61,7 @@ func TestSessionsAbortedOnExitLeaveNothing(t *testing.T) {
 	task.Exit()
 	led = account.Take(m)
 	require.NoError(t, led.Err())
-	require.Len(t, led.Outgoing, 3, "%s", led)
+	require.Len(t, led.Outgoing, 4, "%s", led)
 }
 
 func TestStrayPreservedBlockIsALeak(t *testing.T) {
@@ -133,7 +133,7 @@ func TestEverythingFinishedLeavesOnlyTheFDTs(t *testing.T) {
 	task.Exit()
 	led := account.Take(m)
 	require.NoError(t, led.Err(), "%s", led)
-	require.Equal(t, 2, states(led.Incoming)[account.Reserved], "only the KHO root FDT and the LUO FDT:\n%s", led)
+	require.Equal(t, 3, states(led.Incoming)[account.Reserved], "only the KHO root FDT, the LUO FDT and the FLB block:\n%s", led)
 }
 
 func TestFailedDeserializeLeaksByDesign(t *testing.T) {
