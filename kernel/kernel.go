@@ -10,6 +10,7 @@ import (
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
 	"luomodel/kernel/kho"
+	"luomodel/kernel/lib/liveupdatetest"
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/locking"
 	"luomodel/kernel/mm"
@@ -51,6 +52,7 @@ type Kernel struct {
 	kho     *kho.KHO
 	luo     *liveupdate.LUO
 	modules *module.Modules
+	ltest   *liveupdatetest.Driver
 	// dead is set once the kernel is replaced by kexec (MarkDead).
 	dead atomic.Bool
 }
@@ -99,6 +101,9 @@ func Boot(p BootParams) (*Kernel, error) {
 	}
 	if err := k.memfdLUOInit(); err != nil {
 		return nil, fmt.Errorf("kernel: memfd_luo: %w", err)
+	}
+	if err := k.liveupdateTestInit(); err != nil {
+		return nil, fmt.Errorf("kernel: liveupdate_test: %w", err)
 	}
 	return k, nil
 }

@@ -178,6 +178,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 	if err == nil {
 		fh := reg.fh
 		f = l.newLuoFile(reg, file, 0, token)
+		f.key = key
 		args := FileOpArgs{Handler: fh, File: file}
 		// The fault site stands for the handler's preserve() failing;
 		// the handler is then not called, as a failing one cleans up
@@ -200,7 +201,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 		l.flbFileUnpreserve(reg)
 	}
 	if done >= stepInsert {
-		l.preserved.erase(key)
+		l.preserved.erase(getID(reg.fh, file))
 	}
 	if done >= stepModuleGet {
 		reg.users.Add(-1)
@@ -406,7 +407,8 @@ func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
 	// A reference for LUO, kept until finish; the handler's goes to the
 	// caller.
 	f.file.Get()
-	ierr := l.preserved.insert(getID(f.fh, f.file), f.file)
+	f.key = getID(f.fh, f.file)
+	ierr := l.preserved.insert(f.key, f.file)
 	l.rep.WarnOn(ierr != nil, "liveupdate: retrieved file of token %#x is already preserved", token)
 	f.retrieveStatus = 1
 	return f.file, nil

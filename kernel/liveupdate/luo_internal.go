@@ -101,6 +101,10 @@ type luoFile struct {
 	// mutex is luo_file.mutex.
 	mutex locking.Mutex
 	token uint64 // immutable
+	// key is the file's key in the double-preservation map, as computed
+	// when it was inserted (preserve, retrieve); guarded by mutex. Only
+	// Snapshot reads it, so that looking does not call the handler.
+	key preservedKey
 	// freed poisons the object once it is unpreserved or finished, and
 	// remembers where.
 	freed freeTrack

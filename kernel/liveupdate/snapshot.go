@@ -197,7 +197,7 @@ func (l *LUO) snapshotSession(s *session) SessionState {
 			Freed:          f.freed.Load(),
 		}
 		if f.file != nil {
-			fst.Key = getID(f.fh, f.file).entry()
+			fst.Key = f.key.entry()
 		}
 		f.mutex.Unlock()
 		ss.Files = append(ss.Files, fst)
