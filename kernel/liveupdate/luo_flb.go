@@ -148,6 +148,9 @@ func (l *LUO) flbGetPrivate(flb *FLB) *flbPrivate {
 	if p.initialized.Load() {
 		return p
 	}
+	// A preemption point before the spinlock: the first users of an FLB
+	// can meet here, which is the race the lock closes (M19).
+	l.dom.Yield(locking.PointPhase)
 	l.flbInitLock.mu.Lock()
 	defer l.flbInitLock.mu.Unlock()
 	if !p.initialized.Load() {

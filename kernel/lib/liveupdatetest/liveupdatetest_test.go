@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -365,6 +366,58 @@ func TestKexecByteForByte(t *testing.T) {
 	require.Equal(t, "liveupdate_test_finish(file=0x3)", lt.Call{Op: lt.OpFinish, File: 3, FLB: -1}.String())
 	require.NoError(t, t2.Close(s2))
 	require.NoError(t, t2.DeleteModule(lt.ModuleName, 0), "nothing pins the module any more")
+	t2.Exit()
+	require.NoError(t, account.TakeKernel(k2).Err())
+}
+
+// TestGetIncomingRacesFinish: FLBGetIncoming/FLBPutIncoming in a loop while
+// the session finishes, free running under the race detector: a successful
+// get always sees the live object, the FLB finishes exactly once, after
+// the last reference, and nothing is reported (M20).
+func TestGetIncomingRacesFinish(t *testing.T) {
+	m := boot(t)
+	k := m.Kernel()
+	task, _, _ := preserveThree(t, k)
+	_ = task
+	require.NoError(t, m.Kexec())
+	k2 := m.Kernel()
+	t2 := load(t, k2)
+	d2 := k2.LiveupdateTest()
+	l2 := k2.LUO()
+	dev, err := lu.OpenDevice(t2)
+	require.NoError(t, err)
+	s, err := lu.RetrieveSession(t2, dev, "s")
+	require.NoError(t, err)
+	flb := d2.FLB(0)
+
+	done := make(chan struct{})
+	var gets int
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			obj, err := l2.FLBGetIncoming(flb)
+			if err != nil {
+				assert.ErrorIs(t, err, syscall.ENODATA)
+				return
+			}
+			gets++
+			if o, ok := obj.(*lt.FLBObject); assert.True(t, ok) {
+				assert.Equal(t, []byte(lt.FLBCompatible(0)), o.State)
+			}
+			l2.FLBPutIncoming(flb)
+		}
+	}()
+	require.NoError(t, lu.FinishSession(t2, s))
+	<-done
+	finishes := 0
+	for _, c := range d2.Trace() {
+		if c.Op == lt.OpFLBFinish && c.FLB == 0 {
+			finishes++
+		}
+	}
+	require.Equal(t, 1, finishes, "after %d gets", gets)
+	require.True(t, l2.Snapshot().FLBs[0].Finished)
+	require.NoError(t, t2.Close(s))
 	t2.Exit()
 	require.NoError(t, account.TakeKernel(k2).Err())
 }
