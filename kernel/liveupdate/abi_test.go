@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"luomodel/kernel/mm"
 )
 
 // TestABILayoutMatchesGCC compiles the C definitions of the hand-over ABI
@@ -157,6 +159,23 @@ func TestABIEncodeDecodeRoundTrip(t *testing.T) {
 	b = make([]byte, GetNameArgSize)
 	gn.Encode(b)
 	require.Equal(t, gn, DecodeGetNameArg(b))
+
+	fh := FLBHeaderSer{Pgcnt: FLBPgcnt, Count: 63}
+	b = make([]byte, FLBHeaderSerSize)
+	fh.Encode(b)
+	require.Equal(t, byte(1), b[FLBHeaderSerOffPgcnt])
+	require.Equal(t, byte(63), b[FLBHeaderSerOffCount])
+	require.Equal(t, fh, DecodeFLBHeaderSer(b))
+
+	fs := FLBSer{Data: 0xFEEDF00DCAFEBEE0, Count: 2}
+	copy(fs.Name[:], "liveupdate-test-flb-v0")
+	b = make([]byte, FLBSerSize)
+	fs.Encode(b)
+	require.Equal(t, byte('l'), b[FLBSerOffName])
+	require.Equal(t, byte(0xE0), b[FLBSerOffData])
+	require.Equal(t, byte(2), b[FLBSerOffCount])
+	require.Equal(t, fs, DecodeFLBSer(b))
+	require.Equal(t, mm.PhysAddr(0x1000+16+64), flbSerPA(0x1000, 1))
 
 	require.Equal(t, uint32(0xBA00), IoctlCreateSession)
 	require.Equal(t, uint32(0xBA43), IoctlSessionGetName)
