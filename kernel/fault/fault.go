@@ -89,6 +89,15 @@ const (
 	// hole at preservation, kho_alloc_preserve(), vmalloc areas, KHO's
 	// tracker and memory map, and boot.
 	FolioAlloc
+	// FLBPreserve is an FLB's preserve() failing when the first file
+	// depending on it is preserved (luo_flb_file_preserve_one()); LUO
+	// consults it instead of calling the FLB: ENOMEM. Reached only by a
+	// PRESERVE_FD whose handler has FLBs (the test module's).
+	FLBPreserve
+	// FLBRetrieve is an FLB's retrieve() failing (luo_flb_retrieve_one(),
+	// from liveupdate_flb_get_incoming() or the last put): ENOMEM; the
+	// retrieval can be retried. Reached only with FLBs handed over.
+	FLBRetrieve
 
 	// NumSites is the number of sites.
 	NumSites
@@ -117,6 +126,8 @@ var sites = [NumSites]siteInfo{
 	HandlerRetrieve:  {"handler_retrieve", syscall.ENOMEM},
 	HandlerCanFinish: {"handler_can_finish", syscall.EBUSY},
 	FolioAlloc:       {"alloc_pages", syscall.ENOMEM},
+	FLBPreserve:      {"flb_preserve", syscall.ENOMEM},
+	FLBRetrieve:      {"flb_retrieve", syscall.ENOMEM},
 }
 
 // String is the site's name, e.g. "kho_alloc_preserve".

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"luomodel/kernel/fault"
 	"luomodel/kernel/lib/fdt"
 	"luomodel/kernel/locking"
 	"luomodel/kernel/mm"
@@ -179,7 +180,13 @@ func (l *LUO) flbFilePreserveOne(flb *FLB) error {
 		}
 		args := FLBOpArgs{FLB: flb}
 		checkFLBOwner(flb, ".preserve")
-		if err := flb.Ops.Preserve(&args); err != nil {
+		// The fault site stands for the FLB's preserve() failing; the
+		// FLB is then not called.
+		err := l.faults.Fail(fault.FLBPreserve)
+		if err == nil {
+			err = flb.Ops.Preserve(&args)
+		}
+		if err != nil {
 			module.Put(flb.Ops.Owner)
 			return toErrno(err)
 		}
@@ -252,7 +259,13 @@ func (l *LUO) flbRetrieveOneLocked(flb *FLB) error {
 	}
 	args := FLBOpArgs{FLB: flb, Data: p.incoming.data}
 	checkFLBOwner(flb, ".retrieve")
-	if err := flb.Ops.Retrieve(&args); err != nil {
+	// The fault site stands for the FLB's retrieve() failing before it
+	// consumed anything; the FLB is then not called.
+	err := l.faults.Fail(fault.FLBRetrieve)
+	if err == nil {
+		err = flb.Ops.Retrieve(&args)
+	}
+	if err != nil {
 		module.Put(flb.Ops.Owner)
 		return toErrno(err)
 	}

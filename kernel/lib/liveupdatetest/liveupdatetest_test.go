@@ -13,6 +13,7 @@ import (
 
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
+	"luomodel/kernel/fault"
 	"luomodel/kernel/fault/account"
 	lt "luomodel/kernel/lib/liveupdatetest"
 	"luomodel/kernel/module"
@@ -418,6 +419,54 @@ func TestGetIncomingRacesFinish(t *testing.T) {
 	require.Equal(t, 1, finishes, "after %d gets", gets)
 	require.True(t, l2.Snapshot().FLBs[0].Finished)
 	require.NoError(t, t2.Close(s))
+	t2.Exit()
+	require.NoError(t, account.TakeKernel(k2).Err())
+}
+
+// TestFLBFaultSites: the flb_preserve and flb_retrieve sites fail the nth
+// FLB call in LUO, for any handler with FLBs; the FLB is not called.
+func TestFLBFaultSites(t *testing.T) {
+	inj := fault.New(1)
+	m, err := machine.New(machine.Config{LiveUpdate: true, Faults: inj,
+		Report: func(r *bug.Report) { t.Errorf("%s", r.String()) }})
+	require.NoError(t, err)
+	k := m.Kernel()
+	task := load(t, k)
+	d := k.LiveupdateTest()
+	dev, err := lu.OpenDevice(task)
+	require.NoError(t, err)
+	s, err := lu.CreateSession(task, dev, "s")
+	require.NoError(t, err)
+	fd, id := newFile(t, task, []byte("p"), 0)
+	inj.Arm(fault.FLBPreserve, fault.Attr{Nth: 2})
+	require.ErrorIs(t, lu.PreserveFD(task, s, fd, 1), syscall.ENOMEM)
+	require.Equal(t, lt.Trace{
+		call(lt.OpCanPreserve, id, 1), call(lt.OpGetID, id, int64(id)),
+		flbCall(lt.OpFLBPreserve, 0, 0), flbCall(lt.OpFLBUnpreserve, 0, 0),
+		call(lt.OpGetID, id, int64(id)),
+	}, d.TakeTrace())
+	require.NoError(t, lu.PreserveFD(task, s, fd, 1))
+	require.NoError(t, m.Kexec())
+
+	k2 := m.Kernel()
+	inj.Arm(fault.FLBRetrieve, fault.Attr{Nth: 1})
+	t2 := load(t, k2)
+	d2 := k2.LiveupdateTest()
+	// flb-v0's retrieval at load failed in LUO; flb-v1's went through.
+	require.Equal(t, lt.Trace{flbCall(lt.OpFLBRetrieve, 1, 0)}, d2.TakeTrace())
+	st := k2.LUO().Snapshot()
+	require.False(t, st.FLBs[0].Retrieved)
+	// Retried by the last put of the finish.
+	dev2, err := lu.OpenDevice(t2)
+	require.NoError(t, err)
+	s2, err := lu.RetrieveSession(t2, dev2, "s")
+	require.NoError(t, err)
+	require.NoError(t, lu.FinishSession(t2, s2))
+	require.Equal(t, lt.Trace{
+		call(lt.OpCanFinish, id, 1), call(lt.OpFinish, id, 0),
+		flbCall(lt.OpFLBFinish, 1, 0), flbCall(lt.OpFLBRetrieve, 0, 0), flbCall(lt.OpFLBFinish, 0, 0),
+	}, d2.TakeTrace())
+	require.NoError(t, t2.Close(s2))
 	t2.Exit()
 	require.NoError(t, account.TakeKernel(k2).Err())
 }
