@@ -93,9 +93,10 @@ const nameLen = 56
 
 // Module ports struct module: one loaded instance of an Image.
 type Module struct {
-	name string // immutable
-	img  Image  // immutable
-	rep  *bug.Reporter
+	name string          // immutable
+	img  Image           // immutable
+	rep  *bug.Reporter   // immutable
+	dom  *locking.Domain // immutable
 	// refcnt ports atomic_t refcnt: refBase plus the users' references.
 	refcnt atomic.Int64
 	// state is a State; written under Modules.mutex or by the loader of a
@@ -183,6 +184,11 @@ func Put(m *Module) {
 			return
 		}
 		if m.refcnt.CompareAndSwap(v, v-1) {
+			// preempt_enable(): a preemption point, where the
+			// last reference's drop can meet a delete_module().
+			if m.dom != nil {
+				m.dom.Yield(locking.PointPhase)
+			}
 			return
 		}
 	}
@@ -214,7 +220,8 @@ func (m *Module) tryReleaseRef() bool {
 // Modules is one kernel's module list (kernel/module/main.c's modules and
 // module_mutex) and the images it can load.
 type Modules struct {
-	rep *bug.Reporter // immutable
+	rep *bug.Reporter   // immutable
+	dom *locking.Domain // immutable
 	// mutex is module_mutex.
 	mutex locking.Mutex
 	// list is the loaded modules (coming, live or going), in load order;
@@ -226,7 +233,7 @@ type Modules struct {
 
 // New returns an empty module list for a kernel.
 func New(dom *locking.Domain, rep *bug.Reporter) *Modules {
-	ms := &Modules{rep: rep, images: make(map[string]Image)}
+	ms := &Modules{rep: rep, dom: dom, images: make(map[string]Image)}
 	ms.mutex.Init(dom, "module_mutex")
 	return ms
 }
@@ -298,7 +305,7 @@ func (ms *Modules) Load(name string) (*Module, error) {
 		}
 		return nil, syscall.EEXIST
 	}
-	m := &Module{name: name, img: img, rep: ms.rep}
+	m := &Module{name: name, img: img, rep: ms.rep, dom: ms.dom}
 	m.refcnt.Store(refBase)
 	m.state.Store(int32(StateComing))
 	ms.list = append(ms.list, m)
