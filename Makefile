@@ -81,6 +81,7 @@ FUZZ_TARGETS_ALL := \
 	./kernel/liveupdate:FuzzLUOHandover \
 	./kernel/liveupdate:FuzzIoctl \
 	./kernel/mm/memfdluo:FuzzRetrieve \
+	./serve:FuzzServerMessages \
 	./proptest:FuzzLockstep
 FUZZ_TARGETS ?= $(FUZZ_TARGETS_ALL)
 fuzz:

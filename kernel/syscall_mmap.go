@@ -21,7 +21,7 @@ const (
 // MaxMappingBytes bounds one mapping: the model copies a mapping's
 // contents whole, so a larger one fails as an exhausted address space
 // would (ENOMEM).
-const MaxMappingBytes = 256 << 20
+const MaxMappingBytes = 64 << 20
 
 // Mapping is a file mapping (a vma of vm_file) of a memfd. The model has
 // no page tables: Mmap hands out the mapped bytes as they are at map time

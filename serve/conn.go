@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"syscall"
 
 	"luomodel/kernel"
@@ -96,7 +97,10 @@ func result(ret int64, err error) *Reply {
 func (c *conn) handle(q *Request) (p *Reply, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("panic serving op %d: %v", q.Op, r)
+			c.s.mu.Lock()
+			c.s.panics++
+			c.s.mu.Unlock()
+			p, err = nil, fmt.Errorf("panic serving op %d: %v\n%s", q.Op, r, debug.Stack())
 		}
 	}()
 	if q.Op == OpHello {
@@ -113,7 +117,7 @@ func (c *conn) handle(q *Request) (p *Reply, err error) {
 		}
 		return result(0, c.s.kexec(requester)), nil
 	case OpReap:
-		c.s.reap(int32(q.Arg[0]))
+		c.s.reap(int32(q.Arg[0]), c)
 		return &Reply{}, nil
 	case OpStatus:
 		d := make([]byte, 8)

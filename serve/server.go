@@ -44,6 +44,9 @@ type Server struct {
 	live int
 	// closed is set by Close. Guarded by mu.
 	closed bool
+	// panics counts Go panics in the server's own request handling, each
+	// of which closed its connection. Guarded by mu.
+	panics int
 
 	wg sync.WaitGroup
 }
@@ -84,6 +87,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.m, s.ln = m, ln
 	return s, nil
+}
+
+// Panics is the number of Go panics the server recovered from in its own
+// request handling (a server bug; the connection was closed).
+func (s *Server) Panics() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.panics
 }
 
 // Reports is the number of kernel reports filed on the machine so far.
@@ -342,15 +353,16 @@ func (s *Server) kexec(requester int32) error {
 	return nil
 }
 
-// reap waits until no connection of process pid is left (its task has
-// exited), as a parent's wait() returns only after the child's exit_files().
-func (s *Server) reap(pid int32) {
+// reap waits until no connection of process pid other than the asker's is
+// left (its task has exited), as a parent's wait() returns only after the
+// child's exit_files().
+func (s *Server) reap(pid int32, asker *conn) {
 	deadline := time.Now().Add(ReapTimeout)
 	for time.Now().Before(deadline) {
 		s.mu.Lock()
 		found := false
 		for c := range s.conns {
-			if c.cred.Pid == pid && c.task != nil {
+			if c != asker && c.cred.Pid == pid && c.task != nil {
 				found = true
 				break
 			}

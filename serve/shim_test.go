@@ -73,6 +73,7 @@ func startServer(t *testing.T) *Server {
 		require.NoError(t, s.Close())
 		require.NoError(t, <-done)
 		require.Zero(t, s.LiveTasks(), "tasks left after every connection closed")
+		require.Zero(t, s.Panics(), "the server recovered from a panic (logged above)")
 		require.Zero(t, s.Reports(), "kernel reports (logged above)")
 	})
 	return s

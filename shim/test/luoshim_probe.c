@@ -18,7 +18,8 @@
  *	ioctl S CMD HEX		(the user buffer, printed again after the call)
  *	create S NAME		retrieve S NAME		preserve S T TOKEN
  *	retrievefd S TOKEN	mmap S LEN PROT FLAGS OFF
- *	mwrite M OFF HEX	msync M			munmap M
+ *	mwrite M OFF HEX	(a no-op on a read-only mapping)
+ *	msync M			munmap M
  *	badioctl S CMD		(a pointer to nothing)
  */
 #define _GNU_SOURCE
@@ -37,7 +38,7 @@
 
 static int fds[MAXSLOTS];
 static int nfds;
-static struct { char *p; size_t len; } maps[MAXSLOTS];
+static struct { char *p; size_t len; int writable; } maps[MAXSLOTS];
 static int nmaps;
 
 static void *volatile bad_pointer = (void *)16;
@@ -183,8 +184,8 @@ int main(void)
 				r = dup2(slot(a[0]), t);
 			else
 				r = dup3(slot(a[0]), t, atoi(a[2]));
-			if (r >= 0 && r != t)
-				r = -1000;
+			if (r >= 0)
+				r = r == t ? 0 : -1000; /* dup2 returns T */
 			result(r, 0);
 		} else if (!strcmp(op, "ioctl")) {
 			size_t k = unhex(a[2], buf, sizeof(buf));
@@ -229,6 +230,7 @@ int main(void)
 				put_hex((unsigned char *)p, plen);
 				if (nmaps < MAXSLOTS) {
 					maps[nmaps].p = p;
+					maps[nmaps].writable = atoi(a[2]) & PROT_WRITE;
 					maps[nmaps++].len = plen;
 				}
 			}
@@ -236,7 +238,8 @@ int main(void)
 			int m = atoi(a[0]);
 			size_t off = strtoul(a[1], NULL, 0), k = unhex(a[2], buf, sizeof(buf));
 
-			if (m < nmaps && maps[m].p && off + k <= maps[m].len)
+			/* Only into a writable map (a read-only one would SIGSEGV). */
+			if (m < nmaps && maps[m].p && maps[m].writable && off + k <= maps[m].len)
 				memcpy(maps[m].p + off, buf, k);
 			result(0, 0);
 		} else if (!strcmp(op, "msync") || !strcmp(op, "munmap")) {
