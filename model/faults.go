@@ -103,11 +103,24 @@ func (s *State) applyArmed(site string, nth int, op Op) Result {
 // the operation does not make leaves the normal outcome.
 func (s *State) ApplyFaultNth(site string, nth int, op Op) (res Result, ok bool) {
 	switch site {
-	case FaultGetUnusedFD, FaultLUOFDTSetup:
+	case FaultGetUnusedFD, FaultLUOFDTSetup, FaultHandlerFreeze, FaultKHOFinalize, FaultCanFinish,
+		FaultHandlerPreserve, FaultHandlerRetrieve:
 		if nth < 1 {
 			return Result{}, false
 		}
-	case FaultKHOPreserveFolio, FaultKHOPreservePages:
+	case FaultFileAlloc:
+		// At open it fails the deserialization (ApplyFault); in
+		// PRESERVE_FD it is the luo_file's allocation, in place.
+		if op.Kind == OpOpen {
+			if nth != 1 {
+				return Result{}, false
+			}
+			return s.ApplyFault(site, op)
+		}
+		if nth < 1 {
+			return Result{}, false
+		}
+	case FaultKHOPreserveFolio, FaultKHOPreservePages, FaultKHOAllocPreserve:
 		// A kexec is not predicted: kho_finalize() and the next
 		// kernel's boot allocate and preserve too.
 		if op.Kind == OpKexec || nth < 1 {
@@ -169,39 +182,25 @@ func (s *State) ApplyFaultNth(site string, nth int, op Op) (res Result, ok bool)
 // the site is not reached and the normal outcome stands.
 func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 	switch site {
-	case FaultGetUnusedFD, FaultAllocPages, FaultKHOPreserveFolio, FaultKHOPreservePages, FaultLUOFDTSetup:
+	case FaultGetUnusedFD, FaultAllocPages, FaultKHOPreserveFolio, FaultKHOPreservePages, FaultLUOFDTSetup,
+		FaultHandlerFreeze, FaultKHOFinalize, FaultCanFinish, FaultHandlerPreserve, FaultHandlerRetrieve,
+		FaultKHOAllocPreserve:
 		return s.ApplyFaultNth(site, 1, op)
+	case FaultFileAlloc:
+		if op.Kind != OpOpen {
+			return s.ApplyFaultNth(site, 1, op)
+		}
 	}
+	// Where the failure leaves s as it was, no callback ran.
+	s.Calls = s.Calls[:0:0]
 	kind := s.faultOpKind(op)
 	isLUOIoctl := kind != 0 && s.faultFileKind(op) != KindNull && s.faultFileKind(op) != KindMemfd
 	switch {
 	case kind == IoctlCreateSession && (site == FaultSessionAlloc || site == FaultAnonInode):
 	case isLUOIoctl && site == FaultCopyToUser:
-	case kind == IoctlSessionPreserveFD && (site == FaultFileAlloc || site == FaultHandlerPreserve || site == FaultKHOAllocPreserve):
-	case kind == IoctlSessionRetrieveFD && site == FaultHandlerRetrieve:
 	case op.Kind == OpOpen && op.Path == DevLiveUpdate && (site == FaultSessionAlloc || site == FaultFileAlloc):
-	case op.Kind == OpKexec && (site == FaultKHOFinalize || site == FaultHandlerFreeze):
-	case kind == IoctlSessionFinish && site == FaultCanFinish:
 	default:
 		return Result{}, false
-	}
-	se := s.sessionOf(op)
-	hadFiles := se != nil && len(se.In) > 0
-	noOutFiles := se != nil && len(se.Out) == 0
-	outFiles := false
-	for _, id := range s.Outgoing {
-		if len(s.Sessions[id].Out) > 0 {
-			outFiles = true
-		}
-	}
-	var in *InFile
-	if kind == IoctlSessionRetrieveFD && se != nil && len(op.Buf) >= SizeofFDArg {
-		token := binary.LittleEndian.Uint64(op.Buf[8:])
-		for i := range se.In {
-			if se.In[i].Token == token {
-				in = &se.In[i]
-			}
-		}
 	}
 	deserializes := op.Kind == OpOpen && s.Enabled && !s.Deserialized && len(s.Incoming) > 0
 
@@ -216,7 +215,9 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 	switch site {
 	case FaultSessionAlloc:
 		if op.Kind == OpOpen {
-			if r.Errno == 0 && deserializes {
+			// A deserialization that would fail later (EIO) fails
+			// at its first session allocation instead.
+			if (r.Errno == 0 || r.Errno == syscall.EIO) && deserializes {
 				s.failDeserialize(syscall.ENOMEM, false)
 				return fail(syscall.EIO)
 			}
@@ -246,45 +247,27 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 		}
 	case FaultFileAlloc:
 		if op.Kind == OpOpen {
-			if r.Errno == 0 && deserializes && s.anyIncomingFiles() {
+			if (r.Errno == 0 || r.Errno == syscall.EIO) && deserializes && s.anyIncomingFiles() && !s.firstFileUnbound() {
 				s.failDeserialize(syscall.ENOMEM, true)
 				return fail(syscall.EIO)
 			}
 			break
 		}
-		if r.Errno == 0 {
-			return fail(syscall.ENOMEM)
-		}
-	case FaultHandlerPreserve:
-		if r.Errno == 0 {
-			return fail(syscall.ENOMEM)
-		}
-	case FaultKHOAllocPreserve:
-		if r.Errno == 0 || (noOutFiles && (r.Errno == syscall.ENOENT || r.Errno == syscall.EBUSY)) {
-			return fail(syscall.ENOMEM)
-		}
-	case FaultHandlerRetrieve:
-		if r.Errno == 0 && in != nil && !in.Retrieved && in.RetrieveErr == 0 {
-			in.RetrieveErr = syscall.ENOMEM
-			in.Data = nil
-			return fail(syscall.ENOMEM)
-		}
-	case FaultKHOFinalize:
-		if s.Enabled {
-			return fail(syscall.EAGAIN)
-		}
-		return fail(syscall.ENOMEM)
-	case FaultHandlerFreeze:
-		if s.Enabled && outFiles {
-			return fail(syscall.EIO)
-		}
-	case FaultCanFinish:
-		if r.Errno == 0 && hadFiles {
-			return fail(syscall.EBUSY)
-		}
 	}
 	*s = next
 	return r, true
+}
+
+// firstFileUnbound says whether the first handed-over file is a test
+// file that no registered handler takes: the deserialization fails there
+// (ENOENT) before it allocates a luo_file.
+func (s *State) firstFileUnbound() bool {
+	for _, id := range s.Incoming {
+		if in := s.Sessions[id].In; len(in) > 0 {
+			return in[0].Handler == TestCompatible && !s.testRegistered()
+		}
+	}
+	return false
 }
 
 // anyIncomingFiles says whether a handed-over session holds a file.

@@ -22,6 +22,7 @@ func (s State) Check() error {
 		}
 	}
 	want := map[InodeID]bool{}
+	wantTest := map[TestFileID]bool{}
 	devs := 0
 	check := func(ids []SessionID, incoming bool) error {
 		names := map[string]bool{}
@@ -40,7 +41,10 @@ func (s State) Check() error {
 			if !incoming && se.Retrieved {
 				return fmt.Errorf("S4: outgoing %q retrieved", se.Name)
 			}
-			if (se.File != 0) != (!incoming || se.Retrieved) {
+			if se.Stranded && (!incoming || !se.Retrieved || se.File != 0) {
+				return fmt.Errorf("S7: session %q stranded but not a released retrieved one", se.Name)
+			}
+			if (se.File != 0) != (!incoming || (se.Retrieved && !se.Stranded)) {
 				return fmt.Errorf("S7: session %q file=%d retrieved=%v", se.Name, se.File, se.Retrieved)
 			}
 			if se.File != 0 {
@@ -55,8 +59,16 @@ func (s State) Check() error {
 				}
 				tokens[f.Token] = true
 				file := s.Files[f.File]
-				if file == nil || file.Kind != KindMemfd {
+				if file == nil || (file.Kind != KindMemfd && file.Kind != KindTest) {
 					return fmt.Errorf("F5: preserved file of %q gone", se.Name)
+				}
+				if file.Kind == KindTest {
+					if wantTest[file.Test] {
+						return fmt.Errorf("F7: test file preserved twice")
+					}
+					wantTest[file.Test] = true
+					refs[f.File]++
+					continue
 				}
 				if want[file.Inode] {
 					return fmt.Errorf("F7: inode preserved twice")
@@ -76,6 +88,14 @@ func (s State) Check() error {
 					file := s.Files[f.File]
 					if file == nil {
 						return fmt.Errorf("F6: retrieved file of %q gone", se.Name)
+					}
+					if file.Kind == KindTest {
+						if wantTest[file.Test] || file.Test != f.Test {
+							return fmt.Errorf("F7: retrieved test file %d twice or renamed", f.Test)
+						}
+						wantTest[file.Test] = true
+						refs[f.File]++
+						continue
 					}
 					if want[file.Inode] {
 						return fmt.Errorf("F7: inode preserved twice")
@@ -110,6 +130,17 @@ func (s State) Check() error {
 	if len(want) != len(s.Preserved) {
 		return fmt.Errorf("F7: map has %d entries, want %d", len(s.Preserved), len(want))
 	}
+	for id := range s.PreservedTest {
+		if !wantTest[id] {
+			return fmt.Errorf("F7: stale test map entry %d", id)
+		}
+	}
+	if len(wantTest) != len(s.PreservedTest) {
+		return fmt.Errorf("F7: test map has %d entries, want %d", len(s.PreservedTest), len(wantTest))
+	}
+	if err := s.checkTest(); err != nil {
+		return err
+	}
 	inodeRefs := map[InodeID]int{}
 	for id, f := range s.Files {
 		if f.Refs != refs[id] || f.Refs <= 0 {
@@ -120,6 +151,9 @@ func (s State) Check() error {
 		}
 		if f.Kind == KindMemfd {
 			inodeRefs[f.Inode]++
+		}
+		if f.Kind == KindTest && s.TestFiles[f.Test] == nil {
+			return fmt.Errorf("test file %d has no payload", f.Test)
 		}
 	}
 	if devs > 1 || (devs == 1) != s.DevInUse {

@@ -1,5 +1,7 @@
 package model
 
+import "syscall"
+
 // kexec predicts a successful live update: outgoing sessions with an open
 // file become the next kernel's incoming sessions (not retrieved, same
 // order, same tokens, each memfd's contents, size and position); every
@@ -25,10 +27,20 @@ func (s *State) kexec() {
 		h := handed{name: se.Name}
 		for _, f := range se.Out {
 			file := s.Files[f.File]
+			if file.Kind == KindTest {
+				h.files = append(h.files, InFile{
+					Token:   f.Token,
+					Handler: TestCompatible,
+					Test:    file.Test,
+					Data:    s.TestFiles[file.Test].Payload,
+				})
+				continue
+			}
 			h.files = append(h.files, InFile{
-				Token: f.Token,
-				Data:  s.Inodes[file.Inode].Data,
-				Pos:   file.Pos,
+				Token:   f.Token,
+				Handler: MemfdCompatible,
+				Data:    s.Inodes[file.Inode].Data,
+				Pos:     file.Pos,
 			})
 		}
 		next = append(next, h)
@@ -41,6 +53,17 @@ func (s *State) kexec() {
 	s.Inodes = map[InodeID]*Inode{}
 	s.Sessions = map[SessionID]*Session{}
 	s.Preserved = map[InodeID]bool{}
+	var flbIn []FLBSer
+	if s.Enabled {
+		flbIn = s.flbSerialize()
+		if flbIn == nil {
+			flbIn = []FLBSer{} // an empty FLB block is still handed over
+		}
+	}
+	s.FLBIn = flbIn
+	s.PreservedTest = map[TestFileID]bool{}
+	s.TestFiles = map[TestFileID]*TestFile{}
+	s.Test = TestModule{} // modules do not survive a kexec
 	s.Outgoing = nil
 	s.Incoming = nil
 	s.DevInUse = false
@@ -56,6 +79,9 @@ func (s *State) kexec() {
 	if s.Enabled && s.failAt(FaultLUOFDTSetup) {
 		s.Enabled, s.SetupFailed = false, true
 	}
+	if !s.Enabled {
+		s.FLBIn = nil
+	}
 	for _, h := range next {
 		sid := s.NextSession
 		s.NextSession++
@@ -69,4 +95,69 @@ func Kexec(s State) State {
 	n := s.Clone()
 	n.kexec()
 	return n
+}
+
+// reboot ports the failure half of liveupdate_reboot(): luo_session_
+// serialize() freezes every outgoing session in list order and each
+// session's files in preservation order (the handler_freeze site fails a
+// file's freeze without calling the handler). A failed freeze unfreezes
+// the files frozen before it in that session (forward), then every
+// session frozen before it (in reverse, each one's files forward), and is
+// the reboot's errno. Then luo_flb_serialize() (no callbacks) and
+// kho_finalize(): a failure there unfreezes every session the same way
+// (the port's repair) and is EAGAIN. A kernel without LUO fails only at
+// kho_finalize() (ENOMEM).
+func (s *State) reboot() syscall.Errno {
+	if !s.Enabled {
+		if s.failAt(FaultKHOFinalize) {
+			return syscall.ENOMEM
+		}
+		return 0
+	}
+	for i, sid := range s.Outgoing {
+		se := s.Sessions[sid]
+		for j, of := range se.Out {
+			if e := s.freezeOne(se, of); e != 0 {
+				s.unfreezeFiles(se, j)
+				s.unfreezeSessions(i)
+				return e
+			}
+		}
+	}
+	if s.failAt(FaultKHOFinalize) {
+		s.unfreezeSessions(len(s.Outgoing))
+		return syscall.EAGAIN
+	}
+	return 0
+}
+
+// freezeOne ports luo_file_freeze_one().
+func (s *State) freezeOne(se *Session, of OutFile) syscall.Errno {
+	if s.failAt(FaultHandlerFreeze) {
+		return syscall.EIO
+	}
+	f := s.Files[of.File]
+	if f.Kind == KindTest {
+		return s.testCallback(f.Test, CbFreeze)
+	}
+	s.recordHandler(MemfdCompatible, CbFreeze, ObjRef{Session: se.Name, Token: of.Token}, 0)
+	return 0
+}
+
+// unfreezeFiles ports __luo_file_unfreeze(): the first n files, forward
+// (memfd has no unfreeze).
+func (s *State) unfreezeFiles(se *Session, n int) {
+	for _, of := range se.Out[:n] {
+		if f := s.Files[of.File]; f.Kind == KindTest {
+			s.recordHandler(TestCompatible, CbUnfreeze, ObjRef{Test: f.Test}, 0)
+		}
+	}
+}
+
+// unfreezeSessions unfreezes the first n outgoing sessions, last first.
+func (s *State) unfreezeSessions(n int) {
+	for i := n - 1; i >= 0; i-- {
+		se := s.Sessions[s.Outgoing[i]]
+		s.unfreezeFiles(se, len(se.Out))
+	}
 }

@@ -181,8 +181,7 @@ func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (sysc
 		if binary.LittleEndian.Uint32(buf[4:]) != 0 {
 			return syscall.EINVAL, 0
 		}
-		s.finishFiles(se)
-		return 0, 0
+		return s.finishFiles(se), 0
 	default: // GET_NAME
 		if binary.LittleEndian.Uint32(buf[4:]) != 0 {
 			return syscall.EINVAL, 0
@@ -195,8 +194,13 @@ func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (sysc
 	}
 }
 
-// preserveFile ports luo_file.c:luo_preserve_file() with the memfd handler
-// and the global double-preservation map (M17).
+// preserveFile ports luo_file.c:luo_preserve_file() with the registered
+// handlers (memfd, then the test handler while its module is loaded), the
+// global double-preservation map (M17) and the test handler's FLBs, in
+// upstream's order: token, limit, fd, the set's array, can_preserve of
+// each handler until one accepts, get_id and the map, the FLBs, the
+// luo_file allocation, the handler's preserve. A failure undoes the steps
+// before it in reverse.
 func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall.Errno {
 	for _, f := range se.Out {
 		if f.Token == token {
@@ -217,24 +221,65 @@ func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall
 			return e
 		}
 	}
-	if f.Kind != KindMemfd {
+	obj := s.testObj(f, se, token)
+	h := s.handlerCanPreserve(f, obj)
+	if h == "" {
 		return syscall.ENOENT // no handler can preserve it
 	}
-	if s.Preserved[f.Inode] {
+	s.recordHandler(h, CbGetID, obj, 0)
+	if (h == MemfdCompatible && s.Preserved[f.Inode]) || (h == TestCompatible && s.PreservedTest[f.Test]) {
 		return syscall.EBUSY
 	}
-	if e := s.memfdPreserve(s.Inodes[f.Inode]); e != 0 {
+	if h == TestCompatible {
+		if e := s.flbFilePreserve(); e != 0 {
+			return e
+		}
+	}
+	// kzalloc() of the luo_file; then the handler's preserve (the
+	// handler_preserve site fails it without calling the handler).
+	e = 0
+	switch {
+	case s.failAt(FaultFileAlloc), s.failAt(FaultHandlerPreserve):
+		e = syscall.ENOMEM
+	case h == MemfdCompatible:
+		e = s.memfdPreserve(s.Inodes[f.Inode])
+		s.recordHandler(h, CbPreserve, obj, e)
+	default:
+		e = s.testPreserve(f.Test)
+	}
+	if e != 0 {
+		if h == TestCompatible {
+			s.flbFileUnpreserve()
+		}
 		return e
 	}
-	s.Preserved[f.Inode] = true
-	s.Inodes[f.Inode].Frozen = true // memfd_luo_preserve(): shmem_freeze()
-	s.get(id)                       // LUO's reference
+	if h == MemfdCompatible {
+		s.Preserved[f.Inode] = true
+		s.Inodes[f.Inode].Frozen = true // memfd_luo_preserve(): shmem_freeze()
+	} else {
+		s.PreservedTest[f.Test] = true
+	}
+	s.get(id) // LUO's reference
 	se.Out = append(se.Out, OutFile{Token: token, File: id})
 	return 0
 }
 
-// retrieveFile ports luo_file.c:luo_retrieve_file() with memfd's retrieve:
-// the first call builds a new memfd; later calls return the same file.
+// testPreserve is the test handler's preserve: its directive, then the
+// preserved page for the payload (kho_alloc_preserve()).
+func (s *State) testPreserve(id TestFileID) syscall.Errno {
+	e := s.Test.fire(directiveKey{File: id, FLB: -1, Cb: CbPreserve})
+	if e == 0 {
+		e = s.khoAllocPreserve()
+	}
+	s.recordHandler(TestCompatible, CbPreserve, ObjRef{Test: id}, e)
+	return e
+}
+
+// retrieveFile ports luo_file.c:luo_retrieve_file() with the handler's
+// retrieve: the first call builds a new file (a memfd, or a test file with
+// the preserved payload and id); later calls return the same file; a
+// failure is remembered (M6). The handler_retrieve site fails the handler
+// after it built the file, which it drops again.
 func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) {
 	for i := range se.In {
 		f := &se.In[i]
@@ -248,13 +293,37 @@ func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) 
 			s.get(f.File) // the caller's reference
 			return f.File, 0
 		}
-		ino := s.newInode(f.Data)
-		// Every page of the size was preserved (memfd_pin_folios() filled
-		// the holes) and is restored into the page cache.
-		s.Inodes[ino].Pages = withPages(nil, 0, pagesFor(int64(len(f.Data))))
-		fid := s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Pos: f.Pos, Inode: ino})
+		obj := ObjRef{Session: se.Name, Token: token}
+		var e syscall.Errno
+		if f.Handler == TestCompatible {
+			obj = ObjRef{Test: f.Test}
+			e = s.testCallback(f.Test, CbRetrieve)
+		} else {
+			s.recordHandler(MemfdCompatible, CbRetrieve, obj, 0)
+		}
+		if e == 0 && s.failAt(FaultHandlerRetrieve) {
+			e = syscall.ENOMEM
+		}
+		if e != 0 {
+			f.RetrieveErr = e
+			f.Data = nil
+			return 0, e
+		}
+		var fid FileID
+		if f.Handler == TestCompatible {
+			s.TestFiles[f.Test] = &TestFile{Payload: f.Data}
+			fid = s.newFile(File{Kind: KindTest, Readable: true, Writable: true, Test: f.Test})
+			s.PreservedTest[f.Test] = true
+		} else {
+			ino := s.newInode(f.Data)
+			// Every page of the size was preserved (memfd_pin_folios()
+			// filled the holes) and is restored into the page cache.
+			s.Inodes[ino].Pages = withPages(nil, 0, pagesFor(int64(len(f.Data))))
+			fid = s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Pos: f.Pos, Inode: ino})
+			s.Preserved[ino] = true
+		}
 		s.get(fid) // LUO's own reference, kept until finish
-		s.Preserved[ino] = true
+		s.recordHandler(f.Handler, CbGetID, obj, 0)
 		f.Retrieved = true
 		f.File = fid
 		f.Data = nil
@@ -263,35 +332,83 @@ func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) 
 	return 0, syscall.ENOENT
 }
 
-// finishFiles ports luo_file_finish(): memfd has no can_finish, so finish
-// always proceeds; files are finished from the tail.
-func (s *State) finishFiles(se *Session) {
+// inObj is the ObjRef of an incoming file.
+func inObj(se *Session, f InFile) ObjRef {
+	if f.Handler == TestCompatible {
+		return ObjRef{Test: f.Test}
+	}
+	return ObjRef{Session: se.Name, Token: f.Token}
+}
+
+// finishFiles ports luo_file_finish(): can_finish of every file in order
+// (memfd has none; the handler_can_finish site says no for its file), the
+// first "no" is EBUSY with nothing changed; then every file is finished
+// from the tail: the handler's finish, its FLBs (reverse link order), and
+// a retrieved file leaves the map and loses LUO's reference.
+func (s *State) finishFiles(se *Session) syscall.Errno {
+	for _, f := range se.In {
+		if s.failAt(FaultCanFinish) {
+			return syscall.EBUSY
+		}
+		if f.Handler == TestCompatible {
+			if e := s.testCallback(f.Test, CbCanFinish); e != 0 {
+				return syscall.EBUSY
+			}
+		}
+	}
 	for i := len(se.In) - 1; i >= 0; i-- {
 		f := se.In[i]
+		obj := inObj(se, f)
+		s.recordHandler(f.Handler, CbFinish, obj, 0)
+		if f.Handler == TestCompatible {
+			s.flbFileFinish()
+		}
 		if f.Retrieved {
-			delete(s.Preserved, s.Files[f.File].Inode)
+			s.recordHandler(f.Handler, CbGetID, obj, 0)
+			if file := s.Files[f.File]; file.Kind == KindMemfd {
+				delete(s.Preserved, file.Inode)
+			} else {
+				delete(s.PreservedTest, file.Test)
+			}
 			s.put(f.File)
 		}
-		// An unretrieved memfd's data is discarded.
+		// An unretrieved file's data is discarded.
 	}
 	se.In = nil
+	return 0
 }
 
 // sessionRelease ports luo_session_release(): the session's file is gone.
+// A retrieved incoming session is finished; if a file refuses, it stays
+// listed with its files (stranded until the next kexec). An outgoing one
+// is aborted: luo_file_unpreserve_files(), tail first (the handler's
+// unpreserve, its FLBs in reverse link order, get_id for the map).
 func (s *State) sessionRelease(sid SessionID) {
 	se := s.Sessions[sid]
 	se.File = 0
 	if se.Retrieved {
-		s.finishFiles(se)
+		if s.finishFiles(se) != 0 {
+			se.Stranded = true
+			return
+		}
 		s.Incoming = removeID(s.Incoming, sid)
 	} else {
-		// luo_file_unpreserve_files(): tail first.
 		for i := len(se.Out) - 1; i >= 0; i-- {
-			f := se.Out[i]
-			ino := s.Files[f.File].Inode
-			delete(s.Preserved, ino)
-			s.Inodes[ino].Frozen = false
-			s.put(f.File)
+			of := se.Out[i]
+			f := s.Files[of.File]
+			obj := s.testObj(f, se, of.Token)
+			if f.Kind == KindTest {
+				s.recordHandler(TestCompatible, CbUnpreserve, obj, 0)
+				s.flbFileUnpreserve()
+				s.recordHandler(TestCompatible, CbGetID, obj, 0)
+				delete(s.PreservedTest, f.Test)
+			} else {
+				s.recordHandler(MemfdCompatible, CbUnpreserve, obj, 0)
+				s.recordHandler(MemfdCompatible, CbGetID, obj, 0)
+				delete(s.Preserved, f.Inode)
+				s.Inodes[f.Inode].Frozen = false
+			}
+			s.put(of.File)
 		}
 		se.Out = nil
 		s.Outgoing = removeID(s.Outgoing, sid)
@@ -317,9 +434,9 @@ const folioSerSize = 16
 
 // khoAllocPreserve is the failure half of kho_alloc_preserve(): the
 // folio's allocation (alloc_pages), then kho_preserve_folio(). The
-// kho_alloc_preserve site itself is predicted by ApplyFault.
+// kho_alloc_preserve site comes first (folio_alloc() failing).
 func (s *State) khoAllocPreserve() syscall.Errno {
-	if s.failAt(FaultAllocPages) || s.failAt(FaultKHOPreserveFolio) {
+	if s.failAt(FaultKHOAllocPreserve) || s.failAt(FaultAllocPages) || s.failAt(FaultKHOPreserveFolio) {
 		return syscall.ENOMEM
 	}
 	return 0

@@ -10,25 +10,29 @@ type OpKind int
 
 // Operation kinds.
 const (
-	OpNewTask     OpKind = iota + 1 // a new process (Kernel.NewTask)
-	OpExit                          // Task.Exit
-	OpOpen                          // open(Path, Flags)
-	OpClose                         // close(FD)
-	OpDup                           // dup(FD)
-	OpIoctl                         // ioctl(FD, Cmd, Buf)
-	OpRead                          // read(FD, N bytes)
-	OpWrite                         // write(FD, Buf)
-	OpLseek                         // lseek(FD, Off, Whence)
-	OpFtruncate                     // ftruncate(FD, Off)
-	OpMemfdCreate                   // memfd_create(Name, Flags)
-	OpKexec                         // reboot(LINUX_REBOOT_CMD_KEXEC)
+	OpNewTask      OpKind = iota + 1 // a new process (Kernel.NewTask)
+	OpExit                           // Task.Exit
+	OpOpen                           // open(Path, Flags)
+	OpClose                          // close(FD)
+	OpDup                            // dup(FD)
+	OpIoctl                          // ioctl(FD, Cmd, Buf)
+	OpRead                           // read(FD, N bytes)
+	OpWrite                          // write(FD, Buf)
+	OpLseek                          // lseek(FD, Off, Whence)
+	OpFtruncate                      // ftruncate(FD, Off)
+	OpMemfdCreate                    // memfd_create(Name, Flags)
+	OpKexec                          // reboot(LINUX_REBOOT_CMD_KEXEC)
+	OpInitModule                     // init_module(Name): load the test module
+	OpDeleteModule                   // delete_module(Name)
+	OpTestCtl                        // a test-module command (TestCmd*); no task
 )
 
 var opKindNames = map[OpKind]string{
 	OpNewTask: "newtask", OpExit: "exit", OpOpen: "open", OpClose: "close",
 	OpDup: "dup", OpIoctl: "ioctl", OpRead: "read", OpWrite: "write",
 	OpLseek: "lseek", OpFtruncate: "ftruncate", OpMemfdCreate: "memfd_create",
-	OpKexec: "kexec",
+	OpKexec: "kexec", OpInitModule: "init_module", OpDeleteModule: "delete_module",
+	OpTestCtl: "testctl",
 }
 
 func (k OpKind) String() string {
@@ -53,6 +57,15 @@ type Op struct {
 	N      int   // read length
 	Off    int64 // lseek offset, ftruncate length
 	Whence int   // lseek
+
+	// OpTestCtl: the command, the test file or FLB it addresses, and a
+	// directive's callback, call number and errno.
+	TestCmd  int
+	TestFile TestFileID
+	FLB      int
+	Callback string
+	Nth      int
+	Errno    syscall.Errno
 }
 
 // Result is what the syscall returned.

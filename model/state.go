@@ -29,6 +29,7 @@ const (
 	KindNull                        // /dev/null
 	KindSession                     // an anon-inode LUO session file
 	KindMemfd                       // a memfd (shmem, no links)
+	KindTest                        // a file of /dev/liveupdate_test
 )
 
 func (k FileKind) String() string {
@@ -41,6 +42,8 @@ func (k FileKind) String() string {
 		return "session"
 	case KindMemfd:
 		return "memfd"
+	case KindTest:
+		return "test"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -60,9 +63,10 @@ type File struct {
 	Readable bool
 	Writable bool
 	Refs     int
-	Pos      int64     // memfd only
-	Inode    InodeID   // memfd only
-	Session  SessionID // session only
+	Pos      int64      // memfd and test files
+	Inode    InodeID    // memfd only
+	Session  SessionID  // session only
+	Test     TestFileID // test files only
 }
 
 // Inode is a memfd's contents. Data is immutable: every change installs a
@@ -90,8 +94,12 @@ type OutFile struct {
 // InFile is a file handed over by the previous kernel.
 type InFile struct {
 	Token uint64
-	Data  []byte // contents (immutable), len = size
-	Pos   int64
+	// Handler is the compatible string of the handler that preserved
+	// it (MemfdCompatible or TestCompatible); Test is a test file's id.
+	Handler string
+	Test    TestFileID
+	Data    []byte // contents (immutable), len = size; a test file's payload
+	Pos     int64
 	// Retrieved is retrieve_status > 0; File is then the retrieved open
 	// file description, on which LUO holds one reference until finish.
 	Retrieved bool
@@ -109,6 +117,10 @@ type Session struct {
 	Incoming bool
 	// Retrieved: incoming only, once RETRIEVE_SESSION succeeded.
 	Retrieved bool
+	// Stranded: a retrieved incoming session whose file was released
+	// while a file's can_finish refused: it stays listed, with its
+	// files and no file of its own, until the next kexec.
+	Stranded bool
 	// File is the session's open file description (0: none).
 	File FileID
 	Out  []OutFile // outgoing: preserved files, preservation order
@@ -154,8 +166,28 @@ type State struct {
 	Outgoing []SessionID
 	Incoming []SessionID
 	// Preserved is the global double-preservation map (keyed by get_id):
-	// inodes of outgoing preserved files and of retrieved incoming files.
-	Preserved map[InodeID]bool
+	// inodes of outgoing preserved files and of retrieved incoming files;
+	// PreservedTest is its test-file part (the test handler's get_id is
+	// the TestFileID).
+	Preserved     map[InodeID]bool
+	PreservedTest map[TestFileID]bool
+
+	// TestFiles holds the payload of every open test file; NextTestFile
+	// is the next TestFileID (never reused, across kexecs too).
+	TestFiles    map[TestFileID]*TestFile
+	NextTestFile TestFileID
+	// Test is the test module, its handler and FLBs in this kernel.
+	Test TestModule
+	// FLBIn is the FLB block the previous kernel handed over (nil:
+	// none), in its order.
+	FLBIn []FLBSer
+
+	// Calls is the trace of handler and FLB callbacks of the last
+	// operation applied, in order.
+	Calls []Call
+	// Warns counts the WARNs the kernel must have filed (a handed-over
+	// FLB that cannot be retrieved when its last file finishes).
+	Warns int
 
 	// armed is the fault site ApplyFault armed for the operation being
 	// applied; it is consumed where the port consults the site. Not part
@@ -177,6 +209,10 @@ func NewState(enabled bool) State {
 		Inodes:      map[InodeID]*Inode{},
 		Sessions:    map[SessionID]*Session{},
 		Preserved:   map[InodeID]bool{},
+
+		PreservedTest: map[TestFileID]bool{},
+		TestFiles:     map[TestFileID]*TestFile{},
+		NextTestFile:  1,
 	}
 }
 
@@ -215,6 +251,18 @@ func (s State) Clone() State {
 	for id := range s.Preserved {
 		c.Preserved[id] = true
 	}
+	c.PreservedTest = make(map[TestFileID]bool, len(s.PreservedTest))
+	for id := range s.PreservedTest {
+		c.PreservedTest[id] = true
+	}
+	c.TestFiles = make(map[TestFileID]*TestFile, len(s.TestFiles))
+	for id, tf := range s.TestFiles {
+		ntf := *tf
+		c.TestFiles[id] = &ntf
+	}
+	c.Test = s.Test.clone()
+	c.FLBIn = append([]FLBSer(nil), s.FLBIn...)
+	c.Calls = append([]Call(nil), s.Calls...)
 	return c
 }
 
@@ -304,12 +352,12 @@ func (s State) Canon() string {
 	list := func(tag string, ids []SessionID) {
 		for _, id := range ids {
 			se := s.Sessions[id]
-			fmt.Fprintf(&b, "%s %q retrieved=%v file=%s:", tag, se.Name, se.Retrieved, fileName(se.File))
+			fmt.Fprintf(&b, "%s %q retrieved=%v stranded=%v file=%s:", tag, se.Name, se.Retrieved, se.Stranded, fileName(se.File))
 			for _, f := range se.Out {
 				fmt.Fprintf(&b, " [%d %s]", f.Token, fileName(f.File))
 			}
 			for _, f := range se.In {
-				fmt.Fprintf(&b, " [%d %q pos=%d retrieved=%v %s]", f.Token, f.Data, f.Pos, f.Retrieved, fileName(f.File))
+				fmt.Fprintf(&b, " [%d %s test#%d %q pos=%d retrieved=%v %s]", f.Token, f.Handler, f.Test, f.Data, f.Pos, f.Retrieved, fileName(f.File))
 				if f.RetrieveErr != 0 {
 					fmt.Fprintf(&b, " retrieve failed: %s", ErrnoName(f.RetrieveErr))
 				}
@@ -337,6 +385,9 @@ func (s State) Canon() string {
 			if f.Kind == KindSession {
 				fmt.Fprintf(&b, " session=%q", s.Sessions[f.Session].Name)
 			}
+			if f.Kind == KindTest {
+				fmt.Fprintf(&b, " pos=%d test#%d %q preserved=%v", f.Pos, f.Test, s.TestFiles[f.Test].Payload, s.PreservedTest[f.Test])
+			}
 			b.WriteByte('\n')
 		}
 	}
@@ -349,7 +400,8 @@ func (s State) Canon() string {
 			fmt.Fprintf(&b, "i%d %q pages=%s frozen=%v refs=%d preserved=%v\n", n, in.Data, in.pageMap(), in.Frozen, in.Refs, s.Preserved[id])
 		}
 	}
-	fmt.Fprintf(&b, "files=%d inodes=%d preserved=%d\n", len(s.Files), len(s.Inodes), len(s.Preserved))
+	fmt.Fprintf(&b, "files=%d inodes=%d preserved=%d testfiles=%d\n", len(s.Files), len(s.Inodes), len(s.Preserved)+len(s.PreservedTest), len(s.TestFiles))
+	b.WriteString(s.canonTest())
 	return b.String()
 }
 

@@ -16,8 +16,10 @@ func Step(s State, op Op) (Result, State) {
 // shared with earlier clones safely: they are replaced, never written.
 func (s *State) Apply(op Op) Result { return s.apply(op) }
 
-// apply mutates s (a private clone) by op.
+// apply mutates s (a private clone) by op. The handler and FLB callbacks
+// it makes are left in s.Calls.
 func (s *State) apply(op Op) Result {
+	s.Calls = s.Calls[:0:0]
 	switch op.Kind {
 	case OpNewTask:
 		id := s.NextTask
@@ -25,8 +27,13 @@ func (s *State) apply(op Op) Result {
 		s.Tasks[id] = &Task{Alive: true, FDs: map[int]FileID{}}
 		return okResult(int64(id))
 	case OpKexec:
+		if e := s.reboot(); e != 0 {
+			return errResult(e)
+		}
 		s.kexec()
 		return okResult(0)
+	case OpTestCtl:
+		return s.testCtl(op)
 	}
 	t := s.Tasks[op.Task]
 	if t == nil || !t.Alive {
@@ -63,6 +70,10 @@ func (s *State) apply(op Op) Result {
 		return s.ftruncate(t, op.FD, op.Off)
 	case OpMemfdCreate:
 		return s.memfdCreate(t, op.Name, op.Flags)
+	case OpInitModule:
+		return s.loadModule(op.Name)
+	case OpDeleteModule:
+		return s.deleteModule(op.Name)
 	}
 	return errResult(syscall.ENOSYS)
 }
@@ -150,6 +161,9 @@ func (s *State) put(id FileID) {
 		if in.Refs == 0 {
 			delete(s.Inodes, f.Inode)
 		}
+	case KindTest:
+		// The test device's release; the module reference goes.
+		delete(s.TestFiles, f.Test)
 	}
 }
 
@@ -183,12 +197,17 @@ func (s *State) open(t *Task, path string, flags int) Result {
 	switch {
 	case path == DevNull:
 		f.Kind = KindNull
+	case path == DevLiveUpdateTest && s.Test.Loaded:
+		return okResult(int64(s.install(t, s.openTestFile(f))))
 	case path == DevLiveUpdate && s.Enabled:
 		// luo_open(): exclusive, then the lazy deserialize.
 		if s.DevInUse {
 			return errResult(syscall.EBUSY)
 		}
-		s.Deserialized = true
+		if !s.Deserialized {
+			s.Deserialized = true
+			s.deserializeFiles()
+		}
 		if s.DeserializeErr != 0 {
 			return errResult(syscall.EIO)
 		}

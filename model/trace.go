@@ -46,6 +46,12 @@ func Format(op Op, r Result) string {
 		call = fmt.Sprintf("ftruncate(%d, %d)", op.FD, op.Off)
 	case OpMemfdCreate:
 		call = fmt.Sprintf("memfd_create(%q, %#x)", op.Name, op.Flags)
+	case OpInitModule:
+		call = fmt.Sprintf("init_module(%q)", op.Name)
+	case OpDeleteModule:
+		call = fmt.Sprintf("delete_module(%q, O_NONBLOCK)", op.Name)
+	case OpTestCtl:
+		return fmt.Sprintf("%s: %s = %s", TestModuleName, testCtlCall(op), ret(r))
 	default:
 		call = fmt.Sprintf("op%d()", int(op.Kind))
 	}
@@ -201,4 +207,18 @@ func ioctlOut(cmd uint32, b []byte) string {
 		}
 	}
 	return ""
+}
+
+// testCtlCall renders a test-module command.
+func testCtlCall(op Op) string {
+	switch op.TestCmd {
+	case TestCmdFail:
+		if op.TestFile == 0 {
+			return fmt.Sprintf("fail(flb %s.%s, call %d, -%s)", TestFLBCompatible(op.FLB), op.Callback, op.Nth, ErrnoName(op.Errno))
+		}
+		return fmt.Sprintf("fail(test#%d.%s, call %d, -%s)", op.TestFile, op.Callback, op.Nth, ErrnoName(op.Errno))
+	case TestCmdRefuse:
+		return fmt.Sprintf("refuse_finish(test#%d, %v)", op.TestFile, op.Nth != 0)
+	}
+	return fmt.Sprintf("%s(%s)", TestCmdName(op.TestCmd), TestFLBCompatible(op.FLB))
 }

@@ -1,0 +1,697 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"syscall"
+)
+
+// This file models the test module (liveupdate_test): a misc device whose
+// every open is a new test file with a small writable payload, the file
+// handler that preserves such files (every callback implemented, each
+// directable to fail), and the test FLBs that handler depends on. The
+// module can be loaded and unloaded; LUO pins it exactly where upstream
+// does.
+
+// Names and limits of the test module.
+const (
+	DevLiveUpdateTest = "/dev/liveupdate_test"
+	TestModuleName    = "liveupdate_test"
+	// TestCompatible is the test handler's compatible string.
+	TestCompatible = "liveupdate-test-v1"
+	// NTestFLBs is how many test FLBs the module defines.
+	NTestFLBs = 2
+	// TestPayloadMax is the size of a test file's payload buffer; a
+	// write beyond it is ENOSPC (short if it starts inside).
+	TestPayloadMax = 64
+	// TestFLBMagic is the data a test FLB preserves (plus its index), as
+	// lib/tests/liveupdate.c's TEST_FLB_MAGIC_BASE; it is also the
+	// object retrieve rebuilds.
+	TestFLBMagic uint64 = 0xFEEDF00DCAFEBEE0
+)
+
+// TestFLBCompatible is LIVEUPDATE_TEST_FLB_COMPATIBLE(i).
+func TestFLBCompatible(i int) string { return fmt.Sprintf("liveupdate-test-flb-v%d", i) }
+
+// TestFileID names a test file across kexec: the handler keeps it in the
+// preserved payload and gives it to the retrieved file.
+type TestFileID int
+
+// TestFile is the payload of an open test file (immutable slice).
+type TestFile struct {
+	Payload []byte
+}
+
+// Directive makes the Nth call (counted from when it was set) of a
+// callback fail with Errno; it is consumed when it fires. A bool callback
+// "fails" by returning false.
+type Directive struct {
+	Nth   int
+	Errno syscall.Errno
+	Calls int
+}
+
+// directiveKey addresses a directive: a test file's callback (FLB < 0) or
+// an FLB's callback (File 0).
+type directiveKey struct {
+	File TestFileID
+	FLB  int
+	Cb   string
+}
+
+// FLBState is one test FLB: its link to the test handler and its private
+// outgoing and incoming state (struct luo_flb_private).
+type FLBState struct {
+	// OutCount is the number of preserved files depending on it;
+	// OutObj its object while OutCount > 0 (0: none).
+	OutCount int
+	OutObj   uint64
+	// InCount is the incoming reference count, loaded from the handed
+	// over entry on retrieve; InStatus is retrieve_status (0 not tried,
+	// 1 retrieved, -errno failed); InObj the retrieved object;
+	// Finished once finish ran.
+	InCount  int
+	InStatus int
+	InObj    uint64
+	Finished bool
+}
+
+// FLBSer is one entry of the FLB block a kernel hands over (struct
+// luo_flb_ser).
+type FLBSer struct {
+	Name  string
+	Data  uint64
+	Count int
+}
+
+// TestModule is the state of the test module and of what it registered.
+type TestModule struct {
+	Loaded bool
+	// Links are the test FLBs linked to the test handler, in link order
+	// (indices into FLBs).
+	Links []int
+	FLBs  [NTestFLBs]FLBState
+	// directives and refuse are the handler's per-file and per-FLB
+	// directions (module memory: gone on unload and at kexec).
+	directives map[directiveKey]*Directive
+	refuse     map[TestFileID]bool
+}
+
+func (m TestModule) clone() TestModule {
+	c := m
+	c.Links = append([]int(nil), m.Links...)
+	c.directives = make(map[directiveKey]*Directive, len(m.directives))
+	for k, d := range m.directives {
+		nd := *d
+		c.directives[k] = &nd
+	}
+	c.refuse = make(map[TestFileID]bool, len(m.refuse))
+	for k, v := range m.refuse {
+		c.refuse[k] = v
+	}
+	return c
+}
+
+// linked says whether FLB i is linked to the test handler.
+func (m *TestModule) linked(i int) bool {
+	for _, l := range m.Links {
+		if l == i {
+			return true
+		}
+	}
+	return false
+}
+
+// fire counts a call of the callback key addresses and returns the
+// directive's errno if this call is the one to fail.
+func (m *TestModule) fire(k directiveKey) syscall.Errno {
+	d := m.directives[k]
+	if d == nil {
+		return 0
+	}
+	d.Calls++
+	if d.Calls < d.Nth {
+		return 0
+	}
+	delete(m.directives, k)
+	return d.Errno
+}
+
+// Test-module control commands (OpTestCtl).
+const (
+	// TestCmdFail directs the Nth next call of Callback on TestFile
+	// (or, with TestFile 0, of FLB's callback) to fail with Errno.
+	TestCmdFail = iota + 1
+	// TestCmdRefuse makes can_finish refuse (Nth != 0) or accept
+	// (Nth == 0) TestFile.
+	TestCmdRefuse
+	// TestCmdRegisterFLB and TestCmdUnregisterFLB link and unlink FLB
+	// to/from the test handler (liveupdate_register_flb/_unregister_flb).
+	TestCmdRegisterFLB
+	TestCmdUnregisterFLB
+	// TestCmdFLBIncoming and TestCmdFLBOutgoing query FLB's object:
+	// liveupdate_flb_get_incoming/_get_outgoing then the put; Ret is
+	// the object.
+	TestCmdFLBIncoming
+	TestCmdFLBOutgoing
+)
+
+// TestCmdName names a test-module command.
+func TestCmdName(cmd int) string {
+	switch cmd {
+	case TestCmdFail:
+		return "fail"
+	case TestCmdRefuse:
+		return "refuse_finish"
+	case TestCmdRegisterFLB:
+		return "register_flb"
+	case TestCmdUnregisterFLB:
+		return "unregister_flb"
+	case TestCmdFLBIncoming:
+		return "flb_get_incoming"
+	case TestCmdFLBOutgoing:
+		return "flb_get_outgoing"
+	}
+	return fmt.Sprintf("cmd%d", cmd)
+}
+
+// failableHandler and failableFLB are the callbacks a directive can fail.
+var (
+	failableHandler = map[string]bool{CbCanPreserve: true, CbPreserve: true, CbFreeze: true, CbRetrieve: true, CbCanFinish: true}
+	failableFLB     = map[string]bool{FlbPreserve: true, FlbRetrieve: true}
+)
+
+// FailableHandlerCallbacks and FailableFLBCallbacks list them in order.
+var (
+	FailableHandlerCallbacks = []string{CbCanPreserve, CbPreserve, CbFreeze, CbRetrieve, CbCanFinish}
+	FailableFLBCallbacks     = []string{FlbPreserve, FlbRetrieve}
+)
+
+// testRegistered says whether the test handler is in LUO's handler list.
+func (s *State) testRegistered() bool { return s.Test.Loaded && s.Enabled }
+
+// ModuleRefs is the test module's reference count as LUO and the VFS
+// hold it: one per open file of its device (fops owner) including files
+// LUO keeps, one per preserved or deserialized test file (handler
+// owner), one per FLB with outgoing files and one per retrieved, not yet
+// finished incoming FLB (FLB owner).
+func (s *State) ModuleRefs() int {
+	if !s.Test.Loaded {
+		return 0
+	}
+	n := 0
+	for _, f := range s.Files {
+		if f.Kind == KindTest {
+			n++
+		}
+	}
+	for _, id := range s.Outgoing {
+		for _, f := range s.Sessions[id].Out {
+			if s.Files[f.File].Kind == KindTest {
+				n++
+			}
+		}
+	}
+	if s.Deserialized {
+		for _, id := range s.Incoming {
+			for _, f := range s.Sessions[id].In {
+				if f.Handler == TestCompatible {
+					n++
+				}
+			}
+		}
+	}
+	for _, st := range s.Test.FLBs {
+		if st.OutCount > 0 {
+			n++
+		}
+		if st.InStatus > 0 && !st.Finished {
+			n++
+		}
+	}
+	return n
+}
+
+// testFilesInUse counts test files LUO holds (outgoing, or deserialized
+// incoming).
+func (s *State) testFilesInUse() int {
+	n := 0
+	for _, id := range s.Outgoing {
+		for _, f := range s.Sessions[id].Out {
+			if s.Files[f.File].Kind == KindTest {
+				n++
+			}
+		}
+	}
+	if s.Deserialized {
+		for _, id := range s.Incoming {
+			for _, f := range s.Sessions[id].In {
+				if f.Handler == TestCompatible {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// loadModule ports init_module(2) of the test module and its init: the
+// handler registered after those already registered (LUO disabled:
+// EOPNOTSUPP, ignored as memfd_luo_init() does), the test FLBs linked in
+// index order, the misc device registered. Its FLB state starts fresh.
+func (s *State) loadModule(name string) Result {
+	if name != TestModuleName {
+		return errResult(syscall.ENOENT)
+	}
+	if s.Test.Loaded {
+		return errResult(syscall.EEXIST)
+	}
+	s.Test = TestModule{Loaded: true, directives: map[directiveKey]*Directive{}, refuse: map[TestFileID]bool{}}
+	if s.Enabled {
+		for i := range NTestFLBs {
+			s.Test.Links = append(s.Test.Links, i)
+		}
+	}
+	return okResult(0)
+}
+
+// deleteModule ports delete_module(2): refused with EAGAIN
+// (EWOULDBLOCK) while any reference is held; else the module's exit
+// unregisters the device, the FLBs and the handler.
+func (s *State) deleteModule(name string) Result {
+	if name != TestModuleName || !s.Test.Loaded {
+		return errResult(syscall.ENOENT)
+	}
+	if s.ModuleRefs() > 0 {
+		return errResult(syscall.EAGAIN)
+	}
+	s.Test = TestModule{}
+	return okResult(0)
+}
+
+// testCtl applies a test-module command.
+func (s *State) testCtl(op Op) Result {
+	m := &s.Test
+	if !m.Loaded {
+		return errResult(syscall.ENODEV)
+	}
+	flbOK := op.FLB >= 0 && op.FLB < NTestFLBs
+	switch op.TestCmd {
+	case TestCmdFail:
+		if op.Nth < 1 {
+			return errResult(syscall.EINVAL)
+		}
+		k := directiveKey{File: op.TestFile, FLB: -1, Cb: op.Callback}
+		if op.TestFile == 0 {
+			if !flbOK || !failableFLB[op.Callback] {
+				return errResult(syscall.EINVAL)
+			}
+			k.FLB = op.FLB
+		} else if !failableHandler[op.Callback] {
+			return errResult(syscall.EINVAL)
+		}
+		m.directives[k] = &Directive{Nth: op.Nth, Errno: op.Errno}
+		return okResult(0)
+	case TestCmdRefuse:
+		if op.Nth != 0 {
+			m.refuse[op.TestFile] = true
+		} else {
+			delete(m.refuse, op.TestFile)
+		}
+		return okResult(0)
+	case TestCmdRegisterFLB:
+		if !flbOK {
+			return errResult(syscall.EINVAL)
+		}
+		if !s.Enabled {
+			return errResult(syscall.EOPNOTSUPP)
+		}
+		if m.linked(op.FLB) {
+			return errResult(syscall.EEXIST)
+		}
+		m.Links = append(m.Links, op.FLB)
+		return okResult(0)
+	case TestCmdUnregisterFLB:
+		// liveupdate_unregister_flb() is void: not linked is a logged
+		// warning; the FLB's counts stay as they are.
+		if !flbOK {
+			return errResult(syscall.EINVAL)
+		}
+		if s.Enabled {
+			var links []int
+			for _, l := range m.Links {
+				if l != op.FLB {
+					links = append(links, l)
+				}
+			}
+			m.Links = links
+		}
+		return okResult(0)
+	case TestCmdFLBIncoming:
+		if !flbOK {
+			return errResult(syscall.EINVAL)
+		}
+		obj, e := s.flbGetIncoming(op.FLB)
+		if e != 0 {
+			return errResult(e)
+		}
+		s.flbPutIncoming(op.FLB)
+		return okResult(int64(obj))
+	case TestCmdFLBOutgoing:
+		if !flbOK {
+			return errResult(syscall.EINVAL)
+		}
+		if !s.Enabled {
+			return errResult(syscall.EOPNOTSUPP)
+		}
+		// The object, or none (0) while no file uses the FLB.
+		return okResult(int64(m.FLBs[op.FLB].OutObj))
+	}
+	return errResult(syscall.EINVAL)
+}
+
+// openTest ports the test device's open: a new test file with an empty
+// payload, which pins the module (fops owner).
+func (s *State) openTestFile(f File) FileID {
+	id := s.NextTestFile
+	s.NextTestFile++
+	s.TestFiles[id] = &TestFile{Payload: []byte{}}
+	f.Kind = KindTest
+	f.Test = id
+	return s.newFile(f)
+}
+
+// testRead and testWrite are the test file's read and write: a payload
+// of at most TestPayloadMax bytes at the file position.
+func (s *State) testRead(f *File, n int) Result {
+	data := s.TestFiles[f.Test].Payload
+	if f.Pos >= int64(len(data)) || n == 0 {
+		return Result{Data: []byte{}}
+	}
+	end := min(f.Pos+int64(n), int64(len(data)))
+	out := cloneBytes(data[f.Pos:end])
+	f.Pos = end
+	return Result{Ret: int64(len(out)), Data: out}
+}
+
+func (s *State) testWrite(f *File, p []byte) Result {
+	if len(p) == 0 {
+		return okResult(0)
+	}
+	room := int64(TestPayloadMax) - f.Pos
+	if room <= 0 {
+		return errResult(syscall.ENOSPC)
+	}
+	n := min(int64(len(p)), room)
+	tf := s.TestFiles[f.Test]
+	tf.Payload = writeAt(tf.Payload, f.Pos, p[:n])
+	f.Pos += n
+	return okResult(n)
+}
+
+// testObj is the ObjRef of a file as handler callbacks name it.
+func (s *State) testObj(f *File, se *Session, token uint64) ObjRef {
+	if f != nil && f.Kind == KindTest {
+		return ObjRef{Test: f.Test}
+	}
+	return ObjRef{Session: se.Name, Token: token}
+}
+
+// handlerCanPreserve runs the registered handlers' can_preserve on f in
+// registration order (memfd, then the test handler if loaded) and returns
+// the compatible of the first that accepts it ("" if none).
+func (s *State) handlerCanPreserve(f *File, obj ObjRef) string {
+	ok := f.Kind == KindMemfd
+	s.recordHandler(MemfdCompatible, CbCanPreserve, obj, boolErr(ok))
+	if ok {
+		return MemfdCompatible
+	}
+	if !s.testRegistered() {
+		return ""
+	}
+	ok = f.Kind == KindTest
+	if ok && s.Test.fire(directiveKey{File: f.Test, FLB: -1, Cb: CbCanPreserve}) != 0 {
+		ok = false
+	}
+	s.recordHandler(TestCompatible, CbCanPreserve, obj, boolErr(ok))
+	if ok {
+		return TestCompatible
+	}
+	return ""
+}
+
+func boolErr(ok bool) syscall.Errno {
+	if ok {
+		return 0
+	}
+	return syscall.EBUSY
+}
+
+// testCallback runs an int (or bool) test-handler callback on file id:
+// the directive decides its result.
+func (s *State) testCallback(id TestFileID, cb string) syscall.Errno {
+	e := s.Test.fire(directiveKey{File: id, FLB: -1, Cb: cb})
+	if cb == CbCanFinish {
+		if s.Test.refuse[id] {
+			e = syscall.EBUSY
+		}
+		if e != 0 {
+			e = syscall.EBUSY
+		}
+	}
+	s.recordHandler(TestCompatible, cb, ObjRef{Test: id}, e)
+	return e
+}
+
+// flbPreserveOne ports luo_flb_file_preserve_one(): the first file
+// preserves the FLB (module pinned, preserve called), later ones count.
+func (s *State) flbPreserveOne(i int) syscall.Errno {
+	st := &s.Test.FLBs[i]
+	if st.OutCount == 0 {
+		e := s.Test.fire(directiveKey{FLB: i, Cb: FlbPreserve})
+		s.recordFLB(TestFLBCompatible(i), FlbPreserve, e)
+		if e != 0 {
+			return e
+		}
+		st.OutObj = TestFLBMagic + uint64(i)
+	}
+	st.OutCount++
+	return 0
+}
+
+// flbPutOutgoing ports liveupdate_flb_put_outgoing(): the last file
+// unpreserves the FLB.
+func (s *State) flbPutOutgoing(i int) {
+	st := &s.Test.FLBs[i]
+	st.OutCount--
+	if st.OutCount == 0 {
+		s.recordFLB(TestFLBCompatible(i), FlbUnpreserve, 0)
+		st.OutObj = 0
+	}
+}
+
+// flbFilePreserve ports luo_flb_file_preserve(): every linked FLB in link
+// order; a failure puts back those before it, in reverse.
+func (s *State) flbFilePreserve() syscall.Errno {
+	links := s.Test.Links
+	for k, i := range links {
+		if e := s.flbPreserveOne(i); e != 0 {
+			for j := k - 1; j >= 0; j-- {
+				s.flbPutOutgoing(links[j])
+			}
+			return e
+		}
+	}
+	return 0
+}
+
+// flbFileUnpreserve ports luo_flb_file_unpreserve(): reverse link order.
+func (s *State) flbFileUnpreserve() {
+	links := s.Test.Links
+	for j := len(links) - 1; j >= 0; j-- {
+		s.flbPutOutgoing(links[j])
+	}
+}
+
+// flbRetrieveOne ports luo_flb_retrieve_one(): load the handed-over
+// entry (data and count) and call retrieve, once it succeeds; a failure
+// leaves the FLB to be retried.
+func (s *State) flbRetrieveOne(i int) syscall.Errno {
+	st := &s.Test.FLBs[i]
+	switch {
+	case st.Finished:
+		return syscall.ENODATA
+	case st.InStatus > 0:
+		return 0
+	case s.FLBIn == nil:
+		return syscall.ENODATA
+	}
+	var ser *FLBSer
+	for k := range s.FLBIn {
+		if s.FLBIn[k].Name == TestFLBCompatible(i) {
+			ser = &s.FLBIn[k]
+			break
+		}
+	}
+	if ser == nil {
+		return syscall.ENOENT
+	}
+	st.InCount = ser.Count
+	e := s.Test.fire(directiveKey{FLB: i, Cb: FlbRetrieve})
+	s.recordFLB(TestFLBCompatible(i), FlbRetrieve, e)
+	if e != 0 {
+		return e
+	}
+	st.InObj = ser.Data
+	st.InStatus = 1
+	return 0
+}
+
+// flbGetIncoming ports liveupdate_flb_get_incoming(): retrieve on first
+// use, then one more reference (refcount_inc(): from 0 it is a WARN and
+// no reference).
+func (s *State) flbGetIncoming(i int) (uint64, syscall.Errno) {
+	if !s.Enabled {
+		return 0, syscall.EOPNOTSUPP
+	}
+	st := &s.Test.FLBs[i]
+	if st.InObj == 0 {
+		if e := s.flbRetrieveOne(i); e != 0 {
+			return 0, e
+		}
+	}
+	if st.InCount <= 0 {
+		s.Warns++
+	} else {
+		st.InCount++
+	}
+	return st.InObj, 0
+}
+
+// flbPutIncoming ports liveupdate_flb_put_incoming(): drop a reference
+// (refcount_dec_and_test(): from 0 it is an underflow WARN); the last one
+// retrieves the FLB if no one did (a failure is a WARN and leaves it) and
+// finishes it.
+func (s *State) flbPutIncoming(i int) {
+	st := &s.Test.FLBs[i]
+	if st.InCount <= 0 {
+		s.Warns++
+		return
+	}
+	st.InCount--
+	if st.InCount != 0 {
+		return
+	}
+	if st.InStatus <= 0 {
+		if e := s.flbRetrieveOne(i); e != 0 {
+			s.Warns++
+			return
+		}
+	}
+	s.recordFLB(TestFLBCompatible(i), FlbFinish, 0)
+	st.InObj = 0
+	st.Finished = true
+}
+
+// flbFileFinish ports luo_flb_file_finish(): reverse link order.
+func (s *State) flbFileFinish() {
+	links := s.Test.Links
+	for j := len(links) - 1; j >= 0; j-- {
+		s.flbPutIncoming(links[j])
+	}
+}
+
+// flbSerialize ports luo_flb_serialize(): every FLB with outgoing files,
+// in link order, with its data and count.
+func (s *State) flbSerialize() []FLBSer {
+	var out []FLBSer
+	for _, i := range s.Test.Links {
+		if st := s.Test.FLBs[i]; st.OutCount > 0 {
+			out = append(out, FLBSer{Name: TestFLBCompatible(i), Data: st.OutObj, Count: st.OutCount})
+		}
+	}
+	return out
+}
+
+// canonTest renders the test module's state for Canon.
+func (s *State) canonTest() string {
+	m := s.Test
+	out := fmt.Sprintf("testmod loaded=%v links=%v refs=%d warns=%d", m.Loaded, m.Links, s.ModuleRefs(), s.Warns)
+	for i, st := range m.FLBs {
+		out += fmt.Sprintf(" flb%d{out=%d/%#x in=%d/%d/%#x fin=%v}", i, st.OutCount, st.OutObj, st.InCount, st.InStatus, st.InObj, st.Finished)
+	}
+	var keys []string
+	for k, d := range m.directives {
+		keys = append(keys, fmt.Sprintf("%d/%d/%s:%d/%d/%s", k.File, k.FLB, k.Cb, d.Calls, d.Nth, ErrnoName(d.Errno)))
+	}
+	for id := range m.refuse {
+		keys = append(keys, fmt.Sprintf("refuse %d", id))
+	}
+	sort.Strings(keys)
+	out += fmt.Sprintf(" directives=%v flbin=%v\n", keys, s.FLBIn)
+	return out
+}
+
+// deserializeFiles is the handler half of luo_file_deserialize() at the
+// first open of /dev/liveupdate: every handed-over file is bound to the
+// registered handler of its compatible. A test file while the test module
+// is not loaded fails it with ENOENT: the sessions before keep their
+// files, that session keeps the files before, the later ones are not
+// restored, and the error is cached (EIO on every open).
+func (s *State) deserializeFiles() {
+	for i, sid := range s.Incoming {
+		se := s.Sessions[sid]
+		for k, f := range se.In {
+			if f.Handler == TestCompatible && !s.testRegistered() {
+				se.In = se.In[:k:k]
+				for _, id := range s.Incoming[i+1:] {
+					delete(s.Sessions, id)
+				}
+				s.Incoming = s.Incoming[: i+1 : i+1]
+				s.DeserializeErr = syscall.ENOENT
+				return
+			}
+		}
+	}
+}
+
+// checkTest verifies the test module's invariants: files of its device
+// only while it is loaded, payloads within the limit, one open file per
+// test id, FLB objects present exactly while counted (outgoing) or
+// retrieved and not finished (incoming).
+func (s *State) checkTest() error {
+	byID := map[TestFileID]int{}
+	for _, f := range s.Files {
+		if f.Kind == KindTest {
+			if !s.Test.Loaded {
+				return fmt.Errorf("test file %d open with the module unloaded", f.Test)
+			}
+			byID[f.Test]++
+		}
+	}
+	for id, n := range byID {
+		if n != 1 {
+			return fmt.Errorf("test id %d on %d open files", id, n)
+		}
+	}
+	if len(byID) != len(s.TestFiles) {
+		return fmt.Errorf("%d test payloads for %d open test files", len(s.TestFiles), len(byID))
+	}
+	for id, tf := range s.TestFiles {
+		if len(tf.Payload) > TestPayloadMax {
+			return fmt.Errorf("test file %d payload of %d bytes", id, len(tf.Payload))
+		}
+	}
+	for i, st := range s.Test.FLBs {
+		if st.OutCount < 0 {
+			return fmt.Errorf("flb%d outgoing count %d", i, st.OutCount)
+		}
+		if (st.OutObj != 0) != (st.OutCount > 0) {
+			return fmt.Errorf("flb%d outgoing object %#x with count %d", i, st.OutObj, st.OutCount)
+		}
+		if (st.InObj != 0) != (st.InStatus > 0 && !st.Finished) {
+			return fmt.Errorf("flb%d incoming object %#x status %d finished %v", i, st.InObj, st.InStatus, st.Finished)
+		}
+	}
+	return nil
+}
