@@ -244,7 +244,9 @@ func TestFLBRegistration(t *testing.T) {
 	w.fails(syscall.ENODATA, Op{Kind: OpTestCtl, TestCmd: TestCmdFLBIncoming, FLB: 1})
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 // TestFLBFinishWithoutRetrieveWarns: a file finished while its FLB was
 // never retrieved drops a reference it never had: refcount underflow.
