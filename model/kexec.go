@@ -33,6 +33,7 @@ func (s *State) kexec() {
 					Handler: TestCompatible,
 					Test:    file.Test,
 					Data:    s.TestFiles[file.Test].Payload,
+					Pos:     file.Pos,
 				})
 				continue
 			}
@@ -64,6 +65,7 @@ func (s *State) kexec() {
 	s.PreservedTest = map[TestFileID]bool{}
 	s.TestFiles = map[TestFileID]*TestFile{}
 	s.Test = TestModule{} // modules do not survive a kexec
+	s.TestCtl = TestControls{Refuse: map[TestFileID]bool{}}
 	s.Outgoing = nil
 	s.Incoming = nil
 	s.DevInUse = false

@@ -267,7 +267,7 @@ func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall
 // testPreserve is the test handler's preserve: its directive, then the
 // preserved page for the payload (kho_alloc_preserve()).
 func (s *State) testPreserve(id TestFileID) syscall.Errno {
-	e := s.Test.fire(directiveKey{File: id, FLB: -1, Cb: CbPreserve})
+	e := s.TestCtl.fire(CbPreserve, false, id, -1)
 	if e == 0 {
 		e = s.khoAllocPreserve()
 	}
@@ -312,7 +312,7 @@ func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) 
 		var fid FileID
 		if f.Handler == TestCompatible {
 			s.TestFiles[f.Test] = &TestFile{Payload: f.Data}
-			fid = s.newFile(File{Kind: KindTest, Readable: true, Writable: true, Test: f.Test})
+			fid = s.newFile(File{Kind: KindTest, Readable: true, Writable: true, Pos: f.Pos, Test: f.Test})
 			s.PreservedTest[f.Test] = true
 		} else {
 			ino := s.newInode(f.Data)

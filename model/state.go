@@ -176,8 +176,10 @@ type State struct {
 	// is the next TestFileID (never reused, across kexecs too).
 	TestFiles    map[TestFileID]*TestFile
 	NextTestFile TestFileID
-	// Test is the test module, its handler and FLBs in this kernel.
-	Test TestModule
+	// Test is the test module, its handler and FLBs in this kernel;
+	// TestCtl its directions (they outlive a reload, not a kexec).
+	Test    TestModule
+	TestCtl TestControls
 	// FLBIn is the FLB block the previous kernel handed over (nil:
 	// none), in its order.
 	FLBIn []FLBSer
@@ -213,6 +215,7 @@ func NewState(enabled bool) State {
 		PreservedTest: map[TestFileID]bool{},
 		TestFiles:     map[TestFileID]*TestFile{},
 		NextTestFile:  1,
+		TestCtl:       TestControls{Refuse: map[TestFileID]bool{}},
 	}
 }
 
@@ -261,6 +264,7 @@ func (s State) Clone() State {
 		c.TestFiles[id] = &ntf
 	}
 	c.Test = s.Test.clone()
+	c.TestCtl = s.TestCtl.clone()
 	c.FLBIn = append([]FLBSer(nil), s.FLBIn...)
 	c.Calls = append([]Call(nil), s.Calls...)
 	return c

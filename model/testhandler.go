@@ -21,13 +21,13 @@ const (
 	TestCompatible = "liveupdate-test-v1"
 	// NTestFLBs is how many test FLBs the module defines.
 	NTestFLBs = 2
-	// TestPayloadMax is the size of a test file's payload buffer; a
-	// write beyond it is ENOSPC (short if it starts inside).
-	TestPayloadMax = 64
-	// TestFLBMagic is the data a test FLB preserves (plus its index), as
-	// lib/tests/liveupdate.c's TEST_FLB_MAGIC_BASE; it is also the
-	// object retrieve rebuilds.
-	TestFLBMagic uint64 = 0xFEEDF00DCAFEBEE0
+	// TestPayloadMax is the largest test payload: a page less the
+	// serialized header; a write at or past it is ENOSPC (short if it
+	// starts before).
+	TestPayloadMax = PageSize - 32
+	// TestFLBStateMax is the largest state of a test FLB: a page less
+	// its serialized header.
+	TestFLBStateMax = PageSize - 24
 )
 
 // TestFLBCompatible is LIVEUPDATE_TEST_FLB_COMPATIBLE(i).
@@ -42,45 +42,107 @@ type TestFile struct {
 	Payload []byte
 }
 
-// Directive makes the Nth call (counted from when it was set) of a
-// callback fail with Errno; it is consumed when it fires. A bool callback
-// "fails" by returning false.
+// Directive makes the Nth matching call (counted from when it was armed)
+// of a callback fail with Errno; it is disarmed when it fires. A bool
+// callback "fails" by answering false. Directives are the test module's
+// controls: they outlive a reload of the module, not a kexec.
 type Directive struct {
+	// Callback is a Cb* name, or an Flb* name with FLBOp set.
+	Callback string
+	FLBOp    bool
+	// File restricts a handler directive to one test file (0: any
+	// file, also files that are not test files); FLB restricts an FLB
+	// directive to one FLB (-1: any).
+	File  TestFileID
+	FLB   int
 	Nth   int
 	Errno syscall.Errno
 	Calls int
 }
 
-// directiveKey addresses a directive: a test file's callback (FLB < 0) or
-// an FLB's callback (File 0).
-type directiveKey struct {
-	File TestFileID
-	FLB  int
-	Cb   string
+// TestControls are the test module's directions: armed directives, in
+// arming order (the first that matches a call counts it), and the files
+// whose can_finish refuses.
+type TestControls struct {
+	Directives []*Directive
+	Refuse     map[TestFileID]bool
+	// FLBStates is what each FLB's next preserve saves (nil: its
+	// compatible string).
+	FLBStates [NTestFLBs][]byte
+}
+
+// flbState is what FLB i's next preserve saves.
+func (c *TestControls) flbState(i int) []byte {
+	if c.FLBStates[i] == nil {
+		return []byte(TestFLBCompatible(i))
+	}
+	return c.FLBStates[i]
+}
+
+func (c TestControls) clone() TestControls {
+	n := TestControls{Refuse: make(map[TestFileID]bool, len(c.Refuse)), FLBStates: c.FLBStates}
+	for _, d := range c.Directives {
+		nd := *d
+		n.Directives = append(n.Directives, &nd)
+	}
+	for k, v := range c.Refuse {
+		n.Refuse[k] = v
+	}
+	return n
+}
+
+// fire counts a call of a callback on file (or FLB flb) against the
+// directives and returns the errno of the one that fires (0 if none).
+func (c *TestControls) fire(cb string, flbOp bool, file TestFileID, flb int) syscall.Errno {
+	for i, d := range c.Directives {
+		if d.Callback != cb || d.FLBOp != flbOp {
+			continue
+		}
+		if flbOp {
+			if d.FLB != -1 && d.FLB != flb {
+				continue
+			}
+		} else if d.File != 0 && d.File != file {
+			continue
+		}
+		d.Calls++
+		if d.Calls < d.Nth {
+			return 0
+		}
+		c.Directives = append(c.Directives[:i:i], c.Directives[i+1:]...)
+		if d.Errno == 0 {
+			return syscall.EPERM // a bool callback's "no"
+		}
+		return d.Errno
+	}
+	return 0
 }
 
 // FLBState is one test FLB: its link to the test handler and its private
 // outgoing and incoming state (struct luo_flb_private).
 type FLBState struct {
 	// OutCount is the number of preserved files depending on it;
-	// OutObj its object while OutCount > 0 (0: none).
+	// OutObj its object's state while HasOut (OutCount > 0).
 	OutCount int
-	OutObj   uint64
+	HasOut   bool
+	OutObj   []byte
 	// InCount is the incoming reference count, loaded from the handed
 	// over entry on retrieve; InStatus is retrieve_status (0 not tried,
 	// 1 retrieved, -errno failed); InObj the retrieved object;
-	// Finished once finish ran.
+	// Finished once finish ran. HasIn while there is an object.
 	InCount  int
 	InStatus int
-	InObj    uint64
+	HasIn    bool
+	InObj    []byte
 	Finished bool
 }
 
 // FLBSer is one entry of the FLB block a kernel hands over (struct
 // luo_flb_ser).
 type FLBSer struct {
-	Name  string
-	Data  uint64
+	Name string
+	// State is what the FLB's preserve saved (its data points at it).
+	State []byte
 	Count int
 }
 
@@ -91,24 +153,11 @@ type TestModule struct {
 	// (indices into FLBs).
 	Links []int
 	FLBs  [NTestFLBs]FLBState
-	// directives and refuse are the handler's per-file and per-FLB
-	// directions (module memory: gone on unload and at kexec).
-	directives map[directiveKey]*Directive
-	refuse     map[TestFileID]bool
 }
 
 func (m TestModule) clone() TestModule {
 	c := m
 	c.Links = append([]int(nil), m.Links...)
-	c.directives = make(map[directiveKey]*Directive, len(m.directives))
-	for k, d := range m.directives {
-		nd := *d
-		c.directives[k] = &nd
-	}
-	c.refuse = make(map[TestFileID]bool, len(m.refuse))
-	for k, v := range m.refuse {
-		c.refuse[k] = v
-	}
 	return c
 }
 
@@ -122,25 +171,11 @@ func (m *TestModule) linked(i int) bool {
 	return false
 }
 
-// fire counts a call of the callback key addresses and returns the
-// directive's errno if this call is the one to fail.
-func (m *TestModule) fire(k directiveKey) syscall.Errno {
-	d := m.directives[k]
-	if d == nil {
-		return 0
-	}
-	d.Calls++
-	if d.Calls < d.Nth {
-		return 0
-	}
-	delete(m.directives, k)
-	return d.Errno
-}
-
 // Test-module control commands (OpTestCtl).
 const (
-	// TestCmdFail directs the Nth next call of Callback on TestFile
-	// (or, with TestFile 0, of FLB's callback) to fail with Errno.
+	// TestCmdFail arms a directive: the Nth next call of Callback on
+	// TestFile (0: any) fails with Errno; with FLB >= -1 and an Flb*
+	// Callback (op.Name "flb"), of FLB's callback (-1: any FLB).
 	TestCmdFail = iota + 1
 	// TestCmdRefuse makes can_finish refuse (Nth != 0) or accept
 	// (Nth == 0) TestFile.
@@ -154,6 +189,8 @@ const (
 	// the object.
 	TestCmdFLBIncoming
 	TestCmdFLBOutgoing
+	// TestCmdSetFLBState sets what FLB's next preserve saves (Buf).
+	TestCmdSetFLBState
 )
 
 // TestCmdName names a test-module command.
@@ -171,6 +208,8 @@ func TestCmdName(cmd int) string {
 		return "flb_get_incoming"
 	case TestCmdFLBOutgoing:
 		return "flb_get_outgoing"
+	case TestCmdSetFLBState:
+		return "set_flb_state"
 	}
 	return fmt.Sprintf("cmd%d", cmd)
 }
@@ -266,10 +305,18 @@ func (s *State) loadModule(name string) Result {
 	if s.Test.Loaded {
 		return errResult(syscall.EEXIST)
 	}
-	s.Test = TestModule{Loaded: true, directives: map[directiveKey]*Directive{}, refuse: map[TestFileID]bool{}}
+	s.Test = TestModule{Loaded: true}
 	if s.Enabled {
 		for i := range NTestFLBs {
 			s.Test.Links = append(s.Test.Links, i)
+		}
+		// As upstream's test module, load the incoming FLB state at
+		// registration (get_incoming, then put), so the incoming
+		// counts are loaded before any file finishes.
+		for i := range NTestFLBs {
+			if _, e := s.flbGetIncoming(i); e == 0 {
+				s.flbPutIncoming(i)
+			}
 		}
 	}
 	return okResult(0)
@@ -292,31 +339,44 @@ func (s *State) deleteModule(name string) Result {
 // testCtl applies a test-module command.
 func (s *State) testCtl(op Op) Result {
 	m := &s.Test
-	if !m.Loaded {
-		return errResult(syscall.ENODEV)
-	}
 	flbOK := op.FLB >= 0 && op.FLB < NTestFLBs
+	// The controls are the kernel's test driver's; the FLB commands
+	// need the loaded module's FLBs.
 	switch op.TestCmd {
+	case TestCmdRegisterFLB, TestCmdUnregisterFLB, TestCmdFLBIncoming, TestCmdFLBOutgoing:
+		if !m.Loaded {
+			return errResult(syscall.ENODEV)
+		}
+	}
+	switch op.TestCmd {
+	case TestCmdSetFLBState:
+		if !flbOK || len(op.Buf) > TestFLBStateMax {
+			return errResult(syscall.EINVAL)
+		}
+		s.TestCtl.FLBStates[op.FLB] = append([]byte{}, op.Buf...)
+		return okResult(0)
 	case TestCmdFail:
+		d := &Directive{Callback: op.Callback, FLBOp: op.Name == "flb", File: op.TestFile, FLB: op.FLB, Nth: op.Nth, Errno: op.Errno}
 		if op.Nth < 1 {
 			return errResult(syscall.EINVAL)
 		}
-		k := directiveKey{File: op.TestFile, FLB: -1, Cb: op.Callback}
-		if op.TestFile == 0 {
-			if !flbOK || !failableFLB[op.Callback] {
+		if d.FLBOp {
+			if !failableFLB[d.Callback] || op.FLB < -1 || op.FLB >= NTestFLBs || op.Errno == 0 {
 				return errResult(syscall.EINVAL)
 			}
-			k.FLB = op.FLB
-		} else if !failableHandler[op.Callback] {
-			return errResult(syscall.EINVAL)
+		} else {
+			if !failableHandler[d.Callback] || (!isBoolCallback(d.Callback) && op.Errno == 0) {
+				return errResult(syscall.EINVAL)
+			}
+			d.FLB = -1
 		}
-		m.directives[k] = &Directive{Nth: op.Nth, Errno: op.Errno}
+		s.TestCtl.Directives = append(s.TestCtl.Directives, d)
 		return okResult(0)
 	case TestCmdRefuse:
 		if op.Nth != 0 {
-			m.refuse[op.TestFile] = true
+			s.TestCtl.Refuse[op.TestFile] = true
 		} else {
-			delete(m.refuse, op.TestFile)
+			delete(s.TestCtl.Refuse, op.TestFile)
 		}
 		return okResult(0)
 	case TestCmdRegisterFLB:
@@ -356,7 +416,7 @@ func (s *State) testCtl(op Op) Result {
 			return errResult(e)
 		}
 		s.flbPutIncoming(op.FLB)
-		return okResult(int64(obj))
+		return Result{Ret: 1, Data: cloneBytes(obj)}
 	case TestCmdFLBOutgoing:
 		if !flbOK {
 			return errResult(syscall.EINVAL)
@@ -364,8 +424,12 @@ func (s *State) testCtl(op Op) Result {
 		if !s.Enabled {
 			return errResult(syscall.EOPNOTSUPP)
 		}
-		// The object, or none (0) while no file uses the FLB.
-		return okResult(int64(m.FLBs[op.FLB].OutObj))
+		// The object (Ret 1, Data its state), or none (Ret 0) while
+		// no file uses the FLB.
+		if st := m.FLBs[op.FLB]; st.HasOut {
+			return Result{Ret: 1, Data: cloneBytes(st.OutObj)}
+		}
+		return okResult(0)
 	}
 	return errResult(syscall.EINVAL)
 }
@@ -402,11 +466,33 @@ func (s *State) testWrite(f *File, p []byte) Result {
 	if room <= 0 {
 		return errResult(syscall.ENOSPC)
 	}
+	// A write past the end zero-fills the gap.
 	n := min(int64(len(p)), room)
 	tf := s.TestFiles[f.Test]
 	tf.Payload = writeAt(tf.Payload, f.Pos, p[:n])
 	f.Pos += n
 	return okResult(n)
+}
+
+// testLseek is the test file's llseek: SEEK_SET, SEEK_CUR, SEEK_END
+// within [0, TestPayloadMax], else EINVAL.
+func (s *State) testLseek(f *File, off int64, whence int) Result {
+	var np int64
+	switch whence {
+	case SeekSet:
+		np = off
+	case SeekCur:
+		np = f.Pos + off
+	case SeekEnd:
+		np = int64(len(s.TestFiles[f.Test].Payload)) + off
+	default:
+		return errResult(syscall.EINVAL)
+	}
+	if np < 0 || np > TestPayloadMax {
+		return errResult(syscall.EINVAL)
+	}
+	f.Pos = np
+	return okResult(np)
 }
 
 // testObj is the ObjRef of a file as handler callbacks name it.
@@ -429,10 +515,7 @@ func (s *State) handlerCanPreserve(f *File, obj ObjRef) string {
 	if !s.testRegistered() {
 		return ""
 	}
-	ok = f.Kind == KindTest
-	if ok && s.Test.fire(directiveKey{File: f.Test, FLB: -1, Cb: CbCanPreserve}) != 0 {
-		ok = false
-	}
+	ok = f.Kind == KindTest && s.TestCtl.fire(CbCanPreserve, false, f.Test, -1) == 0
 	s.recordHandler(TestCompatible, CbCanPreserve, obj, boolErr(ok))
 	if ok {
 		return TestCompatible
@@ -450,14 +533,16 @@ func boolErr(ok bool) syscall.Errno {
 // testCallback runs an int (or bool) test-handler callback on file id:
 // the directive decides its result.
 func (s *State) testCallback(id TestFileID, cb string) syscall.Errno {
-	e := s.Test.fire(directiveKey{File: id, FLB: -1, Cb: cb})
-	if cb == CbCanFinish {
-		if s.Test.refuse[id] {
+	var e syscall.Errno
+	switch {
+	case cb == CbCanFinish && s.TestCtl.Refuse[id]:
+		e = syscall.EBUSY // refused: the directives are not asked
+	case cb == CbCanFinish:
+		if s.TestCtl.fire(cb, false, id, -1) != 0 {
 			e = syscall.EBUSY
 		}
-		if e != 0 {
-			e = syscall.EBUSY
-		}
+	default:
+		e = s.TestCtl.fire(cb, false, id, -1)
 	}
 	s.recordHandler(TestCompatible, cb, ObjRef{Test: id}, e)
 	return e
@@ -468,12 +553,12 @@ func (s *State) testCallback(id TestFileID, cb string) syscall.Errno {
 func (s *State) flbPreserveOne(i int) syscall.Errno {
 	st := &s.Test.FLBs[i]
 	if st.OutCount == 0 {
-		e := s.Test.fire(directiveKey{FLB: i, Cb: FlbPreserve})
+		e := s.TestCtl.fire(FlbPreserve, true, 0, i)
 		s.recordFLB(TestFLBCompatible(i), FlbPreserve, e)
 		if e != 0 {
 			return e
 		}
-		st.OutObj = TestFLBMagic + uint64(i)
+		st.HasOut, st.OutObj = true, s.TestCtl.flbState(i)
 	}
 	st.OutCount++
 	return 0
@@ -486,7 +571,7 @@ func (s *State) flbPutOutgoing(i int) {
 	st.OutCount--
 	if st.OutCount == 0 {
 		s.recordFLB(TestFLBCompatible(i), FlbUnpreserve, 0)
-		st.OutObj = 0
+		st.HasOut, st.OutObj = false, nil
 	}
 }
 
@@ -537,12 +622,12 @@ func (s *State) flbRetrieveOne(i int) syscall.Errno {
 		return syscall.ENOENT
 	}
 	st.InCount = ser.Count
-	e := s.Test.fire(directiveKey{FLB: i, Cb: FlbRetrieve})
+	e := s.TestCtl.fire(FlbRetrieve, true, 0, i)
 	s.recordFLB(TestFLBCompatible(i), FlbRetrieve, e)
 	if e != 0 {
 		return e
 	}
-	st.InObj = ser.Data
+	st.HasIn, st.InObj = true, ser.State
 	st.InStatus = 1
 	return 0
 }
@@ -550,14 +635,14 @@ func (s *State) flbRetrieveOne(i int) syscall.Errno {
 // flbGetIncoming ports liveupdate_flb_get_incoming(): retrieve on first
 // use, then one more reference (refcount_inc(): from 0 it is a WARN and
 // no reference).
-func (s *State) flbGetIncoming(i int) (uint64, syscall.Errno) {
+func (s *State) flbGetIncoming(i int) ([]byte, syscall.Errno) {
 	if !s.Enabled {
-		return 0, syscall.EOPNOTSUPP
+		return nil, syscall.EOPNOTSUPP
 	}
 	st := &s.Test.FLBs[i]
-	if st.InObj == 0 {
+	if !st.HasIn {
 		if e := s.flbRetrieveOne(i); e != 0 {
-			return 0, e
+			return nil, e
 		}
 	}
 	if st.InCount <= 0 {
@@ -589,7 +674,7 @@ func (s *State) flbPutIncoming(i int) {
 		}
 	}
 	s.recordFLB(TestFLBCompatible(i), FlbFinish, 0)
-	st.InObj = 0
+	st.HasIn, st.InObj = false, nil
 	st.Finished = true
 }
 
@@ -607,7 +692,7 @@ func (s *State) flbSerialize() []FLBSer {
 	var out []FLBSer
 	for _, i := range s.Test.Links {
 		if st := s.Test.FLBs[i]; st.OutCount > 0 {
-			out = append(out, FLBSer{Name: TestFLBCompatible(i), Data: st.OutObj, Count: st.OutCount})
+			out = append(out, FLBSer{Name: TestFLBCompatible(i), State: st.OutObj, Count: st.OutCount})
 		}
 	}
 	return out
@@ -618,16 +703,16 @@ func (s *State) canonTest() string {
 	m := s.Test
 	out := fmt.Sprintf("testmod loaded=%v links=%v refs=%d warns=%d", m.Loaded, m.Links, s.ModuleRefs(), s.Warns)
 	for i, st := range m.FLBs {
-		out += fmt.Sprintf(" flb%d{out=%d/%#x in=%d/%d/%#x fin=%v}", i, st.OutCount, st.OutObj, st.InCount, st.InStatus, st.InObj, st.Finished)
+		out += fmt.Sprintf(" flb%d{out=%d/%v/%q in=%d/%d/%v/%q fin=%v}", i, st.OutCount, st.HasOut, st.OutObj, st.InCount, st.InStatus, st.HasIn, st.InObj, st.Finished)
 	}
 	var keys []string
-	for k, d := range m.directives {
-		keys = append(keys, fmt.Sprintf("%d/%d/%s:%d/%d/%s", k.File, k.FLB, k.Cb, d.Calls, d.Nth, ErrnoName(d.Errno)))
+	for _, d := range s.TestCtl.Directives {
+		keys = append(keys, fmt.Sprintf("%s/%v/%d/%d:%d/%d/%s", d.Callback, d.FLBOp, d.File, d.FLB, d.Calls, d.Nth, ErrnoName(d.Errno)))
 	}
-	for id := range m.refuse {
+	for id := range s.TestCtl.Refuse {
 		keys = append(keys, fmt.Sprintf("refuse %d", id))
 	}
-	sort.Strings(keys)
+	sort.Strings(keys[len(s.TestCtl.Directives):])
 	out += fmt.Sprintf(" directives=%v flbin=%v\n", keys, s.FLBIn)
 	return out
 }
@@ -686,11 +771,11 @@ func (s *State) checkTest() error {
 		if st.OutCount < 0 {
 			return fmt.Errorf("flb%d outgoing count %d", i, st.OutCount)
 		}
-		if (st.OutObj != 0) != (st.OutCount > 0) {
-			return fmt.Errorf("flb%d outgoing object %#x with count %d", i, st.OutObj, st.OutCount)
+		if st.HasOut != (st.OutCount > 0) {
+			return fmt.Errorf("flb%d outgoing object %v with count %d", i, st.HasOut, st.OutCount)
 		}
-		if (st.InObj != 0) != (st.InStatus > 0 && !st.Finished) {
-			return fmt.Errorf("flb%d incoming object %#x status %d finished %v", i, st.InObj, st.InStatus, st.Finished)
+		if st.HasIn != (st.InStatus > 0 && !st.Finished) {
+			return fmt.Errorf("flb%d incoming object %v status %d finished %v", i, st.HasIn, st.InStatus, st.Finished)
 		}
 	}
 	return nil

@@ -63,7 +63,7 @@ func TestTestFilePreserveTrace(t *testing.T) {
 		flb0+`.preserve() = 0`,
 		flb1+`.preserve() = 0`,
 		`liveupdate-test-v1.preserve(test#1) = 0`)
-	require.Equal(t, TestFLBMagic+1, w.s.Test.FLBs[1].OutObj)
+	require.Equal(t, []byte("liveupdate-test-flb-v1"), w.s.Test.FLBs[1].OutObj)
 	// The second file only counts.
 	require.Zero(t, w.preserve(s, f2, 2).Errno)
 	w.requireCalls(
@@ -104,7 +104,7 @@ func TestTestFilePreserveFailuresUnwind(t *testing.T) {
 	s := w.create(dev, "a")
 	f1, id1 := w.testFile("x")
 	// flb1's preserve fails: flb0 is put back.
-	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdFail, FLB: 1, Callback: FlbPreserve, Nth: 1, Errno: syscall.ENOSPC})
+	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdFail, Name: "flb", FLB: 1, Callback: FlbPreserve, Nth: 1, Errno: syscall.ENOSPC})
 	require.Equal(t, syscall.ENOSPC, w.preserve(s, f1, 1).Errno)
 	w.requireCalls(
 		`memfd-v1.can_preserve(test#1) = false`,
@@ -118,7 +118,7 @@ func TestTestFilePreserveFailuresUnwind(t *testing.T) {
 	require.Equal(t, syscall.EIO, w.preserve(s, f1, 1).Errno)
 	require.Contains(t, w.calls(), "liveupdate-test-v1.preserve(test#1) = -EIO\n"+flb1+".unpreserve() = 0\n"+flb0+".unpreserve() = 0")
 	// can_preserve says no: no handler.
-	w.direct(id1, CbCanPreserve, 1, syscall.EINVAL)
+	w.direct(id1, CbCanPreserve, 1, 0)
 	require.Equal(t, syscall.ENOENT, w.preserve(s, f1, 1).Errno)
 	w.requireCalls(`memfd-v1.can_preserve(test#1) = false`, `liveupdate-test-v1.can_preserve(test#1) = false`)
 	require.Zero(t, w.s.Test.FLBs[0].OutCount)
@@ -173,9 +173,20 @@ func TestKexecHandsTestFilesAndFLBsOver(t *testing.T) {
 		ids = append(ids, id)
 		require.Zero(t, w.preserve(s, fd, uint64(i)).Errno)
 	}
-	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdFLBOutgoing, FLB: 1})
+	require.Equal(t, []byte(TestFLBCompatible(1)), w.do(Op{Kind: OpTestCtl, TestCmd: TestCmdFLBOutgoing, FLB: 1}).Data)
+	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdSetFLBState, FLB: 1, Buf: []byte("s1")})
+	// The state is saved by the next preserve: close and preserve again.
+	w.ok(Op{Kind: OpClose, Task: 1, FD: s})
+	s = w.create(dev, "a")
+	for i, id := range ids {
+		fd := w.open(DevLiveUpdateTest)
+		_ = id
+		ids[i] = w.s.Files[w.s.Tasks[1].FDs[fd]].Test
+		w.ok(Op{Kind: OpWrite, Task: 1, FD: fd, Buf: []byte([]string{"alpha", "beta"}[i])})
+		require.Zero(t, w.preserve(s, fd, uint64(i)).Errno)
+	}
 	w.ok(Op{Kind: OpKexec})
-	require.Equal(t, []FLBSer{{TestFLBCompatible(0), TestFLBMagic, 2}, {TestFLBCompatible(1), TestFLBMagic + 1, 2}}, w.s.FLBIn)
+	require.Equal(t, []FLBSer{{TestFLBCompatible(0), []byte(TestFLBCompatible(0)), 2}, {TestFLBCompatible(1), []byte("s1"), 2}}, w.s.FLBIn)
 	w.ok(Op{Kind: OpNewTask})
 	// Without the module the test files cannot be deserialized.
 	w2 := *w
@@ -184,41 +195,39 @@ func TestKexecHandsTestFilesAndFLBsOver(t *testing.T) {
 	require.Equal(t, syscall.EIO, r.Errno)
 
 	w.ok(Op{Kind: OpInitModule, Task: 2, Name: TestModuleName})
+	// The module's init retrieves its incoming FLBs.
+	w.requireCalls(flb0+`.retrieve() = 0`, flb1+`.retrieve() = 0`)
 	dev = int(w.ok(Op{Kind: OpOpen, Task: 2, Path: DevLiveUpdate, Flags: ORdwr}))
-	require.Equal(t, 2, w.s.ModuleRefs(), "one per deserialized file")
+	require.Equal(t, 2+2, w.s.ModuleRefs(), "one per deserialized file and retrieved FLB")
 	w.fails(syscall.EAGAIN, Op{Kind: OpDeleteModule, Task: 2, Name: TestModuleName})
 	r = w.do(Op{Kind: OpIoctl, Task: 2, FD: dev, Cmd: IoctlRetrieveSession, Buf: SessionArgBuf("a")})
 	require.Zero(t, r.Errno)
 	sfd := int(int32(le32(r.Data[4:])))
-	// First get_incoming retrieves flb0.
-	magic := TestFLBMagic
-	require.Equal(t, int64(magic), w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdFLBIncoming, FLB: 0}))
-	w.requireCalls(flb0 + `.retrieve() = 0`)
-	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdFLBIncoming, FLB: 0})
+	require.Equal(t, []byte("s1"), w.do(Op{Kind: OpTestCtl, TestCmd: TestCmdFLBIncoming, FLB: 1}).Data)
 	w.requireCalls()
-	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdFLBIncoming, FLB: 1})
-	w.requireCalls(flb1 + `.retrieve() = 0`)
 	// Retrieve file 0; its payload crossed.
 	r = w.do(Op{Kind: OpIoctl, Task: 2, FD: sfd, Cmd: IoctlSessionRetrieveFD, Buf: FDArgBuf(0, 0)})
 	require.Zero(t, r.Errno)
-	w.requireCalls(`liveupdate-test-v1.retrieve(test#1) = 0`, `liveupdate-test-v1.get_id(test#1) = 0`)
+	w.requireCalls(`liveupdate-test-v1.retrieve(test#3) = 0`, `liveupdate-test-v1.get_id(test#3) = 0`)
 	tfd := int(int32(le32(r.Data[4:])))
-	require.Equal(t, []byte("alpha"), w.do(Op{Kind: OpRead, Task: 2, FD: tfd, N: 64}).Data)
+	tf := w.s.Files[w.s.Tasks[2].FDs[tfd]]
+	require.Equal(t, int64(5), tf.Pos, "the position crossed too")
+	require.Equal(t, []byte("alpha"), w.s.TestFiles[tf.Test].Payload)
 	// File 1 refuses to finish: nothing is finished.
 	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdRefuse, TestFile: ids[1], Nth: 1})
 	fin := Op{Kind: OpIoctl, Task: 2, FD: sfd, Cmd: IoctlSessionFinish, Buf: FinishArgBuf(0)}
 	w.fails(syscall.EBUSY, fin)
-	w.requireCalls(`liveupdate-test-v1.can_finish(test#1) = true`, `liveupdate-test-v1.can_finish(test#2) = false`)
+	w.requireCalls(`liveupdate-test-v1.can_finish(test#3) = true`, `liveupdate-test-v1.can_finish(test#4) = false`)
 	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdRefuse, TestFile: ids[1], Nth: 0})
 	w.ok(fin)
 	w.requireCalls(
-		`liveupdate-test-v1.can_finish(test#1) = true`,
-		`liveupdate-test-v1.can_finish(test#2) = true`,
-		`liveupdate-test-v1.finish(test#2) = 0`,
-		`liveupdate-test-v1.finish(test#1) = 0`,
+		`liveupdate-test-v1.can_finish(test#3) = true`,
+		`liveupdate-test-v1.can_finish(test#4) = true`,
+		`liveupdate-test-v1.finish(test#4) = 0`,
+		`liveupdate-test-v1.finish(test#3) = 0`,
 		flb1+`.finish() = 0`,
 		flb0+`.finish() = 0`,
-		`liveupdate-test-v1.get_id(test#1) = 0`)
+		`liveupdate-test-v1.get_id(test#3) = 0`)
 	require.Equal(t, 1, w.s.ModuleRefs(), "the retrieved file's fd")
 	w.ok(Op{Kind: OpClose, Task: 2, FD: tfd})
 	w.ok(Op{Kind: OpDeleteModule, Task: 2, Name: TestModuleName})
@@ -248,9 +257,9 @@ func le32(b []byte) uint32 {
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
 
-// TestFLBFinishWithoutRetrieveWarns: a file finished while its FLB was
-// never retrieved drops a reference it never had: refcount underflow.
-func TestFLBFinishWithoutRetrieveWarns(t *testing.T) {
+// TestFLBRetrievedAtModuleLoad: the module's init loads the incoming FLB
+// state, so finishing the last file finishes the FLBs.
+func TestFLBRetrievedAtModuleLoad(t *testing.T) {
 	w := newWorld(t)
 	w.loadTest()
 	dev := w.open(DevLiveUpdate)
@@ -260,10 +269,13 @@ func TestFLBFinishWithoutRetrieveWarns(t *testing.T) {
 	w.ok(Op{Kind: OpKexec})
 	w.ok(Op{Kind: OpNewTask})
 	w.ok(Op{Kind: OpInitModule, Task: 2, Name: TestModuleName})
+	w.requireCalls(flb0+`.retrieve() = 0`, flb1+`.retrieve() = 0`)
+	// Unload and load again: the FLBs are new, and retrieved again.
 	dev = int(w.ok(Op{Kind: OpOpen, Task: 2, Path: DevLiveUpdate, Flags: ORdwr}))
 	r := w.do(Op{Kind: OpIoctl, Task: 2, FD: dev, Cmd: IoctlRetrieveSession, Buf: SessionArgBuf("a")})
 	require.Zero(t, r.Errno)
 	w.ok(Op{Kind: OpIoctl, Task: 2, FD: int(int32(le32(r.Data[4:]))), Cmd: IoctlSessionFinish, Buf: FinishArgBuf(0)})
-	require.Equal(t, 2, w.s.Warns)
-	w.requireCalls(`liveupdate-test-v1.can_finish(test#1) = true`, `liveupdate-test-v1.finish(test#1) = 0`)
+	require.Zero(t, w.s.Warns)
+	w.requireCalls(`liveupdate-test-v1.can_finish(test#1) = true`, `liveupdate-test-v1.finish(test#1) = 0`,
+		flb1+`.finish() = 0`, flb0+`.finish() = 0`)
 }
