@@ -33,6 +33,10 @@ const (
 	FaultKHOPreserveFolio = "kho_preserve_folio"
 	FaultKHOPreservePages = "kho_preserve_pages"
 	FaultLUOFDTSetup      = "luo_fdt_setup"
+	// An FLB's preserve (the first file using it) and retrieve fail
+	// without the FLB being called.
+	FaultFLBPreserve = "flb_preserve"
+	FaultFLBRetrieve = "flb_retrieve"
 )
 
 // FaultSites lists the sites ApplyFault knows.
@@ -40,6 +44,7 @@ var FaultSites = []string{
 	FaultCopyToUser, FaultSessionAlloc, FaultAnonInode, FaultHandlerFreeze, FaultKHOFinalize,
 	FaultCanFinish, FaultFileAlloc, FaultHandlerPreserve, FaultKHOAllocPreserve, FaultHandlerRetrieve,
 	FaultGetUnusedFD, FaultAllocPages, FaultKHOPreserveFolio, FaultKHOPreservePages, FaultLUOFDTSetup,
+	FaultFLBPreserve, FaultFLBRetrieve,
 }
 
 // armedFault is a site armed to fail its nth call within one operation,
@@ -104,7 +109,7 @@ func (s *State) applyArmed(site string, nth int, op Op) Result {
 func (s *State) ApplyFaultNth(site string, nth int, op Op) (res Result, ok bool) {
 	switch site {
 	case FaultGetUnusedFD, FaultLUOFDTSetup, FaultHandlerFreeze, FaultKHOFinalize, FaultCanFinish,
-		FaultHandlerPreserve, FaultHandlerRetrieve:
+		FaultHandlerPreserve, FaultHandlerRetrieve, FaultFLBPreserve, FaultFLBRetrieve:
 		if nth < 1 {
 			return Result{}, false
 		}
@@ -184,7 +189,7 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 	switch site {
 	case FaultGetUnusedFD, FaultAllocPages, FaultKHOPreserveFolio, FaultKHOPreservePages, FaultLUOFDTSetup,
 		FaultHandlerFreeze, FaultKHOFinalize, FaultCanFinish, FaultHandlerPreserve, FaultHandlerRetrieve,
-		FaultKHOAllocPreserve:
+		FaultKHOAllocPreserve, FaultFLBPreserve, FaultFLBRetrieve:
 		return s.ApplyFaultNth(site, 1, op)
 	case FaultFileAlloc:
 		if op.Kind != OpOpen {

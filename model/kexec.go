@@ -54,14 +54,11 @@ func (s *State) kexec() {
 	s.Inodes = map[InodeID]*Inode{}
 	s.Sessions = map[SessionID]*Session{}
 	s.Preserved = map[InodeID]bool{}
-	var flbIn []FLBSer
+	// An empty FLB block is still handed over by a kernel with LUO.
+	s.FLBIn, s.FLBInActive = nil, s.Enabled
 	if s.Enabled {
-		flbIn = s.flbSerialize()
-		if flbIn == nil {
-			flbIn = []FLBSer{} // an empty FLB block is still handed over
-		}
+		s.FLBIn = s.flbSerialize()
 	}
-	s.FLBIn = flbIn
 	s.PreservedTest = map[TestFileID]bool{}
 	s.TestFiles = map[TestFileID]*TestFile{}
 	s.Test = TestModule{} // modules do not survive a kexec
@@ -82,7 +79,7 @@ func (s *State) kexec() {
 		s.Enabled, s.SetupFailed = false, true
 	}
 	if !s.Enabled {
-		s.FLBIn = nil
+		s.FLBIn, s.FLBInActive = nil, false
 	}
 	for _, h := range next {
 		sid := s.NextSession

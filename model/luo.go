@@ -232,6 +232,7 @@ func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall
 	}
 	if h == TestCompatible {
 		if e := s.flbFilePreserve(); e != 0 {
+			s.recordHandler(h, CbGetID, obj, 0) // xa_erase(luo_get_id())
 			return e
 		}
 	}
@@ -248,9 +249,11 @@ func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall
 		e = s.testPreserve(f.Test)
 	}
 	if e != 0 {
+		// The unwind: the FLBs, then out of the map (get_id again).
 		if h == TestCompatible {
 			s.flbFileUnpreserve()
 		}
+		s.recordHandler(h, CbGetID, obj, 0)
 		return e
 	}
 	if h == MemfdCompatible {

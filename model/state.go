@@ -180,9 +180,10 @@ type State struct {
 	// TestCtl its directions (they outlive a reload, not a kexec).
 	Test    TestModule
 	TestCtl TestControls
-	// FLBIn is the FLB block the previous kernel handed over (nil:
-	// none), in its order.
-	FLBIn []FLBSer
+	// FLBIn is the FLB block the previous kernel handed over, in its
+	// order; FLBInActive says whether there was one.
+	FLBIn       []FLBSer
+	FLBInActive bool
 
 	// Calls is the trace of handler and FLB callbacks of the last
 	// operation applied, in order.

@@ -69,6 +69,10 @@ type TestControls struct {
 	// FLBStates is what each FLB's next preserve saves (nil: its
 	// compatible string).
 	FLBStates [NTestFLBs][]byte
+	// FLBConsumed: a retrieve restored (and freed) the handed-over
+	// page of FLB i in this kernel; the FLB of a reloaded module finds
+	// no page to retrieve (EINVAL).
+	FLBConsumed [NTestFLBs]bool
 }
 
 // flbState is what FLB i's next preserve saves.
@@ -80,7 +84,7 @@ func (c *TestControls) flbState(i int) []byte {
 }
 
 func (c TestControls) clone() TestControls {
-	n := TestControls{Refuse: make(map[TestFileID]bool, len(c.Refuse)), FLBStates: c.FLBStates}
+	n := TestControls{Refuse: make(map[TestFileID]bool, len(c.Refuse)), FLBStates: c.FLBStates, FLBConsumed: c.FLBConsumed}
 	for _, d := range c.Directives {
 		nd := *d
 		n.Directives = append(n.Directives, &nd)
@@ -553,7 +557,14 @@ func (s *State) testCallback(id TestFileID, cb string) syscall.Errno {
 func (s *State) flbPreserveOne(i int) syscall.Errno {
 	st := &s.Test.FLBs[i]
 	if st.OutCount == 0 {
+		if s.failAt(FaultFLBPreserve) {
+			return syscall.ENOMEM // the FLB is not called
+		}
+		// Its directive, then the preserved page of its state.
 		e := s.TestCtl.fire(FlbPreserve, true, 0, i)
+		if e == 0 {
+			e = s.khoAllocPreserve()
+		}
 		s.recordFLB(TestFLBCompatible(i), FlbPreserve, e)
 		if e != 0 {
 			return e
@@ -608,7 +619,7 @@ func (s *State) flbRetrieveOne(i int) syscall.Errno {
 		return syscall.ENODATA
 	case st.InStatus > 0:
 		return 0
-	case s.FLBIn == nil:
+	case !s.FLBInActive:
 		return syscall.ENODATA
 	}
 	var ser *FLBSer
@@ -622,7 +633,20 @@ func (s *State) flbRetrieveOne(i int) syscall.Errno {
 		return syscall.ENOENT
 	}
 	st.InCount = ser.Count
-	e := s.TestCtl.fire(FlbRetrieve, true, 0, i)
+	if s.failAt(FaultFLBRetrieve) {
+		return syscall.ENOMEM // the FLB is not called; retried later
+	}
+	// The test FLB checks its page, then its directive, then restores
+	// the page.
+	var e syscall.Errno
+	switch {
+	case s.TestCtl.FLBConsumed[i]:
+		e = syscall.EINVAL
+	default:
+		if e = s.TestCtl.fire(FlbRetrieve, true, 0, i); e == 0 {
+			s.TestCtl.FLBConsumed[i] = true
+		}
+	}
 	s.recordFLB(TestFLBCompatible(i), FlbRetrieve, e)
 	if e != 0 {
 		return e
@@ -713,7 +737,7 @@ func (s *State) canonTest() string {
 		keys = append(keys, fmt.Sprintf("refuse %d", id))
 	}
 	sort.Strings(keys[len(s.TestCtl.Directives):])
-	out += fmt.Sprintf(" directives=%v flbin=%v\n", keys, s.FLBIn)
+	out += fmt.Sprintf(" directives=%v flbin=%v/%v\n", keys, s.FLBInActive, s.FLBIn)
 	return out
 }
 

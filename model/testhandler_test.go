@@ -112,7 +112,8 @@ func TestTestFilePreserveFailuresUnwind(t *testing.T) {
 		`liveupdate-test-v1.get_id(test#1) = 0`,
 		flb0+`.preserve() = 0`,
 		flb1+`.preserve() = -ENOSPC`,
-		flb0+`.unpreserve() = 0`)
+		flb0+`.unpreserve() = 0`,
+		`liveupdate-test-v1.get_id(test#1) = 0`)
 	// The handler's preserve fails: both FLBs are put back, reverse.
 	w.direct(id1, CbPreserve, 1, syscall.EIO)
 	require.Equal(t, syscall.EIO, w.preserve(s, f1, 1).Errno)
