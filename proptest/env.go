@@ -27,6 +27,8 @@ type Env struct {
 	nextTask model.TaskID
 	// Trace is every operation so far as C-like lines.
 	Trace []string
+	// ids binds the model's test files to the port's (env_handler.go).
+	ids testIDs
 
 	// mu guards reports: handlers may be called from any goroutine.
 	mu      sync.Mutex
@@ -82,10 +84,11 @@ func (m *Mismatch) Error() string {
 // Exec applies op to the port (and in lockstep mode to the model) and
 // returns the port's result; a disagreement is a *Mismatch.
 func (e *Env) Exec(op model.Op) (model.Result, error) {
+	before := e.M.Kernel()
 	pr, rawErr := e.runPort(op)
 	if !e.lockstep {
 		e.Trace = append(e.Trace, model.Format(op, pr))
-		return pr, nil
+		return pr, e.checkCalls(before, op, pr)
 	}
 	// In place: e.S is the only copy (model.Step would clone it, which
 	// costs O(state) per operation).
@@ -94,7 +97,7 @@ func (e *Env) Exec(op model.Op) (model.Result, error) {
 	if !pr.Equal(mr) {
 		return pr, &Mismatch{Op: op, Port: pr, Model: mr, Err: rawErr}
 	}
-	return pr, nil
+	return pr, e.checkCalls(before, op, pr)
 }
 
 // Task returns the port's task for a model task id.
@@ -138,6 +141,8 @@ func (e *Env) runPort(op model.Op) (r model.Result, raw error) {
 		return model.Result{Ret: int64(id)}, nil
 	case model.OpKexec:
 		return res(0, e.M.Kexec())
+	case model.OpTestCtl:
+		return e.runTestCtl(op)
 	}
 	t := e.tasks[op.Task]
 	if t == nil {
@@ -186,6 +191,10 @@ func (e *Env) runPort(op model.Op) (r model.Result, raw error) {
 	case model.OpMemfdCreate:
 		fd, err := t.MemfdCreate(op.Name, uint(op.Flags))
 		return res(int64(fd), err)
+	case model.OpInitModule:
+		return res(0, t.InitModule(op.Name))
+	case model.OpDeleteModule:
+		return res(0, t.DeleteModule(op.Name, oNonblock))
 	}
 	return model.Result{Errno: syscall.ENOSYS}, nil
 }

@@ -37,6 +37,8 @@ var faultSites = map[string]fault.Site{
 	model.FaultKHOPreserveFolio: fault.KHOPreserveFolio,
 	model.FaultKHOPreservePages: fault.KHOPreservePages,
 	model.FaultLUOFDTSetup:      fault.LUOFDTSetup,
+	model.FaultFLBPreserve:      fault.FLBPreserve,
+	model.FaultFLBRetrieve:      fault.FLBRetrieve,
 }
 
 // ExecFault runs op with site (a model.Fault* name) armed on the port's
@@ -64,6 +66,7 @@ func (e *Env) ExecFaultNth(site string, nth int, op model.Op) (res model.Result,
 		e.S = next
 	}
 	inj := e.M.Faults()
+	before := e.M.Kernel()
 	inj.Arm(ps, fault.Attr{Nth: uint64(nth)})
 	pr, rawErr := e.runPort(op)
 	inj.Disarm(ps)
@@ -75,7 +78,7 @@ func (e *Env) ExecFaultNth(site string, nth int, op model.Op) (res model.Result,
 	if e.lockstep && !pr.Equal(mr) {
 		return pr, true, &Mismatch{Op: op, Port: pr, Model: mr, Err: rawErr}
 	}
-	return pr, true, nil
+	return pr, true, e.checkCalls(before, op, pr)
 }
 
 // FaultAction builds one faulted operation from the model's state.
@@ -152,6 +155,12 @@ func FaultActions() []FaultAction {
 		withNth(FaultAction{"fault_preserve_kho_preserve_pages", model.FaultKHOPreservePages, haveOutgoingFile, buildPreserveMemfd, nil}, 3),
 		// FDT building: the next kernel's luo_late_startup().
 		{"fault_kexec_fdt_setup", model.FaultLUOFDTSetup, luoEnabled, kexec, nil},
+		// The handler and FLB sites at any call (gen_handler.go).
+		withNth(FaultAction{"fault_freeze_nth", model.FaultHandlerFreeze, haveOutgoingTest, kexec, nil}, 4),
+		withNth(FaultAction{"fault_can_finish_nth", model.FaultCanFinish, haveIncomingFile, buildFinish, nil}, 3),
+		{"fault_kho_finalize_test", model.FaultKHOFinalize, haveOutgoingTest, kexec, nil},
+		withNth(FaultAction{"fault_flb_preserve", model.FaultFLBPreserve, haveOutgoingFile, buildPreserveTest, nil}, 2),
+		withNth(FaultAction{"fault_flb_retrieve", model.FaultFLBRetrieve, flbHandedOver, buildFLBRetrieve, nil}, 2),
 	}
 }
 
@@ -250,6 +259,7 @@ func (r *run) faultActions(weight int, skip map[string]bool) []Action {
 				}
 				r.touched = true
 				r.stats.faultOp(fa.Site, op, res.Errno)
+				r.stats.calls(op, res, r.e.S.Calls)
 				if r.ops != nil {
 					*r.ops = append(*r.ops, op)
 				}

@@ -462,6 +462,9 @@ func Actions() []Action {
 			return c.fileOp(model.OpClose, func(*model.File) bool { return true })
 		})},
 		{"open_device", func(s *model.State) int {
+			if testModuleNeeded(s) {
+				return 2 // a VMM loads its modules first
+			}
 			if s.DevInUse {
 				return 20
 			}

@@ -64,6 +64,9 @@ func liveUpdateStep(c *Ctx) bool {
 			continue
 		}
 		if !haveDev {
+			if testModuleNeeded(s) {
+				return c.loadTestModule(live[0])
+			}
 			return c.openDevice(live[0])
 		}
 		c.Do(model.Op{Kind: model.OpIoctl, Task: devTask, FD: dev, Cmd: model.IoctlRetrieveSession, Buf: model.SessionArgBuf(se.Name)})

@@ -136,7 +136,7 @@ func newRunWeighted(t fataler, lockstep bool, stats *Stats, skip map[string]bool
 	}
 	stats.check()
 	r := &run{t: t, e: e, stats: stats, touched: true}
-	for _, a := range Actions() {
+	for _, a := range append(Actions(), HandlerActions()...) {
 		if !skip[a.Name] {
 			r.acts = append(r.acts, a)
 		}
@@ -188,6 +188,7 @@ func (r *run) exec(op model.Op) model.Result {
 	res, err := r.e.Exec(op)
 	r.touched = r.touched || touchesLUO(op)
 	r.stats.op(op, res.Errno)
+	r.stats.calls(op, res, r.e.S.Calls)
 	if r.ops != nil {
 		*r.ops = append(*r.ops, op)
 	}
@@ -200,8 +201,8 @@ func (r *run) exec(op model.Op) model.Result {
 // checkInvariants runs after every step.
 func (r *run) checkInvariants() {
 	r.t.Helper()
-	if reps := r.e.Reports(); len(reps) > 0 {
-		r.fail("the kernel filed %d report(s); first:\n%s", len(reps), reps[0])
+	if err := r.e.checkReports(); err != nil {
+		r.fail("%v", err)
 	}
 	r.stats.invariant("no WARN/lockdep/KASAN report")
 	if err := r.e.S.Check(); err != nil {
@@ -232,6 +233,11 @@ func (r *run) teardown() {
 	r.t.Helper()
 	for _, id := range liveTasks(&r.e.S) {
 		r.exec(model.Op{Kind: model.OpExit, Task: id})
+	}
+	if strandedFiles(&r.e.S) {
+		// A session whose finish a file refused keeps its files
+		// until the next kexec (as upstream): reboot to drop them.
+		r.exec(model.Op{Kind: model.OpKexec})
 	}
 	r.touched = true
 	r.checkInvariants()

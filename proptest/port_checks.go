@@ -178,7 +178,7 @@ func agree(d *liveupdate.DebugState, s *model.State) error {
 		}
 		for j, f := range ss.Files {
 			mf := ms.In[j]
-			if f.Token != mf.Token || (f.RetrieveStatus > 0) != mf.Retrieved || f.Compatible != model.MemfdCompatible {
+			if f.Token != mf.Token || (f.RetrieveStatus > 0) != mf.Retrieved || f.Compatible != mf.Handler {
 				return fmt.Errorf("incoming %q file %d: port token=%d status=%d %q, model token=%d retrieved=%v",
 					ss.Name, j, f.Token, f.RetrieveStatus, f.Compatible, mf.Token, mf.Retrieved)
 			}

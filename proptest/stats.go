@@ -32,6 +32,9 @@ type Stats struct {
 	// kernel/fault's site order.
 	sites    []fault.SiteStats // guarded by mu
 	failedAt time.Time         // guarded by mu; when a check first failed
+	// callCells counts the test module's callback x outcome cells
+	// (stats_calls.go).
+	callCells map[string]int // guarded by mu
 }
 
 // NewStats returns empty counters.
@@ -283,6 +286,7 @@ func (s *Stats) WriteSummary(w io.Writer) {
 	if len(s.sites) > 0 {
 		s.writeFaultsLocked(w)
 	}
+	s.writeCallsLocked(w)
 	var inv []string
 	for k := range s.invariants {
 		inv = append(inv, k)
@@ -311,6 +315,7 @@ func (s *Stats) missingLocked() []string {
 			}
 		}
 	}
+	miss = append(miss, s.missingCallsLocked()...)
 	sort.Strings(miss)
 	return miss
 }
