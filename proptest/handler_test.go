@@ -1,0 +1,77 @@
+package proptest
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// handlerSkip leaves out every action of the in-kernel face
+// (gen_handler.go) and its fault actions.
+func handlerSkip() map[string]bool {
+	skip := map[string]bool{}
+	for _, a := range HandlerActions() {
+		skip[a.Name] = true
+	}
+	for _, n := range []string{"fault_freeze_nth", "fault_can_finish_nth", "fault_kho_finalize_test", "fault_flb_preserve", "fault_flb_retrieve"} {
+		skip[n] = true
+	}
+	return skip
+}
+
+// runSkipping is randomRun with the actions in skip left out; it returns
+// the number of operations.
+func runSkipping(tb testing.TB, src Source, steps int, stats *Stats, skip map[string]bool) int {
+	tb.Helper()
+	r, err := newRun(tb, true, stats, skip)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for range steps {
+		if r.step(src) {
+			r.checkInvariants()
+		}
+	}
+	r.teardown()
+	return len(r.e.Trace)
+}
+
+// TestCampaignReachesCallbacks runs a few checks from a fixed seed and
+// requires the callback cells a live update of test files reaches: every
+// handler callback succeeding, a can_finish refusal and FLB finish.
+func TestCampaignReachesCallbacks(t *testing.T) {
+	stats := NewStats()
+	src := prngSource{rand.New(rand.NewPCG(12, 12))}
+	for range 30 {
+		runSkipping(t, src, benchSteps, stats, nil)
+	}
+	miss := stats.MissingCalls()
+	for _, cell := range []string{
+		"test.can_preserve/true", "test.preserve/OK", "test.freeze/OK", "test.retrieve/OK",
+		"test.can_finish/true", "test.finish/OK", "flb.preserve/OK", "flb.retrieve/OK", "flb.finish/OK",
+	} {
+		require.NotContains(t, miss, cell)
+	}
+}
+
+// BenchmarkLockstepHandlerSteps measures steps/s of the lockstep machine
+// with the whole action set, test-handler actions included (every
+// operation's callback trace compared).
+func BenchmarkLockstepHandlerSteps(b *testing.B) { benchSkipping(b, nil) }
+
+// BenchmarkLockstepNoHandlerSteps is the same without the test-handler
+// actions (the campaign as it was before them; traces are still
+// compared, and empty).
+func BenchmarkLockstepNoHandlerSteps(b *testing.B) { benchSkipping(b, handlerSkip()) }
+
+func benchSkipping(b *testing.B, skip map[string]bool) {
+	steps, i := 0, 0
+	start := time.Now()
+	for b.Loop() {
+		steps += runSkipping(b, benchSource(i), benchSteps, nil, skip)
+		i++
+	}
+	b.ReportMetric(float64(steps)/time.Since(start).Seconds(), "steps/s")
+}
