@@ -33,6 +33,15 @@ type Driver struct {
 	inst *instance
 	// seq numbers the test files of this kernel (from 1, across reloads).
 	seq uint64
+	// paID remembers the id of each incoming file by its serialized
+	// data, read at the first callback that needs it: a retrieve may
+	// consume the page (then fail), and can_finish and finish must
+	// still name the file.
+	paID map[uint64]uint64
+	// restored are the serialized pages a retrieve restored: finish
+	// frees the others (a retrieve that failed before restoring, or
+	// none).
+	restored map[uint64]bool
 	// trace is every callback received, in order.
 	trace Trace
 	// directives are the armed failures, in arming order.

@@ -73,8 +73,21 @@ func (in *instance) fileID(a *liveupdate.FileOpArgs) uint64 {
 	if tf := testFileOf(a.File); tf != nil {
 		return tf.id
 	}
+	in.d.mu.Lock()
+	id, ok := in.d.paID[a.SerializedData]
+	in.d.mu.Unlock()
+	if ok {
+		return id
+	}
 	if b, ok := in.peekSer(mm.PhysAddr(a.SerializedData), SerOffPayload); ok {
-		return DecodeSer(b).ID
+		id = DecodeSer(b).ID
+		in.d.mu.Lock()
+		if in.d.paID == nil {
+			in.d.paID = map[uint64]uint64{}
+		}
+		in.d.paID[a.SerializedData] = id
+		in.d.mu.Unlock()
+		return id
 	}
 	return 0
 }
@@ -151,15 +164,24 @@ func (in *instance) unfreeze(a *liveupdate.FileOpArgs) {
 	in.d.record(Call{Op: OpUnfreeze, File: tf.id, FLB: -1})
 }
 
-// retrieve restores the page, then (as a handler failing at its last
-// step) consults the directives, so a failed retrieve has cleaned up.
+// retrieve consults the directives first (a directed failure leaves the
+// page for finish to free), then restores the page and rebuilds the file.
 func (in *instance) retrieve(a *liveupdate.FileOpArgs) error {
 	id := in.fileID(a)
 	err := func() error {
+		if e := in.d.decide(OpRetrieve, id, -1); e != 0 {
+			return e
+		}
 		f, err := in.d.kho.RestoreFolio(mm.PhysAddr(a.SerializedData))
 		if err != nil {
 			return syscall.EINVAL
 		}
+		in.d.mu.Lock()
+		if in.d.restored == nil {
+			in.d.restored = map[uint64]bool{}
+		}
+		in.d.restored[a.SerializedData] = true
+		in.d.mu.Unlock()
 		buf := make([]byte, mm.PageSize)
 		rerr := f.Read(0, buf)
 		f.Put()
@@ -169,9 +191,6 @@ func (in *instance) retrieve(a *liveupdate.FileOpArgs) error {
 		s := DecodeSer(buf)
 		if s.Magic != SerMagic || s.Size > PayloadMax || s.Pos > PayloadMax || s.ID != id {
 			return syscall.EINVAL
-		}
-		if e := in.d.decide(OpRetrieve, id, -1); e != 0 {
-			return e
 		}
 		file, _, err := in.newTestFile(s.ID, s.Payload)
 		if err != nil {
@@ -192,11 +211,14 @@ func (in *instance) canFinish(a *liveupdate.FileOpArgs) bool {
 	return ok
 }
 
-// finish frees the page of a file that was never retrieved; a retrieve,
+// finish frees the page of a file whose page no retrieve restored; a retrieve,
 // good or failed, has freed it already.
 func (in *instance) finish(a *liveupdate.FileOpArgs) {
 	id := in.fileID(a)
-	if a.RetrieveStatus == 0 {
+	in.d.mu.Lock()
+	restored := in.d.restored[a.SerializedData]
+	in.d.mu.Unlock()
+	if !restored {
 		in.d.kho.RestoreFree(mm.PhysAddr(a.SerializedData))
 	}
 	in.d.record(Call{Op: OpFinish, File: id, FLB: -1})
@@ -204,6 +226,10 @@ func (in *instance) finish(a *liveupdate.FileOpArgs) {
 
 func (in *instance) getID(f *vfs.File) uint64 {
 	tf := testFileOf(f)
+	// luo_preserved_files' keys are every handler's ids: memfd's are
+	// small inode numbers, as the test ids' low halves are; a tag keeps
+	// the two apart (a collision is a false EBUSY on PRESERVE_FD).
+	// The trace records the file's id, of which the key is a function.
 	in.d.record(Call{Op: OpGetID, File: tf.id, FLB: -1, Result: int64(tf.id)})
-	return tf.id
+	return tf.id | 0x7e57<<48
 }
