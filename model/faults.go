@@ -336,20 +336,3 @@ func (s *State) faultFileKind(op Op) FileKind {
 	}
 	return s.Files[fid].Kind
 }
-
-// sessionOf returns the session whose file op's fd refers to, or nil.
-func (s *State) sessionOf(op Op) *Session {
-	t := s.Tasks[op.Task]
-	if t == nil {
-		return nil
-	}
-	fid, ok := t.FDs[op.FD]
-	if !ok {
-		return nil
-	}
-	f := s.Files[fid]
-	if f == nil || f.Kind != KindSession {
-		return nil
-	}
-	return s.Sessions[f.Session]
-}

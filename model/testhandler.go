@@ -275,28 +275,6 @@ func (s *State) ModuleRefs() int {
 	return n
 }
 
-// testFilesInUse counts test files LUO holds (outgoing, or deserialized
-// incoming).
-func (s *State) testFilesInUse() int {
-	n := 0
-	for _, id := range s.Outgoing {
-		for _, f := range s.Sessions[id].Out {
-			if s.Files[f.File].Kind == KindTest {
-				n++
-			}
-		}
-	}
-	if s.Deserialized {
-		for _, id := range s.Incoming {
-			for _, f := range s.Sessions[id].In {
-				if f.Handler == TestCompatible {
-					n++
-				}
-			}
-		}
-	}
-	return n
-}
 
 // loadModule ports init_module(2) of the test module and its init: the
 // handler registered after those already registered (LUO disabled:
