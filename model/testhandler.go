@@ -275,7 +275,6 @@ func (s *State) ModuleRefs() int {
 	return n
 }
 
-
 // loadModule ports init_module(2) of the test module and its init: the
 // handler registered after those already registered (LUO disabled:
 // EOPNOTSUPP, ignored as memfd_luo_init() does), the test FLBs linked in
