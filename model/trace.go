@@ -74,7 +74,7 @@ func ErrnoName(e syscall.Errno) string {
 		syscall.EBUSY: "EBUSY", syscall.EEXIST: "EEXIST", syscall.EINVAL: "EINVAL",
 		syscall.EMFILE: "EMFILE", syscall.ENOTTY: "ENOTTY", syscall.EFBIG: "EFBIG",
 		syscall.ENOSPC: "ENOSPC", syscall.ESPIPE: "ESPIPE", syscall.ENOSYS: "ENOSYS",
-		syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.ENODATA: "ENODATA",
+		syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.ENODATA: "ENODATA", syscall.ENODEV: "ENODEV",
 	}
 	if n, ok := names[e]; ok {
 		return n

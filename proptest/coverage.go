@@ -27,6 +27,10 @@ var Expected = map[string][]string{
 	"SESSION_FINISH":      {"OK", "EINVAL"},
 	"SESSION_GET_NAME":    {"OK", "EINVAL"},
 	"IOCTL_OTHER":         {"EINVAL", "ENOTTY"},
+	// The test module (gen_handler.go).
+	"init_module":   {"OK", "EEXIST", "ENOENT"},
+	"delete_module": {"OK", "EAGAIN", "ENOENT"},
+	"testctl":       {"OK", "EEXIST", "EINVAL", "ENODATA", "ENODEV", "ENOENT"},
 }
 
 func expected(op, outcome string) bool { return slices.Contains(Expected[op], outcome) }
