@@ -163,26 +163,72 @@ func TestFLBGetIncomingRacesFinish(t *testing.T) {
 // away until LUO's last use of the handler, so under every schedule the
 // unload either fails with EWOULDBLOCK or comes after, and no use of the
 // gone module is reported (M16: the pin dropped before get_id).
+// nullModule installs (not loads) a module "null_luo" whose handler
+// preserves /dev/null files, which do not pin it.
+func nullModule(t *testing.T, k *kernel.Kernel) {
+	t.Helper()
+	l := k.LUO()
+	var fh liveupdate.FileHandler
+	ops := liveupdate.FileOps{
+		CanPreserve: func(_ *liveupdate.FileHandler, f *vfs.File) bool { return f.Name() == "/dev/null" },
+		Preserve:    func(*liveupdate.FileOpArgs) error { return nil },
+		Unpreserve:  func(*liveupdate.FileOpArgs) {},
+		Retrieve:    func(*liveupdate.FileOpArgs) error { return syscall.EINVAL },
+		Finish:      func(*liveupdate.FileOpArgs) {},
+		GetID:       func(*vfs.File) uint64 { return 1 << 40 },
+	}
+	fh = liveupdate.FileHandler{Ops: &ops, Compatible: "null-v1"}
+	require.NoError(t, k.Modules().AddImage(module.Image{Name: "null_luo",
+		Init: func(mod *module.Module) error { ops.Owner = mod; return l.RegisterFileHandler(&fh) },
+		Exit: func(*module.Module) { _ = l.UnregisterFileHandler(&fh) },
+	}))
+}
+
+// TestModuleUnloadRacesPreserve: PRESERVE_FD of a file of a handler
+// module against its delete_module(): the handler is found and pinned
+// under luo_register_rwlock, so either the preserve wins (the unload
+// fails with EWOULDBLOCK) or the unload does (no handler: ENOENT), and
+// the gone module is never called.
+func TestModuleUnloadRacesPreserve(t *testing.T) {
+	outcomes := map[string]int{}
+	for seed := range uint64(schedRuns / 2) {
+		m, reports := schedMachine(t)
+		k := m.Kernel()
+		nullModule(t, k)
+		task := k.NewTask()
+		require.NoError(t, task.InitModule("null_luo"))
+		dev, err := lu.OpenDevice(task)
+		require.NoError(t, err)
+		s, err := lu.CreateSession(task, dev, "s")
+		require.NoError(t, err)
+		null, err := task.Open("/dev/null", 2)
+		require.NoError(t, err)
+		other := k.NewTask()
+		var preserveErr, unloadErr error
+		runPCT(t, k, seed, reports,
+			func(*sched.Task) { preserveErr = lu.PreserveFD(task, s, null, 1) },
+			func(*sched.Task) { unloadErr = other.DeleteModule("null_luo", 0x800) })
+		switch {
+		case preserveErr == nil:
+			require.ErrorIs(t, unloadErr, syscall.EWOULDBLOCK, "schedule %d", seed)
+			outcomes["preserved"]++
+		default:
+			require.ErrorIs(t, preserveErr, syscall.ENOENT, "schedule %d", seed)
+			require.NoError(t, unloadErr, "schedule %d", seed)
+			outcomes["unloaded"]++
+		}
+		task.Exit()
+		other.Exit()
+	}
+	require.Len(t, outcomes, 2, "both orders reached: %v", outcomes)
+}
+
 func TestModuleUnloadRacesUnpreserve(t *testing.T) {
 	unloaded := 0
 	for seed := range uint64(schedRuns) {
 		m, reports := schedMachine(t)
 		k := m.Kernel()
-		l := k.LUO()
-		var fh liveupdate.FileHandler
-		ops := liveupdate.FileOps{
-			CanPreserve: func(_ *liveupdate.FileHandler, f *vfs.File) bool { return f.Name() == "/dev/null" },
-			Preserve:    func(*liveupdate.FileOpArgs) error { return nil },
-			Unpreserve:  func(*liveupdate.FileOpArgs) {},
-			Retrieve:    func(*liveupdate.FileOpArgs) error { return syscall.EINVAL },
-			Finish:      func(*liveupdate.FileOpArgs) {},
-			GetID:       func(*vfs.File) uint64 { return 1 << 40 },
-		}
-		fh = liveupdate.FileHandler{Ops: &ops, Compatible: "null-v1"}
-		require.NoError(t, k.Modules().AddImage(module.Image{Name: "null_luo",
-			Init: func(mod *module.Module) error { ops.Owner = mod; return l.RegisterFileHandler(&fh) },
-			Exit: func(*module.Module) { _ = l.UnregisterFileHandler(&fh) },
-		}))
+		nullModule(t, k)
 		task := k.NewTask()
 		require.NoError(t, task.InitModule("null_luo"))
 		dev, err := lu.OpenDevice(task)
