@@ -331,6 +331,13 @@ func (h *Handler) finish(a *liveupdate.FileOpArgs) {
 // folios not yet added are restored and freed; those added go with the
 // file.
 //
+// A folio that cannot be restored fails the retrieve with EIO wherever it
+// comes (M25): "mm/memfd_luo: report error when restoring a folio fails
+// mid-loop" (0fb1daf0b78d, 7.1, Cc: stable). In 6.19 (02e117b8ca58) err
+// started as -EIO but each restored folio overwrote it with 0, so a
+// failure after the first folio returned 0 and a file missing the rest of
+// its contents (TestRetrieveFolioRestoreFailsMidLoop).
+//
 // Requires si.Lock().
 func (h *Handler) retrieveFolios(si *mm.ShmemInode, area *kho.VmArea, nr uint64) error {
 	for i := uint64(0); i < nr; i++ {

@@ -340,6 +340,37 @@ func TestRetrieveCorrupt(t *testing.T) {
 	})
 }
 
+// TestRetrieveFolioRestoreFailsMidLoop: a folio that cannot be restored
+// after others were fails the retrieve with EIO, and the folios after it
+// are still restored and freed. This is "mm/memfd_luo: report error when
+// restoring a folio fails mid-loop" (0fb1daf0b78d), which the reference
+// profile applies (M25); 6.19's memfd_luo_retrieve_folios() (02e117b8ca58)
+// had err overwritten with 0 by the folios restored before and returned a
+// file missing the rest of its contents.
+func TestRetrieveFolioRestoreFailsMidLoop(t *testing.T) {
+	k, rep := countingKern(t)
+	f := k.memfd(t, 4*mm.PageSize, 0, bytes.Repeat([]byte{7}, 4*mm.PageSize), 0)
+	si := mm.ShmemInodeOf(f)
+	si.Lock()
+	second := si.LookupFolioLocked(1).PA()
+	si.Unlock()
+	a := k.preserve(t, f)
+	k2 := k.kexec(t)
+	// Something else claimed the second folio: its restore fails.
+	claimed, err := k2.kho.RestoreFolio(second)
+	require.NoError(t, err)
+	reserved := k2.mm.Stats().ReservedPages
+	b := &liveupdate.FileOpArgs{Handler: k2.h.FileHandler(), SerializedData: a.SerializedData}
+	require.ErrorIs(t, k2.ops.Retrieve(b), syscall.EIO)
+	require.Nil(t, b.File)
+	require.Equal(t, 1, rep.Count(bug.KindWarn), "KHO's restore check on the second folio")
+	// The first folio went with the dropped file, the last two were
+	// restored and freed; with the descriptors (ser, array and its chunk)
+	// nothing of the hand-over stays reserved.
+	require.EqualValues(t, reserved-6, k2.mm.Stats().ReservedPages)
+	claimed.Put()
+}
+
 // TestFreezeUnpreserveWithoutData: both WARN on serialized_data 0 (what
 // the 6.19 unfreeze bug M7 leads to) and do nothing else.
 func TestFreezeUnpreserveWithoutData(t *testing.T) {
