@@ -35,7 +35,9 @@ func (s State) Check() error {
 				return fmt.Errorf("S2: duplicate name %q", se.Name)
 			}
 			names[se.Name] = true
-			if len(se.Name) == 0 || len(se.Name) >= SessionNameLength {
+			// An incoming name may be empty (handed over by a 6.19
+			// kernel without M10; restored as upstream does).
+			if (len(se.Name) == 0 && !incoming) || len(se.Name) >= SessionNameLength {
 				return fmt.Errorf("S6: name length %d", len(se.Name))
 			}
 			if !incoming && se.Retrieved {

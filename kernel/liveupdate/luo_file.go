@@ -497,15 +497,20 @@ func (l *LUO) fileFinishLocked(ctx *vfs.Context, fs *fileSet) error {
 // fileDeserializeLocked ports luo_file.c:luo_file_deserialize(): rebuild
 // an incoming set from its luo_file_set_ser, binding each entry to the
 // registered handler with the same compatible string (read lock on the
-// registry, M18). The data is untrusted: the count is bounded by the
-// array, the array must be a block the previous kernel preserved,
+// registry, M18). The data is untrusted: the array must be a block the
+// previous kernel preserved, the count is bounded by the array,
 // compatibles must be NUL-terminated and tokens unique (EINVAL otherwise).
 // An unknown compatible, or one whose handler's module is going, is ENOENT.
 // Each deserialized file pins its handler's module until it is finished.
 //
 // Unlike C, count grows with the list, so count == len(files) holds even
-// after a failure. As upstream, nothing is undone on failure: the whole
-// deserialization fails and its error is cached (see sessionDeserializeAll).
+// during a failure. On failure the set is unwound, as in the newest
+// upstream form ("liveupdate: Remove limit on the number of files per
+// session", 1d1153097f4d, 7.2: err_destroy_blocks), where 6.19
+// (b2135d1cb0e3) left it half built (M26): every luo_file made so far is
+// freed, dropping its pin on the handler (the module reference), and the
+// array, once claimed, is freed. The error then fails the whole
+// deserialization (see sessionDeserializeAll).
 func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
 	if fss.Files == 0 {
 		if fss.Count != 0 {
@@ -514,21 +519,37 @@ func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
 		}
 		return nil
 	}
-	if fss.Count == 0 || fss.Count > FileMax {
-		l.log.printf("warn", "File set count %d out of range", fss.Count)
-		return syscall.EINVAL
-	}
 	filesPA := mm.PhysAddr(fss.Files)
 	if !l.kho.incoming(filesPA, FileBlockSize) {
 		l.log.printf("warn", "File array %#x is not a preserved block", fss.Files)
 		return syscall.EINVAL
 	}
+	fs.filesPA = filesPA
+	err := l.fileDeserializeEntriesLocked(fs, fss)
+	if err != nil {
+		for _, f := range fs.files {
+			l.fileFree(f)
+		}
+		fs.files, fs.count = nil, 0
+		l.kho.RestoreFree(fs.filesPA)
+		fs.filesPA = 0
+	}
+	return err
+}
+
+// fileDeserializeEntriesLocked builds fs's luo_files from the entries of
+// its claimed array: the loop of luo_file_deserialize() with
+// luo_file_deserialize_one().
+func (l *LUO) fileDeserializeEntriesLocked(fs *fileSet, fss *FileSetSer) error {
+	if fss.Count == 0 || fss.Count > FileMax {
+		l.log.printf("warn", "File set count %d out of range", fss.Count)
+		return syscall.EINVAL
+	}
 	buf := make([]byte, int(fss.Count)*FileSerSize)
-	if err := l.mem.readIncoming(filesPA, buf); err != nil {
+	if err := l.mem.readIncoming(fs.filesPA, buf); err != nil {
 		l.log.printf("warn", "Failed to read file array %#x: %v", fss.Files, err)
 		return syscall.EINVAL
 	}
-	fs.filesPA = filesPA
 
 	l.registerRwsem.DownRead()
 	defer l.registerRwsem.UpRead()

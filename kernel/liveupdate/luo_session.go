@@ -198,10 +198,15 @@ func (l *LUO) sessionPreserveFD(ctx *vfs.Context, s *session, ucmd *luoUcmd) err
 	return nil
 }
 
-// sessionRetrieveFD ports luo_session.c:luo_session_retrieve_fd().
+// sessionRetrieveFD ports luo_session.c:luo_session_retrieve_fd() in its
+// 6.19 form (16cec0d26521): s.mutex is held from the lookup through the
+// response and fd_install(). The newest upstream form holds it around
+// luo_retrieve_file() only; that came with "liveupdate: avoid mixing
+// cleanup guards with goto in luo_session_retrieve_fd" (6af06e11bd48,
+// 7.2), a coding-style refactor, not a correctness fix, so the reference
+// profile keeps 6.19's scope (TestRetrieveFDHoldsSessionMutexThroughInstall).
 //
-// Requires: the serialize rwsem held for read; s.mutex not held (held
-// here from the lookup through the fd install).
+// Requires: the serialize rwsem held for read; s.mutex not held.
 func (l *LUO) sessionRetrieveFD(ctx *vfs.Context, s *session, ucmd *luoUcmd) error {
 	argp := DecodeFDArg(ucmd.cmd)
 
@@ -552,12 +557,33 @@ func (l *LUO) sessionDeserialize() error {
 // and devices is error-prone and of little value: the resources are
 // treated as leaked, and user space is expected to detect the failure
 // (every open of /dev/liveupdate fails with EIO) and reboot.
+//
+// The session block itself is freed on failure as on success (M26): the
+// newest upstream form ("liveupdate: Remove limit on the number of
+// sessions", 2a441a14c2c0, 7.2: kho_block_set_destroy() on the save_err
+// path too), where 6.19 (7f790dd21a93) returned early and left it
+// reserved. The sessions restored before the failure do not point into
+// it.
 func (l *LUO) sessionDeserializeAll() error {
 	sh := &l.sessions.incoming
 	if !sh.active {
 		return nil
 	}
 
+	err := l.sessionDeserializeEntries(sh)
+	l.kho.RestoreFree(sh.headerSer)
+	sh.rwsem.DownWrite()
+	sh.headerSer, sh.ser = 0, 0
+	sh.rwsem.UpWrite()
+	return err
+}
+
+// sessionDeserializeEntries restores every session of the incoming session
+// block, stopping at the first failure: the loop of
+// luo_session_deserialize().
+//
+// Requires: no LUO lock held.
+func (l *LUO) sessionDeserializeEntries(sh *sessionHeader) error {
 	var hb [SessionHeaderSerSize]byte
 	if err := l.mem.readIncoming(sh.headerSer, hb[:]); err != nil {
 		l.log.printf("warn", "Failed to read session header: %v", err)
@@ -579,23 +605,28 @@ func (l *LUO) sessionDeserializeAll() error {
 			return err
 		}
 	}
-
-	l.kho.RestoreFree(sh.headerSer)
-	sh.rwsem.DownWrite()
-	sh.headerSer, sh.ser = 0, 0
-	sh.rwsem.UpWrite()
 	return nil
 }
 
-// sessionDeserializeOne restores one incoming session and its files. The
-// name must be NUL-terminated and non-empty; failures are logged with the
-// untrusted name printed bounded (M23), before the session is freed (M4);
-// file failures propagate (M8).
+// sessionDeserializeOne ports luo_session.c:luo_session_deserialize_one()
+// (the body of 6.19's loop): restore one incoming session and its files.
+// Failures are logged with the untrusted name printed bounded (M23),
+// before the session is freed (M4); file failures propagate (M8), and a
+// session whose files failed stays listed, with none (its set was unwound
+// by fileDeserializeLocked, M26).
+//
+// The name is not validated beyond its terminating NUL, as upstream: 6.19
+// (0153094d03df, 7f790dd21a93) and the newest form (be9d10d16765) copy it
+// unchecked, and the name check of M10 is CREATE_SESSION's only. An empty
+// name, which a 6.19 kernel without M10 could create and hand over, is
+// restored and RETRIEVE_SESSION with an all-zero name finds it. An
+// unterminated name cannot come from any upstream kernel (it serializes
+// with strscpy()); it is corrupt data, EINVAL (docs/README.md).
 //
 // Requires: no LUO lock held.
 func (l *LUO) sessionDeserializeOne(sh *sessionHeader, ser *SessionSer) error {
-	if name, ok := cString(ser.Name[:]); !ok || name == "" {
-		l.log.printf("warn", "Invalid session name [%s] during deserialization", printable(ser.Name[:]))
+	if _, ok := cString(ser.Name[:]); !ok {
+		l.log.printf("warn", "Unterminated session name [%s] during deserialization", printable(ser.Name[:]))
 		return syscall.EINVAL
 	}
 	if err := l.faults.Fail(fault.LUOSessionAlloc); err != nil {

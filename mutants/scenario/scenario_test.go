@@ -2,6 +2,7 @@ package scenario_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -94,14 +95,48 @@ func TestHostileHandoverDuplicateName(t *testing.T) {
 	require.Equal(t, "a", st.Incoming.Sessions[0].Name)
 }
 
-// TestHostileHandoverEmptyName: an incoming session with an empty name is
-// rejected before a session object exists; deserialization fails, for
-// good. Kills M3, M9 and V6-deserialized.
-func TestHostileHandoverEmptyName(t *testing.T) {
+// TestHandoverEmptyName: an incoming session with an empty name, as a
+// 6.19 kernel without the CREATE_SESSION name check (M10) could hand over,
+// is restored as upstream restores it: luo_session_deserialize() in 6.19
+// (0153094d03df, 7f790dd21a93) and luo_session_deserialize_one() in the
+// newest form (be9d10d16765) copy the name unchecked, and M10 checks only
+// CREATE_SESSION. RETRIEVE_SESSION with an all-zero name finds it, and
+// GET_NAME returns "". (Until issue 16 the port rejected it and failed the
+// whole deserialization.)
+func TestHandoverEmptyName(t *testing.T) {
 	m := handOver(t, "a", "b")
 	setIncomingName(t, m, 0, "")
+	task := m.Kernel().NewTask()
+	dev, err := lu.OpenDevice(task)
+	require.NoError(t, err)
+	st := m.Kernel().LUO().Snapshot()
+	require.Zero(t, st.DeserializeErr)
+	require.Equal(t, 2, st.Incoming.Count)
+	require.Equal(t, "", st.Incoming.Sessions[0].Name)
+	require.Equal(t, "b", st.Incoming.Sessions[1].Name)
+	s, err := lu.RetrieveSession(task, dev, "")
+	require.NoError(t, err)
+	name, err := lu.SessionName(task, s)
+	require.NoError(t, err)
+	require.Equal(t, "", name)
+	_, err = lu.RetrieveSession(task, dev, "a")
+	require.ErrorIs(t, err, syscall.ENOENT)
+	require.NoError(t, lu.FinishSession(task, s))
+	task.Exit()
+}
+
+// TestHostileHandoverUnterminatedName: a 64-byte session name with no NUL,
+// which no upstream kernel writes (it serializes names with strscpy()),
+// is corrupt data: deserialization fails with EINVAL before a session
+// object exists, for good (a deliberate difference, docs/README.md). Kills
+// M3 and V6-deserialized.
+func TestHostileHandoverUnterminatedName(t *testing.T) {
+	m := handOver(t, "a", "b")
+	setIncomingName(t, m, 0, strings.Repeat("x", liveupdate.SessionNameLength))
 	openTwice(t, m)
-	require.Zero(t, m.Kernel().LUO().Snapshot().Incoming.Count)
+	st := m.Kernel().LUO().Snapshot()
+	require.Equal(t, syscall.EINVAL, st.DeserializeErr)
+	require.Zero(t, st.Incoming.Count)
 }
 
 // TestDeserializeAllocFailureIsCached: luo_session_alloc() fails while

@@ -8,8 +8,9 @@
 // undoes itself, so the only preserved blocks left once every task has
 // exited are the boot-time ones (KHO's root FDT, LUO's FDT and session
 // block); after a kexec what was never retrieved stays reserved (its
-// session is still pending), a failed deserialization leaks what it read
-// by design, as does a LUO disabled by a failed luo_late_startup() all
+// session is still pending), a failed deserialization leaks by design
+// what the sessions restored before the failure own (it frees the session
+// block and the failed file set's array), as does a LUO disabled by a failed luo_late_startup() all
 // that was handed over, and the incoming root and LUO FDTs stay reserved
 // for the kernel's lifetime.
 package account
@@ -204,9 +205,13 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 	// luo_late_startup()): no /dev/liveupdate, so nothing handed over can
 	// ever be deserialized.
 	disabled := !st.Enabled && st.Incoming.Active
+	// A failed deserialization frees the session block as a successful
+	// one does (M26); only what the sessions restored before the failure
+	// own, and the handler data behind them, stays.
+	var keptBlock mm.PhysAddr
 	switch {
 	case failed:
-		in.add(st.Incoming.HeaderSer, fmt.Sprintf("session block: deserialization failed (%v), leaked by design", st.DeserializeErr))
+		keptBlock = st.Incoming.HeaderSer
 	case disabled:
 		in.add(st.Incoming.HeaderSer, "session block: LUO disabled by a failed luo_late_startup(), leaked by design")
 	case !st.Deserialized:
@@ -230,6 +235,8 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 		if slicesContains(a.Unrestored, b) {
 			why, ok := in.find(b)
 			switch {
+			case contains(b, keptBlock):
+				why, ok = "session block kept after a failed deserialization", false
 			case ok:
 			case pending > 0:
 				why, ok = fmt.Sprintf("handler data of the %d unretrieved incoming file(s)", pending), true
@@ -244,7 +251,10 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 			}
 			e.State, e.Reason = Reserved, why
 			if !ok {
-				e.State, e.Reason = Leaked, "handed over, but neither restored nor owned"
+				if why == "" {
+					why = "handed over, but neither restored nor owned"
+				}
+				e.State, e.Reason = Leaked, why
 			}
 		}
 		led.Incoming = append(led.Incoming, e)
