@@ -250,7 +250,7 @@ func (r *run) teardown() {
 	r.stats.invariant("no leaked files after exit")
 	r.stats.faultSites(r.e.M.Faults().Stats())
 	if led := account.Take(r.e.M); led.Err() != nil {
-		r.fail("%v\n\nledger:\n%s", led.Err(), led)
+		r.fail("leak: %v\n\nledger:\n%s", led.Err(), led)
 	}
 	r.stats.invariant("ledger: preserved memory accounted for")
 }
