@@ -175,8 +175,9 @@ func (s *State) ApplyFaultNth(site string, nth int, op Op) (res Result, ok bool)
 //     sessions, with luo_session_alloc: EIO, cached (every later open
 //     fails with EIO until the next kexec) and no session is restored;
 //     with luo_file_alloc: likewise, but the sessions up to the first one
-//     holding files are restored, that one without its files. What was
-//     read stays leaked by design.
+//     holding files are restored, that one without its files (its set
+//     is unwound, M26). What the restored sessions hold stays leaked by
+//     design.
 //   - kexec with kho_finalize: EAGAIN (LUO undoes its serialization);
 //     with handler_freeze: EIO if any outgoing session holds a file, and
 //     every session stays unfrozen; nothing changes.

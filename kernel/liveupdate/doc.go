@@ -7,7 +7,9 @@
 // hand-over ABI and limits (FDT root "luo-v1", node "luo-session-v2", 819
 // sessions, 128 files per session, 64-byte names) with the later
 // correctness fixes applied (M1-M14, M17, M18, M21-M23 and GET_NAME of
-// ../shared/spec/luo-reference.md), plus one repair: when kho_finalize()
+// ../shared/spec/luo-reference.md, and M26 of docs/README.md: a failed
+// deserialization frees the session block and unwinds the failed file
+// set), plus one repair: when kho_finalize()
 // fails after a successful serialization, LUO undoes the serialization and
 // returns EAGAIN so that a retried reboot can succeed.
 //

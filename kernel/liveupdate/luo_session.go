@@ -608,8 +608,9 @@ func (l *LUO) sessionDeserializeEntries(sh *sessionHeader) error {
 	return nil
 }
 
-// sessionDeserializeOne ports luo_session.c:luo_session_deserialize_one()
-// (the body of 6.19's loop): restore one incoming session and its files.
+// sessionDeserializeOne is the body of luo_session_deserialize()'s loop
+// (luo_session_deserialize_one() in the newest form): restore one incoming
+// session and its files.
 // Failures are logged with the untrusted name printed bounded (M23),
 // before the session is freed (M4); file failures propagate (M8), and a
 // session whose files failed stays listed, with none (its set was unwound
