@@ -610,11 +610,10 @@ func (l *LUO) sessionDeserializeEntries(sh *sessionHeader) error {
 
 // sessionDeserializeOne is the body of luo_session_deserialize()'s loop
 // (luo_session_deserialize_one() in the newest form): restore one incoming
-// session and its files.
-// Failures are logged with the untrusted name printed bounded (M23),
-// before the session is freed (M4); file failures propagate (M8), and a
-// session whose files failed stays listed, with none (its set was unwound
-// by fileDeserializeLocked, M26).
+// session and its files. Failures are logged with the untrusted name
+// printed bounded (M23), before the session is freed (M4); file failures
+// propagate (M8), and a session whose files failed stays listed, with none
+// (its set was unwound by fileDeserializeLocked, M26).
 //
 // The name is not validated beyond its terminating NUL, as upstream: 6.19
 // (0153094d03df, 7f790dd21a93) and the newest form (be9d10d16765) copy it

@@ -10,9 +10,9 @@
 // block); after a kexec what was never retrieved stays reserved (its
 // session is still pending), a failed deserialization leaks by design
 // what the sessions restored before the failure own (it frees the session
-// block and the failed file set's array), as does a LUO disabled by a failed luo_late_startup() all
-// that was handed over, and the incoming root and LUO FDTs stay reserved
-// for the kernel's lifetime.
+// block and the failed file set's array), a LUO disabled by a failed
+// luo_late_startup() leaks all that was handed over, and the incoming root
+// and LUO FDTs stay reserved for the kernel's lifetime.
 package account
 
 import (
