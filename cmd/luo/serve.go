@@ -31,6 +31,11 @@ func runServe(args []string) int {
 	if *quiet {
 		cfg.Log = nil
 	}
+	// Catch the signals first: once the socket exists a client may be told
+	// to stop us.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	s, err := serve.New(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "luo serve: %v\n", err)
@@ -39,11 +44,14 @@ func runServe(args []string) int {
 	fmt.Fprintf(os.Stderr, "luo serve: machine booted (liveupdate=on); serving on %s\n"+
 		"  run a program against it: LUO_SOCKET=%s LD_PRELOAD=$PWD/shim/libluoshim.so ./prog\n"+
 		"  live-update it: luo kexec -socket %s\n", s.Addr(), s.Addr(), s.Addr())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		<-sig
-		_ = s.Close()
+		select {
+		case <-sig:
+			_ = s.Close()
+		case <-stop:
+		}
 	}()
 	if err := s.Serve(); err != nil {
 		fmt.Fprintf(os.Stderr, "luo serve: %v\n", err)

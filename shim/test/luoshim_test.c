@@ -443,6 +443,42 @@ static void test_rlimit(void)
 	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
 }
 
+/* The large-file and alternative entry points reach the model too. */
+static void test_aliases(void)
+{
+	struct stat64 st;
+	siginfo_t si;
+	char buf[8] = { 0 };
+	int dev, m;
+	char *p;
+	pid_t pid;
+
+	dev = open64("/dev/liveupdate", O_RDWR);
+	REQUIRE(dev >= 0);
+	CHECK(fcntl64(dev, F_GETFD) == 0);
+	CHECK(fstat64(dev, &st) == 0 && S_ISCHR(st.st_mode));
+	m = memfd_create("alias", 0);
+	REQUIRE(m >= 0);
+	CHECK(ftruncate64(m, 4096) == 0);
+	CHECK(pwrite64(m, "abc", 3, 10) == 3);
+	CHECK(pread64(m, buf, 3, 10) == 3 && memcmp(buf, "abc", 3) == 0);
+	CHECK(lseek64(m, 0, SEEK_END) == 4096);
+	p = mmap64(NULL, 4096, PROT_READ, MAP_PRIVATE, m, 0);
+	CHECK(p != MAP_FAILED && memcmp(p + 10, "abc", 3) == 0);
+	munmap(p, 4096);
+	close(m);
+	/* waitid reaps the child's task as waitpid does. */
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0)
+		_exit(fcntl(dev, F_GETFD) == 0 ? 0 : 1); /* exits holding the device */
+	close(dev);
+	CHECK(waitid(P_PID, pid, &si, WEXITED) == 0 && si.si_status == 0);
+	dev = open("/dev/liveupdate", O_RDWR);
+	CHECK(dev >= 0);
+	close(dev);
+}
+
 static int run_single(void)
 {
 	test_device();
@@ -451,6 +487,7 @@ static int run_single(void)
 	test_sessions();
 	test_fork();
 	test_rlimit();
+	test_aliases();
 	return failures != 0;
 }
 
