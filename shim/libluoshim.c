@@ -942,6 +942,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long cmd, ...)
 
 /* ---- mmap, msync, munmap ------------------------------------------------- */
 
+static void forget_range(void *addr, size_t len);
+
 static void *model_mmap(void *addr, size_t len, int prot, int flags, int mfd, off_t off)
 {
 	struct luoshim_rep rep;
@@ -988,9 +990,13 @@ SHIM_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	int mfd;
 	void *r;
 
-	if (flags & MAP_ANONYMOUS)
-		return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	pthread_mutex_lock(&lock);
+	if (flags & MAP_FIXED)
+		forget_range(addr, len); /* what was mapped there is replaced */
+	if (flags & MAP_ANONYMOUS) {
+		pthread_mutex_unlock(&lock);
+		return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	}
 	mfd = model_fd(fd);
 	if (mfd < 0) {
 		pthread_mutex_unlock(&lock);
@@ -1023,12 +1029,16 @@ static int id_in_use(int64_t id)
 	return 0;
 }
 
-SHIM_EXPORT int munmap(void *addr, size_t len)
+/*
+ * forget_range drops [addr, addr+len) from the model mappings, storing a
+ * shared writable mapping's bytes back first: the range is about to be
+ * unmapped or mapped over. Called with lock held.
+ */
+static void forget_range(void *addr, size_t len)
 {
 	char *a = addr, *b = (char *)addr + len;
 	int i;
 
-	pthread_mutex_lock(&lock);
 	for (i = 0; i < nmaps; i++) {
 		struct mapping *m = &maps[i];
 		char *s = m->addr, *e = m->addr + m->len;
@@ -1064,6 +1074,12 @@ SHIM_EXPORT int munmap(void *addr, size_t len)
 			maps[nmaps++] = tail;
 		}
 	}
+}
+
+SHIM_EXPORT int munmap(void *addr, size_t len)
+{
+	pthread_mutex_lock(&lock);
+	forget_range(addr, len);
 	pthread_mutex_unlock(&lock);
 	return syscall(SYS_munmap, addr, len);
 }

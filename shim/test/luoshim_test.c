@@ -281,6 +281,18 @@ static void test_mmap(void)
 	CHECK(munmap(q, pg) == 0);
 	check_bytes(ro, pg, "after close", 11);
 
+	/* Mapping over a shared writable map stores it back first. */
+	q = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+	REQUIRE(q != MAP_FAILED);
+	strcpy(q + pg, "before MAP_FIXED");
+	REQUIRE(mmap(q + pg, pg, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0) == q + pg);
+	CHECK(q[pg] == 0);
+	check_bytes(ro, pg, "before MAP_FIXED", 16);
+	strcpy(q, "first page");
+	CHECK(munmap(q, 2 * pg) == 0);
+	check_bytes(ro, 0, "first page", 10);
+	check_bytes(ro, pg, "before MAP_FIXED", 16);
+
 	CHECK_ERR(mmap(NULL, pg, PROT_READ, MAP_SHARED, ro, 1), EINVAL);
 	CHECK_ERR(mmap(NULL, 0, PROT_READ, MAP_SHARED, ro, 0), EINVAL);
 	dev = open("/dev/liveupdate", O_RDWR);
