@@ -82,6 +82,7 @@ FUZZ_TARGETS_ALL := \
 	./kernel/liveupdate:FuzzIoctl \
 	./kernel/mm/memfdluo:FuzzRetrieve \
 	./serve:FuzzServerMessages \
+	./kernel/lib/liveupdatetest:FuzzFLBHandover \
 	./proptest:FuzzLockstep
 FUZZ_TARGETS ?= $(FUZZ_TARGETS_ALL)
 fuzz:

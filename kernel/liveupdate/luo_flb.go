@@ -582,8 +582,8 @@ func (l *LUO) flbSetupOutgoing(w *fdt.Writer) (mm.PhysAddr, error) {
 // "luo-flb" node (ENOENT without it), check "luo-flb-v1" and read the
 // block's PA (EINVAL). The port also reads and checks the block here, as
 // it is untrusted: it must be a page the previous kernel preserved, with
-// pgcnt 1 and at most FLBMax entries (EINVAL); unterminated names are kept
-// but never match.
+// pgcnt 1, at most FLBMax entries and no entry with count 0 (EINVAL);
+// unterminated names are kept but never match.
 //
 // Requires: boot time (no concurrency).
 func (l *LUO) flbSetupIncoming(f *fdt.FDT) error {
@@ -619,6 +619,11 @@ func (l *LUO) flbSetupIncoming(f *fdt.FDT) error {
 	entries := make([]FLBSer, hdr.Count)
 	for i := range entries {
 		entries[i] = DecodeFLBSer(buf[FLBHeaderSerSize+i*FLBSerSize:])
+		if entries[i].Count == 0 {
+			// luo_flb_serialize() writes only FLBs in use.
+			l.log.printf("err", "FLB entry %d has count 0", i)
+			return syscall.EINVAL
+		}
 	}
 	l.flb.incoming = flbHeader{headerSer: headerSer, entries: entries, active: true}
 	return nil

@@ -34,7 +34,7 @@ func boot(t *testing.T) *machine.Machine {
 }
 
 // load loads the test module in k with a new task, which it returns.
-func load(t *testing.T, k *kernel.Kernel) *kernel.Task {
+func load(t testing.TB, k *kernel.Kernel) *kernel.Task {
 	t.Helper()
 	task := k.NewTask()
 	require.NoError(t, task.InitModule(lt.ModuleName))
