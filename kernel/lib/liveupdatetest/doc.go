@@ -41,5 +41,8 @@
 // (preserve, its unwind, unpreserve, retrieve, finish of a retrieved
 // file); retrieve consults the directives after restoring the page (a
 // handler failing at its last step), flb_retrieve before (the page stays
-// for a retry); finish of a never retrieved file frees its page.
+// for a retry); finish of a never retrieved file frees its page. A module
+// reloaded in the kernel that retrieved its FLBs retrieves them again at
+// load (its FLB objects are new, LUO's incoming entries are not, as
+// upstream): flb_retrieve = -EINVAL, as the pages are gone.
 package liveupdatetest

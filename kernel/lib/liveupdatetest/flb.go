@@ -73,6 +73,11 @@ func (in *instance) flbUnpreserve(i int, a *liveupdate.FLBOpArgs) {
 func (in *instance) flbRetrieve(i int, a *liveupdate.FLBOpArgs) error {
 	err := func() error {
 		pa := mm.PhysAddr(a.Data)
+		if !in.unclaimed(pa) {
+			// Restored already: by an earlier load of the module
+			// (its FLB state is fresh, LUO's entries are not).
+			return syscall.EINVAL
+		}
 		hdr, ok := in.peekSer(pa, FLBSerOffState)
 		if !ok || binary.LittleEndian.Uint64(hdr[FLBSerOffMagic:]) != FLBSerMagic+uint64(i) ||
 			binary.LittleEndian.Uint64(hdr[FLBSerOffLen:]) > FLBStateMax {
@@ -97,6 +102,16 @@ func (in *instance) flbRetrieve(i int, a *liveupdate.FLBOpArgs) error {
 	}()
 	in.d.record(Call{Op: OpFLBRetrieve, FLB: i, Result: errResult(err)})
 	return err
+}
+
+// unclaimed reports whether pa heads an incoming block nobody restored.
+func (in *instance) unclaimed(pa mm.PhysAddr) bool {
+	for _, b := range in.d.kho.Account().Unrestored {
+		if b.PA == pa {
+			return true
+		}
+	}
+	return false
 }
 
 func (in *instance) flbFinish(i int, _ *liveupdate.FLBOpArgs) {

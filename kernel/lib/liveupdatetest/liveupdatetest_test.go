@@ -470,3 +470,33 @@ func TestFLBFaultSites(t *testing.T) {
 	t2.Exit()
 	require.NoError(t, account.TakeKernel(k2).Err())
 }
+
+// TestReloadAfterFLBFinish: a module reloaded after its FLBs finished
+// retrieves them again (fresh FLB objects, the same incoming entries, as
+// upstream); the pages are gone, so the retrieval fails quietly.
+func TestReloadAfterFLBFinish(t *testing.T) {
+	m := boot(t)
+	k := m.Kernel()
+	task, _, _ := preserveThree(t, k)
+	_ = task
+	require.NoError(t, m.Kexec())
+	k2 := m.Kernel()
+	t2 := load(t, k2)
+	dev, err := lu.OpenDevice(t2)
+	require.NoError(t, err)
+	s, err := lu.RetrieveSession(t2, dev, "s")
+	require.NoError(t, err)
+	require.NoError(t, lu.FinishSession(t2, s))
+	require.NoError(t, t2.Close(s))
+	require.NoError(t, t2.DeleteModule(lt.ModuleName, 0))
+	d := k2.LiveupdateTest()
+	d.TakeTrace()
+	require.NoError(t, t2.InitModule(lt.ModuleName))
+	require.Equal(t, lt.Trace{
+		flbCall(lt.OpFLBRetrieve, 0, -int64(syscall.EINVAL)), flbCall(lt.OpFLBRetrieve, 1, -int64(syscall.EINVAL)),
+	}, d.TakeTrace())
+	require.EqualValues(t, 0, d.Module().Refcount())
+	require.NoError(t, t2.DeleteModule(lt.ModuleName, 0))
+	t2.Exit()
+	require.NoError(t, account.TakeKernel(k2).Err())
+}
