@@ -130,7 +130,7 @@ func TestDeviceReadWriteLseek(t *testing.T) {
 	c, idc := newFile(t, task, nil, 0)
 	require.Equal(t, uint64(3), idc)
 	require.NoError(t, task.Close(c))
-	require.Empty(t, k.LiveupdateTest().Trace(), "no LUO callback without LUO")
+	require.Empty(t, k.LiveupdateTest().Trace(), "open, read, write, lseek and a cold-boot load call no LUO callback")
 	task.Exit()
 }
 
