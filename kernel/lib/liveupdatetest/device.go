@@ -28,7 +28,11 @@ type testFile struct {
 // ENODEV once the module is going.
 func (in *instance) newTestFile(id uint64, payload []byte) (*vfs.File, *testFile, error) {
 	in.mod.Check("liveupdate_test file creation")
+	if !in.d.claimID(id) {
+		return nil, nil, syscall.EINVAL // another file has this id
+	}
 	if !module.TryGet(in.mod) {
+		in.d.releaseID(id)
 		return nil, nil, syscall.ENODEV
 	}
 	tf := &testFile{id: id, in: in, payload: payload}
@@ -64,9 +68,11 @@ type fileOps struct {
 	in *instance
 }
 
-// Release drops the file's module reference (fops_put()).
+// Release forgets the file's id and drops its module reference
+// (fops_put()).
 func (o *fileOps) Release(f *vfs.File) {
 	o.in.mod.Check("liveupdate_test_release")
+	o.in.d.releaseID(testFileOf(f).id)
 	module.Put(o.in.mod)
 }
 

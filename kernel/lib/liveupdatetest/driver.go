@@ -42,6 +42,11 @@ type Driver struct {
 	// frees the others (a retrieve that failed before restoring, or
 	// none).
 	restored map[uint64]bool
+	// live are the ids of the test files that exist (open, preserved or
+	// retrieved): get_id keys LUO's double-preservation map, so a
+	// retrieved file must not take the id of another (a corrupt
+	// hand-over can say so).
+	live map[uint64]bool
 	// trace is every callback received, in order.
 	trace Trace
 	// directives are the armed failures, in arming order.
@@ -64,7 +69,7 @@ type Config struct {
 
 // New returns a kernel's test module driver, not loaded.
 func New(cfg Config) *Driver {
-	d := &Driver{luo: cfg.LUO, dom: cfg.Domain, vfs: cfg.VFS, mm: cfg.MM, kho: cfg.KHO, rep: cfg.Reporter, refuse: map[uint64]bool{}}
+	d := &Driver{luo: cfg.LUO, dom: cfg.Domain, vfs: cfg.VFS, mm: cfg.MM, kho: cfg.KHO, rep: cfg.Reporter, refuse: map[uint64]bool{}, live: map[uint64]bool{}}
 	for i := range d.flbState {
 		d.flbState[i] = []byte(FLBCompatible(i))
 	}
@@ -270,9 +275,33 @@ func (d *Driver) refused(file uint64) bool {
 func (d *Driver) nextID() uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.seq++
-	if d.luo == nil {
-		return d.seq
+	for {
+		d.seq++
+		id := d.seq
+		if d.luo != nil {
+			id |= d.luo.LiveupdateNumber() << 32
+		}
+		if !d.live[id] {
+			d.live[id] = true
+			return id
+		}
 	}
-	return d.luo.LiveupdateNumber()<<32 | d.seq
+}
+
+// claimID records that a file with id exists; false if one does already.
+func (d *Driver) claimID(id uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.live[id] {
+		return false
+	}
+	d.live[id] = true
+	return true
+}
+
+// releaseID forgets a file's id at its release.
+func (d *Driver) releaseID(id uint64) {
+	d.mu.Lock()
+	delete(d.live, id)
+	d.mu.Unlock()
 }
