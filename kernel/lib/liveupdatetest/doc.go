@@ -39,9 +39,11 @@
 // file LUO asks about once memfd's said no (File 0 if it is not a test
 // file); get_id is recorded each time LUO keys the double-preservation map
 // (preserve, its unwind, unpreserve, retrieve, finish of a retrieved
-// file); retrieve consults the directives after restoring the page (a
-// handler failing at its last step), flb_retrieve before (the page stays
-// for a retry); finish of a never retrieved file frees its page. A module
+// file; the key is the id tagged apart from memfd's inode numbers);
+// retrieve and flb_retrieve consult the directives before restoring their
+// page (a directed failure leaves it: finish frees a file's page no
+// retrieve restored, an FLB's stays for a retry); a retrieved file whose
+// id is taken by a live test file (a corrupt hand-over) is EINVAL. A module
 // reloaded in the kernel that retrieved its FLBs retrieves them again at
 // load (its FLB objects are new, LUO's incoming entries are not, as
 // upstream): flb_retrieve = -EINVAL, as the pages are gone.
