@@ -40,7 +40,7 @@ func TestLockstep(t *testing.T) {
 	stats := NewStats()
 	rapid.Check(t, Lockstep(stats))
 	p := stats.Progress()
-	t.Logf("checks=%d steps=%d kexecs=%d distinct errnos=%d", p.Checks, p.Steps, p.Kexecs, p.Errnos)
+	t.Logf("checks=%d steps=%d kexecs=%d distinct errnos=%d", p.Checks, p.Steps, p.Kexecs, len(p.Errnos))
 }
 
 // lockstepFuzzMaxInput bounds a FuzzLockstep input. Every 8 bytes feed

@@ -1,9 +1,7 @@
 package proptest
 
 import (
-	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,39 +10,61 @@ import (
 
 	"luomodel/kernel/fault"
 	"luomodel/model"
+	"luomodel/proptest/summary"
 )
 
-// Stats counts what a campaign covered. It is safe for concurrent use: a
-// progress printer reads it while checks run. It uses sync.Mutex because
-// no kernel task ever waits on it.
+// Names of the lockstep campaign's tables (summary.Table.Name).
+const (
+	TableOutcomes   = "outcomes"
+	TableActions    = "actions"
+	TableFaults     = "faults"
+	TableInvariants = "invariants"
+)
+
+// Stats counts what a campaign covered, as counters and coverage tables
+// (package summary). It is safe for concurrent use: a progress printer
+// reads it while checks run. A parallel campaign gives each worker its own
+// Stats and merges their Parts. It uses sync.Mutex because no kernel task
+// ever waits on it.
 type Stats struct {
-	mu         sync.Mutex
-	checks     int                       // guarded by mu
-	steps      int                       // guarded by mu
-	kexecs     int                       // guarded by mu
-	outcomes   map[string]map[string]int // guarded by mu; op label -> errno -> count
-	invariants map[string]int            // guarded by mu; invariant -> times checked
-	actions    map[string]int            // guarded by mu; action -> times run
-	// faulted counts the operations run with a fault armed, apart from
-	// the coverage matrix: site -> op label -> errno -> count.
-	faulted map[string]map[string]map[string]int // guarded by mu
-	// sites sums the port's fault-site counters over the checks, in
-	// kernel/fault's site order.
-	sites    []fault.SiteStats // guarded by mu
-	failedAt time.Time         // guarded by mu; when a check first failed
-	// callCells counts the test module's callback x outcome cells
+	mu sync.Mutex
+	// part holds the counters (checks, steps, kexecs) and the tables
+	// outcomes (op label x errno), actions, faults (site x armed,
+	// reached, fired and every armed operation's outcome) and invariants
+	// (name x times checked); guarded by mu.
+	part     summary.Part
+	outcomes *summary.Table // guarded by mu; part's
+	actions  *summary.Table // guarded by mu; part's
+	faults   *summary.Table // guarded by mu; part's
+	invs     *summary.Table // guarded by mu; part's
+	// callbacks is the test module's callback x outcome table
 	// (stats_calls.go).
-	callCells map[string]int // guarded by mu
+	callbacks *summary.Table // guarded by mu
+	checks    int64          // guarded by mu
+	steps     int64          // guarded by mu
+	kexecs    int64          // guarded by mu
+	failedAt  time.Time      // guarded by mu; when a check first failed
 }
 
 // NewStats returns empty counters.
 func NewStats() *Stats {
-	return &Stats{
-		outcomes:   map[string]map[string]int{},
-		invariants: map[string]int{},
-		actions:    map[string]int{},
-		faulted:    map[string]map[string]map[string]int{},
+	s := &Stats{}
+	s.outcomes = summary.New(TableOutcomes, "operation")
+	s.outcomes.Lead = []string{"OK"}
+	s.outcomes.Expected = map[string][]string{}
+	for op, es := range Expected {
+		s.outcomes.Expected[op] = append([]string(nil), es...)
 	}
+	s.actions = summary.New(TableActions, "actions")
+	s.actions.Style = summary.StyleLine
+	s.faults = summary.New(TableFaults, "fault site")
+	s.faults.Style = summary.StyleSparse
+	s.faults.Lead = []string{"armed", "reached", "fired"}
+	s.faults.Note = "(other cells: the outcome of every operation run with the site armed, fired or not)"
+	s.callbacks = newCallbacksTable()
+	s.invs = summary.New(TableInvariants, "invariant")
+	s.invs.Lead = []string{"checked"}
+	return s
 }
 
 // OpLabel names an operation for the coverage matrix.
@@ -68,11 +88,7 @@ func (s *Stats) op(op model.Op, e syscall.Errno) {
 	if op.Kind == model.OpKexec && e == 0 {
 		s.kexecs++
 	}
-	l := OpLabel(op)
-	if s.outcomes[l] == nil {
-		s.outcomes[l] = map[string]int{}
-	}
-	s.outcomes[l][model.ErrnoName(e)]++
+	s.outcomes.Add(OpLabel(op), model.ErrnoName(e), 1)
 }
 
 // faultOp counts an operation run with site armed: a step, but not a
@@ -87,14 +103,8 @@ func (s *Stats) faultOp(site string, op model.Op, e syscall.Errno) {
 	if op.Kind == model.OpKexec && e == 0 {
 		s.kexecs++
 	}
-	l := OpLabel(op)
-	if s.faulted[site] == nil {
-		s.faulted[site] = map[string]map[string]int{}
-	}
-	if s.faulted[site][l] == nil {
-		s.faulted[site][l] = map[string]int{}
-	}
-	s.faulted[site][l][model.ErrnoName(e)]++
+	s.faults.Add(site, "armed", 1)
+	s.faults.Add(site, OpLabel(op)+"/"+model.ErrnoName(e), 1)
 }
 
 // faultSites adds one check's fault-site counters.
@@ -105,50 +115,12 @@ func (s *Stats) faultSites(st []fault.SiteStats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, x := range st {
-		i := slices.IndexFunc(s.sites, func(y fault.SiteStats) bool { return y.Site == x.Site })
-		if i < 0 {
-			s.sites = append(s.sites, fault.SiteStats{Site: x.Site, Name: x.Name})
-			i = len(s.sites) - 1
+		if len(s.faults.LeadRows) < len(st) {
+			s.faults.LeadRows = append(s.faults.LeadRows, x.Name)
 		}
-		s.sites[i].Hits += x.Hits
-		s.sites[i].Fires += x.Fires
+		s.faults.Add(x.Name, "reached", int64(x.Hits))
+		s.faults.Add(x.Name, "fired", int64(x.Fires))
 	}
-}
-
-// FaultSites returns the fault-site counters summed over the checks so
-// far: Hits is how often a site was reached while armed, Fires how often
-// it failed its call.
-func (s *Stats) FaultSites() []fault.SiteStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.sites)
-}
-
-// writeFaultsLocked prints the fault sites: how many operations ran with
-// each armed, how many calls reached it while armed, how many it failed,
-// and the outcome of every operation run with it armed, whether the site
-// fired or the operation never reached it.
-func (s *Stats) writeFaultsLocked(w io.Writer) {
-	armed := map[string]int{}
-	for site, ops := range s.faulted {
-		for _, es := range ops {
-			for _, n := range es {
-				armed[site] += n
-			}
-		}
-	}
-	fmt.Fprintf(w, "%-22s %9s %9s %9s  %s\n", "fault site", "armed", "reached", "fired", "armed operation -> outcome (fired or not)")
-	for _, st := range s.sites {
-		var outs []string
-		for op, es := range s.faulted[st.Name] {
-			for e, n := range es {
-				outs = append(outs, fmt.Sprintf("%s/%s=%d", op, e, n))
-			}
-		}
-		sort.Strings(outs)
-		fmt.Fprintf(w, "%-22s %9d %9d %9d  %s\n", st.Name, armed[st.Name], st.Hits, st.Fires, strings.Join(outs, " "))
-	}
-	fmt.Fprintln(w)
 }
 
 func (s *Stats) invariant(name string) {
@@ -156,7 +128,7 @@ func (s *Stats) invariant(name string) {
 		return
 	}
 	s.mu.Lock()
-	s.invariants[name]++
+	s.invs.Add(name, "checked", 1)
 	s.mu.Unlock()
 }
 
@@ -165,7 +137,7 @@ func (s *Stats) action(name string) {
 		return
 	}
 	s.mu.Lock()
-	s.actions[name]++
+	s.actions.Add("", name, 1)
 	s.mu.Unlock()
 }
 
@@ -200,122 +172,75 @@ func (s *Stats) check() {
 
 // Progress is a snapshot of the counters.
 type Progress struct {
-	Checks, Steps, Kexecs, Errnos int
+	Checks, Steps, Kexecs int
+	// Errnos is the set of errnos seen (OK excluded).
+	Errnos map[string]bool
 }
 
-// Progress returns the current counters; Errnos is the number of distinct
-// errnos seen (OK excluded).
+// Add adds o's counters to p and unites the errnos.
+func (p *Progress) Add(o Progress) {
+	p.Checks += o.Checks
+	p.Steps += o.Steps
+	p.Kexecs += o.Kexecs
+	if p.Errnos == nil {
+		p.Errnos = map[string]bool{}
+	}
+	for e := range o.Errnos {
+		p.Errnos[e] = true
+	}
+}
+
+// Progress returns the current counters.
 func (s *Stats) Progress() Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return Progress{Checks: int(s.checks), Steps: int(s.steps), Kexecs: int(s.kexecs), Errnos: Errnos(s.outcomes)}
+}
+
+// Errnos returns the errnos (columns other than OK) with a non-zero cell
+// in an outcomes table.
+func Errnos(t *summary.Table) map[string]bool {
 	seen := map[string]bool{}
-	for _, m := range s.outcomes {
-		for e := range m {
-			if e != "OK" {
-				seen[e] = true
+	if t == nil {
+		return seen
+	}
+	for _, r := range t.Rows {
+		for i, n := range r.Cells {
+			if n != 0 && t.Columns[i] != "OK" {
+				seen[t.Columns[i]] = true
 			}
 		}
 	}
-	return Progress{Checks: s.checks, Steps: s.steps, Kexecs: s.kexecs, Errnos: len(seen)}
+	return seen
 }
 
-// WriteSummary prints the op × outcome matrix and the invariant counts.
-func (s *Stats) WriteSummary(w io.Writer) {
+// Part returns a copy of the counters (checks, steps, kexecs) and tables
+// as the summary part "lockstep".
+func (s *Stats) Part() *summary.Part {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cols := map[string]bool{}
-	rowSet := map[string]bool{}
-	for op, m := range s.outcomes {
-		rowSet[op] = true
-		for e := range m {
-			cols[e] = true
-		}
+	p := &summary.Part{Name: "lockstep"}
+	p.Add("checks", s.checks)
+	p.Add("steps", s.steps)
+	p.Add("kexecs", s.kexecs)
+	p.Tables = []*summary.Table{s.outcomes.Clone(), s.actions.Clone()}
+	if len(s.faults.LeadRows) > 0 {
+		p.Tables = append(p.Tables, s.faults.Clone())
 	}
-	for op, es := range Expected {
-		rowSet[op] = true
-		for _, e := range es {
-			cols[e] = true
-		}
-	}
-	var rows []string
-	for op := range rowSet {
-		rows = append(rows, op)
-	}
-	sort.Strings(rows)
-	var cs []string
-	for c := range cols {
-		if c != "OK" {
-			cs = append(cs, c)
-		}
-	}
-	sort.Strings(cs)
-	if cols["OK"] {
-		cs = append([]string{"OK"}, cs...)
-	}
-	fmt.Fprintf(w, "%-18s", "operation")
-	for _, c := range cs {
-		fmt.Fprintf(w, " %7s", c)
-	}
-	fmt.Fprintln(w)
-	for _, r := range rows {
-		fmt.Fprintf(w, "%-18s", r)
-		for _, c := range cs {
-			switch n := s.outcomes[r][c]; {
-			case n > 0:
-				fmt.Fprintf(w, " %7d", n)
-			case expected(r, c):
-				fmt.Fprintf(w, " %7s", "!")
-			default:
-				fmt.Fprintf(w, " %7s", ".")
-			}
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintln(w)
-	if miss := s.missingLocked(); len(miss) > 0 {
-		fmt.Fprintf(w, "WARNING: %d expected outcome(s) never reached (\"!\" above): %s\n\n", len(miss), strings.Join(miss, ", "))
-	} else {
-		fmt.Fprintf(w, "every expected operation x outcome cell was reached (\".\": not expected)\n\n")
-	}
-	var acts []string
-	for a, n := range s.actions {
-		acts = append(acts, fmt.Sprintf("%s=%d", a, n))
-	}
-	sort.Strings(acts)
-	fmt.Fprintf(w, "actions: %s\n\n", strings.Join(acts, " "))
-	if len(s.sites) > 0 {
-		s.writeFaultsLocked(w)
-	}
-	s.writeCallsLocked(w)
-	var inv []string
-	for k := range s.invariants {
-		inv = append(inv, k)
-	}
-	sort.Strings(inv)
-	fmt.Fprintf(w, "%-58s %9s\n", "invariant", "checked")
-	for _, k := range inv {
-		fmt.Fprintf(w, "%-58s %9d\n", k, s.invariants[k])
-	}
+	p.Tables = append(p.Tables, s.callbacks.Clone(), s.invs.Clone())
+	return p
 }
 
-// Missing returns the expected operation x outcome cells ("op/ERRNO") not
-// reached so far.
+// WriteSummary prints the tables: the op × outcome matrix, the actions
+// drawn, the fault sites and the invariant counts.
+func (s *Stats) WriteSummary(w io.Writer) { s.Part().WriteTables(w) }
+
+// Missing returns the expected operation x outcome cells ("op/ERRNO") and
+// callback x outcome cells not reached so far.
 func (s *Stats) Missing() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.missingLocked()
-}
-
-func (s *Stats) missingLocked() []string {
-	var miss []string
-	for op, es := range Expected {
-		for _, e := range es {
-			if s.outcomes[op][e] == 0 {
-				miss = append(miss, op+"/"+e)
-			}
-		}
-	}
-	miss = append(miss, s.missingCallsLocked()...)
+	miss := append(s.outcomes.Missing(), s.callbacks.Missing()...)
 	sort.Strings(miss)
 	return miss
 }

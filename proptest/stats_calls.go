@@ -1,13 +1,10 @@
 package proptest
 
 import (
-	"fmt"
-	"io"
-	"slices"
-	"sort"
 	"strings"
 
 	"luomodel/model"
+	"luomodel/proptest/summary"
 )
 
 // The callback coverage of a campaign: which handler and FLB callbacks of
@@ -80,6 +77,21 @@ func callCells(op model.Op, res model.Result, calls []model.Call) []string {
 	return cells
 }
 
+// TableCallbacks names the callback x outcome table.
+const TableCallbacks = "callbacks"
+
+// newCallbacksTable returns the empty callback x outcome table: results
+// and causes first, then the errnos.
+func newCallbacksTable() *summary.Table {
+	t := summary.New(TableCallbacks, "callback")
+	t.Lead = []string{"OK", "true", "false", "last", "rollback", "finalize"}
+	t.Expected = map[string][]string{}
+	for row, cols := range ExpectedCalls {
+		t.Expected[row] = append([]string(nil), cols...)
+	}
+	return t
+}
+
 // calls counts the callback cells of one operation.
 func (s *Stats) calls(op model.Op, res model.Result, calls []model.Call) {
 	if s == nil || len(calls) == 0 {
@@ -88,92 +100,15 @@ func (s *Stats) calls(op model.Op, res model.Result, calls []model.Call) {
 	cells := callCells(op, res, calls)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.callCells == nil {
-		s.callCells = map[string]int{}
-	}
 	for _, c := range cells {
-		s.callCells[c]++
+		row, col, _ := strings.Cut(c, "/")
+		s.callbacks.Add(row, col, 1)
 	}
-}
-
-// missingCallsLocked returns the expected callback cells not reached.
-func (s *Stats) missingCallsLocked() []string {
-	var miss []string
-	for row, cols := range ExpectedCalls {
-		for _, c := range cols {
-			if s.callCells[row+"/"+c] == 0 {
-				miss = append(miss, row+"/"+c)
-			}
-		}
-	}
-	sort.Strings(miss)
-	return miss
 }
 
 // MissingCalls returns the expected callback cells not reached so far.
 func (s *Stats) MissingCalls() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.missingCallsLocked()
-}
-
-// writeCallsLocked prints the callback x outcome table.
-func (s *Stats) writeCallsLocked(w io.Writer) {
-	rowSet := map[string]bool{}
-	colSet := map[string]bool{}
-	for row, cols := range ExpectedCalls {
-		rowSet[row] = true
-		for _, c := range cols {
-			colSet[c] = true
-		}
-	}
-	for cell := range s.callCells {
-		row, col, _ := strings.Cut(cell, "/")
-		rowSet[row], colSet[col] = true, true
-	}
-	rows := slices.Sorted(func(yield func(string) bool) {
-		for r := range rowSet {
-			if !yield(r) {
-				return
-			}
-		}
-	})
-	var cols []string
-	for _, c := range []string{"OK", "true", "false", "last", "rollback", "finalize"} {
-		if colSet[c] {
-			cols = append(cols, c)
-			delete(colSet, c)
-		}
-	}
-	var errs []string
-	for c := range colSet {
-		errs = append(errs, c)
-	}
-	sort.Strings(errs)
-	cols = append(cols, errs...)
-	fmt.Fprintf(w, "%-18s", "callback")
-	for _, c := range cols {
-		fmt.Fprintf(w, " %8s", c)
-	}
-	fmt.Fprintln(w)
-	for _, r := range rows {
-		fmt.Fprintf(w, "%-18s", r)
-		for _, c := range cols {
-			switch n := s.callCells[r+"/"+c]; {
-			case n > 0:
-				fmt.Fprintf(w, " %8d", n)
-			case slices.Contains(ExpectedCalls[r], c):
-				fmt.Fprintf(w, " %8s", "!")
-			default:
-				fmt.Fprintf(w, " %8s", ".")
-			}
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintln(w)
-	if miss := s.missingCallsLocked(); len(miss) > 0 {
-		fmt.Fprintf(w, "WARNING: %d expected callback outcome(s) never reached (\"!\" above): %s\n\n", len(miss), strings.Join(miss, ", "))
-	} else {
-		fmt.Fprintf(w, "every expected callback x outcome cell was reached\n\n")
-	}
+	return s.callbacks.Missing()
 }

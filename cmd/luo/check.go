@@ -4,9 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -16,81 +16,261 @@ import (
 	"pgregory.net/rapid"
 
 	"luomodel/proptest"
+	"luomodel/proptest/summary"
 )
-
-// batchChecks is how many checks one rapid.Check call runs; the campaign
-// loops over batches until its time or check budget is spent.
-const batchChecks = 10
 
 var seedRE = regexp.MustCompile(`-rapid\.seed=(\d+)`)
 
+// checkConfig is a `luo check` command line.
+type checkConfig struct {
+	duration    time.Duration
+	checks      int
+	steps       int
+	seed        uint64
+	quiet       bool
+	skipList    string
+	skip        map[string]bool
+	cpuProfile  string
+	campaign    uint64
+	shrinkTime  time.Duration
+	concurrentD time.Duration
+	concChecks  int
+	jobs        int
+	shard       Shard
+	sharded     bool
+	jsonPath    string
+	args        []string
+
+	// prop is a worker's lockstep property (nil: proptest's; tests
+	// substitute one that fails).
+	prop func(*proptest.Stats, map[string]bool) func(*rapid.T)
+	// stdout and stderr receive the summary and the progress line.
+	stdout, stderr io.Writer
+}
+
 // runCheck is `luo check`: the lockstep campaign.
-func runCheck(args []string) int {
-	fs := flag.NewFlagSet("check", flag.ExitOnError)
-	duration := fs.Duration("duration", time.Minute, "how long to run (ignored with -seed)")
-	checks := fs.Int("checks", 0, "stop after this many checks (0: until -duration; with -seed: 1)")
-	steps := fs.Int("steps", 50, "average number of actions per check")
-	seed := fs.Uint64("seed", 0, "replay the check with this seed (as printed by a failure)")
-	quiet := fs.Bool("q", false, "no progress line")
-	skipList := fs.String("skip", "", "comma-separated actions to leave out (e.g. kexec, fault_freeze; faults: every fault action)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the campaign to this file")
-	campaign := fs.Uint64("campaign", 0, "seed of the campaign's sequence of checks (0: from the clock)")
-	shrinkTime := fs.Duration("shrinktime", 30*time.Second, "how long to shrink a failing check at most")
-	concurrentD := fs.Duration("concurrent", 15*time.Second, "then run the concurrent campaign (scheduler + linearizability) this long; 0 skips it")
-	_ = fs.Parse(args)
-	if *campaign == 0 {
-		*campaign = uint64(time.Now().UnixNano())
+func runCheck(args []string) int { return checkMain(args, nil, os.Stdout, os.Stderr) }
+
+// checkMain runs `luo check ARGS` writing to stdout and stderr; prop as in
+// checkConfig.
+func checkMain(args []string, prop func(*proptest.Stats, map[string]bool) func(*rapid.T), stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := checkConfig{args: args, prop: prop, stdout: stdout, stderr: stderr}
+	fs.DurationVar(&c.duration, "duration", time.Minute, "how long to run (ignored with -seed or -checks)")
+	fs.IntVar(&c.checks, "checks", 0, "run this many checks of the campaign (0: until -duration; with -seed: 1)")
+	fs.IntVar(&c.steps, "steps", 50, "average number of actions per check")
+	fs.Uint64Var(&c.seed, "seed", 0, "replay the check with this seed (as printed by a failure); always one worker")
+	fs.BoolVar(&c.quiet, "q", false, "no progress line")
+	fs.StringVar(&c.skipList, "skip", "", "comma-separated actions to leave out (e.g. kexec, fault_freeze; faults: every fault action)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the campaign to this file")
+	fs.Uint64Var(&c.campaign, "campaign", 0, "seed of the campaign's sequence of checks (0: from the clock)")
+	fs.DurationVar(&c.shrinkTime, "shrinktime", 30*time.Second, "how long to shrink a failing check at most")
+	fs.DurationVar(&c.concurrentD, "concurrent", 15*time.Second, "then run the concurrent campaign (scheduler + linearizability) this long; 0 skips it")
+	fs.IntVar(&c.concChecks, "concurrent-checks", 0, "run this many concurrent checks instead of -concurrent's time")
+	fs.IntVar(&c.jobs, "j", runtime.GOMAXPROCS(0), "workers: checks run in parallel on this many goroutines")
+	shard := fs.String("shard", "", "run shard I/N of the campaign (batches k with k mod N == I; see docs/summary-format.md)")
+	fs.StringVar(&c.jsonPath, "json", "", "write the summary (tables, counts, failures) as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return 2
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if *shard != "" {
+		sh, err := parseShard(*shard)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "luo: %v\n", err)
+			fmt.Fprintf(stderr, "luo: %v\n", err)
+			return 2
+		}
+		c.shard, c.sharded = sh, true
+	} else {
+		c.shard = Shard{0, 1}
+	}
+	if c.sharded && c.campaign == 0 {
+		fmt.Fprintf(stderr, "luo: -shard needs -campaign: every shard must run the same campaign\n")
+		return 2
+	}
+	c.jobs = max(c.jobs, 1)
+	if c.campaign == 0 {
+		c.campaign = uint64(time.Now().UnixNano())
+	}
+	if c.prop == nil {
+		c.prop = proptest.LockstepSkipping
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "luo: %v\n", err)
 			return 2
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(os.Stderr, "luo: %v\n", err)
+			fmt.Fprintf(stderr, "luo: %v\n", err)
 			return 2
 		}
 		defer pprof.StopCPUProfile()
 	}
-	skip := map[string]bool{}
-	for _, a := range strings.Split(*skipList, ",") {
+	c.skip = map[string]bool{}
+	for _, a := range strings.Split(c.skipList, ",") {
 		if a != "" {
-			skip[a] = true
+			c.skip[a] = true
 		}
 	}
+	registerRapidFlags()
+	_ = flag.Set("rapid.steps", strconv.Itoa(c.steps))
+	_ = flag.Set("rapid.shrinktime", c.shrinkTime.String())
+	return c.run()
+}
 
-	// rapid reads its settings from the standard flag set (registered by
-	// its init) and calls testing.Short().
-	testing.Init()
-	_ = flag.CommandLine.Parse(nil)
-	set := func(name, value string) {
-		if err := flag.Set(name, value); err != nil {
-			fmt.Fprintf(os.Stderr, "luo: %v\n", err)
-			os.Exit(2)
-		}
-	}
-	set("rapid.steps", strconv.Itoa(*steps))
-	set("rapid.nofailfile", "true")
-	set("rapid.shrinktime", shrinkTime.String())
+// lockstepResult is what the lockstep campaign did.
+type lockstepResult struct {
+	part     *summary.Part
+	failure  *campaignTB // the first failing batch's TB; nil if none
+	failedAt time.Time
+}
 
-	stats := proptest.NewStats()
+func (c *checkConfig) run() int {
 	start := time.Now()
+	res := c.lockstep(start)
+	p := res.part
+	head := fmt.Sprintf("%s campaign=%d", summaryLine(p, time.Since(start)), c.campaign)
+	if c.seed == 0 {
+		head += fmt.Sprintf(" workers=%d", c.jobs)
+	}
+	if c.sharded {
+		head += " shard=" + c.shard.String()
+	}
+	fmt.Fprintf(c.stdout, "luo check: %s\n\n", head)
+	p.WriteTables(c.stdout)
+
+	sum := &summary.Summary{Version: summary.Version, Command: "luo check " + strings.Join(c.args, " "),
+		Campaign: c.campaign, Checks: int64(c.checks), Parts: []*summary.Part{p}}
+	if c.sharded {
+		sum.Shards = []string{c.shard.String()}
+	}
+	code := 0
+	if res.failure != nil {
+		found := res.failedAt.Sub(start)
+		fmt.Fprintf(c.stdout, "found after %s, shrunk in %s\n", found.Round(time.Millisecond), (time.Since(start) - found).Round(time.Millisecond))
+		var b strings.Builder
+		seed, replay := report(&b, res.failure, c.steps, c.skipList)
+		io.WriteString(c.stdout, b.String())
+		sum.Failures = append(sum.Failures, summary.Failure{Campaign: "lockstep", Seed: seed, Replay: replay,
+			Shard: shardName(c), Message: b.String()})
+		code = 1
+	} else if c.seed == 0 && (c.concurrentD > 0 || c.concChecks > 0) {
+		cstart := time.Now()
+		cr := concurrentCampaign(concurrentConfig{d: c.concurrentD, checks: c.concChecks, campaign: c.campaign,
+			shard: c.shard, jobs: c.jobs})
+		var b strings.Builder
+		reportConcurrent(&b, cr, time.Since(cstart))
+		io.WriteString(c.stdout, b.String())
+		sum.Parts = append(sum.Parts, cr.part)
+		if cr.Failure != nil {
+			sum.Failures = append(sum.Failures, summary.Failure{Campaign: "concurrent", Seed: cr.Seed,
+				Replay: concurrentReplay(cr.Seed), Shard: shardName(c), Message: b.String()})
+			code = 1
+		}
+	}
+	sum.ElapsedSeconds = time.Since(start).Seconds()
+	if c.jsonPath != "" {
+		if err := sum.WriteJSON(c.jsonPath); err != nil {
+			fmt.Fprintf(c.stderr, "luo: %v\n", err)
+			return 2
+		}
+	}
+	if code == 0 {
+		fmt.Fprintf(c.stdout, "PASS\n")
+	}
+	return code
+}
+
+func shardName(c *checkConfig) string {
+	if !c.sharded {
+		return ""
+	}
+	return c.shard.String()
+}
+
+// lockstep runs the lockstep campaign: with -seed one batch on one
+// worker, else the shard's batches on c.jobs workers, each with its own
+// Stats, merged at the end.
+func (c *checkConfig) lockstep(start time.Time) lockstepResult {
+	jobs := c.jobs
+	if c.seed != 0 {
+		jobs = 1
+	}
+	stats := make([]*proptest.Stats, jobs)
+	for i := range stats {
+		stats[i] = proptest.NewStats()
+	}
+	stopProgress := c.progress(stats, start)
+	tbs := make([]*campaignTB, jobs)
+	var gate rapidGate
+	rc := newRace()
+	if c.seed != 0 {
+		n := max(c.checks, 1)
+		tb := &campaignTB{name: "luo-check"}
+		gate.check(tb, c.seed, n, c.prop(stats[0], c.skip))
+		if tb.Failed() {
+			tbs[0] = tb
+			rc.claim(0)
+		}
+	} else {
+		dp := newDispenser(c.campaign, 0x6c756f, c.shard, c.checks, c.duration)
+		runWorkers(jobs, func(w int) {
+			prop := rc.guard(w, c.prop(stats[w], c.skip))
+			for {
+				b, ok := dp.take()
+				if !ok {
+					return
+				}
+				tb := &campaignTB{name: "luo-check"}
+				gate.check(tb, b.Seed, b.N, prop)
+				if tb.Failed() && !rc.lost(w) {
+					rc.claim(w)
+					tbs[w] = tb
+					dp.stop()
+					return
+				}
+			}
+		})
+	}
+	stopProgress()
+	res := lockstepResult{part: &summary.Part{Name: "lockstep"}}
+	for _, s := range stats {
+		res.part.Merge(s.Part())
+	}
+	if w := rc.winner.Load(); w >= 0 && tbs[w] != nil {
+		res.failure, res.failedAt = tbs[w], stats[w].FailedAt()
+		if res.failedAt.IsZero() {
+			res.failedAt = time.Now()
+		}
+	}
+	return res
+}
+
+// progress starts the progress line and returns its stop function. On a
+// terminal a bar with checks/s and the time left is redrawn every second;
+// into a file or a pipe (CI) a line is appended every five seconds.
+func (c *checkConfig) progress(stats []*proptest.Stats, start time.Time) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	snap := func() proptest.Progress {
+		var p proptest.Progress
+		for _, s := range stats {
+			p.Add(s.Progress())
+		}
+		return p
+	}
 	go func() {
 		defer close(done)
-		if *quiet {
+		if c.quiet {
 			<-stop
 			return
 		}
-		// On a terminal one line is redrawn every second; into a file or
-		// a pipe a line is appended every five seconds.
-		tty := isTerminal(os.Stderr)
-		every, end := 5*time.Second, "\n"
+		tty := isTerminal(c.stderr)
+		every := 5 * time.Second
 		if tty {
-			every, end = time.Second, ""
+			every = time.Second
 		}
 		tick := time.NewTicker(every)
 		defer tick.Stop()
@@ -98,107 +278,76 @@ func runCheck(args []string) int {
 			select {
 			case <-stop:
 				if tty {
-					printProgress(os.Stderr, stats, start, "\n")
+					fmt.Fprintf(c.stderr, "\r%s\n", c.bar(snap(), time.Since(start)))
 				}
 				return
 			case <-tick.C:
-				printProgress(os.Stderr, stats, start, end)
-			}
-		}
-	}()
-
-	var failure *campaignTB
-	if *seed != 0 {
-		n := *checks
-		if n == 0 {
-			n = 1
-		}
-		failure = batch(*seed, n, stats, skip)
-	} else {
-		master := rand.New(rand.NewPCG(*campaign, 0x6c756f))
-		for failure == nil {
-			if *checks > 0 && stats.Progress().Checks >= *checks {
-				break
-			}
-			if *checks == 0 && time.Since(start) >= *duration {
-				break
-			}
-			n := batchChecks
-			if *checks > 0 {
-				n = min(n, *checks-stats.Progress().Checks)
-			}
-			failure = batch(master.Uint64()|1, n, stats, skip)
-		}
-	}
-	close(stop)
-	<-done
-
-	fmt.Printf("luo check: %s campaign=%d\n\n", summaryLine(stats, start), *campaign)
-	stats.WriteSummary(os.Stdout)
-	if failure == nil && *seed == 0 && *concurrentD > 0 {
-		cstart := time.Now()
-		cr := concurrentCampaign(*concurrentD, 0, *campaign, "")
-		fmt.Println()
-		reportConcurrent(os.Stdout, cr, time.Since(cstart))
-		if cr.Failure != nil {
-			return 1
-		}
-	}
-	if failure == nil {
-		fmt.Printf("\nPASS\n")
-		return 0
-	}
-	found := stats.FailedAt().Sub(start)
-	fmt.Printf("\nfound after %s, shrunk in %s\n", found.Round(time.Millisecond), (time.Since(start) - found).Round(time.Millisecond))
-	report(os.Stdout, failure, *steps, *skipList)
-	return 1
-}
-
-// batch runs n checks starting at seed and returns the TB if one failed.
-func batch(seed uint64, n int, stats *proptest.Stats, skip map[string]bool) (failed *campaignTB) {
-	flag.Set("rapid.seed", strconv.FormatUint(seed, 10))
-	flag.Set("rapid.checks", strconv.Itoa(n))
-	tb := &campaignTB{name: "luo-check"}
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				if _, ok := p.(failNow); !ok {
-					tb.Errorf("panic: %v", p)
+				p, el := snap(), time.Since(start)
+				if tty {
+					fmt.Fprintf(c.stderr, "\r%s\x1b[K", c.bar(p, el))
+				} else {
+					fmt.Fprintf(c.stderr, "luo check: %s\n", progressLine(p, el))
 				}
 			}
-		}()
-		rapid.Check(tb, proptest.LockstepSkipping(stats, skip))
+		}
 	}()
-	if tb.Failed() {
-		return tb
+	return func() {
+		close(stop)
+		<-done
 	}
-	return nil
 }
 
-func summaryLine(stats *proptest.Stats, start time.Time) string {
-	p := stats.Progress()
+// bar renders the terminal's progress line: a bar of the budget spent
+// (checks of -checks, or time of -duration), checks/s and the time left.
+func (c *checkConfig) bar(p proptest.Progress, el time.Duration) string {
+	rate := float64(p.Checks) / max(el.Seconds(), 1e-3)
+	var frac float64
+	var left time.Duration
+	switch {
+	case c.seed != 0:
+		frac = 0
+	case c.checks > 0:
+		share := float64(c.checks) / float64(c.shard.N)
+		frac = float64(p.Checks) / share
+		if rate > 0 {
+			left = time.Duration((share - float64(p.Checks)) / rate * float64(time.Second))
+		}
+	default:
+		frac = el.Seconds() / c.duration.Seconds()
+		left = c.duration - el
+	}
+	frac = min(max(frac, 0), 1)
+	const width = 24
+	n := int(frac * width)
+	return fmt.Sprintf("[%s%s] %3.0f%% %s checks/s=%.0f left=%s",
+		strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, progressLine(p, el), rate, max(left, 0).Round(time.Second))
+}
+
+func progressLine(p proptest.Progress, el time.Duration) string {
 	return fmt.Sprintf("checks=%d steps=%d kexecs=%d distinct-errnos=%d elapsed=%s",
-		p.Checks, p.Steps, p.Kexecs, p.Errnos, time.Since(start).Round(time.Second))
+		p.Checks, p.Steps, p.Kexecs, len(p.Errnos), el.Round(time.Second))
 }
 
-// printProgress redraws the progress line (end "") or appends one (end
-// "\n").
-func printProgress(w io.Writer, stats *proptest.Stats, start time.Time, end string) {
-	if end == "" {
-		fmt.Fprintf(w, "\r%s ", summaryLine(stats, start))
-		return
+// summaryLine renders a lockstep part's counters as the progress line
+// does.
+func summaryLine(p *summary.Part, el time.Duration) string {
+	return progressLine(proptest.Progress{Checks: int(p.Counts["checks"]), Steps: int(p.Counts["steps"]),
+		Kexecs: int(p.Counts["kexecs"]), Errnos: proptest.Errnos(p.Table(proptest.TableOutcomes))}, el)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
 	}
-	fmt.Fprintf(w, "luo check: %s%s", summaryLine(stats, start), end)
-}
-
-// isTerminal reports whether f is a character device (a terminal).
-func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// report prints the shrunk failure, its seed and the replay command.
-func report(w io.Writer, tb *campaignTB, steps int, skipList string) {
+// report prints the shrunk failure, its seed and the replay command, and
+// returns them.
+func report(w io.Writer, tb *campaignTB, steps int, skipList string) (uint64, string) {
 	fmt.Fprintf(w, "\nFAIL\n\n")
 	msg := strings.Join(tb.errors, "\n")
 	var keep []string
@@ -209,11 +358,28 @@ func report(w io.Writer, tb *campaignTB, steps int, skipList string) {
 		keep = append(keep, l)
 	}
 	fmt.Fprintln(w, strings.Join(keep, "\n"))
-	if m := seedRE.FindStringSubmatch(msg); m != nil {
-		extra := ""
-		if skipList != "" {
-			extra = " -skip " + skipList
-		}
-		fmt.Fprintf(w, "\nseed: %s\nreplay: go run ./cmd/luo check -seed %s -steps %d%s\n", m[1], m[1], steps, extra)
+	m := seedRE.FindStringSubmatch(msg)
+	if m == nil {
+		return 0, ""
 	}
+	extra := ""
+	if skipList != "" {
+		extra = " -skip " + skipList
+	}
+	replay := fmt.Sprintf("go run ./cmd/luo check -seed %s -steps %d%s", m[1], steps, extra)
+	fmt.Fprintf(w, "\nseed: %s\nreplay: %s\n", m[1], replay)
+	seed, _ := strconv.ParseUint(m[1], 10, 64)
+	return seed, replay
+}
+
+// registerRapidFlags makes rapid's flags settable outside a test binary:
+// rapid registers them on the standard flag set and calls testing.Short().
+func registerRapidFlags() {
+	if flag.Lookup("test.short") == nil {
+		testing.Init()
+	}
+	if !flag.Parsed() {
+		_ = flag.CommandLine.Parse(nil)
+	}
+	_ = flag.Set("rapid.nofailfile", "true")
 }

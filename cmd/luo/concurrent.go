@@ -4,110 +4,164 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"strconv"
-	"testing"
+	"runtime"
+	"strings"
 	"time"
 
-	"pgregory.net/rapid"
-
 	"luomodel/proptest/concurrent"
+	"luomodel/proptest/summary"
 )
 
 // This file is the concurrent campaign of `luo check`: programs of several
 // threads under the controlled scheduler, checked for linearizability
 // against the model (proptest/concurrent). runCheck calls
 // concurrentCampaign with its share of the time budget; `luo concurrent`
-// runs it alone.
+// runs it alone. Its batches, shards and workers are campaign.go's.
+
+// concurrentConfig is what a concurrent campaign runs.
+type concurrentConfig struct {
+	d        time.Duration // time budget (ignored with checks or seed)
+	checks   int           // check budget of the whole campaign; 0: d
+	seed     uint64        // replay the batch of this seed (one worker)
+	campaign uint64
+	shard    Shard
+	jobs     int
+	outDir   string
+}
 
 // concurrentResult is what a concurrent campaign did.
 type concurrentResult struct {
-	Checks, Schedules, Ops int64
-	Failure                *concurrent.Failure // minimized; nil if none
-	Seed                   uint64              // the rapid seed of the failing batch
+	part    *summary.Part
+	Failure *concurrent.Failure // minimized; nil if none
+	Seed    uint64              // the rapid seed of the failing batch
 }
 
-// concurrentCampaign runs batches of concurrent checks until d has passed
-// (or, with seed != 0, one batch of that seed) and returns what it found.
-// rapid's flags must be registered and parsed (runCheck does it).
-func concurrentCampaign(d time.Duration, seed, campaign uint64, outDir string) concurrentResult {
-	cfg := concurrent.Config{OutDir: outDir}
-	var st concurrent.Stats
-	var res concurrentResult
-	start := time.Now()
-	master := rand.New(rand.NewPCG(campaign, 0x636f6e63))
-	for {
-		s := seed
-		if s == 0 {
-			if time.Since(start) >= d {
-				break
-			}
-			s = master.Uint64() | 1
-		}
-		_ = flag.Set("rapid.seed", strconv.FormatUint(s, 10))
-		_ = flag.Set("rapid.checks", "10")
-		var last *concurrent.Failure
-		tb := &campaignTB{name: "luo-check-concurrent"}
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					if _, ok := p.(failNow); !ok {
-						tb.Errorf("panic: %v", p)
-					}
-				}
-			}()
-			rapid.Check(tb, concurrent.Property(cfg, &st, func(f *concurrent.Failure) { last = f }))
-		}()
-		if tb.Failed() && last != nil {
-			res.Failure, res.Seed = concurrent.Minimize(cfg, last), s
-			break
-		}
-		if seed != 0 {
-			break
-		}
+// concurrentPart renders a worker's counters as the summary part
+// "concurrent".
+func concurrentPart(st *concurrent.Stats) *summary.Part {
+	p := &summary.Part{Name: "concurrent"}
+	p.Add("checks", st.Checks.Load())
+	p.Add("schedules", st.Schedules.Load())
+	p.Add("thread-syscalls", st.Ops.Load())
+	return p
+}
+
+// concurrentCampaign runs the campaign's batches on cc.jobs workers until
+// its budget is spent (or, with cc.seed != 0, the one batch of that seed)
+// and returns what it found. rapid's flags must be registered
+// (registerRapidFlags).
+func concurrentCampaign(cc concurrentConfig) concurrentResult {
+	cfg := concurrent.Config{OutDir: cc.outDir}
+	jobs := max(cc.jobs, 1)
+	if cc.seed != 0 {
+		jobs = 1
 	}
-	res.Checks, res.Schedules, res.Ops = st.Checks.Load(), st.Schedules.Load(), st.Ops.Load()
+	if cc.shard.N == 0 {
+		cc.shard = Shard{0, 1}
+	}
+	stats := make([]*concurrent.Stats, jobs)
+	last := make([]*concurrent.Failure, jobs)
+	seeds := make([]uint64, jobs)
+	var gate rapidGate
+	rc := newRace()
+	dp := newDispenser(cc.campaign, 0x636f6e63, cc.shard, cc.checks, cc.d)
+	runWorkers(jobs, func(w int) {
+		stats[w] = &concurrent.Stats{}
+		prop := rc.guard(w, concurrent.Property(cfg, stats[w], func(f *concurrent.Failure) { last[w] = f }))
+		for {
+			b := batchSpec{Seed: cc.seed, N: batchChecks}
+			if cc.seed == 0 {
+				var ok bool
+				if b, ok = dp.take(); !ok {
+					return
+				}
+			}
+			tb := &campaignTB{name: "luo-check-concurrent"}
+			gate.check(tb, b.Seed, b.N, prop)
+			if tb.Failed() && last[w] != nil && !rc.lost(w) {
+				rc.claim(w)
+				seeds[w] = b.Seed
+				dp.stop()
+				return
+			}
+			if cc.seed != 0 {
+				return
+			}
+		}
+	})
+	res := concurrentResult{part: &summary.Part{Name: "concurrent"}}
+	for _, st := range stats {
+		res.part.Merge(concurrentPart(st))
+	}
+	if w := rc.winner.Load(); w >= 0 && last[w] != nil {
+		res.Failure, res.Seed = concurrent.Minimize(cfg, last[w]), seeds[w]
+	}
 	return res
+}
+
+func concurrentReplay(seed uint64) string {
+	return fmt.Sprintf("go run ./cmd/luo concurrent -seed %d", seed)
 }
 
 // reportConcurrent prints the campaign's summary and, on failure, the
 // account and the replay command.
 func reportConcurrent(w io.Writer, r concurrentResult, elapsed time.Duration) {
-	fmt.Fprintf(w, "luo check (concurrent): checks=%d schedules=%d thread-syscalls=%d elapsed=%s\n",
-		r.Checks, r.Schedules, r.Ops, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "luo check (concurrent): %s elapsed=%s\n\n", r.part.CountsLine(), elapsed.Round(time.Millisecond))
+	r.part.WriteTables(w)
 	if r.Failure == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nFAIL: %v\n", r.Failure)
-	fmt.Fprintf(w, "replay: luo concurrent -seed %d\n", r.Seed)
+	fmt.Fprintf(w, "FAIL: %v\n", r.Failure)
+	fmt.Fprintf(w, "replay: %s\n", concurrentReplay(r.Seed))
 }
 
 // runConcurrent is `luo concurrent`: the concurrent campaign alone.
 func runConcurrent(args []string) int {
 	fs := flag.NewFlagSet("concurrent", flag.ExitOnError)
-	duration := fs.Duration("duration", time.Minute, "how long to run (ignored with -seed)")
-	seed := fs.Uint64("seed", 0, "replay the batch with this seed (as printed by a failure)")
+	duration := fs.Duration("duration", time.Minute, "how long to run (ignored with -seed or -checks)")
+	checks := fs.Int("checks", 0, "run this many checks of the campaign (0: until -duration)")
+	seed := fs.Uint64("seed", 0, "replay the batch with this seed (as printed by a failure); always one worker")
 	campaign := fs.Uint64("campaign", uint64(time.Now().UnixNano()), "seed of the campaign's batch seeds")
+	jobs := fs.Int("j", runtime.GOMAXPROCS(0), "workers: checks run in parallel on this many goroutines")
+	shardFlag := fs.String("shard", "", "run shard I/N of the campaign")
+	jsonPath := fs.String("json", "", "write the summary as JSON to this file")
 	out := fs.String("out", "", "directory for porcupine's HTML visualization (default: the temp dir)")
 	_ = fs.Parse(args)
+	shard, sharded := Shard{0, 1}, false
+	if *shardFlag != "" {
+		var err error
+		if shard, err = parseShard(*shardFlag); err != nil {
+			fmt.Fprintf(os.Stderr, "luo: %v\n", err)
+			return 2
+		}
+		sharded = true
+	}
 	registerRapidFlags()
 	start := time.Now()
-	r := concurrentCampaign(*duration, *seed, *campaign, *out)
-	reportConcurrent(os.Stdout, r, time.Since(start))
+	r := concurrentCampaign(concurrentConfig{d: *duration, checks: *checks, seed: *seed, campaign: *campaign,
+		shard: shard, jobs: *jobs, outDir: *out})
+	var b strings.Builder
+	reportConcurrent(&b, r, time.Since(start))
+	fmt.Print(b.String())
+	if *jsonPath != "" {
+		sum := &summary.Summary{Version: summary.Version, Command: "luo concurrent " + strings.Join(args, " "),
+			Campaign: *campaign, Checks: int64(*checks), Parts: []*summary.Part{r.part}, ElapsedSeconds: time.Since(start).Seconds()}
+		if sharded {
+			sum.Shards = []string{shard.String()}
+		}
+		if r.Failure != nil {
+			sum.Failures = append(sum.Failures, summary.Failure{Campaign: "concurrent", Seed: r.Seed,
+				Replay: concurrentReplay(r.Seed), Shard: strings.Join(sum.Shards, ""), Message: b.String()})
+		}
+		if err := sum.WriteJSON(*jsonPath); err != nil {
+			fmt.Fprintf(os.Stderr, "luo: %v\n", err)
+			return 2
+		}
+	}
 	if r.Failure != nil {
 		return 1
 	}
 	fmt.Println("PASS")
 	return 0
-}
-
-// registerRapidFlags makes rapid's flags settable outside a test binary:
-// rapid registers them on the standard flag set and calls testing.Short().
-func registerRapidFlags() {
-	if flag.Lookup("test.short") == nil {
-		testing.Init()
-	}
-	_ = flag.CommandLine.Parse(nil)
-	_ = flag.Set("rapid.nofailfile", "true")
 }
