@@ -25,14 +25,27 @@ type Env struct {
 	lockstep bool
 	tasks    map[model.TaskID]*kernel.Task
 	nextTask model.TaskID
-	// Trace is every operation so far as C-like lines.
-	Trace []string
+	// trace is every operation so far; its C-like lines are built only
+	// when a failure prints them (TraceString).
+	trace []traceEntry
 	// ids binds the model's test files to the port's (env_handler.go).
 	ids testIDs
 
 	// mu guards reports: handlers may be called from any goroutine.
 	mu      sync.Mutex
 	reports []*bug.Report
+}
+
+// traceEntry is one executed operation: tag (a fault armed, or ""), the
+// operation and the port's result. Neither is written after execution
+// (the port and the model copy the buffers they change).
+type traceEntry struct {
+	tag string
+	op  model.Op
+	res model.Result
+	// calls are the test module's callbacks the model predicted (a
+	// copy), printed under the operation.
+	calls []model.Call
 }
 
 // NewEnv boots a machine with LUO on. In lockstep mode the model follows.
@@ -64,6 +77,13 @@ func (e *Env) Reports() []*bug.Report {
 	return append([]*bug.Report(nil), e.reports...)
 }
 
+// ReportCount returns how many reports were filed so far.
+func (e *Env) ReportCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.reports)
+}
+
 // Mismatch is a disagreement between the port and the model.
 type Mismatch struct {
 	Op    model.Op
@@ -87,13 +107,13 @@ func (e *Env) Exec(op model.Op) (model.Result, error) {
 	before := e.M.Kernel()
 	pr, rawErr := e.runPort(op)
 	if !e.lockstep {
-		e.Trace = append(e.Trace, model.Format(op, pr))
+		e.trace = append(e.trace, traceEntry{op: op, res: pr})
 		return pr, e.checkCalls(before, op, pr)
 	}
 	// In place: e.S is the only copy (model.Step would clone it, which
 	// costs O(state) per operation).
 	mr := e.S.Apply(op)
-	e.Trace = append(e.Trace, model.Format(op, pr))
+	e.trace = append(e.trace, traceEntry{op: op, res: pr})
 	if !pr.Equal(mr) {
 		return pr, &Mismatch{Op: op, Port: pr, Model: mr, Err: rawErr}
 	}
@@ -199,10 +219,20 @@ func (e *Env) runPort(op model.Op) (r model.Result, raw error) {
 	return model.Result{Errno: syscall.ENOSYS}, nil
 }
 
-// TraceString renders the trace, numbered.
+// TraceLen is the number of operations executed so far.
+func (e *Env) TraceLen() int { return len(e.trace) }
+
+// TraceString renders the trace as C-like lines, numbered.
 func (e *Env) TraceString() string {
 	var b strings.Builder
-	for i, l := range e.Trace {
+	for i, t := range e.trace {
+		l := model.Format(t.op, t.res)
+		if t.tag != "" {
+			l = "[fault " + t.tag + "] " + l
+		}
+		if len(t.calls) > 0 {
+			l += "\n" + strings.TrimRight(model.FormatCalls(t.calls), "\n")
+		}
 		fmt.Fprintf(&b, "%4d  %s\n", i+1, l)
 	}
 	return b.String()

@@ -3,6 +3,7 @@ package proptest
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -277,7 +278,7 @@ func (e *Env) checkCalls(before *kernel.Kernel, op model.Op, pr model.Result) er
 		return err
 	}
 	if len(e.S.Calls) > 0 {
-		e.Trace[len(e.Trace)-1] += "\n" + strings.TrimRight(model.FormatCalls(e.S.Calls), "\n")
+		e.trace[len(e.trace)-1].calls = slices.Clone(e.S.Calls)
 	}
 	if port.String() != want.String() {
 		return &CallMismatch{Op: op, Res: pr, Port: port, Model: want}

@@ -74,7 +74,7 @@ func (e *Env) ExecFaultNth(site string, nth int, op model.Op) (res model.Result,
 	if nth > 1 {
 		tag += "#" + strconv.Itoa(nth)
 	}
-	e.Trace = append(e.Trace, "[fault "+tag+"] "+model.Format(op, pr))
+	e.trace = append(e.trace, traceEntry{tag: tag, op: op, res: pr})
 	if e.lockstep && !pr.Equal(mr) {
 		return pr, true, &Mismatch{Op: op, Port: pr, Model: mr, Err: rawErr}
 	}

@@ -1,7 +1,7 @@
 package proptest
 
 import (
-	"fmt"
+	"strconv"
 
 	"luomodel/model"
 )
@@ -24,9 +24,15 @@ func fillSessions(c *Ctx) bool {
 		limit = model.SessionMax
 	}
 	var made []int
+	// The names taken before the loop (the loop's own are s0, s1, ... in
+	// order, never drawn twice): one pass instead of a search per name.
+	taken := map[string]bool{}
+	for _, id := range c.S.Outgoing {
+		taken[c.S.Sessions[id].Name] = true
+	}
 	for i := 0; len(c.S.Outgoing) < min(limit, model.SessionMax); i++ {
-		name := fmt.Sprintf("s%d", i)
-		if c.S.FindOutgoing(name) != nil {
+		name := "s" + strconv.Itoa(i)
+		if taken[name] {
 			continue
 		}
 		r := c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf(name)})

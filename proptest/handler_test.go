@@ -35,7 +35,7 @@ func runSkipping(tb testing.TB, src Source, steps int, stats *Stats, skip map[st
 		}
 	}
 	r.teardown()
-	return len(r.e.Trace)
+	return r.e.TraceLen()
 }
 
 // TestCampaignReachesCallbacks runs a few checks from a fixed seed and

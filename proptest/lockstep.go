@@ -107,6 +107,9 @@ type run struct {
 	// every LUO lock, each acquisition costing lockdep a stack trace) is
 	// skipped otherwise.
 	touched bool
+	// weights is step's scratch: each action's weight in the current
+	// state.
+	weights []int
 }
 
 // touchesLUO says whether op may change LUO's state: file I/O, memfd
@@ -151,9 +154,11 @@ func newRunWeighted(t fataler, lockstep bool, stats *Stats, skip map[string]bool
 
 // step draws an action by weight and runs it; false if it did nothing.
 func (r *run) step(src Source) bool {
-	r.t.Helper()
 	s := &r.e.S
-	weights := make([]int, len(r.acts))
+	if len(r.weights) != len(r.acts) {
+		r.weights = make([]int, len(r.acts))
+	}
+	weights := r.weights
 	total := 0
 	for i, a := range r.acts {
 		weights[i] = a.Weight(s)
@@ -180,11 +185,10 @@ func (r *run) fail(format string, args ...any) {
 	r.t.Helper()
 	r.stats.failure()
 	msg := fmt.Sprintf(format, args...)
-	r.t.Fatalf("%s\n\ntrace (%d operations):\n%s", msg, len(r.e.Trace), r.e.TraceString())
+	r.t.Fatalf("%s\n\ntrace (%d operations):\n%s", msg, r.e.TraceLen(), r.e.TraceString())
 }
 
 func (r *run) exec(op model.Op) model.Result {
-	r.t.Helper()
 	res, err := r.e.Exec(op)
 	r.touched = r.touched || touchesLUO(op)
 	r.stats.op(op, res.Errno)
@@ -200,7 +204,6 @@ func (r *run) exec(op model.Op) model.Result {
 
 // checkInvariants runs after every step.
 func (r *run) checkInvariants() {
-	r.t.Helper()
 	if err := r.e.checkReports(); err != nil {
 		r.fail("%v", err)
 	}
