@@ -261,7 +261,7 @@ func (r *run) faultActions(weight int, skip map[string]bool) []Action {
 				r.stats.faultOp(fa.Site, op, res.Errno)
 				r.stats.calls(op, res, r.e.S.Calls)
 				if r.ops != nil {
-					*r.ops = append(*r.ops, op)
+					*r.ops = append(*r.ops, recordedOp{Op: op, Site: fa.Site, Nth: nth})
 				}
 				if err != nil {
 					r.fail("%v", err)

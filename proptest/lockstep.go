@@ -101,7 +101,7 @@ type run struct {
 	acts  []Action
 	// ops records every executed operation when non-nil (benchmarks
 	// replay them on the port alone).
-	ops *[]model.Op
+	ops *[]recordedOp
 	// touched is set when an operation since the last invariant check
 	// may have changed LUO's state; the port's snapshot (which takes
 	// every LUO lock, each acquisition costing lockdep a stack trace) is
@@ -110,6 +110,14 @@ type run struct {
 	// weights is step's scratch: each action's weight in the current
 	// state.
 	weights []int
+}
+
+// recordedOp is an executed operation and the fault armed for it (Site
+// "" for none).
+type recordedOp struct {
+	Op   model.Op
+	Site string
+	Nth  int
 }
 
 // touchesLUO says whether op may change LUO's state: file I/O, memfd
@@ -194,7 +202,7 @@ func (r *run) exec(op model.Op) model.Result {
 	r.stats.op(op, res.Errno)
 	r.stats.calls(op, res, r.e.S.Calls)
 	if r.ops != nil {
-		*r.ops = append(*r.ops, op)
+		*r.ops = append(*r.ops, recordedOp{Op: op})
 	}
 	if err != nil {
 		r.fail("%v", err)

@@ -91,10 +91,12 @@ func (p prngSource) Intn(n int, _ string) int {
 
 // randomRun runs one check of steps random actions on a fresh machine in
 // lockstep with the model, checking the invariants after every action
-// unless invariants is false, and returns the operations it executed.
-func randomRun(tb testing.TB, src Source, steps int, invariants bool, stats *Stats) []model.Op {
+// unless invariants is false, and returns the operations it executed
+// (the two tasks every check starts with included) with the fault armed
+// for each.
+func randomRun(tb testing.TB, src Source, steps int, invariants bool, stats *Stats) []recordedOp {
 	tb.Helper()
-	var ops []model.Op
+	ops := []recordedOp{{Op: model.Op{Kind: model.OpNewTask}}, {Op: model.Op{Kind: model.OpNewTask}}}
 	r, err := newRun(tb, true, stats, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -175,9 +177,10 @@ func benchLockstep(b *testing.B, invariants bool) {
 }
 
 // BenchmarkPortAloneSteps replays the operation sequences of the lockstep
-// benchmarks on the port alone: no model, no checks.
+// benchmarks on the port alone, each faulted operation with its fault
+// armed: the same work for the port, no model, no checks.
 func BenchmarkPortAloneSteps(b *testing.B) {
-	var seqs [][]model.Op
+	var seqs [][]recordedOp
 	for i := range benchSeqs {
 		seqs = append(seqs, randomRun(b, benchSource(i), benchSteps, false, nil))
 	}
@@ -190,7 +193,11 @@ func BenchmarkPortAloneSteps(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, op := range seqs[i%len(seqs)] {
-			_, _ = e.Exec(op)
+			if op.Site != "" {
+				_, _, _ = e.ExecFaultNth(op.Site, op.Nth, op.Op)
+			} else {
+				_, _ = e.Exec(op.Op)
+			}
 		}
 		steps += len(seqs[i%len(seqs)])
 		i++
