@@ -9,7 +9,7 @@ import "fmt"
 // outgoing and retrieved incoming files, and reference counts that match
 // the fd tables and LUO's references.
 func (s State) Check() error {
-	refs := map[FileID]int{}
+	refs := make(map[FileID]int, len(s.Files))
 	for tid, t := range s.Tasks {
 		if !t.Alive && len(t.FDs) > 0 {
 			return fmt.Errorf("dead task %d holds fds", tid)
@@ -21,11 +21,11 @@ func (s State) Check() error {
 			refs[id]++
 		}
 	}
-	want := map[InodeID]bool{}
+	want := make(map[InodeID]bool, len(s.Preserved))
 	wantTest := map[TestFileID]bool{}
 	devs := 0
 	check := func(ids []SessionID, incoming bool) error {
-		names := map[string]bool{}
+		names := make(map[string]bool, len(ids))
 		for _, sid := range ids {
 			se := s.Sessions[sid]
 			if se == nil || se.Incoming != incoming {
@@ -54,7 +54,7 @@ func (s State) Check() error {
 					return fmt.Errorf("S7: session %q file mismatch", se.Name)
 				}
 			}
-			tokens := map[uint64]bool{}
+			tokens := make(map[uint64]bool, len(se.Out)+len(se.In))
 			for _, f := range se.Out {
 				if tokens[f.Token] {
 					return fmt.Errorf("F2: token %d twice in %q", f.Token, se.Name)
@@ -143,7 +143,7 @@ func (s State) Check() error {
 	if err := s.checkTest(); err != nil {
 		return err
 	}
-	inodeRefs := map[InodeID]int{}
+	inodeRefs := make(map[InodeID]int, len(s.Inodes))
 	for id, f := range s.Files {
 		if f.Refs != refs[id] || f.Refs <= 0 {
 			return fmt.Errorf("file %d (%v) refs=%d, counted %d", id, f.Kind, f.Refs, refs[id])

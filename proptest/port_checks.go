@@ -38,7 +38,7 @@ var portChecks = []portCheck{
 			// An incoming name may be empty: a 6.19 kernel without
 			// M10 can hand one over, and upstream restores it.
 			minLen := i
-			seen := map[string]bool{}
+			seen := make(map[string]bool, len(l.Sessions))
 			for _, s := range l.Sessions {
 				if seen[s.Name] || len(s.Name) < minLen || len(s.Name) > 63 {
 					return fmt.Errorf("name %q", s.Name)
@@ -49,9 +49,11 @@ var portChecks = []portCheck{
 		return nil
 	}},
 	{"S3/S4/S5 no freed session listed, outgoing not retrieved, <= 819", func(d *liveupdate.DebugState, _ *model.State) error {
-		for _, s := range append(slices.Clone(d.Incoming.Sessions), d.Outgoing.Sessions...) {
-			if s.Freed {
-				return fmt.Errorf("freed session %q listed", s.Name)
+		for _, l := range []liveupdate.SessionListState{d.Incoming, d.Outgoing} {
+			for _, s := range l.Sessions {
+				if s.Freed {
+					return fmt.Errorf("freed session %q listed", s.Name)
+				}
 			}
 		}
 		for _, s := range d.Outgoing.Sessions {
@@ -79,7 +81,7 @@ var portChecks = []portCheck{
 				if s.FileCount > model.FileMax {
 					return fmt.Errorf("F3 %q: %d files", s.Name, s.FileCount)
 				}
-				tokens := map[uint64]bool{}
+				tokens := make(map[uint64]bool, len(s.Files))
 				for _, f := range s.Files {
 					if tokens[f.Token] {
 						return fmt.Errorf("F2 %q: token %d twice", s.Name, f.Token)
@@ -104,12 +106,16 @@ var portChecks = []portCheck{
 	}},
 	{"F7 preservation map == outgoing + retrieved files", func(d *liveupdate.DebugState, _ *model.State) error {
 		want := 0
+		preserved := make(map[liveupdate.PreservedEntry]bool, len(d.Preserved))
+		for _, k := range d.Preserved {
+			preserved[k] = true
+		}
 		for i, l := range []liveupdate.SessionListState{d.Outgoing, d.Incoming} {
 			for _, s := range l.Sessions {
 				for _, f := range s.Files {
 					if i == 0 || f.RetrieveStatus > 0 {
 						want++
-						if !slices.Contains(d.Preserved, f.Key) {
+						if !preserved[f.Key] {
 							return fmt.Errorf("%q token %d not in the map", s.Name, f.Token)
 						}
 					}
@@ -140,23 +146,23 @@ func agree(d *liveupdate.DebugState, s *model.State) error {
 	if d.LiveupdateNumber != s.LiveUpdateNum {
 		return fmt.Errorf("liveupdate number: port %d, model %d", d.LiveupdateNumber, s.LiveUpdateNum)
 	}
-	var names []string
-	for _, ss := range d.Outgoing.Sessions {
-		names = append(names, ss.Name)
-	}
-	if !slices.Equal(names, s.OutgoingNames()) {
-		return fmt.Errorf("outgoing sessions: port %q, model %q", names, s.OutgoingNames())
+	if !sameNames(d.Outgoing.Sessions, s, s.Outgoing) {
+		return fmt.Errorf("outgoing sessions: port %q, model %q", portNames(d.Outgoing.Sessions), s.OutgoingNames())
 	}
 	for i, ss := range d.Outgoing.Sessions {
 		ms := s.Sessions[s.Outgoing[i]]
-		var pt, mt []uint64
-		for _, f := range ss.Files {
-			pt = append(pt, f.Token)
+		same := len(ss.Files) == len(ms.Out)
+		for j := 0; same && j < len(ss.Files); j++ {
+			same = ss.Files[j].Token == ms.Out[j].Token
 		}
-		for _, f := range ms.Out {
-			mt = append(mt, f.Token)
-		}
-		if !slices.Equal(pt, mt) {
+		if !same {
+			var pt, mt []uint64
+			for _, f := range ss.Files {
+				pt = append(pt, f.Token)
+			}
+			for _, f := range ms.Out {
+				mt = append(mt, f.Token)
+			}
 			return fmt.Errorf("outgoing %q tokens: port %v, model %v", ss.Name, pt, mt)
 		}
 	}
@@ -166,12 +172,8 @@ func agree(d *liveupdate.DebugState, s *model.State) error {
 		}
 		return nil
 	}
-	names = nil
-	for _, ss := range d.Incoming.Sessions {
-		names = append(names, ss.Name)
-	}
-	if !slices.Equal(names, s.IncomingNames()) {
-		return fmt.Errorf("incoming sessions: port %q, model %q", names, s.IncomingNames())
+	if !sameNames(d.Incoming.Sessions, s, s.Incoming) {
+		return fmt.Errorf("incoming sessions: port %q, model %q", portNames(d.Incoming.Sessions), s.IncomingNames())
 	}
 	for i, ss := range d.Incoming.Sessions {
 		ms := s.Sessions[s.Incoming[i]]
@@ -188,6 +190,29 @@ func agree(d *liveupdate.DebugState, s *model.State) error {
 		}
 	}
 	return nil
+}
+
+// sameNames says whether the port's sessions have the names of the
+// model's sessions ids, in order.
+func sameNames(port []liveupdate.SessionState, s *model.State, ids []model.SessionID) bool {
+	if len(port) != len(ids) {
+		return false
+	}
+	for i, ss := range port {
+		if ss.Name != s.Sessions[ids[i]].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// portNames lists the port's session names.
+func portNames(ss []liveupdate.SessionState) []string {
+	var names []string
+	for _, s := range ss {
+		names = append(names, s.Name)
+	}
+	return names
 }
 
 // portLeaks reports files still alive in the running kernel.

@@ -115,6 +115,7 @@ func checkMain(args []string, prop func(*proptest.Stats, map[string]bool) func(*
 		}
 	}
 	registerRapidFlags()
+	campaignGC()
 	_ = flag.Set("rapid.steps", strconv.Itoa(c.steps))
 	_ = flag.Set("rapid.shrinktime", c.shrinkTime.String())
 	return c.run()

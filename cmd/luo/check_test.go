@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -130,3 +132,24 @@ func TestShardFailureReplays(t *testing.T) {
 	require.Equal(t, 1, reportMain([]string{path}, &out, &errs))
 	require.Contains(t, out.String(), f.Replay)
 }
+
+// benchCampaign runs a 200-check campaign on j workers per iteration and
+// reports checks/s: BenchmarkCheckJobs2's figure over BenchmarkCheckJobs1's
+// is the speed-up of -j 2 (the checks are the same on any number of
+// workers).
+func benchCampaign(b *testing.B, j int) {
+	const checks = 200
+	n := 0
+	start := time.Now()
+	for b.Loop() {
+		var out, errs strings.Builder
+		if code := checkMain([]string{"-q", "-checks", strconv.Itoa(checks), "-campaign", "9", "-concurrent", "0", "-j", strconv.Itoa(j)}, nil, &out, &errs); code != 0 {
+			b.Fatalf("%s%s", &out, &errs)
+		}
+		n += checks
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "checks/s")
+}
+
+func BenchmarkCheckJobs1(b *testing.B) { benchCampaign(b, 1) }
+func BenchmarkCheckJobs2(b *testing.B) { benchCampaign(b, 2) }

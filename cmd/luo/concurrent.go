@@ -138,6 +138,7 @@ func runConcurrent(args []string) int {
 		sharded = true
 	}
 	registerRapidFlags()
+	campaignGC()
 	start := time.Now()
 	r := concurrentCampaign(concurrentConfig{d: *duration, checks: *checks, seed: *seed, campaign: *campaign,
 		shard: shard, jobs: *jobs, outDir: *out})

@@ -170,6 +170,7 @@ func (l *LUO) snapshotList(sh *sessionHeader) SessionListState {
 	sh.rwsem.DownRead()
 	defer sh.rwsem.UpRead()
 	st := SessionListState{Count: sh.count, HeaderSer: sh.headerSer, Ser: sh.ser, Active: sh.active}
+	st.Sessions = make([]SessionState, 0, len(sh.list))
 	for _, s := range sh.list {
 		st.Sessions = append(st.Sessions, l.snapshotSession(s))
 	}
