@@ -1,7 +1,5 @@
 package proptest
 
-import "slices"
-
 // Expected lists, per operation (as OpLabel names it), the outcomes a
 // default `luo check` campaign must reach: every success and every errno
 // the reference profile gives the operation for what user space can do.
@@ -32,5 +30,3 @@ var Expected = map[string][]string{
 	"delete_module": {"OK", "EAGAIN", "ENOENT"},
 	"testctl":       {"OK", "EEXIST", "EINVAL", "ENODATA", "ENODEV", "ENOENT"},
 }
-
-func expected(op, outcome string) bool { return slices.Contains(Expected[op], outcome) }

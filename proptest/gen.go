@@ -1,7 +1,7 @@
 package proptest
 
 import (
-	"sort"
+	"slices"
 	"strings"
 
 	"luomodel/model"
@@ -82,7 +82,7 @@ func sortedKeys[K ~int, V any](m map[K]V) []K {
 	for k := range m {
 		ks = append(ks, k)
 	}
-	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
+	slices.Sort(ks)
 	return ks
 }
 
@@ -108,11 +108,12 @@ func fdsOf(s *model.State, task model.TaskID, ok func(*model.File) bool) []int {
 		return nil
 	}
 	var fds []int
-	for _, fd := range sortedKeys(t.FDs) {
-		if ok(s.Files[t.FDs[fd]]) {
+	for fd, id := range t.FDs {
+		if ok(s.Files[id]) {
 			fds = append(fds, fd)
 		}
 	}
+	slices.Sort(fds)
 	return fds
 }
 

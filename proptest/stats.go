@@ -28,18 +28,15 @@ const (
 // ever waits on it.
 type Stats struct {
 	mu sync.Mutex
-	// part holds the counters (checks, steps, kexecs) and the tables
-	// outcomes (op label x errno), actions, faults (site x armed,
-	// reached, fired and every armed operation's outcome) and invariants
-	// (name x times checked); guarded by mu.
-	part     summary.Part
-	outcomes *summary.Table // guarded by mu; part's
-	actions  *summary.Table // guarded by mu; part's
-	faults   *summary.Table // guarded by mu; part's
-	invs     *summary.Table // guarded by mu; part's
-	// callbacks is the test module's callback x outcome table
-	// (stats_calls.go).
+	// The tables: outcomes (op label x errno), actions, faults (site x
+	// armed, reached, fired and every armed operation's outcome),
+	// callbacks (the test module's callback x outcome, stats_calls.go)
+	// and invariants (name x times checked).
+	outcomes  *summary.Table // guarded by mu
+	actions   *summary.Table // guarded by mu
+	faults    *summary.Table // guarded by mu
 	callbacks *summary.Table // guarded by mu
+	invs      *summary.Table // guarded by mu
 	checks    int64          // guarded by mu
 	steps     int64          // guarded by mu
 	kexecs    int64          // guarded by mu
