@@ -37,10 +37,12 @@ type Stats struct {
 	faults    *summary.Table // guarded by mu
 	callbacks *summary.Table // guarded by mu
 	invs      *summary.Table // guarded by mu
-	checks    int64          // guarded by mu
-	steps     int64          // guarded by mu
-	kexecs    int64          // guarded by mu
-	failedAt  time.Time      // guarded by mu; when a check first failed
+	// more are the tables counted with Count, in order of creation.
+	more     []*summary.Table // guarded by mu
+	checks   int64            // guarded by mu
+	steps    int64            // guarded by mu
+	kexecs   int64            // guarded by mu
+	failedAt time.Time        // guarded by mu; when a check first failed
 }
 
 // NewStats returns empty counters.
@@ -138,6 +140,27 @@ func (s *Stats) action(name string) {
 	s.mu.Unlock()
 }
 
+// Count adds n to the cell (row, col) of the table name, creating it as a
+// grid whose row names are headed title (the campaign's own tables have
+// their own methods). A new coverage table needs nothing else: Part
+// carries it into the summary, its JSON and luo report.
+func (s *Stats) Count(name, title, row, col string, n int64) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.more {
+		if t.Name == name {
+			t.Add(row, col, n)
+			return
+		}
+	}
+	t := summary.New(name, title)
+	t.Add(row, col, n)
+	s.more = append(s.more, t)
+}
+
 // failure notes the first failure of a campaign (shrinking fails again
 // many times).
 func (s *Stats) failure() {
@@ -224,7 +247,11 @@ func (s *Stats) Part() *summary.Part {
 	if len(s.faults.LeadRows) > 0 {
 		p.Tables = append(p.Tables, s.faults.Clone())
 	}
-	p.Tables = append(p.Tables, s.callbacks.Clone(), s.invs.Clone())
+	p.Tables = append(p.Tables, s.callbacks.Clone())
+	for _, t := range s.more {
+		p.Tables = append(p.Tables, t.Clone())
+	}
+	p.Tables = append(p.Tables, s.invs.Clone())
 	return p
 }
 
