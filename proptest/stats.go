@@ -142,7 +142,8 @@ func (s *Stats) action(name string) {
 
 // Count adds n to the cell (row, col) of the table name, creating it as a
 // grid whose row names are headed title (the campaign's own tables have
-// their own methods). A new coverage table needs nothing else: Part
+// their own methods, and Count adds to them by name too). A new coverage
+// table needs nothing else: Part
 // carries it into the summary, its JSON and luo report.
 func (s *Stats) Count(name, title, row, col string, n int64) {
 	if s == nil {
@@ -150,7 +151,7 @@ func (s *Stats) Count(name, title, row, col string, n int64) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range s.more {
+	for _, t := range append([]*summary.Table{s.outcomes, s.actions, s.faults, s.callbacks, s.invs}, s.more...) {
 		if t.Name == name {
 			t.Add(row, col, n)
 			return
