@@ -727,14 +727,15 @@ func (s *State) canonTest() string {
 // first open of /dev/liveupdate: every handed-over file is bound to the
 // registered handler of its compatible. A test file while the test module
 // is not loaded fails it with ENOENT: the sessions before keep their
-// files, that session keeps the files before, the later ones are not
-// restored, and the error is cached (EIO on every open).
+// files, that session is restored without any (its set is unwound, M26),
+// the later ones are not restored, and the error is cached (EIO on every
+// open).
 func (s *State) deserializeFiles() {
 	for i, sid := range s.Incoming {
 		se := s.Sessions[sid]
-		for k, f := range se.In {
+		for _, f := range se.In {
 			if f.Handler == TestCompatible && !s.testRegistered() {
-				se.In = se.In[:k:k]
+				se.In = nil
 				for _, id := range s.Incoming[i+1:] {
 					delete(s.Sessions, id)
 				}
