@@ -176,7 +176,8 @@ func (c *checker) seq(op model.Op) (model.Result, error) {
 	return pr, nil
 }
 
-// setup hands sessions "a" (with memfd token 1) and "b" to a second kernel.
+// setup hands sessions "a" (with memfd token 1 and a test file token 2)
+// and "b" to a second kernel.
 func (c *checker) setup() error {
 	if err := c.newProcess(); err != nil {
 		return err
@@ -194,6 +195,9 @@ func (c *checker) setup() error {
 			c.slots[0][in.Dst].Store(pack(fd, -1))
 		}
 	}
+	if err := c.setupTestFile(c.slot0(SlotResult), 2); err != nil {
+		return err
+	}
 	return c.kexec()
 }
 
@@ -208,6 +212,11 @@ func (c *checker) newProcess() error {
 		for i := range c.slots[th] {
 			c.slots[th][i].Store(pack(-1, -1))
 		}
+	}
+	// The test module, before /dev/liveupdate: handed-over test files
+	// need its handler (EEXIST once loaded).
+	if _, err := c.seq(model.Op{Kind: model.OpInitModule, Task: c.task, Name: model.TestModuleName}); err != nil {
+		return err
 	}
 	r, err = c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
 	if err != nil {
@@ -303,6 +312,10 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 			c.rebooted.Store(true)
 			st.KillOthers()
 		}
+	} else if op.Kind == model.OpTestCtl {
+		// No task: the running kernel's test module (a reboot in
+		// the round may have replaced the kernel).
+		r, _ = execFLBGet(c.m.Kernel(), op)
 	} else {
 		r, _ = execPort(c.kt, op)
 	}
@@ -543,4 +556,21 @@ func (c *checker) trace(prog Program, res *sched.Result) string {
 		fmt.Fprintf(&b, "  [%4d] %s\n", l.step, l.text)
 	}
 	return b.String()
+}
+
+// setupTestFile preserves a test module file (payload "test") in the
+// session at sessFD under token: the handed-over file the rounds'
+// FLB queries and module unloads race the session's finish with.
+func (c *checker) setupTestFile(sessFD int, token uint64) error {
+	r, err := c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdateTest, Flags: model.ORdwr})
+	if err != nil {
+		return err
+	}
+	fd := int(r.Ret)
+	if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: fd, Buf: []byte("test")}); err != nil {
+		return err
+	}
+	_, err = c.seq(model.Op{Kind: model.OpIoctl, Task: c.task, FD: sessFD, Cmd: model.IoctlSessionPreserveFD,
+		Buf: model.FDArgBuf(int32(fd), token)})
+	return err
 }

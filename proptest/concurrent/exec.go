@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"luomodel/kernel"
+	"luomodel/kernel/lib/liveupdatetest"
 	"luomodel/model"
 )
 
@@ -52,8 +53,36 @@ func execPort(t *kernel.Task, op model.Op) (r model.Result, raw error) {
 	case model.OpMemfdCreate:
 		fd, err := t.MemfdCreate(op.Name, uint(op.Flags))
 		return res(int64(fd), err)
+	case model.OpInitModule:
+		return res(0, t.InitModule(op.Name))
+	case model.OpDeleteModule:
+		return res(0, t.DeleteModule(op.Name, 0x800)) // O_NONBLOCK
 	}
 	return model.Result{Errno: syscall.ENOSYS}, nil
+}
+
+// execFLBGet runs the test module's query of an FLB's incoming object:
+// liveupdate_flb_get_incoming(), then the put (the model's
+// TestCmdFLBIncoming).
+func execFLBGet(k *kernel.Kernel, op model.Op) (model.Result, error) {
+	flb := k.LiveupdateTest().FLB(op.FLB)
+	if op.TestCmd != model.TestCmdFLBIncoming || flb == nil {
+		return model.Result{Errno: syscall.ENODEV}, nil
+	}
+	obj, err := k.LUO().FLBGetIncoming(flb)
+	if err != nil {
+		var en syscall.Errno
+		if errors.As(err, &en) {
+			return model.Result{Errno: en}, nil
+		}
+		return model.Result{Errno: errnoUnknown}, err
+	}
+	k.LUO().FLBPutIncoming(flb)
+	o, ok := obj.(*liveupdatetest.FLBObject)
+	if !ok {
+		return model.Result{Errno: errnoUnknown}, fmt.Errorf("FLB object %T", obj)
+	}
+	return model.Result{Ret: 1, Data: append([]byte{}, o.State...)}, nil
 }
 
 // opFor builds the model op of instruction in, reading fds from slots.
@@ -86,6 +115,8 @@ func opFor(in Instr, task model.TaskID, slot func(int) int) model.Op {
 		op.Kind, op.FD, op.Cmd, op.Buf = model.OpIoctl, slot(in.Src), model.IoctlSessionGetName, model.GetNameArgBuf(0)
 	case KReboot:
 		op.Kind = model.OpKexec
+	case KFLBGet:
+		op = model.Op{Kind: model.OpTestCtl, TestCmd: model.TestCmdFLBIncoming, FLB: 0}
 	}
 	return op
 }
