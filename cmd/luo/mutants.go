@@ -31,6 +31,8 @@ func runMutants(args []string) int {
 	keep := fs.Bool("keep", false, "keep the scratch copies (printed)")
 	verbose := fs.Bool("v", false, "print the killing output of every mutant")
 	list := fs.Bool("list", false, "list the mutants and their checks, run nothing")
+	mainJob := fs.Bool("mainjob", false, "run every patch against the main job alone (luo check -campaign SEED, default size), ignoring its check: lines; any class kills")
+	mainSeed := fs.Uint64("mainseed", 7, "campaign seed of -mainjob")
 	_ = fs.Parse(args)
 
 	repo, err := repoRoot()
@@ -52,6 +54,10 @@ func runMutants(args []string) int {
 		Repo: repo, PatchDir: *dir, Rev: *rev, Keep: *keep, Jobs: *jobs,
 		Timeout: *timeout, Only: only, Reference: !*noRef, Progress: os.Stderr,
 	}
+	if *mainJob {
+		c := runner.MainJobCheck(*mainSeed)
+		cfg.MainJob = &c
+	}
 	if *list {
 		pd := cfg.PatchDir
 		if pd == "" {
@@ -67,7 +73,11 @@ func runMutants(args []string) int {
 				continue
 			}
 			fmt.Printf("%s: %s\n", m.ID, m.Title)
-			for _, c := range m.Checks {
+			checks := m.Checks
+			if cfg.MainJob != nil {
+				checks = []runner.Check{*cfg.MainJob}
+			}
+			for _, c := range checks {
 				fmt.Printf("    check: %s\n", c.String())
 			}
 		}

@@ -38,6 +38,18 @@ type Config struct {
 	Reference bool
 	// Progress, if non-nil, receives one line per finished run.
 	Progress io.Writer
+	// MainJob, if non-nil, replaces every mutant's checks (and the
+	// reference's) by this one check, the main job: see MainJobCheck.
+	// Any class kills; the row says whether it is one "expect:" allows.
+	MainJob *Check
+}
+
+// MainJobCheck is the main job as `luo mutants -mainjob` runs it: `luo
+// check` with a fixed campaign seed and its default size (the lockstep
+// minute, then the concurrent phase), so that every mutant and the
+// reference run the same campaign.
+func MainJobCheck(seed uint64) Check {
+	return Check{Kind: KindCampaign, Args: []string{"-campaign", fmt.Sprint(seed)}}
 }
 
 // Status is the outcome of one mutant.
@@ -72,12 +84,18 @@ type Result struct {
 	// Found is the campaign's own time to the first failure, before
 	// shrinking, when it prints one (0 otherwise).
 	Found time.Duration
+	// FoundSet says the campaign printed Found (which may round to 0).
+	FoundSet bool
 	// Total is the whole mutant: copy, apply, builds and checks.
 	Total time.Duration
 	// Output is the tail of the killing (or failing) command's output.
 	Output string
 	// Detail explains STALE, BUILD and ERROR rows.
 	Detail string
+	// MainJob marks a row of `luo mutants -mainjob`: any class kills, and
+	// Matches says whether the killing class is one "expect:" allows.
+	MainJob bool
+	Matches bool
 }
 
 // ID names the row.
@@ -146,7 +164,11 @@ func Run(ctx context.Context, cfg Config) ([]*Result, error) {
 		go func() {
 			defer wg.Done()
 			for j := range ch {
-				r := runOne(ctx, &cfg, tree, j.m, uniqueChecks(ms))
+				ref := uniqueChecks(ms)
+				if cfg.MainJob != nil {
+					ref = []Check{*cfg.MainJob}
+				}
+				r := runOne(ctx, &cfg, tree, j.m, ref)
 				*j.out = r
 				if cfg.Progress != nil {
 					mu.Lock()
@@ -202,7 +224,11 @@ func runOne(ctx context.Context, cfg *Config, tree []byte, m *Mutant, refChecks 
 	checks := refChecks
 	if m != nil {
 		id, checks = m.ID, m.Checks
+		if cfg.MainJob != nil {
+			checks = []Check{*cfg.MainJob}
+		}
 	}
+	r.MainJob = cfg.MainJob != nil
 	dir := filepath.Join(cfg.Scratch, id)
 	if err := extract(tree, dir); err != nil {
 		r.Status, r.Detail = StatusError, err.Error()
@@ -249,10 +275,12 @@ func runOne(ctx context.Context, cfg *Config, tree []byte, m *Mutant, refChecks 
 		}
 		r.By = Classify(out, timedOut)
 		r.Check, r.Index, r.KillTime, r.Output = c, i, took, Excerpt(out, 40)
-		r.Found = FoundAfter(out)
+		r.Found, r.FoundSet = FoundAfter(out), foundRE.MatchString(out)
 		switch {
 		case m == nil:
 			r.Status = StatusFalsePos
+		case r.MainJob:
+			r.Status, r.Matches = StatusKilled, expected(m, r.By)
 		case expected(m, r.By):
 			r.Status = StatusKilled
 		default:

@@ -22,6 +22,13 @@ func PrintTable(w io.Writer, rs []*Result) {
 				es = append(es, string(e))
 			}
 			exp = strings.Join(es, "|")
+			if r.MainJob && r.Status == StatusKilled {
+				if r.Matches {
+					exp += " (match)"
+				} else {
+					exp += " (differs)"
+				}
+			}
 		} else if r.Status == StatusClean {
 			exp = "nothing"
 		}
@@ -38,10 +45,15 @@ func PrintTable(w io.Writer, rs []*Result) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID(), r.Status, by, exp, fmtDur(r.KillTime), fmtDur(r.Found), check)
 	}
 	tw.Flush()
-	var kills []time.Duration
+	var kills, finds []time.Duration
 	for _, r := range rs {
 		if r.Mutant != nil && r.Status == StatusKilled {
 			kills = append(kills, r.KillTime)
+			if r.FoundSet {
+				finds = append(finds, r.Found)
+			} else {
+				finds = append(finds, r.KillTime)
+			}
 		}
 	}
 	n := 0
@@ -54,9 +66,11 @@ func PrintTable(w io.Writer, rs []*Result) {
 	if len(kills) > 0 {
 		slices.Sort(kills)
 		fmt.Fprintf(w, "; time to kill: median %s, worst %s", fmtDur(median(kills)), fmtDur(kills[len(kills)-1]))
+		slices.Sort(finds)
+		fmt.Fprintf(w, "; time to find: median %s, worst %s", fmtDur(median(finds)), fmtDur(finds[len(finds)-1]))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "(time to kill: the killing check's wall time without its build, including a campaign's shrinking; found after: the campaign's own time to the first failure)")
+	fmt.Fprintln(w, "(time to kill: the killing check's wall time without its build, including a campaign's shrinking; found after: the campaign's own time to the first failure; time to find: found after where printed, else the time to kill)")
 }
 
 func median(ds []time.Duration) time.Duration {
