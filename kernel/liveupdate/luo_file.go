@@ -137,7 +137,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 		done = stepFilesMem
 
 		l.registerRwsem.DownRead()
-		for _, r := range l.handlers {
+		for _, r := range l.handlerList() {
 			checkHandlerOwner(r.fh, ".can_preserve")
 			if r.fh.Ops.CanPreserve(r.fh, file) {
 				// Pin the handler and its module while the
@@ -565,7 +565,7 @@ func (l *LUO) fileDeserializeEntriesLocked(fs *fileSet, fss *FileSetSer) error {
 			return syscall.EINVAL
 		}
 		var reg *registeredHandler
-		for _, r := range l.handlers {
+		for _, r := range l.handlerList() {
 			checkHandlerOwner(r.fh, ".compatible")
 			if r.fh.Compatible == compatible {
 				// A handler whose module is going is no handler.
@@ -632,7 +632,7 @@ func (l *LUO) RegisterFileHandler(fh *FileHandler) error {
 
 	l.registerRwsem.DownWrite()
 	defer l.registerRwsem.UpWrite()
-	for _, r := range l.handlers {
+	for _, r := range l.handlerList() {
 		if r.fh.Compatible == fh.Compatible {
 			l.log.printf("err", "File handler registration failed: Compatible string '%s' already registered.", fh.Compatible)
 			return syscall.EEXIST
@@ -654,7 +654,7 @@ func (l *LUO) UnregisterFileHandler(fh *FileHandler) error {
 	}
 	l.registerRwsem.DownWrite()
 	defer l.registerRwsem.UpWrite()
-	for i, r := range l.handlers {
+	for i, r := range l.handlerList() {
 		if r.fh != fh {
 			continue
 		}

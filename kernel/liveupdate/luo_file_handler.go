@@ -57,3 +57,14 @@ type FileHandler struct {
 	Ops        *FileOps
 	Compatible string // at most HandlerCompatLength-1 bytes, e.g. "memfd-v1"
 }
+
+// handlerList returns luo_file_handler_list. The list is guarded by
+// luo_register_rwlock: every walk asserts it held (lockdep_assert_held(),
+// the run-time form of a __guarded_by annotation), so that a walk without
+// the lock is reported even when no registration races it (M18).
+//
+// Requires: l.registerRwsem held, for read or write.
+func (l *LUO) handlerList() []*registeredHandler {
+	l.registerRwsem.AssertHeld()
+	return l.handlers
+}

@@ -420,7 +420,7 @@ func (l *LUO) flbUnregisterAllLocked(reg *registeredHandler) {
 //
 // Requires: luo_register_rwlock held.
 func (l *LUO) findHandlerLocked(fh *FileHandler) *registeredHandler {
-	for _, r := range l.handlers {
+	for _, r := range l.handlerList() {
 		if r.fh == fh {
 			return r
 		}

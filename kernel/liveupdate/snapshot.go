@@ -126,7 +126,7 @@ func (l *LUO) Snapshot() DebugState {
 	d.FLBOut, d.FLBIn = l.flb.outgoing.headerSer, l.flb.incoming.headerSer
 	d.FLBInEntries = append([]FLBSer(nil), l.flb.incoming.entries...)
 	l.registerRwsem.DownRead()
-	for _, r := range l.handlers {
+	for _, r := range l.handlerList() {
 		d.Handlers = append(d.Handlers, r.fh.Compatible)
 		d.HandlerUsers = append(d.HandlerUsers, r.users.Load())
 		var names []string
