@@ -53,6 +53,9 @@ type Kernel struct {
 	luo     *liveupdate.LUO
 	modules *module.Modules
 	ltest   *liveupdatetest.Driver
+	// memfdFH is the memfd file handler memfd_luo_init() registers (nil
+	// without LUO); set at boot.
+	memfdFH *liveupdate.FileHandler
 	// dead is set once the kernel is replaced by kexec (MarkDead).
 	dead atomic.Bool
 }

@@ -1,6 +1,9 @@
 package kernel
 
-import "luomodel/kernel/mm/memfdluo"
+import (
+	"luomodel/kernel/liveupdate"
+	"luomodel/kernel/mm/memfdluo"
+)
 
 // memfdLUOInit ports mm/memfd_luo.c:memfd_luo_init(), a late_initcall:
 // register the memfd file handler with LUO. A disabled LUO refuses it
@@ -10,5 +13,11 @@ func (k *Kernel) memfdLUOInit() error {
 	if k.luo == nil {
 		return nil
 	}
-	return memfdluo.New(k.shmem, k.kho, k.rep).Register(k.luo)
+	h := memfdluo.New(k.shmem, k.kho, k.rep)
+	k.memfdFH = h.FileHandler()
+	return h.Register(k.luo)
 }
+
+// MemfdHandler returns the memfd file handler of k (nil without LUO), as
+// a module would hold its own: to register and unregister it again.
+func (k *Kernel) MemfdHandler() *liveupdate.FileHandler { return k.memfdFH }

@@ -190,7 +190,20 @@ func (m *Machine) Halted() error {
 //     descriptor. If it fails (Linux would panic), the machine halts:
 //     Kexec returns an error wrapping ErrKernelPanic, Kernel returns nil
 //     and later Kexecs fail with ErrHalted.
-func (m *Machine) Kexec() error {
+func (m *Machine) Kexec() error { return m.KexecWith(nil) }
+
+// HandoverHook sees physical memory between the two kernels of a kexec:
+// the old kernel has prepared the hand-over at descriptor and is dead, the
+// new one has not booted. It may rewrite RAM as a buggy or malicious
+// previous kernel would have left it; what it writes is what the next
+// kernel finds (pages the resulting hand-over does not keep are poisoned
+// afterwards). Its error aborts nothing: KexecWith returns it after the
+// boot (joined with a boot failure's), for the caller to report.
+type HandoverHook func(ram *mm.RAM, descriptor mm.PhysAddr) error
+
+// KexecWith is Kexec with hook (nil: none) run between step 2 and step
+// 3: the checker's seam for hostile hand-overs.
+func (m *Machine) KexecWith(hook HandoverHook) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.halted != nil {
@@ -202,17 +215,23 @@ func (m *Machine) Kexec() error {
 		return err
 	}
 	old.MarkDead()
+	var hookErr error
+	if hook != nil {
+		if hookErr = hook(m.ram, handover); hookErr != nil {
+			hookErr = fmt.Errorf("machine: hand-over hook: %w", hookErr)
+		}
+	}
 	m.scrub(handover)
 	k, err := m.boot(handover)
 	if err != nil {
 		m.k.Store(nil)
 		m.halted = fmt.Errorf("%w: %w", ErrKernelPanic, err)
-		return m.halted
+		return errors.Join(m.halted, hookErr)
 	}
 	m.k.Store(k)
 	m.kexecs++
 	m.lastKHO = handover
-	return nil
+	return hookErr
 }
 
 // scrub poisons every page the hand-over at descriptor does not keep. A

@@ -19,5 +19,10 @@
 // errors). Checks run in the kernel's order: the ioctl dispatch of spec 1.6
 // first, then each operation's own order.
 //
+// Beyond syscalls it predicts two things a kernel, not user space, does:
+// the memfd handler's (un)registration (a module load or unload), and
+// hostile hand-overs (hostile.go): the LUO data corrupted between two
+// kernels, deserialized by the model check by check at the first open.
+//
 // The model imports nothing of the port.
 package model

@@ -107,6 +107,11 @@ func (s *State) applyArmed(site string, nth int, op Op) Result {
 // memfdPreserve and kexec document the calls. A site armed for a call
 // the operation does not make leaves the normal outcome.
 func (s *State) ApplyFaultNth(site string, nth int, op Op) (res Result, ok bool) {
+	if op.Kind == OpOpen && !s.Deserialized && (s.Image != nil || s.MemfdUnregistered) {
+		// A deserialization that fails before the faults' sites (a
+		// hostile image, no memfd handler) is not predicted with them.
+		return Result{}, false
+	}
 	switch site {
 	case FaultGetUnusedFD, FaultLUOFDTSetup, FaultHandlerFreeze, FaultKHOFinalize, FaultCanFinish,
 		FaultHandlerPreserve, FaultHandlerRetrieve, FaultFLBPreserve, FaultFLBRetrieve:

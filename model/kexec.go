@@ -68,6 +68,8 @@ func (s *State) kexec() {
 	s.DevInUse = false
 	s.Deserialized = false
 	s.DeserializeErr = 0
+	s.MemfdUnregistered = false // the new kernel's memfd_luo_init()
+	s.Image = nil
 	switch {
 	case s.SetupFailed:
 		s.Enabled, s.SetupFailed = true, false

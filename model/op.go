@@ -25,6 +25,11 @@ const (
 	OpInitModule                     // init_module(Name): load the test module
 	OpDeleteModule                   // delete_module(Name)
 	OpTestCtl                        // a test-module command (TestCmd*); no task
+	// The memfd handler's registration, as a module load or unload
+	// would do it (not a syscall: liveupdate_register_file_handler() and
+	// liveupdate_unregister_file_handler()); Task is unused.
+	OpRegisterHandler
+	OpUnregisterHandler
 )
 
 var opKindNames = map[OpKind]string{
@@ -32,7 +37,8 @@ var opKindNames = map[OpKind]string{
 	OpDup: "dup", OpIoctl: "ioctl", OpRead: "read", OpWrite: "write",
 	OpLseek: "lseek", OpFtruncate: "ftruncate", OpMemfdCreate: "memfd_create",
 	OpKexec: "kexec", OpInitModule: "init_module", OpDeleteModule: "delete_module",
-	OpTestCtl: "testctl",
+	OpTestCtl:         "testctl",
+	OpRegisterHandler: "register_handler", OpUnregisterHandler: "unregister_handler",
 }
 
 func (k OpKind) String() string {

@@ -152,6 +152,14 @@ type State struct {
 	// until the next kexec), no LUO tree is handed on, and the next
 	// kernel has LUO again with liveupdate number 0.
 	SetupFailed bool
+	// MemfdUnregistered: the memfd file handler was unregistered
+	// (OpUnregisterHandler) and not registered again. Every kernel
+	// registers it at boot.
+	MemfdUnregistered bool
+	// Image is the hand-over a hostile previous kernel left (KexecHostile),
+	// until the first open of /dev/liveupdate deserializes it; nil
+	// otherwise (Incoming then holds what was handed over). Immutable.
+	Image *Image
 
 	NextTask    TaskID
 	NextFile    FileID
@@ -336,6 +344,12 @@ func (s State) Canon() string {
 	}
 	fmt.Fprintf(&b, "enabled=%v setupfailed=%v lu=%d deser=%d deserialized=%v inuse=%v nexttask=%d\n",
 		s.Enabled, s.SetupFailed, s.LiveUpdateNum, int(s.DeserializeErr), s.Deserialized, s.DevInUse, s.NextTask)
+	if s.MemfdUnregistered {
+		b.WriteString("memfd handler unregistered\n")
+	}
+	if s.Image != nil {
+		fmt.Fprintf(&b, "hostile image %s\n", s.Image)
+	}
 	var tids []int
 	for id := range s.Tasks {
 		tids = append(tids, int(id))

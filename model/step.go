@@ -34,6 +34,10 @@ func (s *State) apply(op Op) Result {
 		return okResult(0)
 	case OpTestCtl:
 		return s.testCtl(op)
+	case OpRegisterHandler:
+		return errResult(s.registerHandler())
+	case OpUnregisterHandler:
+		return errResult(s.unregisterHandler())
 	}
 	t := s.Tasks[op.Task]
 	if t == nil || !t.Alive {
@@ -206,7 +210,7 @@ func (s *State) open(t *Task, path string, flags int) Result {
 		}
 		if !s.Deserialized {
 			s.Deserialized = true
-			s.deserializeFiles()
+			s.deserialize()
 		}
 		if s.DeserializeErr != 0 {
 			return errResult(syscall.EIO)

@@ -488,15 +488,17 @@ func (s *State) testObj(f *File, se *Session, token uint64) ObjRef {
 // registration order (memfd, then the test handler if loaded) and returns
 // the compatible of the first that accepts it ("" if none).
 func (s *State) handlerCanPreserve(f *File, obj ObjRef) string {
-	ok := f.Kind == KindMemfd
-	s.recordHandler(MemfdCompatible, CbCanPreserve, obj, boolErr(ok))
-	if ok {
-		return MemfdCompatible
+	if s.Enabled && !s.MemfdUnregistered {
+		ok := f.Kind == KindMemfd
+		s.recordHandler(MemfdCompatible, CbCanPreserve, obj, boolErr(ok))
+		if ok {
+			return MemfdCompatible
+		}
 	}
 	if !s.testRegistered() {
 		return ""
 	}
-	ok = f.Kind == KindTest && s.TestCtl.fire(CbCanPreserve, false, f.Test, -1) == 0
+	ok := f.Kind == KindTest && s.TestCtl.fire(CbCanPreserve, false, f.Test, -1) == 0
 	s.recordHandler(TestCompatible, CbCanPreserve, obj, boolErr(ok))
 	if ok {
 		return TestCompatible
@@ -725,16 +727,17 @@ func (s *State) canonTest() string {
 
 // deserializeFiles is the handler half of luo_file_deserialize() at the
 // first open of /dev/liveupdate: every handed-over file is bound to the
-// registered handler of its compatible. A test file while the test module
-// is not loaded fails it with ENOENT: the sessions before keep their
-// files, that session is restored without any (its set is unwound, M26),
-// the later ones are not restored, and the error is cached (EIO on every
-// open).
+// registered handler of its compatible. A file whose handler is not
+// registered (a test file while the test module is not loaded, a memfd
+// while the memfd handler is unregistered) fails it with ENOENT: the
+// sessions before keep their files, that session is restored without any
+// (its set is unwound, M26), the later ones are not restored, and the
+// error is cached (EIO on every open).
 func (s *State) deserializeFiles() {
 	for i, sid := range s.Incoming {
 		se := s.Sessions[sid]
 		for _, f := range se.In {
-			if f.Handler == TestCompatible && !s.testRegistered() {
+			if !s.handlerRegistered(f.Handler) {
 				se.In = nil
 				for _, id := range s.Incoming[i+1:] {
 					delete(s.Sessions, id)

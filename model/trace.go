@@ -18,6 +18,10 @@ func Format(op Op, r Result) string {
 		return fmt.Sprintf("fork() = t%d", r.Ret)
 	case OpKexec:
 		return "reboot(LINUX_REBOOT_CMD_KEXEC) = " + ret(r)
+	case OpRegisterHandler:
+		return "liveupdate_register_file_handler(memfd) = " + ret(r)
+	case OpUnregisterHandler:
+		return "liveupdate_unregister_file_handler(memfd) = " + ret(r)
 	case OpExit:
 		call = "exit()"
 	case OpOpen:

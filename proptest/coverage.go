@@ -3,14 +3,17 @@ package proptest
 // Expected lists, per operation (as OpLabel names it), the outcomes a
 // default `luo check` campaign must reach: every success and every errno
 // the reference profile gives the operation for what user space can do.
-// Not listed: EIO from opening /dev/liveupdate, which needs a corrupted
-// hand-over (no operation of the campaign makes one), and ESRCH beyond a
-// few representative calls.
+// Not listed: ESRCH beyond a few representative calls. The hostile
+// hand-overs have a row per kind (hostile:KIND: the first open after it,
+// EIO for a deserialization that fails; the kexec's EINVAL if the new
+// kernel panics), the
+// memfd handler's registration churn the rows register_handler and
+// unregister_handler.
 var Expected = map[string][]string{
 	"newtask":             {"OK"},
 	"exit":                {"OK"},
 	"kexec":               {"OK"},
-	"open":                {"OK", "ENOENT", "EBUSY", "EMFILE", "ESRCH"},
+	"open":                {"OK", "ENOENT", "EBUSY", "EIO", "EMFILE", "ESRCH"},
 	"close":               {"OK", "EBADF", "ESRCH"},
 	"dup":                 {"OK", "EBADF", "EMFILE"},
 	"memfd_create":        {"OK", "EINVAL", "EMFILE"},
@@ -29,4 +32,20 @@ var Expected = map[string][]string{
 	"init_module":   {"OK", "EEXIST", "ENOENT"},
 	"delete_module": {"OK", "EAGAIN", "ENOENT"},
 	"testctl":       {"OK", "EEXIST", "EINVAL", "ENODATA", "ENODEV", "ENOENT"},
+	// Hostile hand-overs and the memfd handler's churn (gen_hostile.go).
+	"register_handler":                     {"OK", "EEXIST"},
+	"unregister_handler":                   {"OK", "EBUSY", "ENOENT"},
+	"hostile:dup_name":                     {"EIO"},
+	"hostile:empty_name":                   {"EIO"},
+	"hostile:unterminated_name":            {"EIO"},
+	"hostile:count_past_entries":           {"EIO"},
+	"hostile:dup_token":                    {"EIO"},
+	"hostile:file_count_past_entries":      {"EIO"},
+	"hostile:file_count_no_array":          {"EIO"},
+	"hostile:array_outside_memory":         {"EIO"},
+	"hostile:array_overlaps_session_block": {"EIO"},
+	"hostile:unknown_compatible":           {"EIO"},
+	"hostile:unterminated_compatible":      {"EIO"},
+	"hostile:missing_subtree":              {"OK"},
+	"hostile:truncated_subtree":            {"EINVAL"}, // the new kernel panics
 }

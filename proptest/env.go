@@ -163,6 +163,15 @@ func (e *Env) runPort(op model.Op) (r model.Result, raw error) {
 		return res(0, e.M.Kexec())
 	case model.OpTestCtl:
 		return e.runTestCtl(op)
+	case model.OpRegisterHandler, model.OpUnregisterHandler:
+		k := e.M.Kernel()
+		if k == nil || k.LUO() == nil {
+			return model.Result{Errno: errnoUnknown}, errors.New("no running kernel with LUO")
+		}
+		if op.Kind == model.OpRegisterHandler {
+			return res(0, k.LUO().RegisterFileHandler(k.MemfdHandler()))
+		}
+		return res(0, k.LUO().UnregisterFileHandler(k.MemfdHandler()))
 	}
 	t := e.tasks[op.Task]
 	if t == nil {

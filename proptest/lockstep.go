@@ -155,6 +155,8 @@ func newRunWeighted(t fataler, lockstep bool, stats *Stats, skip map[string]bool
 	if faultW > 0 {
 		r.acts = append(r.acts, r.faultActions(faultW, skip)...)
 	}
+	r.acts = append(r.acts, registrationActions(skip)...)
+	r.acts = append(r.acts, r.hostileActions(skip)...)
 	r.exec(model.Op{Kind: model.OpNewTask})
 	r.exec(model.Op{Kind: model.OpNewTask})
 	return r, nil

@@ -131,8 +131,9 @@ var portChecks = []portCheck{
 		if d.Enabled != s.Enabled {
 			return fmt.Errorf("LUO enabled: port %v, model %v", d.Enabled, s.Enabled)
 		}
-		// A disabled LUO refuses registration (EOPNOTSUPP).
-		if slices.Contains(d.Handlers, model.MemfdCompatible) != d.Enabled {
+		// A disabled LUO refuses registration (EOPNOTSUPP); the
+		// campaign may have unregistered it.
+		if slices.Contains(d.Handlers, model.MemfdCompatible) != (d.Enabled && !s.MemfdUnregistered) {
 			return fmt.Errorf("handlers %q with LUO enabled=%v", d.Handlers, d.Enabled)
 		}
 		return nil

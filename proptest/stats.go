@@ -90,6 +90,22 @@ func (s *Stats) op(op model.Op, e syscall.Errno) {
 	s.outcomes.Add(OpLabel(op), model.ErrnoName(e), 1)
 }
 
+// hostile counts a hostile hand-over of the given kind: a cell of the
+// coverage matrix, row "hostile:KIND", column the outcome of the first
+// open of /dev/liveupdate after it (or of the kexec, if that failed).
+func (s *Stats) hostile(kind string, e syscall.Errno) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := "hostile:" + kind
+	if s.outcomes[l] == nil {
+		s.outcomes[l] = map[string]int{}
+	}
+	s.outcomes[l][model.ErrnoName(e)]++
+}
+
 // faultOp counts an operation run with site armed: a step, but not a
 // cell of the coverage matrix (its outcome may be the fault's).
 func (s *Stats) faultOp(site string, op model.Op, e syscall.Errno) {

@@ -15,7 +15,6 @@ import (
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
 	"luomodel/kernel/kho"
-	"luomodel/kernel/lib/fdt"
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/mm"
 	"luomodel/kernel/mm/memfdluo"
@@ -143,20 +142,14 @@ func newHandoverImage(tb testing.TB) *handoverImage {
 	ram := m.RAM()
 	in, err := kho.Populate(ram, img.handover)
 	require.NoError(tb, err)
-	luoFDT := findSubtree(tb, ram, img.handover)
-	img.regions[regionLUOFDT].pa, img.regions[regionLUOFDT].n = luoFDT, liveupdate.FDTSize
-	blob := make([]byte, liveupdate.FDTSize)
-	require.NoError(tb, ram.ReadRaw(luoFDT, blob))
-	f, err := fdt.Open(blob)
+	h, err := liveupdate.LocateHandover(ram, img.handover)
 	require.NoError(tb, err)
-	off, err := f.SubnodeOffset(0, liveupdate.FDTSessionNodeName)
-	require.NoError(tb, err)
-	hdr, err := f.GetProp(off, liveupdate.FDTSessionHeader)
-	require.NoError(tb, err)
-	sessions := mm.PhysAddr(binary.LittleEndian.Uint64(hdr))
-	img.regions[regionSessions].pa = sessions
+	img.regions[regionLUOFDT].pa, img.regions[regionLUOFDT].n = h.FDT, liveupdate.FDTSize
+	img.regions[regionSessions].pa = h.Sessions
 	img.regions[regionSessions].n = liveupdate.SessionHeaderSerSize + 2*liveupdate.SessionSerSize
-	files := mm.PhysAddr(readU64(tb, ram, sessions+liveupdate.SessionHeaderSerSize+liveupdate.SessionSerOffFileSetSer))
+	vm0, err := h.Session(0)
+	require.NoError(tb, err)
+	files := mm.PhysAddr(vm0.FileSetSer.Files)
 	img.regions[regionFiles].pa, img.regions[regionFiles].n = files, 2*liveupdate.FileSerSize
 	ser := mm.PhysAddr(readU64(tb, ram, files+liveupdate.FileSerOffData))
 	img.regions[regionMemfdSer].pa, img.regions[regionMemfdSer].n = ser, memfdluo.SerSize
@@ -183,19 +176,6 @@ func (img *handoverImage) reset(tb testing.TB) {
 	img.rep.mu.Lock()
 	img.rep.reps = nil
 	img.rep.mu.Unlock()
-}
-
-// findSubtree returns the PA of the "LUO" subtree of the root FDT.
-func findSubtree(tb testing.TB, ram *mm.RAM, root mm.PhysAddr) mm.PhysAddr {
-	blob := make([]byte, mm.PageSize)
-	require.NoError(tb, ram.ReadRaw(root, blob))
-	f, err := fdt.Open(blob)
-	require.NoError(tb, err)
-	off, err := f.SubnodeOffset(0, liveupdate.FDTKHOEntryName)
-	require.NoError(tb, err)
-	v, err := f.GetProp(off, kho.PropSubFDT)
-	require.NoError(tb, err)
-	return mm.PhysAddr(binary.LittleEndian.Uint64(v))
 }
 
 // xor applies mask over region r, from its start.

@@ -14,7 +14,6 @@ import (
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
 	"luomodel/kernel/liveupdate"
-	"luomodel/kernel/mm"
 	"luomodel/kernel/vfs"
 	"luomodel/machine"
 	lu "luomodel/userspace/libliveupdate"
@@ -60,11 +59,11 @@ func handOver(t *testing.T, names ...string) *machine.Machine {
 // corrupt or hostile previous kernel would have written it.
 func setIncomingName(t *testing.T, m *machine.Machine, i int, name string) {
 	t.Helper()
-	hdr := m.Kernel().LUO().Snapshot().Incoming.HeaderSer
-	var b [liveupdate.SessionNameLength]byte
-	copy(b[:], name)
-	pa := hdr + liveupdate.SessionHeaderSerSize + mm.PhysAddr(i*liveupdate.SessionSerSize) + liveupdate.SessionSerOffName
-	require.NoError(t, m.RAM().WriteRaw(pa, b[:]))
+	root := m.LastHandover()
+	img, err := liveupdate.LocateHandover(m.RAM(), root)
+	require.NoError(t, err)
+	require.Equal(t, m.Kernel().LUO().Snapshot().Incoming.HeaderSer, img.Sessions)
+	require.NoError(t, img.SetSessionName(i, name))
 }
 
 // openTwice opens /dev/liveupdate twice in the new kernel: a failed

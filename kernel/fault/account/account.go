@@ -248,6 +248,10 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 				why, ok = "behind sessions LUO (disabled) cannot deserialize: leaked by design", true
 			case !st.Deserialized && st.Incoming.Active:
 				why, ok = "behind sessions not deserialized yet", true
+			case st.FDTIn == 0:
+				// A hand-over without a LUO subtree (a hostile or
+				// buggy previous kernel): nothing here can claim it.
+				why, ok = "handed over without a LUO subtree: no owner in this kernel, reserved for good", true
 			}
 			e.State, e.Reason = Reserved, why
 			if !ok {

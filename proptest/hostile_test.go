@@ -1,0 +1,119 @@
+package proptest
+
+import (
+	"encoding/binary"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"luomodel/kernel/fault/account"
+	"luomodel/model"
+)
+
+// hostileEnv boots a lockstep Env whose first kernel has sessions "a"
+// (two memfds, tokens 1 and 2) and "b" (one memfd, token 3) preserved.
+func hostileEnv(t *testing.T) (*Env, func(model.Op) model.Result) {
+	t.Helper()
+	e, err := NewEnv(true)
+	require.NoError(t, err)
+	do := func(op model.Op) model.Result {
+		t.Helper()
+		r, err := e.Exec(op)
+		require.NoError(t, err)
+		return r
+	}
+	task := model.TaskID(do(model.Op{Kind: model.OpNewTask}).Ret)
+	dev := int(do(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr}).Ret)
+	tok := uint64(1)
+	for _, sf := range []struct {
+		name  string
+		files int
+	}{{"a", 2}, {"b", 1}} {
+		name, files := sf.name, sf.files
+		r := do(model.Op{Kind: model.OpIoctl, Task: task, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf(name)})
+		require.Zero(t, r.Errno)
+		sfd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
+		for range files {
+			mfd := int(do(model.Op{Kind: model.OpMemfdCreate, Task: task, Name: "guest"}).Ret)
+			do(model.Op{Kind: model.OpWrite, Task: task, FD: mfd, Buf: []byte("state " + name)})
+			r := do(model.Op{Kind: model.OpIoctl, Task: task, FD: sfd, Cmd: model.IoctlSessionPreserveFD, Buf: model.FDArgBuf(int32(mfd), tok)})
+			require.Zero(t, r.Errno)
+			tok++
+		}
+	}
+	return e, do
+}
+
+// TestHostileHandovers runs every corruption once on port and model in
+// lockstep: the kexec, the first open of /dev/liveupdate (EIO for a
+// deserialization that fails), the invariants, the reports and the
+// ledger. Each kind's errno of the failed deserialization is the model's.
+func TestHostileHandovers(t *testing.T) {
+	for _, h := range []model.Hostile{
+		{Kind: model.HostileDupName, Session: 1, Other: 0},
+		{Kind: model.HostileEmptyName, Session: 1},
+		{Kind: model.HostileUnterminatedName},
+		{Kind: model.HostileCountPast, N: 3},
+		{Kind: model.HostileCountPast, N: model.SessionMax + 1},
+		{Kind: model.HostileDupToken, Session: 0, File: 1, OtherFile: 0},
+		{Kind: model.HostileFileCountPast, Session: 1, N: 2},
+		{Kind: model.HostileFileCountPast, Session: 1, N: model.FileMax + 1},
+		{Kind: model.HostileArrayOutside, Session: 0},
+		{Kind: model.HostileArrayOverlap, Session: 1},
+		{Kind: model.HostileUnknownCompat, Session: 0, File: 1},
+		{Kind: model.HostileUnterminatedCompat, Session: 1},
+		{Kind: model.HostileNoSubtree},
+		{Kind: model.HostileTruncatedSubtree},
+	} {
+		t.Run(h.String(), func(t *testing.T) {
+			e, do := hostileEnv(t)
+			require.True(t, e.S.HostileApplies(h))
+			r, err := e.ExecHostile(h)
+			require.NoError(t, err, "trace:\n%s", e.TraceString())
+			task := model.TaskID(do(model.Op{Kind: model.OpNewTask}).Ret)
+			open := do(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
+			switch h.Kind {
+			case model.HostileTruncatedSubtree:
+				require.Equal(t, syscall.EINVAL, r.Errno, "the new kernel panics")
+				require.Zero(t, open.Errno, "the machine is powered on again")
+			case model.HostileNoSubtree:
+				require.Zero(t, open.Errno)
+				require.Empty(t, e.S.Incoming)
+			default:
+				require.Equal(t, syscall.EIO, open.Errno)
+				require.NotZero(t, e.S.DeserializeErr)
+			}
+			require.Empty(t, e.Reports())
+			d, err := e.snapshot()
+			require.NoError(t, err)
+			for _, c := range portChecks {
+				require.NoError(t, c.fn(d, &e.S), c.name)
+			}
+			do(model.Op{Kind: model.OpExit, Task: task})
+			require.NoError(t, account.Take(e.M).Err())
+			t.Logf("%s: deserialization %s, incoming %q", h, model.ErrnoName(e.S.DeserializeErr), e.S.IncomingNames())
+		})
+	}
+}
+
+// TestRegistrationChurn: the memfd handler cannot go while a file uses
+// it (EBUSY); without it PRESERVE_FD of a memfd is ENOENT, and a
+// hand-over with files fails to deserialize (ENOENT: every open is EIO).
+func TestRegistrationChurn(t *testing.T) {
+	e, do := hostileEnv(t)
+	require.Equal(t, syscall.EBUSY, do(model.Op{Kind: model.OpUnregisterHandler}).Errno)
+	require.Equal(t, syscall.EEXIST, do(model.Op{Kind: model.OpRegisterHandler}).Errno)
+	do(model.Op{Kind: model.OpKexec})
+	require.Zero(t, do(model.Op{Kind: model.OpUnregisterHandler}).Errno, "nothing deserialized yet")
+	require.Equal(t, syscall.ENOENT, do(model.Op{Kind: model.OpUnregisterHandler}).Errno)
+	task := model.TaskID(do(model.Op{Kind: model.OpNewTask}).Ret)
+	require.Equal(t, syscall.EIO, do(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr}).Errno)
+	require.Equal(t, syscall.ENOENT, e.S.DeserializeErr)
+	require.Equal(t, []string{"a"}, e.S.IncomingNames(), "restored up to the first file, without it")
+	require.Zero(t, do(model.Op{Kind: model.OpRegisterHandler}).Errno)
+	require.Zero(t, do(model.Op{Kind: model.OpUnregisterHandler}).Errno, "no luo_file was restored")
+	require.Empty(t, e.Reports())
+	do(model.Op{Kind: model.OpExit, Task: task})
+	require.NoError(t, account.Take(e.M).Err())
+}
