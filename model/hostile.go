@@ -2,7 +2,6 @@ package model
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"syscall"
@@ -19,16 +18,12 @@ import (
 // over it at the first open of /dev/liveupdate, check by check in the
 // port's order: which check fails (so which errno is cached and every
 // open is EIO), and which sessions and files are left in the incoming
-// list (upstream undoes nothing).
+// list (the failed file set is unwound, the sessions restored before it
+// stay, as the port does).
 
 // HandlerCompatLength is LIVEUPDATE_HNDL_COMPAT_LENGTH, the size of
 // luo_file_ser.compatible.
 const HandlerCompatLength = 48
-
-// emptyNameAccepted says whether luo_session_deserialize() accepts an
-// incoming session with an empty name (the port's sessionDeserializeOne
-// rejects it with EINVAL).
-const emptyNameAccepted = false
 
 // HostileKind is one structured corruption of the outgoing LUO data.
 type HostileKind int
@@ -44,7 +39,7 @@ const (
 	HostileFileCountPast                             // entry Session's file count is N (> its files; extra entries zero)
 	HostileFileCountNoArray                          // entry Session (no files) counts N files but has no array
 	HostileArrayOutside                              // entry Session's file array lies outside physical memory
-	HostileArrayOverlap                              // entry Session's file array overlaps the session block (entry 0)
+	HostileArrayOverlap                              // entry Session's file array overlaps the session block (at entry 0)
 	HostileUnknownCompat                             // file File of entry Session names a handler nobody registered
 	HostileUnterminatedCompat                        // file File of entry Session has a compatible filling its 48 bytes
 	HostileNoSubtree                                 // the KHO tree has no "LUO" subtree
@@ -190,10 +185,7 @@ func (s *State) HostileApplies(h Hostile) bool {
 	case HostileArrayOutside:
 		return inSession && files(h.Session) > 0
 	case HostileArrayOverlap:
-		// The array is read from entry 0 of the session block on: its
-		// first luo_file_ser is session 0's name. Unpredicted (and not
-		// drawn) if that name is the memfd handler's compatible.
-		return inSession && files(h.Session) > 0 && s.Sessions[s.Outgoing[0]].Name != MemfdCompatible
+		return inSession && files(h.Session) > 0
 	case HostileUnknownCompat, HostileUnterminatedCompat:
 		return inSession && h.File >= 0 && h.File < files(h.Session)
 	case HostileNoSubtree, HostileTruncatedSubtree:
@@ -221,14 +213,9 @@ func (img *Image) corrupt(h Hostile) {
 	case HostileArrayOutside:
 		img.Sessions[h.Session].ArrayBad = true
 	case HostileArrayOverlap:
-		// Entry 0 of the "array" is session 0's name: compatible =
-		// name[0:48], data = name[48:56], token = name[56:64].
-		e := &img.Sessions[h.Session]
-		name := img.Sessions[0].Name
-		var f ImageFile
-		copy(f.Compat[:], name[:HandlerCompatLength])
-		f.Token = binary.LittleEndian.Uint64(name[56:])
-		e.Files = []ImageFile{f}
+		// Not the start of a preserved block: rejected like an array
+		// outside memory.
+		img.Sessions[h.Session].ArrayBad = true
 	case HostileUnknownCompat:
 		e := &img.Sessions[h.Session]
 		e.Files[h.File].Compat = [HandlerCompatLength]byte{}
@@ -334,8 +321,8 @@ func (s *State) deserializeImage(img *Image) syscall.Errno {
 			e = img.Sessions[i]
 		}
 		name, terminated := cName(e.Name[:])
-		if !terminated || (name == "" && !emptyNameAccepted) {
-			return syscall.EINVAL
+		if !terminated {
+			return syscall.EINVAL // an empty name is restored, as upstream
 		}
 		if s.FindIncoming(name) != nil {
 			return syscall.EEXIST // luo_session_insert()
@@ -351,29 +338,42 @@ func (s *State) deserializeImage(img *Image) syscall.Errno {
 			}
 			continue
 		}
-		if e.FileCount == 0 || e.FileCount > FileMax || e.ArrayBad {
+		if e.ArrayBad {
 			return syscall.EINVAL
 		}
-		tokens := map[uint64]bool{}
-		for j := 0; j < int(e.FileCount); j++ {
-			var f ImageFile
-			if j < len(e.Files) {
-				f = e.Files[j]
-			}
-			compat, terminated := cName(f.Compat[:])
-			if !terminated || tokens[f.Token] {
-				return syscall.EINVAL
-			}
-			if !s.handlerRegistered(compat) || compat != f.In.Handler {
-				// A compatible rewritten to another registered
-				// handler is not predicted (not drawn).
-				return syscall.ENOENT
-			}
-			tokens[f.Token] = true
-			in := f.In
-			in.Token = f.Token
-			se.In = append(se.In, in)
+		if e := s.deserializeFileSet(se, e); e != 0 {
+			se.In = nil // the failed file set is unwound
+			return e
 		}
+	}
+	return 0
+}
+
+// deserializeFileSet restores the entries of e's file array into se
+// (luo_file_deserialize() past the array's own checks).
+func (s *State) deserializeFileSet(se *Session, e ImageSession) syscall.Errno {
+	if e.FileCount == 0 || e.FileCount > FileMax {
+		return syscall.EINVAL
+	}
+	tokens := map[uint64]bool{}
+	for j := 0; j < int(e.FileCount); j++ {
+		var f ImageFile
+		if j < len(e.Files) {
+			f = e.Files[j]
+		}
+		compat, terminated := cName(f.Compat[:])
+		if !terminated || tokens[f.Token] {
+			return syscall.EINVAL
+		}
+		if !s.handlerRegistered(compat) || compat != f.In.Handler {
+			// A compatible rewritten to another registered handler
+			// is not predicted (not drawn).
+			return syscall.ENOENT
+		}
+		tokens[f.Token] = true
+		in := f.In
+		in.Token = f.Token
+		se.In = append(se.In, in)
 	}
 	return 0
 }

@@ -41,8 +41,11 @@ type Env struct {
 // (the port and the model copy the buffers they change).
 type traceEntry struct {
 	tag string
-	op  model.Op
-	res model.Result
+	// note, if set, is printed before the operation instead of a fault
+	// tag (a hostile hand-over, gen_hostile.go).
+	note string
+	op   model.Op
+	res  model.Result
 	// calls are the test module's callbacks the model predicted (a
 	// copy), printed under the operation.
 	calls []model.Call
@@ -238,6 +241,9 @@ func (e *Env) TraceString() string {
 		l := model.Format(t.op, t.res)
 		if t.tag != "" {
 			l = "[fault " + t.tag + "] " + l
+		}
+		if t.note != "" {
+			l = t.note + " " + l
 		}
 		if len(t.calls) > 0 {
 			l += "\n" + strings.TrimRight(model.FormatCalls(t.calls), "\n")

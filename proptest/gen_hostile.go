@@ -56,7 +56,7 @@ func (e *Env) ExecHostile(h model.Hostile) (model.Result, error) {
 			pr.Errno = errnoUnknown
 		}
 	}
-	e.Trace = append(e.Trace, "[hostile "+h.String()+"] "+model.Format(op, pr))
+	e.trace = append(e.trace, traceEntry{note: "[hostile " + h.String() + "]", op: op, res: pr})
 	if e.lockstep && !pr.Equal(mr) {
 		return pr, &Mismatch{Op: op, Port: pr, Model: mr, Err: err}
 	}
@@ -77,7 +77,7 @@ func (e *Env) ExecHostile(h model.Hostile) (model.Result, error) {
 		}
 		e.M = m
 		e.S.ColdBoot()
-		e.Trace = append(e.Trace, "(kernel panic: the machine is powered on again)")
+		e.trace[len(e.trace)-1].note += " (the new kernel panics; the machine is powered on again)"
 	}
 	return pr, nil
 }

@@ -99,11 +99,7 @@ func (s *Stats) hostile(kind string, e syscall.Errno) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := "hostile:" + kind
-	if s.outcomes[l] == nil {
-		s.outcomes[l] = map[string]int{}
-	}
-	s.outcomes[l][model.ErrnoName(e)]++
+	s.outcomes.Add("hostile:"+kind, model.ErrnoName(e), 1)
 }
 
 // faultOp counts an operation run with site armed: a step, but not a

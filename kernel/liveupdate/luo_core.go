@@ -105,14 +105,17 @@ type deserializeResult struct {
 type khoHandover struct{ *kho.KHO }
 
 // incoming reports whether [pa, pa+size) lies in one incoming preserved
-// block.
+// block that starts at pa: every structure LUO reads from the previous
+// kernel was preserved as a block of its own, and is restored or freed as
+// one later (a PA inside another block, e.g. a file array pointing into
+// the session block, would be freed as a block it is not).
 func (h khoHandover) incoming(pa mm.PhysAddr, size uint64) bool {
 	in := h.Incoming()
 	if in == nil {
 		return false
 	}
 	for _, b := range in.Blocks() {
-		if pa >= b.PA && uint64(pa-b.PA) <= b.Size() && size <= b.Size()-uint64(pa-b.PA) {
+		if pa == b.PA && size <= b.Size() {
 			return true
 		}
 	}

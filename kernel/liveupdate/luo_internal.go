@@ -169,8 +169,8 @@ type handover interface {
 	RetrieveSubtree(name string) (mm.PhysAddr, error)
 	Finalize() error
 	// incoming reports whether [pa, pa+size) lies inside one block the
-	// previous kernel preserved: incoming physical addresses are
-	// untrusted and are checked before they are read.
+	// previous kernel preserved, starting at pa: incoming physical
+	// addresses are untrusted and are checked before they are read.
 	incoming(pa mm.PhysAddr, size uint64) bool
 }
 
