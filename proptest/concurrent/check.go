@@ -291,9 +291,6 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	if in.Kind == KReboot && st == nil {
 		return
 	}
-	if (in.Kind == KRegister || in.Kind == KUnregister) && c.rebooted.Load() {
-		return // see churn.go
-	}
 	fdSlot, bufSlot := in.refs()
 	_, fdInst := c.slotInst(th, fdSlot)
 	_, bufInst := c.slotInst(th, bufSlot)
@@ -319,8 +316,6 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		// No task: the running kernel's test module (a reboot in
 		// the round may have replaced the kernel).
 		r, _ = execFLBGet(c.m.Kernel(), op)
-	} else if in.Kind == KRegister || in.Kind == KUnregister {
-		r = execRegistration(c.m.Kernel(), op)
 	} else {
 		r, _ = execPort(c.kt, op)
 	}

@@ -117,10 +117,6 @@ func opFor(in Instr, task model.TaskID, slot func(int) int) model.Op {
 		op.Kind = model.OpKexec
 	case KFLBGet:
 		op = model.Op{Kind: model.OpTestCtl, TestCmd: model.TestCmdFLBIncoming, FLB: 0}
-	case KRegister:
-		op.Kind = model.OpRegisterHandler
-	case KUnregister:
-		op.Kind = model.OpUnregisterHandler
 	}
 	return op
 }

@@ -125,16 +125,8 @@ func modelCrossed(s *model.State) string {
 		}
 		parts = append(parts, se.Name+"["+strings.Join(toks, ",")+"]")
 	}
-	if s.MemfdUnregistered {
-		parts = append(parts, memfdUnregistered)
-	}
 	return strings.Join(parts, " ")
 }
-
-// memfdUnregistered marks a crossed state whose kernel has no memfd
-// handler (churn.go): which side of the kexec an unregistration took
-// effect on is observable only here.
-const memfdUnregistered = "(memfd handler unregistered)"
 
 func portCrossed(d *liveupdate.DebugState) string {
 	var parts []string
@@ -144,9 +136,6 @@ func portCrossed(d *liveupdate.DebugState) string {
 			toks = append(toks, fmt.Sprint(f.Token))
 		}
 		parts = append(parts, se.Name+"["+strings.Join(toks, ",")+"]")
-	}
-	if d.Enabled && !slices.Contains(d.Handlers, model.MemfdCompatible) {
-		parts = append(parts, memfdUnregistered)
 	}
 	return strings.Join(parts, " ")
 }

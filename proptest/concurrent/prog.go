@@ -28,9 +28,7 @@ const (
 	// (Module loads and unloads are not raced here: two of them meeting
 	// a module that is coming or going get EBUSY, which no sequential
 	// order explains; kernel/lib/liveupdatetest races them.)
-	KFLBGet     // liveupdate_flb_get_incoming() + put of test FLB 0
-	KRegister   // register the memfd handler (a module load; churn.go)
-	KUnregister // unregister the memfd handler (a module unload)
+	KFLBGet // liveupdate_flb_get_incoming() + put of test FLB 0
 	numKinds
 )
 
@@ -38,8 +36,7 @@ var kindNames = [...]string{
 	KOpenDev: "open-dev", KCloseDev: "close-dev", KCreate: "create", KRetrieve: "retrieve",
 	KClose: "close", KDup: "dup", KPreserve: "preserve", KRetrieveFD: "retrieve-fd",
 	KFinish: "finish", KGetName: "get-name", KReboot: "reboot",
-	KFLBGet:   "flb-get-incoming",
-	KRegister: "register-handler", KUnregister: "unregister-handler",
+	KFLBGet: "flb-get-incoming",
 }
 
 func (k Kind) String() string { return kindNames[k] }
@@ -92,7 +89,7 @@ func (in Instr) String() string {
 		return fmt.Sprintf("s%d = retrieve-fd s%d token %d", in.Dst, in.Src, in.Token)
 	case KFinish, KGetName:
 		return fmt.Sprintf("%s s%d", in.Kind, in.Src)
-	case KReboot, KFLBGet, KRegister, KUnregister:
+	case KReboot, KFLBGet:
 		return in.Kind.String()
 	}
 	return "?"
@@ -129,8 +126,7 @@ func DefaultGen() Gen { return Gen{MaxThreads: 3, MaxOps: 4, Reboot: true} }
 var weights = [numKinds]int{
 	KOpenDev: 1, KCloseDev: 0, KCreate: 3, KRetrieve: 5, KClose: 4, KDup: 2,
 	KPreserve: 2, KRetrieveFD: 2, KFinish: 2, KGetName: 1, KReboot: 1,
-	KFLBGet:   2,
-	KRegister: 1, KUnregister: 1,
+	KFLBGet: 2,
 }
 
 // Draw generates one round's program.
@@ -159,7 +155,7 @@ func (g Gen) Draw(t *rapid.T, label string) Program {
 // is what shrinking moves toward); written lists the result slots the
 // thread filled so far.
 func drawInstr(t *rapid.T, noReboot bool, written []int) Instr {
-	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot, KFLBGet, KUnregister, KRegister}
+	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot, KFLBGet}
 	total := 0
 	for _, k := range order {
 		if k == KReboot && noReboot {
