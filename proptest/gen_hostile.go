@@ -301,7 +301,7 @@ func (r *run) hostileActions(skip map[string]bool) []Action {
 			// open): what the corrupt hand-over left must be restored
 			// or reserved for a documented reason.
 			if led := account.Take(r.e.M); len(led.Leaks()) > 0 {
-				r.fail("after hostile hand-over %s: preserved memory leaked\n\nledger:\n%s", h, led)
+				r.fail("leak: after hostile hand-over %s: preserved memory not accounted for\n\nledger:\n%s", h, led)
 			}
 			r.stats.invariant("ledger after a hostile hand-over")
 			return true
