@@ -227,3 +227,14 @@ func portLeaks(e *Env) error {
 	}
 	return nil
 }
+
+// PortCheckNames lists the names of the port's checks after every step,
+// as a failure prints them ("name: detail"); the mutant runner's
+// classifier test feeds each one to its classifier.
+func PortCheckNames() []string {
+	names := make([]string, len(portChecks))
+	for i, c := range portChecks {
+		names[i] = c.name
+	}
+	return names
+}

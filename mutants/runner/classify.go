@@ -11,7 +11,7 @@ type Class string
 
 // Check classes, from the most specific to the most generic.
 const (
-	ClassLockstep  Class = "lockstep"  // port and model disagree on a result
+	ClassLockstep  Class = "lockstep"  // port and model disagree on a result or on state
 	ClassInvariant Class = "invariant" // a spec invariant (S*, F*, R*) failed
 	ClassLockdep   Class = "lockdep"   // lockdep report (order, assertion, balance)
 	ClassUAF       Class = "uaf"       // use of a freed LUO object
@@ -54,10 +54,15 @@ type marker struct {
 
 // markers recognise every checker's output. bug.Report.String() prints
 // "BUG (kind): title"; the lockstep campaign prints "port and model
-// disagree", invariant names and "leak:"; the race detector "WARNING: DATA
-// RACE"; go-deadlock "POTENTIAL DEADLOCK"; porcupine-based checks
-// "linearizab"; testify "Error Trace:".
+// disagree" (a result), "model: ... agree" (the port's state against the
+// model's), invariant names, "leak:" and the preserved-memory ledger's
+// "account:"; the concurrent campaign its failure categories ("invariant
+// at the quiescent point", "locks held at the quiescent point", "kexec
+// after the round", "machine halted", a task that panicked, a livelock); the
+// race detector "WARNING: DATA RACE"; go-deadlock "POTENTIAL DEADLOCK";
+// porcupine-based checks "linearizab"; testify "Error Trace:".
 var markers = []marker{
+	// (the lockstep campaign's lines start with rapidLine)
 	{regexp.MustCompile(`WARNING: DATA RACE`), ClassRace},
 	{regexp.MustCompile(`(panic: )?test timed out after`), ClassTimeout},
 	{regexp.MustCompile(`BUG \(warn\): panic in syscall|(?m)^warn: panic in syscall`), ClassOops},
@@ -65,15 +70,22 @@ var markers = []marker{
 	{regexp.MustCompile(`BUG \(uaf\)|(?m)^uaf: `), ClassUAF},
 	{regexp.MustCompile(`BUG \(kasan\)|(?m)^kasan: `), ClassKASAN},
 	{regexp.MustCompile(`BUG \(warn\)|(?m)^warn: `), ClassWarn},
-	{regexp.MustCompile(`BUG \(deadlock\)|(?m)^deadlock: |POTENTIAL DEADLOCK|all goroutines are asleep - deadlock|go-deadlock: `), ClassDeadlock},
+	{regexp.MustCompile(`BUG \(deadlock\)|(?m)^deadlock: |POTENTIAL DEADLOCK|all goroutines are asleep - deadlock|go-deadlock: |scheduling points \(livelock\?\)|livelock \(scheduling point limit\)`), ClassDeadlock},
 	{regexp.MustCompile(`BUG \(race\)|(?m)^race: `), ClassRace},
-	{regexp.MustCompile(`BUG \(leak\)|(?m)^\s*(\[rapid\] failed[^:]*: )?leak: `), ClassLeak},
+	{regexp.MustCompile(`BUG \(leak\)|` + rapidLine + `(leak|account): |model: \d+ files alive after every task exited`), ClassLeak},
+	{regexp.MustCompile(`locks held at the quiescent point`), ClassLockdep},
 	{regexp.MustCompile(`(?i)not linearizable|linearizability`), ClassLinear},
-	{regexp.MustCompile(`port and model disagree`), ClassLockstep},
-	{regexp.MustCompile(`model invariant:|(?m)^\s*(\[rapid\] failed[^:]*: )?[SFRLH][0-9][^\n]*: `), ClassInvariant},
+	{regexp.MustCompile(`port and model disagree|` + rapidLine + `model: [^\n]*agree: |kexec after the round`), ClassLockstep},
+	{regexp.MustCompile(`model invariant:|invariant( at the quiescent point)?: [SFRLH][0-9]|` + rapidLine + `[SFRLH][0-9][^\n]*: `), ClassInvariant},
+	{regexp.MustCompile(`machine halted`), ClassOops},
 	{regexp.MustCompile(`Error Trace:`), ClassAssert},
-	{regexp.MustCompile(`(?m)^panic: |\[recovered\]|goroutine \d+ \[running\]`), ClassPanic},
+	{regexp.MustCompile(`(?m)^panic: |\[recovered\]|goroutine \d+ \[running\]|a task panicked|a task failed: task \S+ panicked|internal: no complete linearization`), ClassPanic},
 }
+
+// rapidLine matches the start of a line of a failed property's message:
+// rapid's "[rapid] failed after N tests: ", which go test prefixes with
+// the reporting file and line.
+const rapidLine = `(?m)^\s*(\S+\.go:\d+: )?(\[rapid\] failed[^:]*: )?`
 
 // Excerpt is out from the line of its earliest marker, at most n lines:
 // the report that killed the mutant, without the campaign's statistics.

@@ -393,7 +393,11 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		return &Failure{Category: cat, What: what, Round: r, Trace: c.trace(prog, &res), Switches: res.Switches, Preemptions: res.Preemptions, Choices: [][]int{res.Choices}}
 	}
 	if res.Failure != nil {
-		return fail("a task failed", "a task failed: "+res.Failure.Error())
+		cat := "a task panicked"
+		if strings.Contains(res.Failure.Error(), "(livelock?)") {
+			cat = "livelock (scheduling point limit)"
+		}
+		return fail(cat, "a task failed: "+res.Failure.Error())
 	}
 	if rep := c.firstReport(); rep != nil {
 		return fail("kernel report: "+rep.Error(), "the kernel filed a report:\n"+rep.String())
