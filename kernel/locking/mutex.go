@@ -93,10 +93,17 @@ func (m *Mutex) lock(d *Domain, subclass int) {
 		}
 		return
 	}
+	o := observer(s)
+	if o != nil {
+		o.Acquiring(m, m.dep.name, false)
+	}
 	for !wordTryLock(&m.mu, watch) {
 		s.Block(m)
 	}
 	m.dl = watch
+	if o != nil {
+		o.Acquired(m, m.dep.name, false)
+	}
 }
 
 // lockWord takes the word, through go-deadlock if watch.
@@ -128,10 +135,17 @@ func (m *Mutex) TryLock() bool {
 		s.Yield(PointLockAcquire)
 	}
 	watch := d.watched(s)
+	o := observer(s)
+	if o != nil {
+		o.Acquiring(m, m.dep.name, false)
+	}
 	if !wordTryLock(&m.mu, watch) {
 		return false
 	}
 	m.dl = watch
+	if o != nil {
+		o.Acquired(m, m.dep.name, false)
+	}
 	if l := d.ld; l != nil {
 		l.acquire(&m.dep, 0, modeWrite, true, 1)
 	}
@@ -151,6 +165,9 @@ func (m *Mutex) Unlock() {
 	}
 	m.unlockWord()
 	if s := d.liveScheduler(); s != nil {
+		if o := observer(s); o != nil {
+			o.Released(m, false)
+		}
 		s.Wake(m)
 		s.Yield(PointLockRelease)
 	}

@@ -175,8 +175,15 @@ func (s *RWSem) downRead(d *Domain, subclass int) {
 		}
 		return
 	}
+	o := observer(sch)
+	if o != nil {
+		o.Acquiring(s, s.dep.name, true)
+	}
 	for !s.tryRead(watch) {
 		sch.Block(s)
+	}
+	if o != nil {
+		o.Acquired(s, s.dep.name, true)
 	}
 }
 
@@ -197,8 +204,15 @@ func (s *RWSem) TryDownRead() bool {
 	if sch != nil {
 		sch.Yield(PointLockAcquire)
 	}
+	o := observer(sch)
+	if o != nil {
+		o.Acquiring(s, s.dep.name, true)
+	}
 	if !s.tryRead(d.watched(sch)) {
 		return false
+	}
+	if o != nil {
+		o.Acquired(s, s.dep.name, true)
 	}
 	if l := d.ld; l != nil {
 		l.acquire(&s.dep, 0, modeRead, true, 1)
@@ -217,7 +231,7 @@ func (s *RWSem) UpRead() {
 		return
 	}
 	s.unlockReadWord()
-	s.released(d)
+	s.released(d, true)
 }
 
 // DownWrite ports down_write().
@@ -261,6 +275,11 @@ func (s *RWSem) downWrite(d *Domain, subclass int) {
 		}
 		return
 	}
+	o := observer(sch)
+	if o != nil {
+		o.Acquiring(s, s.dep.name, false)
+		defer o.Acquired(s, s.dep.name, false)
+	}
 	if s.tryWriteWord(watch) {
 		return
 	}
@@ -281,8 +300,15 @@ func (s *RWSem) TryDownWrite() bool {
 	if sch != nil {
 		sch.Yield(PointLockAcquire)
 	}
+	o := observer(sch)
+	if o != nil {
+		o.Acquiring(s, s.dep.name, false)
+	}
 	if !s.tryWriteWord(d.watched(sch)) {
 		return false
+	}
+	if o != nil {
+		o.Acquired(s, s.dep.name, false)
 	}
 	if l := d.ld; l != nil {
 		l.acquire(&s.dep, 0, modeWrite, true, 1)
@@ -301,12 +327,15 @@ func (s *RWSem) UpWrite() {
 		return
 	}
 	s.unlockWriteWord()
-	s.released(d)
+	s.released(d, false)
 }
 
 // released is the scheduler's half of up_read()/up_write(): rwsem_wake().
-func (s *RWSem) released(d *Domain) {
+func (s *RWSem) released(d *Domain, read bool) {
 	if sch := d.liveScheduler(); sch != nil {
+		if o := observer(sch); o != nil {
+			o.Released(s, read)
+		}
 		sch.Wake(s)
 		sch.Yield(PointLockRelease)
 	}

@@ -24,6 +24,11 @@ const (
 	// PointPhase: an explicit yield between phases of a long operation
 	// (e.g. between sessions in luo_session_serialize()).
 	PointPhase
+	// PointLockHeld: just acquired a lock. Locks have no point of their own
+	// here (a scheduler that wants to preempt inside every critical
+	// section, as a preemptible kernel can, yields from
+	// LockObserver.Acquired).
+	PointLockHeld
 )
 
 var pointNames = [...]string{
@@ -33,6 +38,7 @@ var pointNames = [...]string{
 	PointFDInstall:   "fd-install",
 	PointFDRemove:    "fd-remove",
 	PointPhase:       "phase",
+	PointLockHeld:    "lock-held",
 }
 
 // String names p for traces.
@@ -79,3 +85,24 @@ type Scheduler interface {
 
 // schedBox lets an interface value live in an atomic.Pointer.
 type schedBox struct{ s Scheduler }
+
+// LockObserver is an optional interface of a Scheduler: one that has it is
+// told of every acquisition and release of an Init'ed lock of its domain,
+// by the task doing it, while it holds the CPU. It lets a scheduler know
+// who holds what (critical-section coverage, steering toward preemptions
+// inside critical sections). class is the lock's lockdep class name.
+type LockObserver interface {
+	// Acquiring: the current task is about to try to take l (after its
+	// acquire scheduling point, before it may block).
+	Acquiring(l WaitObject, class string, read bool)
+	// Acquired: the current task took l.
+	Acquired(l WaitObject, class string, read bool)
+	// Released: the current task released l.
+	Released(l WaitObject, read bool)
+}
+
+// observer returns s's LockObserver, nil if it has none.
+func observer(s Scheduler) LockObserver {
+	o, _ := s.(LockObserver)
+	return o
+}

@@ -24,6 +24,20 @@ type Options struct {
 	MaxSteps int
 	// Trace records every scheduling point in Result.Events.
 	Trace bool
+	// OnContend, if set, is called when a task starts to take a lock
+	// (class: its lockdep class) that other tasks hold: each holder was
+	// preempted inside its critical section while waiter runs into it
+	// (waits for it, or enters it beside a reader). It runs on the
+	// waiter's goroutine, which holds the CPU; it must not call s.
+	OnContend func(holder, waiter int, class string)
+	// OnAcquire, if set, is called when a task has taken a lock, on its
+	// goroutine; it must not call s.
+	OnAcquire func(task int, class string)
+	// PreemptInside, if set, makes the moment a task has taken a lock of
+	// a class it accepts a scheduling point (locking.PointLockHeld): a
+	// preemption inside the critical section, even one with no lock or
+	// yield of its own, as a preemptible kernel may preempt anywhere.
+	PreemptInside func(class string) bool
 }
 
 // Event is one scheduling point of a traced run.
@@ -79,6 +93,12 @@ type Scheduler struct {
 	aborting bool
 	// chooserPanic is a Chooser's panic, re-raised by Run; guarded by mu.
 	chooserPanic any
+	// point is the kind of the scheduling point being decided (0: a
+	// block or an exit); guarded by mu.
+	point locking.Point
+	// holders maps a lock to the tasks holding it (LockObserver); guarded
+	// by mu.
+	holders map[locking.WaitObject][]*Task
 	// exited counts task goroutines that have not returned.
 	exited sync.WaitGroup
 }
@@ -99,6 +119,15 @@ type Task struct {
 	// finished and killed are guarded by s.mu. A killed task unwinds
 	// (runtime.Goexit) the next time it holds the CPU.
 	finished, killed bool
+	// held lists the classes of the locks the task holds, in order taken
+	// (LockObserver); guarded by s.mu.
+	held []heldLock
+}
+
+// heldLock is one lock a task holds.
+type heldLock struct {
+	obj   locking.WaitObject
+	class string
 }
 
 // New returns a scheduler for the tasks of dom.
@@ -106,7 +135,75 @@ func New(dom *locking.Domain, opts Options) *Scheduler {
 	if opts.MaxSteps == 0 {
 		opts.MaxSteps = DefaultMaxSteps
 	}
-	return &Scheduler{dom: dom, opts: opts, byID: make(map[int64]*Task)}
+	return &Scheduler{dom: dom, opts: opts, byID: make(map[int64]*Task), holders: make(map[locking.WaitObject][]*Task)}
+}
+
+// Acquiring implements locking.LockObserver: it reports the holders of l
+// to Options.OnContend.
+func (s *Scheduler) Acquiring(l locking.WaitObject, class string, read bool) {
+	if s.opts.OnContend == nil {
+		return
+	}
+	t := s.lookup()
+	if t == nil {
+		return
+	}
+	s.mu.Lock()
+	var hs []int
+	for _, h := range s.holders[l] {
+		if h != t {
+			hs = append(hs, h.idx)
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range hs {
+		s.opts.OnContend(h, t.idx, class)
+	}
+}
+
+// Acquired implements locking.LockObserver.
+func (s *Scheduler) Acquired(l locking.WaitObject, class string, read bool) {
+	t := s.lookup()
+	if t == nil {
+		return
+	}
+	s.mu.Lock()
+	s.holders[l] = append(s.holders[l], t)
+	t.held = append(t.held, heldLock{obj: l, class: class})
+	s.mu.Unlock()
+	if s.opts.OnAcquire != nil {
+		s.opts.OnAcquire(t.idx, class)
+	}
+	if s.opts.PreemptInside != nil && s.opts.PreemptInside(class) {
+		s.Yield(locking.PointLockHeld)
+	}
+}
+
+// Released implements locking.LockObserver.
+func (s *Scheduler) Released(l locking.WaitObject, read bool) {
+	t := s.lookup()
+	if t == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if hs := s.holders[l]; len(hs) > 0 {
+		for i, h := range hs {
+			if h == t {
+				s.holders[l] = append(hs[:i:i], hs[i+1:]...)
+				break
+			}
+		}
+		if len(s.holders[l]) == 0 {
+			delete(s.holders, l)
+		}
+	}
+	for i := len(t.held) - 1; i >= 0; i-- {
+		if t.held[i].obj == l {
+			t.held = append(t.held[:i:i], t.held[i+1:]...)
+			break
+		}
+	}
 }
 
 // Go adds a task running fn. Call it before Run.
@@ -255,7 +352,11 @@ func (s *Scheduler) Yield(p locking.Point) {
 		runtime.Goexit()
 	}
 	s.stepLocked(t, p, nil)
+	s.point = p
 	s.switchLocked(t, true)
+	s.mu.Lock()
+	s.point = 0
+	s.mu.Unlock()
 }
 
 // Block implements locking.Scheduler.
@@ -418,6 +519,14 @@ func (s *Scheduler) pickLocked(cur *Task, curRunnable bool) (next *Task, deadloc
 		return s.tasks[cands[0]], false
 	}
 	d := &Decision{Step: s.res.Steps, Current: idxOf(cur), CurrentRunnable: cur != nil && curRunnable, Candidates: cands}
+	if curRunnable {
+		d.Point = s.point
+	}
+	if cur != nil {
+		for _, h := range cur.held {
+			d.Held = append(d.Held, h.class)
+		}
+	}
 	c, ok := s.chooseLocked(d)
 	if !ok {
 		return s.firstKilledLocked(cur), false

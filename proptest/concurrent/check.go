@@ -102,9 +102,9 @@ type checker struct {
 	kt   *kernel.Task
 	sch  atomic.Pointer[sched.Scheduler]
 
-	// slots 0-2 are shared; 3-7 are each thread's own (maxThreads). A
-	// slot holds an fd and the id of its instance (see lin.go), packed.
-	slots    [maxThreads][NumSlots]atomic.Int64
+	// slots are the fd registers every thread shares (prog.go). A slot
+	// holds an fd and the id of its instance (see lin.go), packed.
+	slots    [NumSlots]atomic.Int64
 	clock    atomic.Int64
 	rebooted atomic.Bool
 
@@ -117,6 +117,13 @@ type checker struct {
 	lastChoices []int
 	events      []histEvent   // guarded by mu
 	reports     []*bug.Report // guarded by mu
+
+	// cur is the instruction each thread runs, or runs next (-1: done).
+	cur [maxThreads]atomic.Int32
+	// cov is the campaign's critical-section coverage (may be nil), and
+	// steer this check's own, which the scheduler steers by: per check,
+	// so that a seed replays the same draws.
+	cov, steer *CSCoverage
 }
 
 // newChecker boots the machine and runs the setup. scheduled says the
@@ -192,7 +199,7 @@ func (c *checker) setup() error {
 			return err
 		}
 		if fd, ok := fdResult(opFor(in, c.task, c.slotOf(0)), r); ok {
-			c.slots[0][in.Dst].Store(pack(fd, -1))
+			c.slots[in.Dst].Store(pack(fd, -1))
 		}
 	}
 	if err := c.setupTestFile(c.slot0(SlotResult), 2); err != nil {
@@ -208,10 +215,8 @@ func (c *checker) newProcess() error {
 		return err
 	}
 	c.task = model.TaskID(r.Ret)
-	for th := range c.slots {
-		for i := range c.slots[th] {
-			c.slots[th][i].Store(pack(-1, -1))
-		}
+	for i := range c.slots {
+		c.slots[i].Store(pack(-1, -1))
 	}
 	// The test module, before /dev/liveupdate: handed-over test files
 	// need its handler (EEXIST once loaded).
@@ -222,13 +227,13 @@ func (c *checker) newProcess() error {
 	if err != nil {
 		return err
 	}
-	c.slots[0][SlotDev].Store(pack(int(r.Ret), SlotDev))
+	c.slots[SlotDev].Store(pack(int(r.Ret), SlotDev))
 	for i := range 2 {
 		r, err = c.seq(model.Op{Kind: model.OpMemfdCreate, Task: c.task, Name: fmt.Sprintf("m%d", i)})
 		if err != nil {
 			return err
 		}
-		c.slots[0][SlotMemfd0+i].Store(pack(int(r.Ret), SlotMemfd0+i))
+		c.slots[SlotMemfd0+i].Store(pack(int(r.Ret), SlotMemfd0+i))
 		if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: int(r.Ret), Buf: []byte(fmt.Sprintf("memfd %d", i))}); err != nil {
 			return err
 		}
@@ -249,8 +254,8 @@ func (c *checker) kexec() error {
 
 func (c *checker) slot0(i int) int { fd, _ := c.slotInst(0, i); return fd }
 
-// slotOf returns thread th's view of the slots: the shared ones (kept in
-// row 0) and its own.
+// slotOf returns thread th's view of the slots (every thread sees the
+// same).
 func (c *checker) slotOf(th int) func(int) int {
 	return func(i int) int {
 		fd, _ := c.slotInst(th, i)
@@ -264,10 +269,7 @@ func (c *checker) slotInst(th, i int) (fd, inst int) {
 	if i < 0 {
 		return -1, -1
 	}
-	if i < SlotResult {
-		th = 0
-	}
-	return unpack(c.slots[th][i].Load())
+	return unpack(c.slots[i].Load())
 }
 
 func pack(fd, inst int) int64 { return int64(inst)<<32 | int64(uint32(int32(fd))) }
@@ -291,11 +293,22 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	if in.Kind == KReboot && st == nil {
 		return
 	}
+	// The op's fds and their instances are read from the slots once, here
+	// (opFor read the same slots: a thread's own calls never change a
+	// slot between the two reads, and no other thread runs in between
+	// under the scheduler; free-running, a slot changed in between only
+	// makes the check look the number up, as below).
 	fdSlot, bufSlot := in.refs()
-	_, fdInst := c.slotInst(th, fdSlot)
-	_, bufInst := c.slotInst(th, bufSlot)
+	fdNum, fdInst := c.slotInst(th, fdSlot)
+	bufNum, bufInst := c.slotInst(th, bufSlot)
+	if fdSlot >= 0 {
+		op.FD = fdNum
+	}
+	if bufSlot >= 0 && len(op.Buf) >= 8 {
+		putLE32(op.Buf[4:], uint32(int32(bufNum)))
+	}
 	call := c.clock.Add(1)
-	li := linInput{Thread: th, Op: op, FDInst: fdInst, BufInst: bufInst, NewInst: int(call) + NumSlots}
+	li := linInput{Thread: th, Op: op, FDInst: fdInst, BufInst: bufInst, FDNum: fdNum, BufNum: bufNum, NewInst: int(call) + NumSlots}
 	c.mu.Lock()
 	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
 	c.mu.Unlock()
@@ -321,12 +334,13 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	}
 	ret := c.clock.Add(1)
 	if fd, ok := fdResult(op, r); ok && in.Dst >= SlotResult {
-		c.slots[th][in.Dst].Store(pack(fd, li.NewInst))
+		c.slots[in.Dst].Store(pack(fd, li.NewInst))
 	}
 	if in.Kind == KClose && r.Errno == 0 {
-		// The number may be reused by anyone now; the thread's later
-		// uses of the slot must fail with EBADF, as in the model.
-		c.slots[th][in.Src].Store(pack(-1, -1))
+		// The number may be reused by anyone now; later uses of the slot
+		// must fail with EBADF, as in the model, unless another thread
+		// has put a new fd there meanwhile.
+		c.slots[in.Src].CompareAndSwap(pack(fdNum, fdInst), pack(-1, -1))
 	}
 	c.event(th, "ret  "+model.Format(op, r))
 	c.mu.Lock()
@@ -360,13 +374,21 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.mu.Lock()
 	c.inflight = make([]*porcupine.Operation, len(prog))
 	c.mu.Unlock()
-	run := func(th int, st *sched.Task) {
-		for _, in := range prog[th] {
-			c.exec(th, st, in)
+	for th := range c.cur {
+		c.cur[th].Store(-1)
+		if th < len(prog) && len(prog[th]) > 0 {
+			c.cur[th].Store(int32(prog[th][0].Kind))
 		}
 	}
+	run := func(th int, st *sched.Task) {
+		for _, in := range prog[th] {
+			c.cur[th].Store(int32(in.Kind))
+			c.exec(th, st, in)
+		}
+		c.cur[th].Store(-1)
+	}
 	if chooser != nil {
-		s := sched.New(k.Domain(), sched.Options{Chooser: chooser, Trace: true})
+		s := sched.New(k.Domain(), sched.Options{Chooser: chooser, Trace: true, OnContend: c.contend, PreemptInside: isLUOLock})
 		for th := range prog {
 			s.Go(fmt.Sprintf("T%d", th), func(t *sched.Task) { run(th, t) })
 		}
@@ -411,6 +433,8 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 	}
 
+	c.hist = addPins(c.hist)
+
 	obs := linOutput{}
 	rebooted := c.rebooted.Load()
 	if !rebooted {
@@ -446,7 +470,9 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	if c.cfg.NoLin {
 		return nil
 	}
-	pm := porcupineModel(start, map[int]int{SlotDev: c.slot0(SlotDev), SlotMemfd0: c.slot0(SlotMemfd0), SlotMemfd0 + 1: c.slot0(SlotMemfd0 + 1)})
+	// The setup's fds: the model's numbers are the port's (sequential).
+	setupFD := func(i int) instFD { return instFD{model: c.slot0(i), port: c.slot0(i)} }
+	pm := porcupineModel(start, map[int]instFD{SlotDev: setupFD(SlotDev), SlotMemfd0: setupFD(SlotMemfd0), SlotMemfd0 + 1: setupFD(SlotMemfd0 + 1)})
 	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
 	switch verdict {
 	case porcupine.Illegal:

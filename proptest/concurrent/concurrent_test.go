@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +70,48 @@ func TestReplayAndExhaustive(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, runs, 10)
 	t.Logf("%d schedules with at most one preemption", runs)
+}
+
+// Threads share their fds: a close races the users of its fd, and the
+// release it starts may come after the close returns (a concurrent call
+// still holds the file) or be cut short by a reboot. Every schedule with
+// at most one preemption of such programs is linearizable on the
+// reference port.
+func TestSharedFDsExhaustive(t *testing.T) {
+	r := concurrent.SlotResult
+	for _, prog := range []concurrent.Program{
+		{
+			{{Kind: concurrent.KRetrieve, Name: "a", Dst: r}, {Kind: concurrent.KFinish, Src: r}},
+			{{Kind: concurrent.KClose, Src: r}, {Kind: concurrent.KRetrieve, Name: "a", Dst: r}},
+		},
+		{
+			{{Kind: concurrent.KRetrieve, Name: "a", Dst: r}, {Kind: concurrent.KClose, Src: r}},
+			{{Kind: concurrent.KClose, Src: r}, {Kind: concurrent.KRetrieve, Name: "a", Dst: r}},
+		},
+		{
+			{{Kind: concurrent.KCreate, Name: "a", Dst: r}, {Kind: concurrent.KClose, Src: r}},
+			{{Kind: concurrent.KClose, Src: r}, {Kind: concurrent.KReboot}},
+		},
+	} {
+		runs, err := concurrent.Exhaust(concurrent.Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+		require.NoError(t, err, "%v", prog)
+		require.Greater(t, runs, 10)
+	}
+}
+
+// The campaign's critical-section table counts contended pairs: a short
+// run reaches pairs on the serialize rwsem and on a session mutex, and
+// the table names every lock of the lock order that instructions take.
+func TestCSCoverage(t *testing.T) {
+	var st concurrent.Stats
+	require.NoError(t, flag.Set("rapid.checks", "300"))
+	rapid.Check(t, concurrent.Property(concurrent.Config{OutDir: t.TempDir()}, &st, nil))
+	var b strings.Builder
+	st.CS.WriteTable(&b)
+	out := b.String()
+	for _, class := range []string{"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock"} {
+		require.Contains(t, out, class)
+	}
+	require.Less(t, len(st.CS.Missing()), concurrent.CSGoals(), "no pair reached:\n%s", out)
+	t.Logf("%d of %d pairs not reached in 300 checks:\n%s", len(st.CS.Missing()), concurrent.CSGoals(), out)
 }

@@ -13,8 +13,11 @@
 //	        are created, a memfd is preserved in "a", and the machine
 //	        live-updates, so that round 1 has incoming sessions;
 //	round r a fresh process opens /dev/liveupdate and creates two memfds
-//	        (shared slots 0-2), then its threads run their programs
-//	        concurrently; fds they obtain go to shared slots 3-7;
+//	        (slots 0-2), then its threads run their programs
+//	        concurrently; fds they obtain go to slots 3-7, which every
+//	        thread may use and close, as threads share an fd table, so
+//	        two threads meet on one session or file and a close races
+//	        the users of its fd (prog.go);
 //	        a "reboot" instruction (at most one per round) live-updates the
 //	        machine from inside the round: every other thread is killed
 //	        where it stands, as the jump to the next kernel would;
@@ -30,6 +33,22 @@
 // call is accepted if it was free in the model (not necessarily the
 // lowest): the kernel reserves an fd before the operation can fail, so a
 // concurrent call may see a higher one, which no sequential order explains.
+//
+// A close drops the fd at once but the file's release may come later (a
+// concurrent call holds it) or be cut short by a reboot: the check splits
+// such a close into the close and the release (lin.go).
+//
+// Critical-section coverage (cscov.go): for every lock of LUO's lock order
+// and every pair of instructions that take it, the campaign counts the
+// schedules where one was preempted inside the critical section while the
+// other went to take the lock; `luo check` and `luo concurrent` print the
+// table. The scheduler can preempt right after a LUO lock is taken (a
+// critical section with no lock or yield inside is preemptible too, as in
+// a preemptible kernel), and steers there: those points are drawn only
+// where the current thread holds a lock that another runnable thread's
+// instruction takes, for a pair the check has not reached; the generator
+// weights the instructions of pairs not reached. Steering is per check,
+// so that a seed replays the same draws.
 //
 // The same programs also run free on real goroutines (Stress), under the
 // race detector with go-deadlock's watchdog on, as a second, independent

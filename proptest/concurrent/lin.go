@@ -20,13 +20,20 @@ type linInput struct {
 	Op     model.Op
 	// FDInst and BufInst are the fd instances (see linState) behind Op.FD
 	// and behind the fd inside a PRESERVE_FD buffer, -1 if none; NewInst
-	// is the instance a returned fd becomes.
+	// is the instance a returned fd becomes. FDNum and BufNum are the
+	// port's fd numbers the call used (Op.FD and the buffer's fd).
 	FDInst, BufInst, NewInst int
+	FDNum, BufNum            int
 	// Observe marks the round's last operation: Before (the session lists
 	// at the quiescent point, when the round did not reboot) and After
 	// (what crossed the kexec that ends the round) are checked.
 	Observe  bool
 	Rebooted bool
+	// Pin marks a close that concurrent calls may outlive (see pins);
+	// Unpin is the release that follows it, PinID naming the close
+	// (its NewInst).
+	Pin, Unpin bool
+	PinID      int
 }
 
 // linOutput is what the port returned. Pending: the thread was killed by
@@ -39,36 +46,55 @@ type linOutput struct {
 	After   string
 }
 
-// linState is a model state, the model fd of every live fd instance, and
-// their canonical form, computed once.
+// linState is a model state, the model fd and the port's fd number of every
+// live fd instance, and their canonical form, computed once.
 //
 // Fds are compared by identity, not number. An fd instance is one result
 // of an fd-returning call (or a setup fd); a later call names the instance
 // its slot holds, and the step translates it to the model's fd for that
-// instance. The numbers themselves are not compared: a call that looked
-// an fd up may be handed, as its new fd, the number a concurrent close
-// freed, and a close whose release is still running has already freed its
+// instance. The numbers returned are not compared: a call that looked an
+// fd up may be handed, as its new fd, the number a concurrent close freed,
+// and a close whose release is still running has already freed its
 // number; neither has a sequential explanation in terms of numbers, while
 // each is linearizable in terms of files. The sequential lockstep checks
 // the numbers (lowest free fd).
+//
+// A call whose instance is closed at its linearization point looked its
+// number up after the close: the number may since name another live
+// instance (a concurrent call was handed it), whose file the port then
+// used, as Linux does; with none, it is EBADF.
+//
+// A close drops the fd at once, but the file is released only when its
+// last reference goes, and a concurrent call that looked the fd up before
+// holds one until it returns (fdget()/fdput()): a close may return before
+// the release, and another call may see the file still there (a session
+// still retrieved, the device still busy); and even alone, close() drops
+// the fd before it releases the file. So a close that overlaps other calls
+// is checked in two steps: the close, which keeps the file
+// pinned by a hidden model fd (a dup), and an Unpin operation, which
+// closes the pin: it is linearized anywhere from the close's call to the
+// last return of the calls that overlap the close.
 type linState struct {
 	s     model.State
-	inst  map[int]int // instance id -> model fd
+	inst  map[int]instFD // instance id -> its fds
+	pins  map[int]int    // pinning close (PinID) -> the hidden model fd
 	canon string
 }
 
-func newLinState(s model.State, inst map[int]int) *linState {
-	keys := make([]int, 0, len(inst))
-	for k := range inst {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+// instFD is a live fd instance: the model's fd and the port's number (-1:
+// unknown, the call that made it never returned).
+type instFD struct{ model, port int }
+
+func newLinState(s model.State, inst map[int]instFD, pins map[int]int) *linState {
 	var b strings.Builder
 	b.WriteString(s.Canon())
-	for _, k := range keys {
-		fmt.Fprintf(&b, "|%d:%d", k, inst[k])
+	for _, k := range slices.Sorted(maps.Keys(inst)) {
+		fmt.Fprintf(&b, "|%d:%d:%d", k, inst[k].model, inst[k].port)
 	}
-	return &linState{s: s, inst: inst, canon: b.String()}
+	for _, k := range slices.Sorted(maps.Keys(pins)) {
+		fmt.Fprintf(&b, "|p%d:%d", k, pins[k])
+	}
+	return &linState{s: s, inst: inst, pins: pins, canon: b.String()}
 }
 
 // describeBefore renders what the quiescent check compares: the outgoing
@@ -153,29 +179,76 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		if modelCrossed(&s) != out.After {
 			return false, st
 		}
-		return true, newLinState(s, nil)
+		return true, newLinState(s, nil, nil)
+	}
+	if in.Unpin {
+		fd, ok := st.pins[in.PinID]
+		if !ok {
+			return false, st // the close comes first
+		}
+		next := st.s
+		if fd >= 0 {
+			_, next = model.Step(st.s, model.Op{Kind: model.OpClose, Task: in.Op.Task, FD: fd})
+		}
+		pins := maps.Clone(st.pins)
+		delete(pins, in.PinID)
+		return true, newLinState(next, st.inst, pins)
 	}
 	op := in.Op
 	if in.FDInst >= 0 {
-		op.FD = modelFD(st, in.FDInst)
+		op.FD = modelFD(st, in.FDInst, in.FDNum)
 	}
 	if in.BufInst >= 0 && len(op.Buf) >= 8 {
 		op.Buf = append([]byte{}, op.Buf...)
-		putLE32(op.Buf[4:], uint32(int32(modelFD(st, in.BufInst))))
+		putLE32(op.Buf[4:], uint32(int32(modelFD(st, in.BufInst, in.BufNum))))
+	}
+	pins := st.pins
+	pinned := -1
+	if in.Pin && op.Kind == model.OpClose {
+		// The pin: a hidden dup of the fd, so that the close does not
+		// release the file.
+		if r, s2 := model.Step(st.s, model.Op{Kind: model.OpDup, Task: op.Task, FD: op.FD}); r.Errno == 0 {
+			st = &linState{s: s2, inst: st.inst, pins: st.pins}
+			pinned = int(r.Ret)
+		}
 	}
 	res, next := model.Step(st.s, op)
 	if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 		return false, st
+	}
+	if pinned >= 0 {
+		pins = maps.Clone(pins)
+		if pins == nil {
+			pins = map[int]int{}
+		}
+		pins[in.NewInst] = pinned
+	} else if in.Pin {
+		// Nothing to pin (the fd was not open): the release, if any,
+		// happened with the close; the Unpin is a no-op.
+		pins = maps.Clone(pins)
+		if pins == nil {
+			pins = map[int]int{}
+		}
+		pins[in.NewInst] = -1
 	}
 	inst := st.inst
 	switch {
 	case res.Errno != 0:
 	case op.Kind == model.OpKexec:
 		inst = nil // every task, and so every fd, is gone
+		// A release still pending ran in the old kernel, too late to
+		// matter: its Unpin is a no-op.
+		if len(pins) > 0 {
+			dead := map[int]int{}
+			for k := range pins {
+				dead[k] = -1
+			}
+			pins = dead
+		}
 	case op.Kind == model.OpClose:
-		inst = map[int]int{}
+		inst = map[int]instFD{}
 		for k, v := range st.inst {
-			if v != op.FD {
+			if v.model != op.FD {
 				inst[k] = v
 			}
 		}
@@ -183,19 +256,37 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if mfd, ok := fdResult(op, res); ok {
 		inst = maps.Clone(inst)
 		if inst == nil {
-			inst = map[int]int{}
+			inst = map[int]instFD{}
 		}
-		inst[in.NewInst] = mfd
+		port := -1
+		if pfd, ok := fdResult(op, out.Res); ok && !out.Pending {
+			port = pfd
+		}
+		inst[in.NewInst] = instFD{model: mfd, port: port}
 	}
-	return true, newLinState(next, inst)
+	return true, newLinState(next, inst, pins)
 }
 
-// modelFD is the model's fd for an instance; -1 (EBADF) once it is closed.
-func modelFD(st *linState, inst int) int {
+// modelFD is the model's fd for an instance; once the instance is closed,
+// that of the live instance holding the port's number num, else -1
+// (EBADF).
+func modelFD(st *linState, inst, num int) int {
 	if fd, ok := st.inst[inst]; ok {
-		return fd
+		return fd.model
 	}
-	return -1
+	if num < 0 {
+		return -1
+	}
+	// Two live instances share a number while the close of the older is
+	// linearized after the call that reused its number: the newer one is
+	// the number's holder once the older is closed.
+	best, mfd := -1, -1
+	for id, fd := range st.inst {
+		if fd.port == num && id > best {
+			best, mfd = id, fd.model
+		}
+	}
+	return mfd
 }
 
 // sameIgnoringFDs compares results with every returned fd number (and the
@@ -218,9 +309,9 @@ func sameIgnoringFDs(op model.Op, a, b model.Result) bool {
 }
 
 // porcupineModel is the model for one round starting at init.
-func porcupineModel(init model.State, inst map[int]int) porcupine.Model {
+func porcupineModel(init model.State, inst map[int]instFD) porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return newLinState(init, inst) },
+		Init: func() any { return newLinState(init, inst, nil) },
 		Step: func(state, input, output any) (bool, any) {
 			return linStep(state.(*linState), input.(linInput), output.(linOutput))
 		},
@@ -239,6 +330,9 @@ func describeOp(input, output any) string {
 	in, out := input.(linInput), output.(linOutput)
 	if in.Observe {
 		return fmt.Sprintf("quiescent: %s; crossed: %s", out.Before, out.After)
+	}
+	if in.Unpin {
+		return fmt.Sprintf("T%d release of the file closed by its close (call %d)", in.Thread, in.PinID)
 	}
 	if out.Pending {
 		return "T" + fmt.Sprint(in.Thread) + " " + strings.TrimSuffix(model.Format(in.Op, model.Result{}), " = 0") + " (killed by the reboot)"
@@ -270,4 +364,48 @@ func finalState(pm porcupine.Model, hist []porcupine.Operation, info porcupine.L
 		st = next
 	}
 	return st.s, true
+}
+
+// addPins marks every successful close of hist that overlaps other calls
+// (and every close a reboot interrupted: it may have dropped the fd and
+// not released the file),
+// and adds its Unpin (see linState): from the close's call to the last
+// return among the close and the calls on fds that overlap it. (close()
+// takes the fd out of the table, then drops the file: a release inside
+// the close is not atomic with it either.)
+func addPins(hist []porcupine.Operation) []porcupine.Operation {
+	n := len(hist)
+	for i := range n {
+		c := &hist[i]
+		in := c.Input.(linInput)
+		out := c.Output.(linOutput)
+		if in.Observe || in.Unpin || in.Op.Kind != model.OpClose || (!out.Pending && out.Res.Errno != 0) {
+			continue
+		}
+		last, overlap := c.Return, false
+		for j := range n {
+			o := hist[j]
+			oin := o.Input.(linInput)
+			if j == i || oin.Observe || o.Call > c.Return || o.Return < c.Call {
+				continue
+			}
+			overlap = true
+			if (oin.FDInst >= 0 || oin.BufInst >= 0) && o.Return > last {
+				last = o.Return
+			}
+		}
+		if !overlap {
+			continue // nobody can tell the release from the close
+		}
+		in.Pin = true
+		c.Input = in
+		hist = append(hist, porcupine.Operation{
+			ClientId: maxThreads + 1 + len(hist) - n, // a row of its own
+			Input:    linInput{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, Unpin: true, PinID: in.NewInst, FDInst: -1, BufInst: -1},
+			Call:     c.Call,
+			Output:   linOutput{},
+			Return:   last,
+		})
+	}
+	return hist
 }

@@ -41,14 +41,17 @@ var kindNames = [...]string{
 
 func (k Kind) String() string { return kindNames[k] }
 
-// Slots name fds: 0-2 are shared by every thread of the round's process
-// and never closed; 3-7 are each thread's own registers. Only a thread's
-// own fds are closed: a call that looks an fd up and then allocates one
-// (dup, CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD) can be handed the
-// very number a concurrent close just freed, while it still uses the file
-// that number named. That is how Linux fd tables work (fdget() holds the
-// file, not the number) and no sequential order explains it, so programs
-// do not race a close against users of the same fd.
+// Slots name fds, and every thread of the round's process sees every slot,
+// as threads share an fd table: 0-2 are set up before the threads start
+// (the device and two memfds, never closed by programs); 3-7 receive the
+// fds the programs obtain (sessions, retrieved files, dups), which any
+// thread may then use or close. So two threads meet on one session or one
+// file through the same fd or through two (a dup, a second retrieve), and a
+// close races the users of its fd. A call that names a slot uses the fd
+// number the slot holds when the call starts; if a concurrent close freed
+// that number and another call was handed it, the call acts on that
+// other file, as in Linux (fdget() looks the number up once): the
+// linearizability check follows numbers too (lin.go).
 const (
 	SlotDev    = 0 // /dev/liveupdate
 	SlotMemfd0 = 1 // two memfds
@@ -130,15 +133,19 @@ var weights = [numKinds]int{
 }
 
 // Draw generates one round's program.
-func (g Gen) Draw(t *rapid.T, label string) Program {
+func (g Gen) Draw(t *rapid.T, label string) Program { return g.draw(t, label, nil) }
+
+// draw is Draw with boost, if not nil, adding weight to instruction kinds
+// (the critical-section coverage's steering).
+func (g Gen) draw(t *rapid.T, label string, boost func(Kind) int) Program {
 	n := rapid.IntRange(2, min(maxThreads, max(2, g.MaxThreads))).Draw(t, label+"-threads")
 	p := make(Program, n)
 	rebooted := !g.Reboot
+	var written []int // result slots the program's threads fill
 	for i := range p {
 		m := rapid.IntRange(1, max(1, g.MaxOps)).Draw(t, label+"-ops")
-		var written []int // result slots this thread has filled
 		for range m {
-			in := drawInstr(t, rebooted, written)
+			in := drawInstr(t, rebooted, written, boost)
 			if in.Dst >= SlotResult {
 				written = append(written, in.Dst)
 			}
@@ -153,15 +160,21 @@ func (g Gen) Draw(t *rapid.T, label string) Program {
 
 // drawInstr draws an instruction, its kind by weight (index 0, retrieve,
 // is what shrinking moves toward); written lists the result slots the
-// thread filled so far.
-func drawInstr(t *rapid.T, noReboot bool, written []int) Instr {
+// program's threads filled so far (any thread may use them).
+func drawInstr(t *rapid.T, noReboot bool, written []int, boost func(Kind) int) Instr {
 	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot, KFLBGet}
+	weight := func(k Kind) int {
+		if boost == nil {
+			return weights[k]
+		}
+		return weights[k] + boost(k)
+	}
 	total := 0
 	for _, k := range order {
 		if k == KReboot && noReboot {
 			continue
 		}
-		total += weights[k]
+		total += weight(k)
 	}
 	v := rapid.IntRange(0, total-1).Draw(t, "kind")
 	var k Kind
@@ -169,15 +182,16 @@ func drawInstr(t *rapid.T, noReboot bool, written []int) Instr {
 		if k == KReboot && noReboot {
 			continue
 		}
-		if v < weights[k] {
+		if v < weight(k) {
 			break
 		}
-		v -= weights[k]
+		v -= weight(k)
 	}
 	in := Instr{Kind: k}
 	result := rapid.IntRange(SlotResult, NumSlots-1)
-	// An operand is mostly a slot the thread filled before (its session
-	// or fd), so that close, preserve and finish act on something.
+	// An operand is mostly a slot some thread fills (a session or a
+	// file), so that close, preserve and finish act on something, and
+	// threads meet on it.
 	operand := func(label string) int {
 		if len(written) > 0 && rapid.IntRange(0, 3).Draw(t, label+"-fresh") != 3 {
 			return written[rapid.IntRange(0, len(written)-1).Draw(t, label+"-which")]

@@ -15,6 +15,8 @@ type Stats struct {
 	Ops       atomic.Int64 // syscalls issued by threads
 	Switches  atomic.Int64
 	Preempts  atomic.Int64
+	// CS is the critical-section coverage (cscov.go).
+	CS CSCoverage
 }
 
 // Property returns the rapid property of the concurrent lockstep check:
@@ -41,18 +43,23 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 		if err != nil {
 			t.Fatalf("boot and setup: %v", err)
 		}
+		c.steer = &CSCoverage{}
 		if stats != nil {
 			stats.Checks.Add(1)
+			c.cov = &stats.CS
 		}
 		var progs []Program
 		var choices [][]int
 		for r := 1; r <= cfg.Rounds; r++ {
-			prog := cfg.Gen.Draw(t, "program")
-			progs = append(progs, prog)
+			var prog Program
 			var ch sched.Chooser
 			if scheduled {
-				ch = sched.Rapid(t)
+				prog = cfg.Gen.draw(t, "program", c.steer.boost)
+				ch = sched.RapidSteered(t, c.steerTo)
+			} else {
+				prog = cfg.Gen.Draw(t, "program")
 			}
+			progs = append(progs, prog)
 			f := c.round(r, prog, ch)
 			if stats != nil {
 				stats.Schedules.Add(1)
