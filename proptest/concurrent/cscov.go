@@ -79,7 +79,9 @@ func unreachable(class string, a, b Kind) bool {
 	if class != "luo_session.mutex" {
 		return false
 	}
-	ioctl := func(k Kind) bool { return k == KPreserve || k == KRetrieveFD || k == KFinish || k == KGetName || k == KClose }
+	ioctl := func(k Kind) bool {
+		return k == KPreserve || k == KRetrieveFD || k == KFinish || k == KGetName || k == KClose
+	}
 	return (a == KClose && ioctl(b)) || (b == KClose && ioctl(a))
 }
 
