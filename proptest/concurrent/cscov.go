@@ -188,7 +188,9 @@ func (c *CSCoverage) Table() *summary.Table {
 	t.Expected = map[string][]string{}
 	t.Note = "critical sections: a preempted inside the lock while b goes to take it, or b inside and a taking it (\"!\": never; locks: " + strings.Join(luoLocks, ", ") + ")"
 	for k := range numKinds {
-		t.Lead = append(t.Lead, k.String())
+		if len(takes[k]) > 0 {
+			t.Lead = append(t.Lead, k.String())
+		}
 	}
 	for _, k := range expectedPairs() {
 		row := shortClass(k.Class) + ": " + k.A.String()
