@@ -44,12 +44,13 @@ var luoLocks = []string{
 var takes = map[Kind][]string{
 	KCreate:     {"luo_session_serialize_rwsem", "luo_session_global.outgoing.rwsem"},
 	KRetrieve:   {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session.mutex"},
-	KClose:      {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex", "luo_register_rwlock"},
+	KClose:      {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock"},
 	KPreserve:   {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_register_rwlock"},
 	KRetrieveFD: {"luo_session_serialize_rwsem", "luo_session.mutex"},
-	KFinish:     {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_register_rwlock"},
+	KFinish:     {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock"},
 	KGetName:    {"luo_session_serialize_rwsem"},
 	KReboot:     {"luo_session_serialize_rwsem"},
+	KFLBGet:     {"luo_flb_private.incoming.lock"},
 }
 
 // csKey is one coverage goal: lock class and an unordered pair of
