@@ -308,7 +308,7 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		putLE32(op.Buf[4:], uint32(int32(bufNum)))
 	}
 	call := c.clock.Add(1)
-	li := linInput{Thread: th, Op: op, FDInst: fdInst, BufInst: bufInst, FDNum: fdNum, BufNum: bufNum, NewInst: int(call) + NumSlots}
+	li := linInput{Thread: th, Op: op, FDInst: fdInst, BufInst: bufInst, FDNum: fdNum, BufNum: bufNum, NewInst: int(call) + NumSlots, Call: call}
 	c.mu.Lock()
 	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
 	c.mu.Unlock()

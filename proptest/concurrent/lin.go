@@ -33,7 +33,13 @@ type linInput struct {
 	// Unpin is the release that follows it, PinID naming the close
 	// (its NewInst).
 	Pin, Unpin bool
-	PinID      int
+	// UnpinFinish is the first half of the release: the session's
+	// finish (luo_session_release() finishes a retrieved session, then
+	// removes it; another call may see the half done).
+	UnpinFinish bool
+	PinID       int
+	// Call is the call's clock; PinRet, of a pinned close, its return's.
+	Call, PinRet int64
 }
 
 // linOutput is what the port returned. Pending: the thread was killed by
@@ -70,29 +76,43 @@ type linOutput struct {
 // the release, and another call may see the file still there (a session
 // still retrieved, the device still busy); and even alone, close() drops
 // the fd before it releases the file. So a close that overlaps other calls
-// is checked in two steps: the close, which keeps the file
-// pinned by a hidden model fd (a dup), and an Unpin operation, which
-// closes the pin: it is linearized anywhere from the close's call to the
+// is checked in steps: the close, which keeps the file pinned by a hidden
+// model fd (a dup), then the release in two halves, as
+// luo_session_release() does it (a retrieved session is finished, then
+// removed: another call may see it finished and still listed): an
+// UnpinFinish operation, a FINISH on the pin, and an Unpin operation, which
+// closes the pin. Both are linearized anywhere from the close's call to the
 // last return of the calls that overlap the close.
 type linState struct {
 	s     model.State
 	inst  map[int]instFD // instance id -> its fds
-	pins  map[int]int    // pinning close (PinID) -> the hidden model fd
+	pins  map[int]pinFD  // pinning close (PinID) -> its pin
 	canon string
+}
+
+// pinFD is a pin: the hidden model fd (-1: none), the instance the close
+// closed, and the close's return clock. A call on that instance that
+// started before the close returned may have looked the fd up before the
+// close took it out (fdget() holds the file): linearized after the close,
+// it may still act on the file, through the pin.
+type pinFD struct {
+	fd, inst int
+	ret      int64
+	finished bool // the release's first half (UnpinFinish) is done
 }
 
 // instFD is a live fd instance: the model's fd and the port's number (-1:
 // unknown, the call that made it never returned).
 type instFD struct{ model, port int }
 
-func newLinState(s model.State, inst map[int]instFD, pins map[int]int) *linState {
+func newLinState(s model.State, inst map[int]instFD, pins map[int]pinFD) *linState {
 	var b strings.Builder
 	b.WriteString(s.Canon())
 	for _, k := range slices.Sorted(maps.Keys(inst)) {
 		fmt.Fprintf(&b, "|%d:%d:%d", k, inst[k].model, inst[k].port)
 	}
 	for _, k := range slices.Sorted(maps.Keys(pins)) {
-		fmt.Fprintf(&b, "|p%d:%d", k, pins[k])
+		fmt.Fprintf(&b, "|p%d:%d:%d:%d:%v", k, pins[k].fd, pins[k].inst, pins[k].ret, pins[k].finished)
 	}
 	return &linState{s: s, inst: inst, pins: pins, canon: b.String()}
 }
@@ -181,11 +201,27 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		}
 		return true, newLinState(s, nil, nil)
 	}
-	if in.Unpin {
-		fd, ok := st.pins[in.PinID]
-		if !ok {
+	if in.UnpinFinish {
+		pin, ok := st.pins[in.PinID]
+		if !ok || pin.finished {
 			return false, st // the close comes first
 		}
+		next := st.s
+		if pin.fd >= 0 && lastRef(&st.s, in.Op.Task, pin.fd) {
+			_, next = model.Step(st.s, model.Op{Kind: model.OpIoctl, Task: in.Op.Task, FD: pin.fd,
+				Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
+		}
+		pins := maps.Clone(st.pins)
+		pin.finished = true
+		pins[in.PinID] = pin
+		return true, newLinState(next, st.inst, pins)
+	}
+	if in.Unpin {
+		pin, ok := st.pins[in.PinID]
+		if !ok || !pin.finished {
+			return false, st // the close and the finish come first
+		}
+		fd := pin.fd
 		next := st.s
 		if fd >= 0 {
 			_, next = model.Step(st.s, model.Op{Kind: model.OpClose, Task: in.Op.Task, FD: fd})
@@ -194,9 +230,33 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		delete(pins, in.PinID)
 		return true, newLinState(next, st.inst, pins)
 	}
+	if in.FDInst < 0 {
+		return linStepFD(st, in, out, in.Op.FD)
+	}
+	if fd, ok := st.inst[in.FDInst]; ok {
+		return linStepFD(st, in, out, fd.model)
+	}
+	// The instance is closed: the call looked its number up after the
+	// close, or before it (then the file is pinned; not for a close, which
+	// acts on the table entry, not on the file).
+	for _, id := range slices.Sorted(maps.Keys(st.pins)) {
+		if in.Op.Kind == model.OpClose {
+			break
+		}
+		if p := st.pins[id]; p.inst == in.FDInst && p.fd >= 0 && in.Call < p.ret {
+			if ok, next := linStepFD(st, in, out, p.fd); ok {
+				return ok, next
+			}
+		}
+	}
+	return linStepFD(st, in, out, modelFD(st, in.FDInst, in.FDNum))
+}
+
+// linStepFD is linStep for a call on model fd fd.
+func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linState) {
 	op := in.Op
 	if in.FDInst >= 0 {
-		op.FD = modelFD(st, in.FDInst, in.FDNum)
+		op.FD = fd
 	}
 	if in.BufInst >= 0 && len(op.Buf) >= 8 {
 		op.Buf = append([]byte{}, op.Buf...)
@@ -216,20 +276,14 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 		return false, st
 	}
-	if pinned >= 0 {
+	if in.Pin {
+		// pinned < 0: nothing to pin (the fd was not open); the release,
+		// if any, happened with the close, and the Unpin is a no-op.
 		pins = maps.Clone(pins)
 		if pins == nil {
-			pins = map[int]int{}
+			pins = map[int]pinFD{}
 		}
-		pins[in.NewInst] = pinned
-	} else if in.Pin {
-		// Nothing to pin (the fd was not open): the release, if any,
-		// happened with the close; the Unpin is a no-op.
-		pins = maps.Clone(pins)
-		if pins == nil {
-			pins = map[int]int{}
-		}
-		pins[in.NewInst] = -1
+		pins[in.NewInst] = pinFD{fd: pinned, inst: in.FDInst, ret: in.PinRet}
 	}
 	inst := st.inst
 	switch {
@@ -239,9 +293,9 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		// A release still pending ran in the old kernel, too late to
 		// matter: its Unpin is a no-op.
 		if len(pins) > 0 {
-			dead := map[int]int{}
-			for k := range pins {
-				dead[k] = -1
+			dead := map[int]pinFD{}
+			for k, p := range pins {
+				dead[k] = pinFD{fd: -1, inst: p.inst, ret: p.ret, finished: p.finished}
 			}
 			pins = dead
 		}
@@ -265,6 +319,22 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		inst[in.NewInst] = instFD{model: mfd, port: port}
 	}
 	return true, newLinState(next, inst, pins)
+}
+
+// lastRef reports whether fd of task is the last reference to its file:
+// only then does closing it release the file (a dup made from the closed
+// fd by a call that looked it up before the close keeps it open).
+func lastRef(s *model.State, task model.TaskID, fd int) bool {
+	t, ok := s.Tasks[task]
+	if !ok {
+		return false
+	}
+	fid, ok := t.FDs[fd]
+	if !ok {
+		return false
+	}
+	f, ok := s.Files[fid]
+	return ok && f.Refs == 1
 }
 
 // modelFD is the model's fd for an instance; once the instance is closed,
@@ -330,6 +400,9 @@ func describeOp(input, output any) string {
 	in, out := input.(linInput), output.(linOutput)
 	if in.Observe {
 		return fmt.Sprintf("quiescent: %s; crossed: %s", out.Before, out.After)
+	}
+	if in.UnpinFinish {
+		return fmt.Sprintf("T%d release, first half (a session's finish), of the file closed by its close (call %d)", in.Thread, in.PinID)
 	}
 	if in.Unpin {
 		return fmt.Sprintf("T%d release of the file closed by its close (call %d)", in.Thread, in.PinID)
@@ -397,15 +470,20 @@ func addPins(hist []porcupine.Operation) []porcupine.Operation {
 		if !overlap {
 			continue // nobody can tell the release from the close
 		}
-		in.Pin = true
+		in.Pin, in.PinRet = true, c.Return
 		c.Input = in
-		hist = append(hist, porcupine.Operation{
-			ClientId: maxThreads + 1 + len(hist) - n, // a row of its own
-			Input:    linInput{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, Unpin: true, PinID: in.NewInst, FDInst: -1, BufInst: -1},
-			Call:     c.Call,
-			Output:   linOutput{},
-			Return:   last,
-		})
+		for _, half := range []linInput{
+			{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, UnpinFinish: true, PinID: in.NewInst, FDInst: -1, BufInst: -1},
+			{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, Unpin: true, PinID: in.NewInst, FDInst: -1, BufInst: -1},
+		} {
+			hist = append(hist, porcupine.Operation{
+				ClientId: maxThreads + 1 + len(hist) - n, // a row of its own
+				Input:    half,
+				Call:     c.Call,
+				Output:   linOutput{},
+				Return:   last,
+			})
+		}
 	}
 	return hist
 }
