@@ -24,6 +24,15 @@ func (t *Task) Readlink(fd int) (string, error) {
 	})
 }
 
+// FDInfos reads /proc/self/fdinfo of every open fd: the fds in ascending
+// order, each with its close-on-exec flag, as one consistent snapshot. A
+// task that no longer exists has none (ESRCH).
+func (t *Task) FDInfos() ([]vfs.FDInfo, error) {
+	return doSyscall(t, "getdents", nil, func(*vfs.Context) ([]vfs.FDInfo, error) {
+		return t.fds.FDInfos(), nil
+	})
+}
+
 // FDs lists the task's open fds in ascending order, as /proc/self/fd
 // would. A task that no longer exists has none (ESRCH).
 func (t *Task) FDs() ([]int, error) {

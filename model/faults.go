@@ -250,7 +250,7 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 				fd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
 				t := next.Tasks[op.Task]
 				fid := t.FDs[fd]
-				delete(t.FDs, fd)
+				t.removeFD(fd)
 				next.put(fid)
 			}
 			*s = next

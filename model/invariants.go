@@ -14,6 +14,11 @@ func (s State) Check() error {
 		if !t.Alive && len(t.FDs) > 0 {
 			return fmt.Errorf("dead task %d holds fds", tid)
 		}
+		for fd := range t.Cloexec {
+			if _, ok := t.FDs[fd]; !ok {
+				return fmt.Errorf("task %d: close-on-exec flag on fd %d, which is not open", tid, fd)
+			}
+		}
 		for fd, id := range t.FDs {
 			if _, ok := s.Files[id]; !ok {
 				return fmt.Errorf("task %d fd %d refers to a released file", tid, fd)

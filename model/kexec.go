@@ -49,6 +49,7 @@ func (s *State) kexec() {
 	for _, t := range s.Tasks {
 		t.Alive = false
 		t.FDs = map[int]FileID{}
+		t.Cloexec = map[int]bool{}
 	}
 	s.Files = map[FileID]*File{}
 	s.Inodes = map[InodeID]*Inode{}

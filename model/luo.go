@@ -140,7 +140,7 @@ func (s *State) devIoctl(t *Task, cmd uint32, buf []byte) (syscall.Errno, int64)
 	}
 	fid := s.newFile(File{Kind: KindSession, Readable: true, Writable: true, Session: sid})
 	s.Sessions[sid].File = fid
-	fd := s.install(t, fid)
+	fd := s.installFlags(t, fid, true) // get_unused_fd_flags(O_CLOEXEC)
 	binary.LittleEndian.PutUint32(buf[4:], uint32(int32(fd)))
 	return 0, 0
 }
@@ -174,7 +174,7 @@ func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (sysc
 		if e != 0 {
 			return e, 0
 		}
-		fd := s.install(t, fid)
+		fd := s.installFlags(t, fid, true) // get_unused_fd_flags(O_CLOEXEC)
 		binary.LittleEndian.PutUint32(buf[4:], uint32(int32(fd)))
 		return 0, 0
 	case IoctlSessionFinish:

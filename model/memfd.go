@@ -216,5 +216,5 @@ func (s *State) memfdCreate(t *Task, name string, flags int) Result {
 	}
 	ino := s.newInode([]byte{})
 	fid := s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Inode: ino})
-	return okResult(int64(s.install(t, fid)))
+	return okResult(int64(s.installFlags(t, fid, flags&MfdCloexec != 0)))
 }

@@ -30,6 +30,10 @@ const (
 	// liveupdate_unregister_file_handler()); Task is unused.
 	OpRegisterHandler
 	OpUnregisterHandler
+	OpFork      // Task.Fork: a child with a copy of the fd table
+	OpExec      // Task.Exec: close-on-exec fds closed
+	OpFcntl     // fcntl(FD, Cmd, Arg)
+	OpSetrlimit // setrlimit(Arg, {Cur, Max})
 )
 
 var opKindNames = map[OpKind]string{
@@ -39,6 +43,8 @@ var opKindNames = map[OpKind]string{
 	OpKexec: "kexec", OpInitModule: "init_module", OpDeleteModule: "delete_module",
 	OpTestCtl:         "testctl",
 	OpRegisterHandler: "register_handler", OpUnregisterHandler: "unregister_handler",
+	OpFork: "fork", OpExec: "exec", OpFcntl: "fcntl",
+	OpSetrlimit: "setrlimit",
 }
 
 func (k OpKind) String() string {
@@ -56,7 +62,7 @@ type Op struct {
 	Path  string // open
 	Name  string // memfd_create
 	Flags int    // open, memfd_create
-	Cmd   uint32 // ioctl
+	Cmd   uint32 // ioctl, fcntl
 	// Buf is the ioctl user buffer (read and written in place by the
 	// kernel) or the bytes to write.
 	Buf    []byte
@@ -72,13 +78,18 @@ type Op struct {
 	Callback string
 	Nth      int
 	Errno    syscall.Errno
+
+	// Arg is fcntl's argument, or setrlimit's resource.
+	Arg int
+	// Cur and Max are setrlimit's soft and hard limits.
+	Cur, Max uint64
 }
 
 // Result is what the syscall returned.
 type Result struct {
 	Errno syscall.Errno
 	// Ret is the returned fd, byte count or offset (0 on error); for
-	// OpNewTask the new TaskID.
+	// OpNewTask and OpFork the new TaskID.
 	Ret int64
 	// Data is the bytes read, or for ioctl the user buffer after the call.
 	Data []byte

@@ -48,11 +48,43 @@ func (k FileKind) String() string {
 	return fmt.Sprintf("kind(%d)", int(k))
 }
 
-// Task is a process: alive or not, and its fd table.
+// Task is a process: alive or not, its fd table and its open-file limit.
 type Task struct {
 	Alive bool
 	// FDs maps an fd to the open file description it refers to.
 	FDs map[int]FileID
+	// Cloexec holds the fds of FDs marked close-on-exec (FD_CLOEXEC);
+	// nil or absent means clear.
+	Cloexec map[int]bool
+	// Nofile and NofileMax are RLIMIT_NOFILE's soft and hard limits.
+	Nofile    int
+	NofileMax uint64
+}
+
+// newTask is a fresh process: no fds, the default limits.
+func newTask() *Task {
+	return &Task{Alive: true, FDs: map[int]FileID{}, Cloexec: map[int]bool{}, Nofile: NRFileMax, NofileMax: NofileMaxDefault}
+}
+
+// clone copies the task's fd table and limits (the open files are
+// shared: the caller takes their references).
+func (t *Task) clone() *Task {
+	nt := *t
+	nt.FDs = make(map[int]FileID, len(t.FDs))
+	for fd, f := range t.FDs {
+		nt.FDs[fd] = f
+	}
+	nt.Cloexec = make(map[int]bool, len(t.Cloexec))
+	for fd := range t.Cloexec {
+		nt.Cloexec[fd] = true
+	}
+	return &nt
+}
+
+// removeFD takes fd out of the table (its close-on-exec flag with it).
+func (t *Task) removeFD(fd int) {
+	delete(t.FDs, fd)
+	delete(t.Cloexec, fd)
 }
 
 // File is an open file description. Refs counts fd-table entries in every
@@ -234,11 +266,7 @@ func (s State) Clone() State {
 	c := s
 	c.Tasks = make(map[TaskID]*Task, len(s.Tasks))
 	for id, t := range s.Tasks {
-		nt := &Task{Alive: t.Alive, FDs: make(map[int]FileID, len(t.FDs))}
-		for fd, f := range t.FDs {
-			nt.FDs[fd] = f
-		}
-		c.Tasks[id] = nt
+		c.Tasks[id] = t.clone()
 	}
 	c.Files = make(map[FileID]*File, len(s.Files))
 	for id, f := range s.Files {
@@ -357,7 +385,7 @@ func (s State) Canon() string {
 	sort.Ints(tids)
 	for _, id := range tids {
 		t := s.Tasks[TaskID(id)]
-		fmt.Fprintf(&b, "task %d alive=%v:", id, t.Alive)
+		fmt.Fprintf(&b, "task %d alive=%v nofile=%d/%d:", id, t.Alive, t.Nofile, t.NofileMax)
 		var fds []int
 		for fd := range t.FDs {
 			fds = append(fds, fd)
@@ -365,6 +393,9 @@ func (s State) Canon() string {
 		sort.Ints(fds)
 		for _, fd := range fds {
 			fmt.Fprintf(&b, " %d=%s", fd, fileName(t.FDs[fd]))
+			if t.Cloexec[fd] {
+				b.WriteString("(cloexec)")
+			}
 		}
 		b.WriteByte('\n')
 	}

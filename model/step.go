@@ -24,7 +24,7 @@ func (s *State) apply(op Op) Result {
 	case OpNewTask:
 		id := s.NextTask
 		s.NextTask++
-		s.Tasks[id] = &Task{Alive: true, FDs: map[int]FileID{}}
+		s.Tasks[id] = newTask()
 		return okResult(int64(id))
 	case OpKexec:
 		if e := s.reboot(); e != 0 {
@@ -78,6 +78,15 @@ func (s *State) apply(op Op) Result {
 		return s.loadModule(op.Name)
 	case OpDeleteModule:
 		return s.deleteModule(op.Name)
+	case OpFork:
+		return s.fork(t)
+	case OpExec:
+		s.exec(t)
+		return okResult(0)
+	case OpFcntl:
+		return s.fcntl(t, op.FD, int(op.Cmd), op.Arg)
+	case OpSetrlimit:
+		return s.setrlimit(t, op.Arg, op.Cur, op.Max)
 	}
 	return errResult(syscall.ENOSYS)
 }
@@ -90,8 +99,12 @@ func cloneBytes(b []byte) []byte {
 }
 
 // allocFD is get_unused_fd_flags(): the lowest free fd below the limit.
-func (t *Task) allocFD() (int, syscall.Errno) {
-	for fd := 0; fd < NRFileMax; fd++ {
+func (t *Task) allocFD() (int, syscall.Errno) { return t.allocFDFrom(0) }
+
+// allocFDFrom is alloc_fd(start, RLIMIT_NOFILE): the lowest free fd in
+// [start, limit).
+func (t *Task) allocFDFrom(start int) (int, syscall.Errno) {
+	for fd := start; fd < t.Nofile; fd++ {
 		if _, used := t.FDs[fd]; !used {
 			return fd, 0
 		}
@@ -99,8 +112,15 @@ func (t *Task) allocFD() (int, syscall.Errno) {
 	return -1, syscall.EMFILE
 }
 
-// hasFreeFD says whether allocFD would succeed.
-func (t *Task) hasFreeFD() bool { return len(t.FDs) < NRFileMax }
+// hasFreeFD says whether allocFD would succeed. Fewer fds than the limit
+// in all means a free one below it (fds above a lowered limit count too).
+func (t *Task) hasFreeFD() bool {
+	if len(t.FDs) < t.Nofile {
+		return true
+	}
+	_, e := t.allocFD()
+	return e == 0
+}
 
 // reserveFD is the failure half of get_unused_fd_flags(), which every
 // fd-returning call runs before it changes anything: EMFILE when every fd
@@ -136,11 +156,26 @@ func (s *State) newInode(data []byte) InodeID {
 	return id
 }
 
-// install puts file at the lowest free fd (the reference is the caller's).
-func (s *State) install(t *Task, id FileID) int {
+// install puts file at the lowest free fd (the reference is the caller's),
+// close-on-exec clear.
+func (s *State) install(t *Task, id FileID) int { return s.installFlags(t, id, false) }
+
+// installFlags is install with close-on-exec as cloexec says
+// (get_unused_fd_flags(O_CLOEXEC) or not).
+func (s *State) installFlags(t *Task, id FileID, cloexec bool) int {
 	fd, _ := t.allocFD()
-	t.FDs[fd] = id
+	t.setFD(fd, id, cloexec)
 	return fd
+}
+
+// setFD puts file id at fd with the given close-on-exec flag.
+func (t *Task) setFD(fd int, id FileID, cloexec bool) {
+	t.FDs[fd] = id
+	if cloexec {
+		t.Cloexec[fd] = true
+	} else {
+		delete(t.Cloexec, fd)
+	}
 }
 
 // get takes one more reference on an open file description.
@@ -181,11 +216,10 @@ func (s *State) fget(t *Task, fd int) (FileID, *File, syscall.Errno) {
 }
 
 func (s *State) exit(t *Task) {
-	for fd := 0; fd < NRFileMax && len(t.FDs) > 0; fd++ {
-		if id, ok := t.FDs[fd]; ok {
-			delete(t.FDs, fd)
-			s.put(id)
-		}
+	for _, fd := range t.sortedFDs() {
+		id := t.FDs[fd]
+		t.removeFD(fd)
+		s.put(id)
 	}
 	t.Alive = false
 }
@@ -202,7 +236,7 @@ func (s *State) open(t *Task, path string, flags int) Result {
 	case path == DevNull:
 		f.Kind = KindNull
 	case path == DevLiveUpdateTest && s.Test.Loaded:
-		return okResult(int64(s.install(t, s.openTestFile(f))))
+		return okResult(int64(s.installFlags(t, s.openTestFile(f), flags&OCloexec != 0)))
 	case path == DevLiveUpdate && s.Enabled:
 		// luo_open(): exclusive, then the lazy deserialize.
 		if s.DevInUse {
@@ -220,7 +254,7 @@ func (s *State) open(t *Task, path string, flags int) Result {
 	default:
 		return errResult(syscall.ENOENT)
 	}
-	return okResult(int64(s.install(t, s.newFile(f))))
+	return okResult(int64(s.installFlags(t, s.newFile(f), flags&OCloexec != 0)))
 }
 
 func (s *State) closeFD(t *Task, fd int) Result {
@@ -228,7 +262,7 @@ func (s *State) closeFD(t *Task, fd int) Result {
 	if !ok {
 		return errResult(syscall.EBADF)
 	}
-	delete(t.FDs, fd)
+	t.removeFD(fd)
 	s.put(id)
 	return okResult(0)
 }

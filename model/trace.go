@@ -56,6 +56,25 @@ func Format(op Op, r Result) string {
 		call = fmt.Sprintf("delete_module(%q, O_NONBLOCK)", op.Name)
 	case OpTestCtl:
 		return fmt.Sprintf("%s: %s = %s", TestModuleName, testCtlCall(op), ret(r))
+	case OpFork:
+		if r.Errno == 0 {
+			return fmt.Sprintf("t%d: fork() = t%d", op.Task, r.Ret)
+		}
+		call = "fork()"
+	case OpExec:
+		call = "execve()"
+	case OpFcntl:
+		name := FcntlName(int(op.Cmd))
+		if name == "" {
+			name = fmt.Sprint(int(op.Cmd))
+		}
+		call = fmt.Sprintf("fcntl(%d, %s, %d)", op.FD, name, op.Arg)
+	case OpSetrlimit:
+		res := fmt.Sprint(op.Arg)
+		if op.Arg == RlimitNofile {
+			res = "RLIMIT_NOFILE"
+		}
+		call = fmt.Sprintf("setrlimit(%s, {%s, %s})", res, rlimName(op.Cur), rlimName(op.Max))
 	default:
 		call = fmt.Sprintf("op%d()", int(op.Kind))
 	}
@@ -225,4 +244,11 @@ func testCtlCall(op Op) string {
 		return fmt.Sprintf("refuse_finish(test#%d, %v)", op.TestFile, op.Nth != 0)
 	}
 	return fmt.Sprintf("%s(%s)", TestCmdName(op.TestCmd), TestFLBCompatible(op.FLB))
+}
+
+func rlimName(v uint64) string {
+	if v == RlimInfinity {
+		return "RLIM_INFINITY"
+	}
+	return fmt.Sprint(v)
 }

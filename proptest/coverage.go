@@ -48,4 +48,13 @@ var Expected = map[string][]string{
 	"hostile:unterminated_compatible":      {"EIO"},
 	"hostile:missing_subtree":              {"OK"},
 	"hostile:truncated_subtree":            {"EINVAL"}, // the new kernel panics
+	// gen_process.go
+	"fork":            {"OK", "ESRCH"},
+	"exec":            {"OK", "ESRCH"},
+	"F_GETFD":         {"OK", "EBADF"},
+	"F_SETFD":         {"OK", "EBADF"},
+	"F_DUPFD":         {"OK", "EBADF", "EINVAL", "EMFILE"},
+	"F_DUPFD_CLOEXEC": {"OK", "EINVAL", "EMFILE"},
+	"FCNTL_OTHER":     {"EINVAL"},
+	"setrlimit":       {"OK", "EINVAL", "EPERM"},
 }

@@ -227,6 +227,22 @@ func (e *Env) runPort(op model.Op) (r model.Result, raw error) {
 		return res(0, t.InitModule(op.Name))
 	case model.OpDeleteModule:
 		return res(0, t.DeleteModule(op.Name, oNonblock))
+	case model.OpFork:
+		child, err := t.Fork()
+		if err != nil {
+			return res(0, err)
+		}
+		id := e.nextTask
+		e.nextTask++
+		e.tasks[id] = child
+		return model.Result{Ret: int64(id)}, nil
+	case model.OpExec:
+		return res(0, t.Exec())
+	case model.OpFcntl:
+		v, err := t.Fcntl(op.FD, int(op.Cmd), op.Arg)
+		return res(int64(v), err)
+	case model.OpSetrlimit:
+		return res(0, t.Setrlimit(op.Arg, op.Cur, op.Max))
 	}
 	return model.Result{Errno: syscall.ENOSYS}, nil
 }

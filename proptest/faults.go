@@ -143,6 +143,7 @@ func FaultActions() []FaultAction {
 		{"fault_create_session_fd", model.FaultGetUnusedFD, devInUse, buildCreateSession, nil},
 		{"fault_retrieve_session_fd", model.FaultGetUnusedFD, canRetrieveSession, buildRetrieveSession, nil},
 		{"fault_retrieve_fd_fd", model.FaultGetUnusedFD, haveIncomingFile, buildRetrieveFD, nil},
+		{"fault_fcntl_dupfd_fd", model.FaultGetUnusedFD, nil, buildFcntlDupfd, nil},
 		// Folio allocation: a memfd write, and PRESERVE_FD's first
 		// allocation.
 		{"fault_write_alloc_pages", model.FaultAllocPages, haveMemfd, buildWrite, nil},

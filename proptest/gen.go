@@ -458,7 +458,7 @@ func buildGetName(c *Ctx) (model.Op, bool) {
 // Actions returns the action set. The first actions are the simplest:
 // shrinking a drawn action moves toward the top of the list.
 func Actions() []Action {
-	return []Action{
+	return append([]Action{
 		{"close", always(6), single(func(c *Ctx) (model.Op, bool) {
 			return c.fileOp(model.OpClose, func(*model.File) bool { return true })
 		})},
@@ -562,5 +562,6 @@ func Actions() []Action {
 			return 0
 		}, fillFiles},
 		{"fill_fds", rare(1), fillFDs},
-	}
+		// gen_process.go: fork, exec, fcntl, setrlimit.
+	}, processActions()...)
 }

@@ -222,6 +222,10 @@ func (r *run) checkInvariants() {
 		r.fail("model invariant: %v", err)
 	}
 	r.stats.invariant("model: S2-S8, F2, F3, F7, refcounts")
+	if err := fdTablesAgree(r.e); err != nil {
+		r.fail("fd tables: %v", err)
+	}
+	r.stats.invariant("fd tables: fds and close-on-exec agree")
 	if !r.touched {
 		return
 	}

@@ -1,8 +1,10 @@
 package proptest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"syscall"
 
 	"luomodel/kernel/liveupdate"
 	"luomodel/model"
@@ -237,4 +239,39 @@ func PortCheckNames() []string {
 		names[i] = c.name
 	}
 	return names
+}
+
+// fdTablesAgree compares every task's fd table in the port with the
+// model's: the same open fds, each with the same close-on-exec flag (what
+// /proc/<pid>/fdinfo shows), and ESRCH for a task that is gone.
+func fdTablesAgree(e *Env) error {
+	for _, id := range sortedKeys(e.S.Tasks) {
+		mt := e.S.Tasks[id]
+		pt := e.tasks[id]
+		if pt == nil {
+			return fmt.Errorf("task %d: not in the port", id)
+		}
+		infos, err := pt.FDInfos()
+		if !mt.Alive {
+			if !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("task %d is gone in the model, the port reads its fds: %v", id, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("task %d: %v", id, err)
+		}
+		if len(infos) != len(mt.FDs) {
+			return fmt.Errorf("task %d: port has %d fds, model %d", id, len(infos), len(mt.FDs))
+		}
+		for _, in := range infos {
+			if _, ok := mt.FDs[in.FD]; !ok {
+				return fmt.Errorf("task %d: fd %d open in the port only", id, in.FD)
+			}
+			if in.CloseOnExec != mt.Cloexec[in.FD] {
+				return fmt.Errorf("task %d fd %d: close-on-exec port %v, model %v", id, in.FD, in.CloseOnExec, mt.Cloexec[in.FD])
+			}
+		}
+	}
+	return nil
 }

@@ -68,6 +68,9 @@ func NewStats() *Stats {
 
 // OpLabel names an operation for the coverage matrix.
 func OpLabel(op model.Op) string {
+	if op.Kind == model.OpFcntl {
+		return fcntlLabel(op)
+	}
 	if op.Kind != model.OpIoctl {
 		return op.Kind.String()
 	}

@@ -456,6 +456,29 @@ func (t *FDTable) SetCloseOnExec(fd int, on bool) error {
 	return nil
 }
 
+// FDInfo is what /proc/<pid>/fdinfo/<fd> tells of an installed fd that
+// the checkers compare: the fd and its close-on-exec flag (O_CLOEXEC in
+// fdinfo's "flags:").
+type FDInfo struct {
+	FD          int
+	CloseOnExec bool
+}
+
+// FDInfos returns every installed fd in ascending order with its
+// close-on-exec flag, read under one fileLock (a consistent snapshot).
+func (t *FDTable) FDInfos() []FDInfo {
+	t.fileLock.Lock()
+	defer t.fileLock.Unlock()
+	var infos []FDInfo
+	fdt := t.fdt.Load()
+	for fd := range fdt.fd {
+		if fdt.fd[fd].Load() != nil {
+			infos = append(infos, FDInfo{FD: fd, CloseOnExec: testBit(t.closeOnExec, fd)})
+		}
+	}
+	return infos
+}
+
 // FDs returns the installed fds in ascending order (what /proc/self/fd
 // lists).
 func (t *FDTable) FDs() []int {
