@@ -119,8 +119,10 @@ func (k *KHO) Incoming() *Handover { return k.in }
 // edits the tree in place with the read-write libfdt functions; writing it
 // afresh gives the same tree.
 //
-// Requires: k.outMu held.
+// Requires: k.outMu held (asserted; instrumentation: upstream's callers
+// hold kho_out.lock, the FDT edits do not assert it).
 func (k *KHO) writeRootLocked() error {
+	k.outMu.AssertHeld()
 	buf := make([]byte, mm.PageSize)
 	w, err := fdt.Create(buf)
 	if err != nil {

@@ -86,8 +86,10 @@ func (t *memTrack) loadOrAllocBits(m *mm.MM, order uint, index uint64) (*physBit
 
 // lookupLocked returns the bitmap of (order, index) or nil.
 //
-// Requires: t.mu held.
+// Requires: t.mu held (asserted; instrumentation: upstream's xa_load() is
+// RCU-safe, the port's maps are guarded by mu).
 func (t *memTrack) lookupLocked(order uint, index uint64) *physBits {
+	t.mu.AssertHeld()
 	phys := t.orders[order]
 	if phys == nil {
 		return nil

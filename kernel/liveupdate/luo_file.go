@@ -4,6 +4,7 @@ import (
 	"syscall"
 
 	"luomodel/kernel/fault"
+	"luomodel/kernel/locking"
 	"luomodel/kernel/mm"
 	"luomodel/kernel/module"
 	"luomodel/kernel/vfs"
@@ -42,6 +43,7 @@ func (l *LUO) fileFree(f *luoFile) {
 // allocFilesMemLocked ports luo_file.c:luo_alloc_files_mem(): allocate the
 // set's preserved luo_file_ser array on first use.
 func (l *LUO) allocFilesMemLocked(fs *fileSet) error {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if fs.filesPA != 0 {
 		return nil
 	}
@@ -57,6 +59,7 @@ func (l *LUO) allocFilesMemLocked(fs *fileSet) error {
 // freeFilesMemLocked ports luo_file.c:luo_free_files_mem(): release the
 // array once the set is empty.
 func (l *LUO) freeFilesMemLocked(fs *fileSet) {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if fs.count != 0 || fs.filesPA == 0 {
 		return
 	}
@@ -76,6 +79,7 @@ func getID(fh *FileHandler, file *vfs.File) preservedKey {
 
 // tokenIsUsedLocked ports luo_file.c:luo_token_is_used().
 func (l *LUO) tokenIsUsedLocked(fs *fileSet, token uint64) bool {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	for _, f := range fs.files {
 		if f.token == token {
 			return true
@@ -105,6 +109,7 @@ func (l *LUO) newLuoFile(reg *registeredHandler, file *vfs.File, data uint64, to
 // Requires: the session mutex held; takes luo_register_rwlock for read
 // around the handler lookup (M18) and in the FLB calls.
 func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd int) error {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if l.tokenIsUsedLocked(fs, token) {
 		return syscall.EEXIST
 	}
@@ -220,6 +225,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 // set, LUO's file reference dropped, and last the handler's module pin
 // (M16); then the array is freed.
 func (l *LUO) fileUnpreserveFilesLocked(ctx *vfs.Context, fs *fileSet) {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	for len(fs.files) > 0 {
 		f := fs.files[len(fs.files)-1]
 		args := FileOpArgs{
@@ -294,6 +300,7 @@ func (l *LUO) fileUnfreezeOne(f *luoFile) {
 // the first n files in list order (those frozen before the failed one, or
 // all), then zero the whole file array.
 func (l *LUO) fileUnfreezeFirstLocked(fs *fileSet, n int) {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	for _, f := range fs.files[:n] {
 		l.fileUnfreezeOne(f)
 	}
@@ -306,6 +313,7 @@ func (l *LUO) fileUnfreezeFirstLocked(fs *fileSet, n int) {
 // fails, the files frozen before it are unfrozen, the array is zeroed and
 // the error returned.
 func (l *LUO) fileFreezeLocked(fs *fileSet, fssPA mm.PhysAddr) error {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if fs.count == 0 {
 		return nil
 	}
@@ -342,6 +350,7 @@ func (l *LUO) fileFreezeLocked(fs *fileSet, fssPA mm.PhysAddr) error {
 // set back and clear its serialized form (the array and the
 // luo_file_set_ser at fssPA).
 func (l *LUO) fileUnfreezeLocked(fs *fileSet, fssPA mm.PhysAddr) {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if fs.count == 0 {
 		return
 	}
@@ -358,6 +367,7 @@ func (l *LUO) fileUnfreezeLocked(fs *fileSet, fssPA mm.PhysAddr) {
 //
 // Requires: the session mutex held; takes f.mutex.
 func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if len(fs.files) == 0 {
 		return nil, syscall.ENOENT
 	}
@@ -468,6 +478,7 @@ func (l *LUO) fileFinishOne(f *luoFile) {
 // module pin last, M16), and free the incoming array. Unretrieved files are
 // finished too.
 func (l *LUO) fileFinishLocked(ctx *vfs.Context, fs *fileSet) error {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if fs.count == 0 {
 		return nil
 	}
@@ -512,6 +523,7 @@ func (l *LUO) fileFinishLocked(ctx *vfs.Context, fs *fileSet) error {
 // array, once claimed, is freed. The error then fails the whole
 // deserialization (see sessionDeserializeAll).
 func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if fss.Files == 0 {
 		if fss.Count != 0 {
 			l.log.printf("warn", "File set has %d files but no array", fss.Count)
@@ -541,6 +553,7 @@ func (l *LUO) fileDeserializeLocked(fs *fileSet, fss *FileSetSer) error {
 // its claimed array: the loop of luo_file_deserialize() with
 // luo_file_deserialize_one().
 func (l *LUO) fileDeserializeEntriesLocked(fs *fileSet, fss *FileSetSer) error {
+	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	if fss.Count == 0 || fss.Count > FileMax {
 		l.log.printf("warn", "File set count %d out of range", fss.Count)
 		return syscall.EINVAL
@@ -590,10 +603,16 @@ func (l *LUO) fileDeserializeEntriesLocked(fs *fileSet, fss *FileSetSer) error {
 	return nil
 }
 
-// fileSetInit ports luo_file.c:luo_file_set_init().
-func (l *LUO) fileSetInit(fs *fileSet) {
-	*fs = fileSet{}
+// fileSetInit ports luo_file.c:luo_file_set_init(); lock is the owning
+// session's mutex.
+func (l *LUO) fileSetInit(fs *fileSet, lock *locking.Mutex) {
+	*fs = fileSet{lock: lock}
 }
+
+// assertSetLocked asserts that the session mutex guarding fs is held.
+// Instrumentation: luo_file.c asserts no lock; its callers in
+// luo_session.c hold session->mutex around every call on a set.
+func (fs *fileSet) assertSetLocked() { fs.lock.AssertHeld() }
 
 // fileSetDestroy ports luo_file.c:luo_file_set_destroy(): the set must be
 // empty; it frees nothing.

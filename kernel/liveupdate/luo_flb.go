@@ -227,7 +227,8 @@ func (l *LUO) flbFileUnpreserveOne(flb *FLB) {
 // is pinned, and Retrieve builds the object. A failed Retrieve drops the
 // pin and can be retried.
 //
-// Requires: the FLB's incoming lock held (asserted).
+// Requires: the FLB's incoming lock held (asserted: upstream's
+// lockdep_assert_held(&private->incoming.lock)).
 func (l *LUO) flbRetrieveOneLocked(flb *FLB) error {
 	p := l.flbGetPrivate(flb)
 	p.incoming.lock.AssertHeld()
@@ -373,8 +374,11 @@ func (l *LUO) flbFileFinish(reg *registeredHandler) {
 // flbUnregisterOneLocked ports luo_flb.c:luo_flb_unregister_one(): unlink
 // flb from reg; the last handler unlists it.
 //
-// Requires: luo_register_rwlock held for write.
+// Requires: luo_register_rwlock held for write (asserted; instrumentation:
+// both upstream callers hold it, luo_flb_unregister_one() does not assert
+// it).
 func (l *LUO) flbUnregisterOneLocked(reg *registeredHandler, flb *FLB) {
+	l.registerRwsem.AssertHeldWrite()
 	p := l.flbGetPrivate(flb)
 	found := false
 	for i, it := range reg.flbs {
@@ -404,7 +408,8 @@ func (l *LUO) flbUnregisterOneLocked(reg *registeredHandler, flb *FLB) {
 // flbUnregisterAllLocked ports luo_flb.c:luo_flb_unregister_all(): unlink
 // every FLB of reg (the handler is being unregistered).
 //
-// Requires: luo_register_rwlock held for write (asserted).
+// Requires: luo_register_rwlock held for write (asserted: upstream's
+// lockdep_assert_held_write(&luo_register_rwlock)).
 func (l *LUO) flbUnregisterAllLocked(reg *registeredHandler) {
 	if !l.Enabled() {
 		return
@@ -418,7 +423,7 @@ func (l *LUO) flbUnregisterAllLocked(reg *registeredHandler) {
 // findHandlerLocked is the registry entry of fh, nil if fh is not
 // registered (list_empty(&fh->list) in C).
 //
-// Requires: luo_register_rwlock held.
+// Requires: luo_register_rwlock held (asserted by handlerList()).
 func (l *LUO) findHandlerLocked(fh *FileHandler) *registeredHandler {
 	for _, r := range l.handlerList() {
 		if r.fh == fh {

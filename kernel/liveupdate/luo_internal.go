@@ -45,6 +45,11 @@ type fileSet struct {
 	// count is count, kept apart from len(files) as in C so that a broken
 	// update of one shows (invariant F1).
 	count int
+	// lock is the owning session's mutex, which guards the set: every
+	// luo_file.c function on a set runs under it (luo_session.c takes it),
+	// and the port's *Locked functions assert it. Not in C, which passes
+	// the set alone; immutable.
+	lock *locking.Mutex
 }
 
 // session ports struct luo_session.

@@ -65,7 +65,7 @@ func (l *LUO) sessionAlloc(name [SessionNameLength]byte) *session {
 		n = SessionNameLength - 1
 	}
 	copy(s.name[:n], name[:n])
-	l.fileSetInit(&s.fileSet)
+	l.fileSetInit(&s.fileSet, &s.mutex)
 	s.mutex.Init(l.dom, "luo_session.mutex")
 	return s
 }
@@ -352,7 +352,8 @@ func (o *sessionFileOps) Ioctl(ctx *vfs.Context, f *vfs.File, cmd uint32, arg us
 // sessionGetfileLocked ports luo_session.c:luo_session_getfile(): an
 // anon-inode file "[luo_session] NAME", O_RDWR, private data s.
 //
-// Requires: s.mutex held (asserted, M2).
+// Requires: s.mutex held (asserted: upstream's
+// lockdep_assert_held(&session->mutex), M2).
 func (l *LUO) sessionGetfileLocked(s *session) (*vfs.File, error) {
 	s.mutex.AssertHeld()
 	name := "[luo_session] " + l.sessionNameString(s)

@@ -9,6 +9,7 @@ import (
 
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
+	"luomodel/kernel/locking"
 )
 
 // MaxOrder ports MAX_PAGE_ORDER: the largest block is 2^MaxOrder pages
@@ -194,6 +195,10 @@ func NewWithFaults(ram *RAM, rep *bug.Reporter, reserved []Range, inj *fault.Inj
 		i, _ := slices.BinarySearch(res, pfn)
 		return i < len(res) && res[i] < pfn+size
 	}
+	// Not yet published: nobody contends; held so that the free-list
+	// helpers' assertion holds at boot too.
+	m.lock.Lock()
+	defer m.lock.Unlock()
 	for pfn := PFN(0); uint64(pfn) < n; {
 		if anyReserved(pfn, 1) {
 			pfn++
@@ -245,9 +250,9 @@ func (m *MM) PageState(pa PhysAddr) PageState {
 }
 
 // addToFreeListLocked ports mm/page_alloc.c:__add_to_free_list() plus set_buddy_order():
-// pfn becomes the head of a free block of order. Requires m.lock (or a
-// not yet published MM).
+// pfn becomes the head of a free block of order. Requires m.lock.
 func (m *MM) addToFreeListLocked(pfn PFN, order uint) {
+	m.assertZoneLocked()
 	p := &m.pages[pfn]
 	p.set(pgBuddy, order)
 	area := &m.free[order]
@@ -263,6 +268,7 @@ func (m *MM) addToFreeListLocked(pfn PFN, order uint) {
 // delFromFreeListLocked ports mm/page_alloc.c:del_page_from_free_list(): pfn, the head of a
 // free block of order, leaves its list and becomes a plain free frame.
 func (m *MM) delFromFreeListLocked(pfn PFN, order uint) {
+	m.assertZoneLocked()
 	p := &m.pages[pfn]
 	area := &m.free[order]
 	if p.prev != noPFN {
@@ -280,6 +286,7 @@ func (m *MM) delFromFreeListLocked(pfn PFN, order uint) {
 
 // markAllocatedLocked makes [pfn, pfn+2^order) an allocated block.
 func (m *MM) markAllocatedLocked(pfn PFN, order uint) {
+	m.assertZoneLocked()
 	m.pages[pfn].set(pgHead, order)
 	for i := PFN(1); i < 1<<order; i++ {
 		m.pages[pfn+i].set(pgTail, 0)
@@ -289,6 +296,7 @@ func (m *MM) markAllocatedLocked(pfn PFN, order uint) {
 // rmqueueSmallestLocked ports mm/page_alloc.c:__rmqueue_smallest() and expand(): take the
 // smallest free block of at least order and split it down to order.
 func (m *MM) rmqueueSmallestLocked(order uint) (PFN, bool) {
+	m.assertZoneLocked()
 	for cur := order; cur <= MaxOrder; cur++ {
 		head := m.free[cur].head
 		if head == noPFN {
@@ -362,6 +370,7 @@ func (m *MM) FreePages(pa PhysAddr, order uint) {
 // freeOneLocked ports mm/page_alloc.c:__free_one_page(): free [pfn, pfn+2^order), all of
 // whose frames are allocated or reserved, and merge buddies.
 func (m *MM) freeOneLocked(pfn PFN, order uint) {
+	m.assertZoneLocked()
 	for i := PFN(0); i < 1<<order; i++ {
 		m.ram.drop(pfn + i)
 		m.pages[pfn+i].set(pgFree, 0)
@@ -387,6 +396,7 @@ func (m *MM) freeOneLocked(pfn PFN, order uint) {
 // checkFreeLocked validates a free of (pa, order); it returns a KASAN bug
 // title and detail, or "" if the free is valid.
 func (m *MM) checkFreeLocked(pa PhysAddr, order uint) (string, string) {
+	m.assertZoneLocked()
 	pfn := pa.PFN()
 	switch {
 	case pa.PageOffset() != 0:
@@ -436,6 +446,7 @@ func (m *MM) Claim(pa PhysAddr, order uint) error {
 // checkReservedLocked validates that (pa, order) is a reserved block other
 // than frame 0.
 func (m *MM) checkReservedLocked(pa PhysAddr, order uint) (PFN, error) {
+	m.assertZoneLocked()
 	pfn := pa.PFN()
 	if order > MaxOrder || pa.PageOffset() != 0 || pfn&(PFN(1)<<order-1) != 0 || pfn == 0 ||
 		uint64(pfn)+1<<order > uint64(len(m.pages)) {
@@ -480,4 +491,23 @@ func (m *MM) ReleaseReserved() uint64 {
 	}
 	m.stats.ReservedPages -= n
 	return n
+}
+
+// assertZoneLocked is the instrumentation every *Locked function of the
+// allocator runs: the caller must hold zone->lock (m.lock), which
+// mm/page_alloc.c's free-list helpers rely on without asserting it.
+// m.lock is a sync.Mutex that lockdep does not see, so the check is that
+// someone holds it (TryLock fails): a call without the lock trips it
+// unless another task happens to hold the lock at that moment.
+func (m *MM) assertZoneLocked() {
+	if !m.lock.TryLock() {
+		return
+	}
+	m.lock.Unlock()
+	m.rep.File(&bug.Report{
+		Kind:   bug.KindLockdep,
+		Title:  locking.TitleAssertHeld + " (zone->lock)",
+		Detail: "a page allocator free-list helper ran without zone->lock",
+		Stack:  bug.CaptureStack(2, 16).String(),
+	})
 }

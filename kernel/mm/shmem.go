@@ -141,7 +141,8 @@ func (si *ShmemInode) UnlockShared() { si.rwsem.UpRead() }
 func (si *ShmemInode) Size() int64 { return si.size.Load() }
 
 // SetSizeLocked ports include/linux/fs.h:i_size_write(), as memfd_luo's retrieve does to set
-// the restored size. Requires Lock.
+// the restored size. Requires Lock (asserted; instrumentation: i_size_write()
+// documents that i_rwsem must be held, it does not assert it).
 func (si *ShmemInode) SetSizeLocked(size int64) {
 	si.rwsem.AssertHeldWrite()
 	si.size.Store(size)
@@ -149,28 +150,33 @@ func (si *ShmemInode) SetSizeLocked(size int64) {
 
 // FreezeLocked ports include/linux/shmem_fs.h:shmem_freeze(): while frozen
 // the size cannot change (ftruncate, and writes past EOF, fail with EPERM),
-// so the folios memfd_luo preserved stay the file's folios. Requires Lock.
+// so the folios memfd_luo preserved stay the file's folios. Requires Lock
+// (asserted; instrumentation: memfd_luo calls shmem_freeze() under
+// inode_lock(), which shmem_freeze() does not assert).
 func (si *ShmemInode) FreezeLocked(freeze bool) {
 	si.rwsem.AssertHeldWrite()
 	si.frozen = freeze
 }
 
 // FrozenLocked reports whether the inode is frozen. Requires Lock or
-// LockShared.
+// LockShared (asserted; instrumentation: no C counterpart).
 func (si *ShmemInode) FrozenLocked() bool {
 	si.rwsem.AssertHeld()
 	return si.frozen
 }
 
 // NrFoliosLocked is the number of folios in the page cache (the inode's
-// allocated blocks). Requires Lock or LockShared.
+// allocated blocks). Requires Lock or LockShared (asserted;
+// instrumentation: no C counterpart).
 func (si *ShmemInode) NrFoliosLocked() int {
 	si.rwsem.AssertHeld()
 	return len(si.cache)
 }
 
 // LookupFolioLocked ports mm/filemap.c:filemap_get_entry() without taking a reference:
-// the folio at page index, or nil for a hole. Requires Lock or LockShared.
+// the folio at page index, or nil for a hole. Requires Lock or LockShared
+// (asserted; instrumentation: upstream's page cache is RCU-safe, the port's
+// map is guarded by i_rwsem).
 func (si *ShmemInode) LookupFolioLocked(index uint64) *Folio {
 	si.rwsem.AssertHeld()
 	return si.cache[index]
@@ -181,7 +187,9 @@ func (si *ShmemInode) LookupFolioLocked(index uint64) *Folio {
 // index; the page cache takes its own reference. Only order-0 folios are
 // supported (EINVAL otherwise), as shmem here never makes larger ones;
 // EEXIST if index is occupied; EINVAL if the folio is already in a page
-// cache, or (with a WARN) if the inode was evicted. Requires Lock.
+// cache, or (with a WARN) if the inode was evicted. Requires Lock
+// (asserted; instrumentation: memfd_luo's retrieve holds inode_lock(),
+// shmem_add_to_page_cache() asserts only the folio lock).
 func (si *ShmemInode) AddToPageCacheLocked(f *Folio, index uint64) error {
 	si.rwsem.AssertHeldWrite()
 	if si.sb.mm.rep.WarnOn(si.evicted, "shmem: add to the page cache of an evicted inode") ||
@@ -198,8 +206,11 @@ func (si *ShmemInode) AddToPageCacheLocked(f *Folio, index uint64) error {
 }
 
 // deleteFromPageCacheLocked ports mm/filemap.c:filemap_remove_folio() + folio_put() of
-// the cache's reference.
+// the cache's reference. Requires Lock (asserted; instrumentation:
+// filemap_remove_folio() asserts the folio lock; the port's page cache is
+// guarded by i_rwsem, held for writing by truncate and evict).
 func (si *ShmemInode) deleteFromPageCacheLocked(index uint64) {
+	si.rwsem.AssertHeldWrite()
 	f := si.cache[index]
 	delete(si.cache, index)
 	f.mapping, f.index = nil, 0
@@ -219,8 +230,15 @@ const (
 // index, allocating it on a hole as sgp allows. New folios are zeroed and
 // uptodate (shmem clears new folios before exposing them). Returns nil,
 // nil for a hole under sgpRead; EINVAL for sgpCache at or beyond i_size;
-// ENOMEM when no memory is left. Requires Lock (LockShared for sgpRead).
+// ENOMEM when no memory is left. Requires Lock (LockShared for sgpRead)
+// (asserted; instrumentation: shmem_get_folio_gfp() relies on the folio
+// lock and the xarray, the port's page cache on i_rwsem).
 func (si *ShmemInode) getFolioLocked(index uint64, sgp sgpType) (*Folio, error) {
+	if sgp == sgpRead {
+		si.rwsem.AssertHeld()
+	} else {
+		si.rwsem.AssertHeldWrite()
+	}
 	if f := si.cache[index]; f != nil || sgp == sgpRead {
 		return f, nil
 	}
@@ -248,7 +266,8 @@ func pagesFor(size int64) uint64 {
 // index order. EINVAL if start < 0, start > end, or the range reaches past
 // i_size; ENOMEM if a hole cannot be filled, after unpinning what was
 // pinned (folios allocated for holes stay in the file, as in Linux).
-// Requires Lock: memfd_luo calls it under inode_lock().
+// Requires Lock: memfd_luo calls it under inode_lock() (asserted;
+// instrumentation: memfd_pin_folios() does not assert it).
 func (si *ShmemInode) PinFoliosLocked(start, end int64) ([]*Folio, error) {
 	si.rwsem.AssertHeldWrite()
 	if start < 0 || start > end {
@@ -279,8 +298,10 @@ func UnpinFolios(folios []*Folio) {
 
 // truncateLocked ports mm/shmem.c:shmem_truncate_range(inode, newsize, -1) for a
 // shrink: drop every folio wholly beyond newsize and zero the tail of the
-// folio that straddles it.
+// folio that straddles it. Requires Lock (asserted; instrumentation:
+// shmem_setattr() calls it under inode_lock(), it does not assert it).
 func (si *ShmemInode) truncateLocked(newsize int64) error {
+	si.rwsem.AssertHeldWrite()
 	keep := pagesFor(newsize)
 	for index := range si.cache {
 		if index >= keep {
@@ -404,8 +425,11 @@ func (shmemFileOperations) Write(ctx *vfs.Context, f *vfs.File, src []byte, pos 
 }
 
 // writeBeginLocked ports the checks of mm/shmem.c:shmem_write_begin() for
-// writing n bytes at off.
+// writing n bytes at off. Requires Lock (asserted; instrumentation:
+// shmem_file_write_iter() holds inode_lock() across
+// generic_perform_write(), shmem_write_begin() does not assert it).
 func (si *ShmemInode) writeBeginLocked(off int64, n int) error {
+	si.rwsem.AssertHeldWrite()
 	if si.seals&(F_SEAL_WRITE|F_SEAL_FUTURE_WRITE) != 0 {
 		return syscall.EPERM
 	}
@@ -467,8 +491,11 @@ func (shmemFileOperations) Llseek(f *vfs.File, pos *int64, off int64, whence int
 
 // seekHoleDataLocked ports mm/filemap.c:mapping_seek_hole_data() over
 // [start, i_size). Its cost is bounded by the number of folios, not by the
-// file size, so sparse files of any size seek fast.
+// file size, so sparse files of any size seek fast. Requires Lock or
+// LockShared (asserted; instrumentation: shmem_file_llseek() holds
+// inode_lock_shared(), mapping_seek_hole_data() does not assert it).
 func (si *ShmemInode) seekHoleDataLocked(start int64, whence int) (int64, error) {
+	si.rwsem.AssertHeld()
 	end := si.Size()
 	if start >= end {
 		return 0, syscall.ENXIO

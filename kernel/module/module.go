@@ -254,7 +254,8 @@ func (ms *Modules) AddImage(img Image) error {
 }
 
 // findLocked ports find_module(): the module of that name in the list
-// (any state), or nil.
+// (any state), or nil. Requires the module mutex (asserted: upstream's
+// find_module_all() runs module_assert_mutex_or_preempt()).
 func (ms *Modules) findLocked(name string) *Module {
 	ms.mutex.AssertHeld()
 	for _, m := range ms.list {

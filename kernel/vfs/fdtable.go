@@ -95,13 +95,21 @@ func clearBit(m []uint64, fd int)     { m[fd/64] &^= 1 << (fd % 64) }
 // validFD reports whether fd lies inside the fd array (fd < max_fds).
 func (t *FDTable) validFD(fd int) bool { return fd >= 0 && fd < t.maxFDsLocked() }
 
-// maxFDsLocked ports fdt->max_fds: the size of the fd array. Requires
-// fileLock (or a caller content with a snapshot).
-func (t *FDTable) maxFDsLocked() int { return len(t.fdt.Load().fd) }
+// maxFDsLocked ports files_fdtable(files)->max_fds: the size of the fd
+// array. Requires fileLock. Instrumentation: files_fdtable()'s
+// rcu_dereference_check() accepts file_lock or an RCU read section; every
+// caller here holds file_lock.
+func (t *FDTable) maxFDsLocked() int {
+	t.fileLock.AssertHeld()
+	return len(t.fdt.Load().fd)
+}
 
 // findNextFDLocked ports fs/file.c:find_next_fd(): the lowest fd >= start
-// that is not open, or max_fds if there is none. Requires fileLock.
+// that is not open, or max_fds if there is none. Requires fileLock
+// (asserted; instrumentation: alloc_fd() calls it under file_lock, which
+// find_next_fd() does not assert).
 func (t *FDTable) findNextFDLocked(start int) int {
+	t.fileLock.AssertHeld()
 	maxFDs := t.maxFDsLocked()
 	for w := start / 64; w < fdWords(maxFDs); w++ {
 		free := ^t.openFDs[w]
@@ -119,8 +127,10 @@ func (t *FDTable) findNextFDLocked(start int) int {
 // fd array and its bitmaps so that fd fits, to the next power of two as
 // Linux does (roundup_pow_of_two(nr + 1)), at most NrOpen. The caller
 // checked fd against RLIMIT_NOFILE, which is at most NrOpen. Requires
-// fileLock.
+// fileLock (asserted; instrumentation: upstream documents it with sparse's
+// __releases/__acquires(files->file_lock), not lockdep).
 func (t *FDTable) expandLocked(fd int) {
+	t.fileLock.AssertHeld()
 	old := t.fdt.Load()
 	if fd < len(old.fd) {
 		return
@@ -187,8 +197,11 @@ func (t *FDTable) allocFD(start, flags int) (int, error) {
 	return fd, nil
 }
 
-// putUnusedFDLocked ports fs/file.c:__put_unused_fd(). Requires fileLock.
+// putUnusedFDLocked ports fs/file.c:__put_unused_fd(). Requires fileLock
+// (asserted; instrumentation: every upstream caller holds file_lock, the
+// function does not assert it).
 func (t *FDTable) putUnusedFDLocked(fd int) {
+	t.fileLock.AssertHeld()
 	clearBit(t.openFDs, fd)
 	clearBit(t.closeOnExec, fd)
 	if fd < t.nextFD {
@@ -265,8 +278,10 @@ func (t *FDTable) Get(fd int) (*File, error) {
 }
 
 // removeLocked ports fs/file.c:file_close_fd_locked(): take the file out of fd and
-// free the fd. It returns nil if fd holds no file. Requires fileLock.
+// free the fd. It returns nil if fd holds no file. Requires fileLock
+// (asserted: upstream's lockdep_assert_held(&files->file_lock)).
 func (t *FDTable) removeLocked(fd int) *File {
+	t.fileLock.AssertHeld()
 	if !t.validFD(fd) {
 		return nil
 	}
@@ -418,8 +433,10 @@ func (t *FDTable) CloseAll() {
 }
 
 // nextOpenLocked returns the lowest open (reserved or installed) fd >=
-// start, or -1. Requires fileLock.
+// start, or -1. Requires fileLock (asserted; instrumentation: close_files()
+// walks open_fds of a table no one else can reach, the port locks it).
 func (t *FDTable) nextOpenLocked(start int) int {
+	t.fileLock.AssertHeld()
 	for w := start / 64; w < len(t.openFDs); w++ {
 		set := t.openFDs[w]
 		if w == start/64 {

@@ -38,8 +38,10 @@ func (v *VFS) MiscRegister(dev *MiscDevice) error {
 	return v.miscRegisterLocked(dev)
 }
 
-// miscRegisterLocked is MiscRegister with misc_mtx held.
+// miscRegisterLocked is MiscRegister with misc_mtx held (asserted;
+// instrumentation: misc_register() takes misc_mtx itself).
 func (v *VFS) miscRegisterLocked(dev *MiscDevice) error {
+	v.miscMtx.AssertHeld()
 	if _, taken := v.misc[dev.Name]; taken || dev.vfs != nil {
 		return syscall.EBUSY
 	}
@@ -64,7 +66,9 @@ func (v *VFS) MiscDeregister(dev *MiscDevice) {
 
 // miscOpenLocked ports drivers/char/misc.c:misc_open(): a new file with the device's
 // operations, then the device's open hook. If the hook fails the file is
-// discarded without its release running. Requires misc_mtx.
+// discarded without its release running. Requires misc_mtx (asserted;
+// instrumentation: misc_open() takes misc_mtx itself around the lookup and
+// the hook).
 func (v *VFS) miscOpenLocked(dev *MiscDevice, flags int) (*File, error) {
 	v.miscMtx.AssertHeld()
 	f := v.NewFile(devPrefix+dev.Name, flags, dev.Fops, dev.inode, dev)

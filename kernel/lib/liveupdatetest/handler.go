@@ -36,10 +36,12 @@ func errResult(err error) int64 {
 	return -int64(syscall.EIO)
 }
 
-// writeSer writes tf's current state into its preserved page at pa.
+// writeSerLocked writes tf's current state into its preserved page at pa.
 //
-// Requires tf.mu.
+// Requires tf.mu (asserted; instrumentation: the test file's lock guards
+// the payload it serializes).
 func (in *instance) writeSerLocked(tf *testFile, pa mm.PhysAddr, pos int64) error {
+	tf.mu.AssertHeld()
 	buf := make([]byte, mm.PageSize)
 	s := Ser{Magic: SerMagic, ID: tf.id, Size: uint64(len(tf.payload)), Pos: uint64(pos), Payload: tf.payload}
 	s.Encode(buf)
