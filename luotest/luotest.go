@@ -53,7 +53,7 @@
 //     first;
 //   - the kernel files no report (WARN, lockdep, use-after-free, KASAN),
 //     no file outlives the tasks, and every block of preserved memory is
-//     handed over, restored or freed (the ledger of kernel/fault/account).
+//     handed over, restored or freed (the ledger of proptest/account).
 //
 // The memfd handler and the test module's handler both pass it (see the
 // package tests); the package example shows a minimal handler.
@@ -73,11 +73,11 @@ import (
 
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
-	"luomodel/kernel/fault/account"
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/vfs"
 	"luomodel/machine"
 	"luomodel/model"
+	"luomodel/proptest/account"
 	lu "luomodel/userspace/libliveupdate"
 )
 

@@ -280,7 +280,7 @@ func (r *run) faultActions(weight int, skip map[string]bool) []Action {
 
 // LockstepWithFaults is Lockstep with the fault actions drawn about a
 // third of the time instead of rarely. Like every check, it ends with the
-// ledger of kernel/fault/account: every file released, every preserved
+// ledger of proptest/account: every file released, every preserved
 // block handed over, restored or reserved for a documented reason.
 func LockstepWithFaults(stats *Stats) func(*rapid.T) {
 	return func(t *rapid.T) {

@@ -6,8 +6,8 @@ import (
 
 	"pgregory.net/rapid"
 
-	"luomodel/kernel/fault/account"
 	"luomodel/model"
+	"luomodel/proptest/account"
 )
 
 // rapidSource draws from a rapid.T. Its values are (nearly) uniform:
@@ -245,7 +245,7 @@ func (r *run) checkInvariants() {
 // teardown exits every live task; afterwards no file may be alive in the
 // model or in the port, and every block of preserved memory must be
 // handed over, restored, or reserved for a documented reason (the ledger
-// of kernel/fault/account). The fault sites' counters go to the stats.
+// of proptest/account). The fault sites' counters go to the stats.
 func (r *run) teardown() {
 	r.t.Helper()
 	for _, id := range liveTasks(&r.e.S) {

@@ -12,9 +12,9 @@ import (
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
-	"luomodel/kernel/fault/account"
 	"luomodel/kernel/vfs"
 	"luomodel/machine"
+	"luomodel/proptest/account"
 	lu "luomodel/userspace/libliveupdate"
 )
 

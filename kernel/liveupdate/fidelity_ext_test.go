@@ -11,9 +11,9 @@ import (
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
-	"luomodel/kernel/fault/account"
 	"luomodel/kernel/locking"
 	"luomodel/machine"
+	"luomodel/proptest/account"
 )
 
 // This file pins the choices of issue 16 between upstream versions where

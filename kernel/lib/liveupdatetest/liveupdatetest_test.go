@@ -14,10 +14,10 @@ import (
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
-	"luomodel/kernel/fault/account"
 	lt "luomodel/kernel/lib/liveupdatetest"
 	"luomodel/kernel/module"
 	"luomodel/machine"
+	"luomodel/proptest/account"
 	lu "luomodel/userspace/libliveupdate"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
-	"luomodel/kernel/fault/account"
 	"luomodel/machine"
+	"luomodel/proptest/account"
 	lu "luomodel/userspace/libliveupdate"
 )
 
