@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"strings"
 
-	"luomodel/kernel/fault/account"
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/mm"
 	"luomodel/machine"
 	"luomodel/model"
+	"luomodel/proptest/account"
 )
 
 // This file holds the campaign's hostile hand-overs and the memfd

@@ -9,7 +9,7 @@ import (
 // every fd LUO returns is close-on-exec, so a session whose fds all go is
 // released), fcntl on fd flags and F_DUPFD, and RLIMIT_NOFILE. The model
 // predicts the close-on-exec flag of every fd; F_GETFD reads it back and
-// the port check "fd tables agree" compares all of them after every step.
+// the check "model: fd tables ... agree" compares all of them after every step.
 
 // maxProcesses bounds the live tasks fork makes.
 const maxProcesses = 6

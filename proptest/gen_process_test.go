@@ -15,7 +15,7 @@ import (
 func TestProcessActionsReachCells(t *testing.T) {
 	stats := NewStats()
 	src := prngSource{rand.New(rand.NewPCG(13, 13))}
-	for range 20 {
+	for range 100 {
 		randomRun(t, src, benchSteps, true, stats)
 	}
 	for _, cell := range []string{

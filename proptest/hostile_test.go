@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"luomodel/kernel/fault/account"
 	"luomodel/model"
+	"luomodel/proptest/account"
 )
 
 // hostileEnv boots a lockstep Env whose first kernel has sessions "a"

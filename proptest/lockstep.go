@@ -223,9 +223,9 @@ func (r *run) checkInvariants() {
 	}
 	r.stats.invariant("model: S2-S8, F2, F3, F7, refcounts")
 	if err := fdTablesAgree(r.e); err != nil {
-		r.fail("fd tables: %v", err)
+		r.fail("%s: %v", fdTablesCheck, err)
 	}
-	r.stats.invariant("fd tables: fds and close-on-exec agree")
+	r.stats.invariant(fdTablesCheck)
 	if !r.touched {
 		return
 	}

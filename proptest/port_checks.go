@@ -234,12 +234,16 @@ func portLeaks(e *Env) error {
 // as a failure prints them ("name: detail"); the mutant runner's
 // classifier test feeds each one to its classifier.
 func PortCheckNames() []string {
-	names := make([]string, len(portChecks))
+	names := make([]string, len(portChecks), len(portChecks)+1)
 	for i, c := range portChecks {
 		names[i] = c.name
 	}
-	return names
+	return append(names, fdTablesCheck)
 }
+
+// fdTablesCheck names the fd-table comparison (run after every step, with
+// the port checks) in the stats and in a failure.
+const fdTablesCheck = "model: fd tables (fds, close-on-exec flags) agree"
 
 // fdTablesAgree compares every task's fd table in the port with the
 // model's: the same open fds, each with the same close-on-exec flag (what

@@ -9,10 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"luomodel/kernel/bug"
-	"luomodel/kernel/fault/account"
 	"luomodel/kernel/kho"
 	"luomodel/model"
 	"luomodel/proptest"
+	"luomodel/proptest/account"
 	"luomodel/proptest/concurrent"
 )
 
