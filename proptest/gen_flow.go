@@ -76,22 +76,9 @@ func liveUpdateStep(c *Ctx) bool {
 	if !haveDev {
 		return c.openDevice(live[0])
 	}
-	var task model.TaskID
-	sfd := -1
-	for _, t := range live {
-		if fds := fdsOf(s, t, sessionFile(s, false)); len(fds) > 0 {
-			task, sfd = t, fds[0]
-			break
-		}
-	}
+	task, sfd, acted := c.outgoingSessionFD(live, devTask, dev)
 	if sfd < 0 {
-		for _, name := range SessionNames {
-			if s.FindOutgoing(name) == nil {
-				c.Do(model.Op{Kind: model.OpIoctl, Task: devTask, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf(name)})
-				return true
-			}
-		}
-		return false
+		return acted
 	}
 	se := c.sessionOf(task, sfd)
 	if len(se.Out) > 0 && (len(se.Out) >= 3 || !chance(c.Src, "more files", 65)) {
@@ -158,3 +145,23 @@ func (c *Ctx) ensureDevice() (model.TaskID, int, bool) {
 
 // newFD returns the fd a successful fd-returning ioctl wrote back.
 func newFD(r model.Result) int { return int(int32(binary.LittleEndian.Uint32(r.Data[4:]))) }
+
+// outgoingSessionFD returns the first of live's fds on an outgoing session,
+// in task order. Without one it creates the first free name of
+// SessionNames through the device dev of devTask and returns sfd -1 with
+// acted true, or with every name taken sfd -1 and acted false.
+func (c *Ctx) outgoingSessionFD(live []model.TaskID, devTask model.TaskID, dev int) (task model.TaskID, sfd int, acted bool) {
+	s := c.S
+	for _, t := range live {
+		if fds := fdsOf(s, t, sessionFile(s, false)); len(fds) > 0 {
+			return t, fds[0], false
+		}
+	}
+	for _, name := range SessionNames {
+		if s.FindOutgoing(name) == nil {
+			c.Do(model.Op{Kind: model.OpIoctl, Task: devTask, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf(name)})
+			return 0, -1, true
+		}
+	}
+	return 0, -1, false
+}

@@ -225,22 +225,9 @@ func testLiveUpdateStep(c *Ctx) bool {
 	if !haveDev {
 		return c.openDevice(live[0])
 	}
-	var task model.TaskID
-	sfd := -1
-	for _, t := range live {
-		if fds := fdsOf(s, t, sessionFile(s, false)); len(fds) > 0 {
-			task, sfd = t, fds[0]
-			break
-		}
-	}
+	task, sfd, acted := c.outgoingSessionFD(live, devTask, dev)
 	if sfd < 0 {
-		for _, name := range SessionNames {
-			if s.FindOutgoing(name) == nil {
-				c.Do(model.Op{Kind: model.OpIoctl, Task: devTask, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf(name)})
-				return true
-			}
-		}
-		return false
+		return acted
 	}
 	se := c.sessionOf(task, sfd)
 	nt := outgoingTests(s)
