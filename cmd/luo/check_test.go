@@ -136,7 +136,9 @@ func TestShardFailureReplays(t *testing.T) {
 // benchCampaign runs a 200-check campaign on j workers per iteration and
 // reports checks/s: BenchmarkCheckJobs2's figure over BenchmarkCheckJobs1's
 // is the speed-up of -j 2 (the checks are the same on any number of
-// workers).
+// workers). It runs in the test process, without the GODEBUG that luo
+// check re-executes itself with (godebug.go): set GODEBUG=madvdontneed=0 to
+// measure what luo check runs.
 func benchCampaign(b *testing.B, j int) {
 	const checks = 200
 	n := 0

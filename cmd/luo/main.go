@@ -44,6 +44,10 @@ func main() {
 	if len(os.Args) < 2 {
 		os.Args = append(os.Args, "check")
 	}
+	switch os.Args[1] {
+	case "check", "concurrent":
+		reexecForCampaign()
+	}
 	var code int
 	switch os.Args[1] {
 	case "check":
