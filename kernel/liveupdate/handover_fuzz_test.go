@@ -56,10 +56,9 @@ type handoverImage struct {
 		pa mm.PhysAddr
 		n  int
 	}
-	// keep and saved are the ranges that survive the kexec and their
-	// bytes, so that reset can rebuild the image for another boot.
-	keep  []mm.Range
-	saved [][]byte
+	// saved is what survives the kexec, so that reset can rebuild the
+	// image for another boot.
+	saved *mm.RAMImage
 }
 
 // handoverReports collects reports; the harness decides which are bugs.
@@ -155,13 +154,9 @@ func newHandoverImage(tb testing.TB) *handoverImage {
 	img.regions[regionMemfdSer].pa, img.regions[regionMemfdSer].n = ser, memfdluo.SerSize
 	chunk := mm.PhysAddr(readU64(tb, ram, ser+memfdluo.SerOffFolios))
 	img.regions[regionMemfdChunk].pa, img.regions[regionMemfdChunk].n = chunk, 64
-	img.keep = in.Keep()
-	ram.Scrub(img.keep)
-	for _, r := range img.keep {
-		b := make([]byte, r.Size)
-		require.NoError(tb, ram.ReadRaw(r.Start, b))
-		img.saved = append(img.saved, b)
-	}
+	ram.Scrub(in.Keep())
+	img.saved, err = ram.Save(in.Keep())
+	require.NoError(tb, err)
 	return img
 }
 
@@ -169,10 +164,7 @@ func newHandoverImage(tb testing.TB) *handoverImage {
 // kexec, every other page poisoned) and forgets the reports.
 func (img *handoverImage) reset(tb testing.TB) {
 	ram := img.m.RAM()
-	for i, r := range img.keep {
-		require.NoError(tb, ram.WriteRaw(r.Start, img.saved[i]))
-	}
-	ram.Scrub(img.keep)
+	ram.Restore(img.saved)
 	img.rep.mu.Lock()
 	img.rep.reps = nil
 	img.rep.mu.Unlock()

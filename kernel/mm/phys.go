@@ -255,6 +255,36 @@ func (r *RAM) WriteRaw(pa PhysAddr, src []byte) error {
 	return nil
 }
 
+// RAMImage is a copy of some ranges of RAM, e.g. what survives a kexec,
+// so that a harness can boot many kernels from one hand-over.
+type RAMImage struct {
+	keep  []Range
+	saved [][]byte
+}
+
+// Save copies the ranges of keep; EFAULT if one reaches beyond RAM.
+func (r *RAM) Save(keep []Range) (*RAMImage, error) {
+	img := &RAMImage{keep: append([]Range(nil), keep...)}
+	for _, k := range keep {
+		b := make([]byte, k.Size)
+		if err := r.ReadRaw(k.Start, b); err != nil {
+			return nil, err
+		}
+		img.saved = append(img.saved, b)
+	}
+	return img, nil
+}
+
+// Restore writes img back and scrubs every frame outside it: RAM as a
+// kexec that preserved exactly img's ranges leaves it. Like Scrub, it must
+// run while no kernel accesses the RAM.
+func (r *RAM) Restore(img *RAMImage) {
+	for i, k := range img.keep {
+		r.writeRaw(k.Start, img.saved[i])
+	}
+	r.Scrub(img.keep)
+}
+
 // Poison fills frame pfn with PoisonByte; EFAULT beyond RAM.
 func (r *RAM) Poison(pfn PFN) error {
 	if uint64(pfn) >= r.Pages() {

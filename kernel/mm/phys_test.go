@@ -154,3 +154,27 @@ func TestRAMZeroedFramesShareUntilWritten(t *testing.T) {
 	require.NoError(t, r.ReadRaw(4*PageSize, got))
 	require.Equal(t, page(0), got)
 }
+
+func TestRAMSaveRestore(t *testing.T) {
+	r := NewRAM(256 * kib) // 64 frames
+	kept := []Range{{Start: 2 * PageSize, Size: PageSize}, {Start: 10 * PageSize, Size: 2 * PageSize}}
+	want := bytes.Repeat([]byte{0x5a}, 2*PageSize)
+	require.NoError(t, r.WriteRaw(10*PageSize, want))
+	img, err := r.Save(kept)
+	require.NoError(t, err)
+
+	// A boot scribbles over the kept frames and others.
+	require.NoError(t, r.WriteRaw(10*PageSize, bytes.Repeat([]byte{1}, 2*PageSize)))
+	require.NoError(t, r.WriteRaw(20*PageSize, []byte{2}))
+	r.Restore(img)
+
+	got := make([]byte, 2*PageSize)
+	require.NoError(t, r.ReadRaw(10*PageSize, got))
+	require.Equal(t, want, got)
+	one := make([]byte, 1)
+	require.NoError(t, r.ReadRaw(20*PageSize, one))
+	require.Equal(t, byte(PoisonByte), one[0])
+
+	_, err = r.Save([]Range{{Start: 64 * PageSize, Size: 1}})
+	require.ErrorIs(t, err, syscall.EFAULT)
+}

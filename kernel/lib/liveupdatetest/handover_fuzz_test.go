@@ -49,8 +49,7 @@ type flbImage struct {
 		pa mm.PhysAddr
 		n  int
 	}
-	keep  []mm.Range
-	saved [][]byte
+	saved *mm.RAMImage // what survives the kexec, for reset
 	mu    sync.Mutex
 	reps  []*bug.Report // guarded by mu
 }
@@ -119,22 +118,15 @@ func newFLBImage(tb testing.TB) *flbImage {
 	ram := m.RAM()
 	in, err := kho.Populate(ram, img.handover)
 	require.NoError(tb, err)
-	img.keep = in.Keep()
-	ram.Scrub(img.keep)
-	for _, r := range img.keep {
-		b := make([]byte, r.Size)
-		require.NoError(tb, ram.ReadRaw(r.Start, b))
-		img.saved = append(img.saved, b)
-	}
+	ram.Scrub(in.Keep())
+	img.saved, err = ram.Save(in.Keep())
+	require.NoError(tb, err)
 	return img
 }
 
 func (img *flbImage) reset(tb testing.TB) {
 	ram := img.m.RAM()
-	for i, r := range img.keep {
-		require.NoError(tb, ram.WriteRaw(r.Start, img.saved[i]))
-	}
-	ram.Scrub(img.keep)
+	ram.Restore(img.saved)
 	img.mu.Lock()
 	img.reps = nil
 	img.mu.Unlock()
