@@ -177,12 +177,7 @@ func (img *handoverImage) xor(tb testing.TB, r handoverRegion, mask []byte) {
 	if n == 0 {
 		return
 	}
-	b := make([]byte, n)
-	require.NoError(tb, img.m.RAM().ReadRaw(reg.pa, b))
-	for i := range b {
-		b[i] ^= mask[i]
-	}
-	require.NoError(tb, img.m.RAM().WriteRaw(reg.pa, b))
+	require.NoError(tb, img.m.RAM().XorRaw(reg.pa, mask[:n]))
 }
 
 // set writes v at byte i of region r.

@@ -255,6 +255,20 @@ func (r *RAM) WriteRaw(pa PhysAddr, src []byte) error {
 	return nil
 }
 
+// XorRaw XORs mask into physical memory at pa, as ReadRaw and WriteRaw
+// see it: how fuzzers corrupt a hand-over in place. EFAULT beyond RAM,
+// with nothing changed.
+func (r *RAM) XorRaw(pa PhysAddr, mask []byte) error {
+	b := make([]byte, len(mask))
+	if err := r.ReadRaw(pa, b); err != nil {
+		return err
+	}
+	for i := range b {
+		b[i] ^= mask[i]
+	}
+	return r.WriteRaw(pa, b)
+}
+
 // RAMImage is a copy of some ranges of RAM, e.g. what survives a kexec,
 // so that a harness can boot many kernels from one hand-over.
 type RAMImage struct {

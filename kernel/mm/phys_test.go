@@ -178,3 +178,17 @@ func TestRAMSaveRestore(t *testing.T) {
 	_, err = r.Save([]Range{{Start: 64 * PageSize, Size: 1}})
 	require.ErrorIs(t, err, syscall.EFAULT)
 }
+
+func TestRAMXorRaw(t *testing.T) {
+	r := NewRAM(64 * kib)
+	require.NoError(t, r.WriteRaw(PageSize, []byte{0x0f, 0xf0, 0xff}))
+	require.NoError(t, r.XorRaw(PageSize+1, []byte{0xff, 0x0f}))
+	got := make([]byte, 3)
+	require.NoError(t, r.ReadRaw(PageSize, got))
+	require.Equal(t, []byte{0x0f, 0x0f, 0xf0}, got)
+
+	last := PhysAddr(r.Size() - 1)
+	require.ErrorIs(t, r.XorRaw(last, []byte{1, 1}), syscall.EFAULT)
+	require.NoError(t, r.ReadRaw(last, got[:1]))
+	require.Equal(t, byte(0), got[0], "a failed XorRaw changes nothing")
+}

@@ -138,12 +138,7 @@ func (img *flbImage) xor(tb testing.TB, r flbRegion, mask []byte) {
 	if n == 0 {
 		return
 	}
-	b := make([]byte, n)
-	require.NoError(tb, img.m.RAM().ReadRaw(reg.pa, b))
-	for i := range b {
-		b[i] ^= mask[i]
-	}
-	require.NoError(tb, img.m.RAM().WriteRaw(reg.pa, b))
+	require.NoError(tb, img.m.RAM().XorRaw(reg.pa, mask[:n]))
 }
 
 func errnoOnly(tb testing.TB, what string, err error) {

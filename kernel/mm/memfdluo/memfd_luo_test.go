@@ -454,12 +454,7 @@ func xorRAM(t *testing.T, ram *mm.RAM, pa mm.PhysAddr, mask []byte) {
 	if n == 0 || uint64(pa)%mm.PageSize != 0 || uint64(pa)+mm.PageSize > ram.Size() {
 		return
 	}
-	b := make([]byte, n)
-	require.NoError(t, ram.ReadRaw(pa, b))
-	for i := range b {
-		b[i] ^= mask[i]
-	}
-	require.NoError(t, ram.WriteRaw(pa, b))
+	require.NoError(t, ram.XorRaw(pa, mask[:n]))
 }
 
 func TestFolioSerBitfields(t *testing.T) {
