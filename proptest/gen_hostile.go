@@ -287,6 +287,9 @@ func (r *run) hostileActions(skip map[string]bool) []Action {
 			res, err := r.e.ExecHostile(h)
 			r.touched = true
 			r.stats.op(model.Op{Kind: model.OpKexec}, res.Errno)
+			if r.ops != nil {
+				*r.ops = append(*r.ops, recordedOp{Op: model.Op{Kind: model.OpKexec}, Hostile: &h})
+			}
 			if err != nil {
 				r.fail("%v", err)
 			}

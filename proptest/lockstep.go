@@ -113,11 +113,12 @@ type run struct {
 }
 
 // recordedOp is an executed operation and the fault armed for it (Site
-// "" for none).
+// "" for none), or a hostile hand-over (Hostile set, Op the kexec).
 type recordedOp struct {
-	Op   model.Op
-	Site string
-	Nth  int
+	Op      model.Op
+	Site    string
+	Nth     int
+	Hostile *model.Hostile
 }
 
 // touchesLUO says whether op may change LUO's state: file I/O, memfd

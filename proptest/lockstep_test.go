@@ -95,20 +95,27 @@ func (p prngSource) Intn(n int, _ string) int {
 // (the two tasks every check starts with included) with the fault armed
 // for each.
 func randomRun(tb testing.TB, src Source, steps int, invariants bool, stats *Stats) []recordedOp {
-	tb.Helper()
 	ops := []recordedOp{{Op: model.Op{Kind: model.OpNewTask}}, {Op: model.Op{Kind: model.OpNewTask}}}
+	runChecked(tb, src, steps, invariants, stats, &ops)
+	return ops
+}
+
+// runChecked is randomRun recording the operations in ops unless it is
+// nil (as a campaign runs); it returns how many operations it executed.
+func runChecked(tb testing.TB, src Source, steps int, invariants bool, stats *Stats, ops *[]recordedOp) int {
+	tb.Helper()
 	r, err := newRun(tb, true, stats, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r.ops = &ops
+	r.ops = ops
 	for range steps {
 		if r.step(src) && invariants {
 			r.checkInvariants()
 		}
 	}
 	r.teardown()
-	return ops
+	return r.e.TraceLen()
 }
 
 // TestCampaignReachesDeepStates runs a few unchecked-by-rapid checks from
@@ -158,7 +165,8 @@ func benchSource(i int) Source {
 
 // BenchmarkLockstepSteps measures steps/s (operations per second) of the
 // lockstep machine as the campaign runs it: port, model, comparison, and
-// the invariants after every action.
+// the invariants after every action. Like a campaign it records no
+// operations for a replay.
 func BenchmarkLockstepSteps(b *testing.B) { benchLockstep(b, true) }
 
 // BenchmarkLockstepNoInvariantsSteps is BenchmarkLockstepSteps without the
@@ -170,7 +178,7 @@ func benchLockstep(b *testing.B, invariants bool) {
 	steps, i := 0, 0
 	start := time.Now()
 	for b.Loop() {
-		steps += len(randomRun(b, benchSource(i), benchSteps, invariants, nil))
+		steps += runChecked(b, benchSource(i), benchSteps, invariants, nil, nil)
 		i++
 	}
 	b.ReportMetric(float64(steps)/time.Since(start).Seconds(), "steps/s")
@@ -178,7 +186,8 @@ func benchLockstep(b *testing.B, invariants bool) {
 
 // BenchmarkPortAloneSteps replays the operation sequences of the lockstep
 // benchmarks on the port alone, each faulted operation with its fault
-// armed: the same work for the port, no model, no checks.
+// armed and each hostile hand-over with its corruption: the same work
+// for the port, no model, no checks.
 func BenchmarkPortAloneSteps(b *testing.B) {
 	var seqs [][]recordedOp
 	for i := range benchSeqs {
@@ -192,15 +201,52 @@ func BenchmarkPortAloneSteps(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, op := range seqs[i%len(seqs)] {
-			if op.Site != "" {
-				_, _, _ = e.ExecFaultNth(op.Site, op.Nth, op.Op)
-			} else {
-				_, _ = e.Exec(op.Op)
-			}
-		}
+		replayPortAlone(e, seqs[i%len(seqs)])
 		steps += len(seqs[i%len(seqs)])
 		i++
 	}
 	b.ReportMetric(float64(steps)/time.Since(start).Seconds(), "steps/s")
+}
+
+// replayPortAlone runs ops on e (the port alone) as the lockstep run that
+// recorded them ran them on its port.
+func replayPortAlone(e *Env, ops []recordedOp) {
+	for _, op := range ops {
+		switch {
+		case op.Hostile != nil:
+			_, _ = e.ExecHostile(*op.Hostile)
+		case op.Site != "":
+			_, _, _ = e.ExecFaultNth(op.Site, op.Nth, op.Op)
+		default:
+			_, _ = e.Exec(op.Op)
+		}
+	}
+}
+
+// TestPortAloneReplaysLockstep checks that BenchmarkPortAloneSteps does
+// the port work of BenchmarkLockstepSteps: replayed on the port alone,
+// each benchmark sequence gives the port's every result of the lockstep
+// run.
+func TestPortAloneReplaysLockstep(t *testing.T) {
+	for i := range benchSeqs {
+		ops := []recordedOp{{Op: model.Op{Kind: model.OpNewTask}}, {Op: model.Op{Kind: model.OpNewTask}}}
+		r, err := newRun(t, true, nil, nil)
+		require.NoError(t, err)
+		r.ops = &ops
+		src := benchSource(i)
+		for range benchSteps {
+			r.step(src)
+		}
+		r.teardown()
+		e, err := NewEnv(false)
+		require.NoError(t, err)
+		replayPortAlone(e, ops)
+		require.Len(t, e.trace, len(r.e.trace), "sequence %d", i)
+		for j, want := range r.e.trace {
+			got := e.trace[j]
+			require.True(t, got.op.Kind == want.op.Kind && got.res.Equal(want.res),
+				"sequence %d, operation %d: lockstep %s, port alone %s", i, j+1,
+				model.Format(want.op, want.res), model.Format(got.op, got.res))
+		}
+	}
 }
