@@ -273,7 +273,7 @@ func (s *State) dropIncoming() {
 // ColdBoot is the machine powered on again after a kernel panic: a first
 // kernel, nothing handed over, every task and file gone. Task ids go on.
 func (s *State) ColdBoot() {
-	s.Outgoing = nil
+	s.Outgoing, s.outNames = nil, nil
 	s.kexec()
 	s.Enabled, s.SetupFailed = true, false
 	s.LiveUpdateNum = 0

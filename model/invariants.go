@@ -30,16 +30,31 @@ func (s State) Check() error {
 	wantTest := map[TestFileID]bool{}
 	devs := 0
 	check := func(ids []SessionID, incoming bool) error {
-		names := make(map[string]bool, len(ids))
+		// The outgoing list's name index, when built, proves S2 (every
+		// name maps to its own session) and is checked with it.
+		index := s.outNames
+		if incoming {
+			index = nil
+		}
+		var names map[string]bool
+		if index == nil {
+			names = make(map[string]bool, len(ids))
+		}
 		for _, sid := range ids {
 			se := s.Sessions[sid]
 			if se == nil || se.Incoming != incoming {
 				return fmt.Errorf("S3: session %d misplaced", sid)
 			}
-			if names[se.Name] {
+			if index != nil {
+				if id, ok := index[se.Name]; !ok || id != sid {
+					return fmt.Errorf("S2: duplicate name %q, or a stale name index (%q: session %d)", se.Name, se.Name, id)
+				}
+			} else if names[se.Name] {
 				return fmt.Errorf("S2: duplicate name %q", se.Name)
 			}
-			names[se.Name] = true
+			if names != nil {
+				names[se.Name] = true
+			}
 			// An incoming name may be empty (handed over by a 6.19
 			// kernel without M10; restored as upstream does).
 			if (len(se.Name) == 0 && !incoming) || len(se.Name) >= SessionNameLength {
@@ -122,6 +137,9 @@ func (s State) Check() error {
 	}
 	if err := check(s.Incoming, true); err != nil {
 		return err
+	}
+	if s.outNames != nil && len(s.outNames) != len(s.Outgoing) {
+		return fmt.Errorf("stale name index: %d names, %d outgoing sessions", len(s.outNames), len(s.Outgoing))
 	}
 	if len(s.Outgoing) > SessionMax {
 		return fmt.Errorf("S5: %d outgoing sessions", len(s.Outgoing))

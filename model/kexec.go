@@ -50,6 +50,7 @@ func (s *State) kexec() {
 		t.Alive = false
 		t.FDs = map[int]FileID{}
 		t.Cloexec = map[int]bool{}
+		t.nextFD = 0
 	}
 	s.Files = map[FileID]*File{}
 	s.Inodes = map[InodeID]*Inode{}
@@ -64,7 +65,7 @@ func (s *State) kexec() {
 	s.TestFiles = map[TestFileID]*TestFile{}
 	s.Test = TestModule{} // modules do not survive a kexec
 	s.TestCtl = TestControls{Refuse: map[TestFileID]bool{}}
-	s.Outgoing = nil
+	s.Outgoing, s.outNames = nil, nil
 	s.Incoming = nil
 	s.DevInUse = false
 	s.Deserialized = false

@@ -118,6 +118,7 @@ func (s *State) devIoctl(t *Task, cmd uint32, buf []byte) (syscall.Errno, int64)
 		s.NextSession++
 		s.Sessions[sid] = &Session{Name: name}
 		s.Outgoing = append(s.Outgoing, sid)
+		s.outNames[name] = sid // FindOutgoing built it
 	} else {
 		// luo_session_retrieve(): strncmp over 64 bytes, so an
 		// unterminated name never matches.
@@ -415,6 +416,7 @@ func (s *State) sessionRelease(sid SessionID) {
 		}
 		se.Out = nil
 		s.Outgoing = removeID(s.Outgoing, sid)
+		delete(s.outNames, se.Name)
 	}
 	delete(s.Sessions, sid)
 }

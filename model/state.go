@@ -59,6 +59,10 @@ type Task struct {
 	// Nofile and NofileMax are RLIMIT_NOFILE's soft and hard limits.
 	Nofile    int
 	NofileMax uint64
+	// nextFD is files_struct.next_fd, where allocFD starts looking:
+	// every fd below it is in FDs (0 always holds). Without it a table
+	// filled to its limit costs a quadratic number of probes.
+	nextFD int
 }
 
 // newTask is a fresh process: no fds, the default limits.
@@ -85,6 +89,7 @@ func (t *Task) clone() *Task {
 func (t *Task) removeFD(fd int) {
 	delete(t.FDs, fd)
 	delete(t.Cloexec, fd)
+	t.nextFD = min(t.nextFD, fd) // __put_unused_fd()
 }
 
 // File is an open file description. Refs counts fd-table entries in every
@@ -205,6 +210,11 @@ type State struct {
 	// Outgoing and Incoming are the two session lists, in list order.
 	Outgoing []SessionID
 	Incoming []SessionID
+	// outNames indexes Outgoing by name for FindOutgoing, or is nil (built
+	// at the next lookup). Whatever changes Outgoing updates it or sets
+	// it to nil: a CREATE_SESSION to the limit would otherwise compare
+	// names a quadratic number of times.
+	outNames map[string]SessionID
 	// Preserved is the global double-preservation map (keyed by get_id):
 	// inodes of outgoing preserved files and of retrieved incoming files;
 	// PreservedTest is its test-file part (the test handler's get_id is
@@ -286,6 +296,7 @@ func (s State) Clone() State {
 		c.Sessions[id] = &ns
 	}
 	c.Outgoing = append([]SessionID(nil), s.Outgoing...)
+	c.outNames = nil
 	c.Incoming = append([]SessionID(nil), s.Incoming...)
 	c.Preserved = make(map[InodeID]bool, len(s.Preserved))
 	for id := range s.Preserved {
@@ -340,10 +351,14 @@ func (s *State) FindIncoming(name string) *Session {
 
 // FindOutgoing returns the outgoing session named name, or nil.
 func (s *State) FindOutgoing(name string) *Session {
-	for _, id := range s.Outgoing {
-		if se := s.Sessions[id]; se.Name == name {
-			return se
+	if s.outNames == nil {
+		s.outNames = make(map[string]SessionID, len(s.Outgoing))
+		for _, id := range s.Outgoing {
+			s.outNames[s.Sessions[id].Name] = id
 		}
+	}
+	if id, ok := s.outNames[name]; ok {
+		return s.Sessions[id]
 	}
 	return nil
 }

@@ -102,10 +102,18 @@ func cloneBytes(b []byte) []byte {
 func (t *Task) allocFD() (int, syscall.Errno) { return t.allocFDFrom(0) }
 
 // allocFDFrom is alloc_fd(start, RLIMIT_NOFILE): the lowest free fd in
-// [start, limit).
+// [start, limit). Like alloc_fd() it starts at next_fd when start is
+// below it, and moves next_fd up to what it found.
 func (t *Task) allocFDFrom(start int) (int, syscall.Errno) {
-	for fd := start; fd < t.Nofile; fd++ {
+	from := start
+	if start <= t.nextFD {
+		from = t.nextFD
+	}
+	for fd := from; fd < t.Nofile; fd++ {
 		if _, used := t.FDs[fd]; !used {
+			if start <= t.nextFD {
+				t.nextFD = fd
+			}
 			return fd, 0
 		}
 	}
