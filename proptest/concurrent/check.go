@@ -184,7 +184,7 @@ func (c *checker) seq(op model.Op) (model.Result, error) {
 }
 
 // setup hands sessions "a" (with memfd token 1 and a test file token 2)
-// and "b" to a second kernel.
+// and "b" (a test file token 2) to a second kernel.
 func (c *checker) setup() error {
 	if err := c.newProcess(); err != nil {
 		return err
@@ -202,8 +202,13 @@ func (c *checker) setup() error {
 			c.slots[in.Dst].Store(pack(fd, -1))
 		}
 	}
-	if err := c.setupTestFile(c.slot0(SlotResult), 2); err != nil {
-		return err
+	// Test files, whose handler counts on the test FLB, in both sessions:
+	// two sessions' finishes or releases then meet on the FLB's incoming
+	// lock and on the registry's rwsem.
+	for _, s := range []int{SlotResult, SlotResult + 1} {
+		if err := c.setupTestFile(c.slot0(s), 2); err != nil {
+			return err
+		}
 	}
 	return c.kexec()
 }
@@ -239,6 +244,37 @@ func (c *checker) newProcess() error {
 		}
 	}
 	return nil
+}
+
+// preLen returns the length of the prologue that starts th (Instr.Pre).
+func preLen(th []Instr) int {
+	n := 0
+	for n < len(th) && th[n].Pre {
+		n++
+	}
+	return n
+}
+
+// prologue runs the round's prologue (Instr.Pre) sequentially, in lockstep
+// with the model, and returns the result slots it filled with their fds
+// (the model's numbers, as the setup's are): the slots' instances at the
+// round's start.
+func (c *checker) prologue(prog Program) (filled map[int]int, err error) {
+	filled = map[int]int{}
+	for _, th := range prog {
+		for _, in := range th[:preLen(th)] {
+			op := opFor(in, c.task, c.slotOf(0))
+			r, err := c.seq(op)
+			if err != nil {
+				return nil, err
+			}
+			if fd, ok := fdResult(op, r); ok && in.Dst >= SlotResult {
+				c.slots[in.Dst].Store(pack(fd, in.Dst))
+				filled[in.Dst] = fd
+			}
+		}
+	}
+	return filled, nil
 }
 
 // kexec live-updates sequentially (setup).
@@ -346,7 +382,7 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	c.mu.Lock()
 	c.inflight[th] = nil
 	c.hist = append(c.hist, porcupine.Operation{
-		ClientId: th, Input: li, Call: call, Output: linOutput{Res: r}, Return: ret,
+		ClientId: th, Input: li, Call: call, Output: linOutput{Res: r, Ret: ret}, Return: ret,
 	})
 	c.mu.Unlock()
 }
@@ -368,6 +404,10 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	if err := c.newProcess(); err != nil {
 		return &Failure{Category: "process setup failed", What: err.Error(), Round: r, Trace: c.trace(prog, nil)}
 	}
+	pre, err := c.prologue(prog)
+	if err != nil {
+		return &Failure{Category: "round prologue: port and model disagree", What: err.Error(), Round: r, Trace: c.trace(prog, nil)}
+	}
 	start := c.s
 	k := c.m.Kernel()
 	var res sched.Result
@@ -376,12 +416,14 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.mu.Unlock()
 	for th := range c.cur {
 		c.cur[th].Store(-1)
-		if th < len(prog) && len(prog[th]) > 0 {
-			c.cur[th].Store(int32(prog[th][0].Kind))
+		if th < len(prog) {
+			if i := preLen(prog[th]); i < len(prog[th]) {
+				c.cur[th].Store(int32(prog[th][i].Kind))
+			}
 		}
 	}
 	run := func(th int, st *sched.Task) {
-		for _, in := range prog[th] {
+		for _, in := range prog[th][preLen(prog[th]):] {
 			c.cur[th].Store(int32(in.Kind))
 			c.exec(th, st, in)
 		}
@@ -472,7 +514,11 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	}
 	// The setup's fds: the model's numbers are the port's (sequential).
 	setupFD := func(i int) instFD { return instFD{model: c.slot0(i), port: c.slot0(i)} }
-	pm := porcupineModel(start, map[int]instFD{SlotDev: setupFD(SlotDev), SlotMemfd0: setupFD(SlotMemfd0), SlotMemfd0 + 1: setupFD(SlotMemfd0 + 1)})
+	inst := map[int]instFD{SlotDev: setupFD(SlotDev), SlotMemfd0: setupFD(SlotMemfd0), SlotMemfd0 + 1: setupFD(SlotMemfd0 + 1)}
+	for i, fd := range pre {
+		inst[i] = instFD{model: fd, port: fd}
+	}
+	pm := porcupineModel(start, inst)
 	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
 	switch verdict {
 	case porcupine.Illegal:

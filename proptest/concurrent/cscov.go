@@ -67,12 +67,23 @@ func pairKey(class string, a, b Kind) csKey {
 	return csKey{Class: class, A: a, B: b}
 }
 
+// sessionSide is the kind of session whose mutex a session instruction
+// takes: the session ioctls check the session's kind before taking
+// anything (EINVAL, M11), and retrieve takes only listed incoming
+// sessions' mutexes. close's release takes either kind's.
+var sessionSide = map[Kind]string{
+	KRetrieve: "incoming", KRetrieveFD: "incoming", KFinish: "incoming",
+	KPreserve: "outgoing",
+}
+
 // unreachable reports the pairs of instructions that take a lock but can
 // never meet on one instance of it: two reboots (one a round); and on a
-// session's mutex, a close (the session's release, which runs only once
-// the last reference to the session's file is gone) with another release
-// or with a session ioctl (which holds a reference to the file for its
-// whole call).
+// session's mutex, instructions that take it only on different kinds of
+// session (a preserve's outgoing session, a finish's incoming one), and a
+// close (the session's release, which runs only once the last reference
+// to the session's file is gone) with anything but a retrieve (which finds
+// the session in the incoming list): a session ioctl holds a reference to
+// the file for its whole call, and a session is released once.
 func unreachable(class string, a, b Kind) bool {
 	if a == KReboot && b == KReboot {
 		return true
@@ -80,10 +91,10 @@ func unreachable(class string, a, b Kind) bool {
 	if class != "luo_session.mutex" {
 		return false
 	}
-	ioctl := func(k Kind) bool {
-		return k == KPreserve || k == KRetrieveFD || k == KFinish || k == KGetName || k == KClose
+	if a == KClose || b == KClose {
+		return a != KRetrieve && b != KRetrieve
 	}
-	return (a == KClose && ioctl(b)) || (b == KClose && ioctl(a))
+	return sessionSide[a] != sessionSide[b]
 }
 
 // expectedPairs are the goals: for each lock, every pair of instructions

@@ -10,10 +10,14 @@
 // A check is a number of rounds on one machine:
 //
 //	setup   (sequential, in lockstep with the model) sessions "a" and "b"
-//	        are created, a memfd is preserved in "a", and the machine
-//	        live-updates, so that round 1 has incoming sessions;
+//	        are created, a memfd is preserved in "a" and a test module
+//	        file (whose handler counts on the test FLB) in each, and the
+//	        machine live-updates, so that round 1 has incoming sessions;
 //	round r a fresh process opens /dev/liveupdate and creates two memfds
-//	        (slots 0-2), then its threads run their programs
+//	        (slots 0-2), runs the round's drawn prologue sequentially, in
+//	        lockstep (retrieves, creates and preserves whose fds go to
+//	        slots 3-5, so that the threads start on sessions they can
+//	        meet on at once), then its threads run their programs
 //	        concurrently; fds they obtain go to slots 3-7, which every
 //	        thread may use and close, as threads share an fd table, so
 //	        two threads meet on one session or file and a close races

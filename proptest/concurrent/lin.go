@@ -48,8 +48,10 @@ type linInput struct {
 type linOutput struct {
 	Res     model.Result
 	Pending bool
-	Before  string
-	After   string
+	// Ret is the call's return clock.
+	Ret    int64
+	Before string
+	After  string
 }
 
 // linState is a model state, the model fd and the port's fd number of every
@@ -102,8 +104,12 @@ type pinFD struct {
 }
 
 // instFD is a live fd instance: the model's fd and the port's number (-1:
-// unknown, the call that made it never returned).
-type instFD struct{ model, port int }
+// unknown, the call that made it never returned), and the return clock of
+// the call that made it (0: made before the round).
+type instFD struct {
+	model, port int
+	ret         int64
+}
 
 func newLinState(s model.State, inst map[int]instFD, pins map[int]pinFD) *linState {
 	var b strings.Builder
@@ -249,7 +255,27 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 			}
 		}
 	}
-	return linStepFD(st, in, out, modelFD(st, in.FDInst, in.FDNum))
+	if ok, next := linStepFD(st, in, out, modelFD(st, in.FDInst, in.FDNum)); ok {
+		return ok, next
+	}
+	// The number's new holder may not be installed yet when the call
+	// looks it up: the call that returns it reserves the number first
+	// and installs the file last, so a lookup in between finds nothing.
+	if installedLate(st, in.FDNum, in.Call) {
+		return linStepFD(st, in, out, -1)
+	}
+	return false, st
+}
+
+// installedLate reports whether a live instance with port number num was
+// returned by a call that had not returned by clock call.
+func installedLate(st *linState, num int, call int64) bool {
+	for _, fd := range st.inst {
+		if num >= 0 && fd.port == num && fd.ret > call {
+			return true
+		}
+	}
+	return false
 }
 
 // linStepFD is linStep for a call on model fd fd.
@@ -316,7 +342,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		if pfd, ok := fdResult(op, out.Res); ok && !out.Pending {
 			port = pfd
 		}
-		inst[in.NewInst] = instFD{model: mfd, port: port}
+		inst[in.NewInst] = instFD{model: mfd, port: port, ret: out.Ret}
 	}
 	return true, newLinState(next, inst, pins)
 }

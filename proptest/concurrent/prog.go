@@ -72,9 +72,19 @@ type Instr struct {
 	Dst   int    // slot receiving a returned fd
 	Memfd int    // preserve: 0 or 1
 	Token uint64 // preserve, retrieve-fd
+	// Pre marks an instruction of the round's prologue: the leading Pre
+	// instructions of every thread run sequentially, in lockstep with the
+	// model, before the threads start (thread 0's first, then thread
+	// 1's), so that the threads start on sessions already retrieved,
+	// created or holding files, where they meet at once.
+	Pre bool
 }
 
 func (in Instr) String() string {
+	if in.Pre {
+		in.Pre = false
+		return "pre " + in.String()
+	}
 	switch in.Kind {
 	case KOpenDev:
 		return fmt.Sprintf("s%d = open-dev", in.Dst)
@@ -142,6 +152,12 @@ func (g Gen) draw(t *rapid.T, label string, boost func(Kind) int) Program {
 	p := make(Program, n)
 	rebooted := !g.Reboot
 	var written []int // result slots the program's threads fill
+	for _, in := range drawPrologue(t, label) {
+		if in.Dst >= SlotResult {
+			written = append(written, in.Dst)
+		}
+		p[0] = append(p[0], in)
+	}
 	for i := range p {
 		m := rapid.IntRange(1, max(1, g.MaxOps)).Draw(t, label+"-ops")
 		for range m {
@@ -156,6 +172,42 @@ func (g Gen) draw(t *rapid.T, label string, boost func(Kind) int) Program {
 		}
 	}
 	return p
+}
+
+// maxPre bounds a round's prologue.
+const maxPre = 3
+
+// drawPrologue draws the round's prologue (Instr.Pre): up to maxPre
+// retrieves, creates and preserves that leave sessions, retrieved or new
+// and with files or not, in result slots, so that the threads' first
+// instructions already meet on them (two closes of retrieved sessions
+// whose files count on an FLB; a finish and a preserve on one session).
+// Shrinking moves toward no prologue.
+func drawPrologue(t *rapid.T, label string) []Instr {
+	n := rapid.IntRange(0, maxPre).Draw(t, label+"-pre")
+	var out, sessions []Instr
+	for range n {
+		var in Instr
+		switch rapid.IntRange(0, 2).Draw(t, "pre-kind") {
+		case 0:
+			in = Instr{Kind: KRetrieve, Name: rapid.SampledFrom(names[:2]).Draw(t, "pre-name")}
+		case 1:
+			in = Instr{Kind: KCreate, Name: rapid.SampledFrom(names).Draw(t, "pre-name")}
+		case 2:
+			if len(sessions) == 0 {
+				continue
+			}
+			in = Instr{Kind: KPreserve, Src: rapid.SampledFrom(sessions).Draw(t, "pre-src").Dst,
+				Memfd: rapid.IntRange(0, 1).Draw(t, "pre-memfd"), Token: uint64(rapid.IntRange(1, 2).Draw(t, "pre-token"))}
+		}
+		if in.Kind != KPreserve {
+			in.Dst = SlotResult + len(out)
+			sessions = append(sessions, in)
+		}
+		in.Pre = true
+		out = append(out, in)
+	}
+	return out
 }
 
 // drawInstr draws an instruction, its kind by weight (index 0, retrieve,
