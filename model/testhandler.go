@@ -661,6 +661,35 @@ func (s *State) flbGetIncoming(i int) ([]byte, syscall.Errno) {
 	return st.InObj, 0
 }
 
+// FLBGetIncomingHeld is TestCmdFLBIncoming of test FLB i without the put:
+// the caller keeps the reference until FLBPutIncomingHeld. A concurrent
+// checker splits a query that other calls overlap into these two halves,
+// as liveupdate_flb_get_incoming() and _put_incoming() are two calls
+// between which others see the reference held.
+func FLBGetIncomingHeld(s State, i int) (Result, State) {
+	n := s.Clone()
+	n.Calls = n.Calls[:0:0]
+	if !n.Test.Loaded {
+		return errResult(syscall.ENODEV), n
+	}
+	if i < 0 || i >= NTestFLBs {
+		return errResult(syscall.EINVAL), n
+	}
+	obj, e := n.flbGetIncoming(i)
+	if e != 0 {
+		return errResult(e), n
+	}
+	return Result{Ret: 1, Data: cloneBytes(obj)}, n
+}
+
+// FLBPutIncomingHeld drops the reference FLBGetIncomingHeld kept.
+func FLBPutIncomingHeld(s State, i int) State {
+	n := s.Clone()
+	n.Calls = n.Calls[:0:0]
+	n.flbPutIncoming(i)
+	return n
+}
+
 // flbPutIncoming ports liveupdate_flb_put_incoming(): drop a reference
 // (refcount_dec_and_test(): from 0 it is an underflow WARN); the last one
 // retrieves the FLB if no one did (a failure is a WARN and leaves it) and

@@ -124,6 +124,10 @@ type checker struct {
 	// steer this check's own, which the scheduler steers by: per check,
 	// so that a seed replays the same draws.
 	cov, steer *CSCoverage
+	// window is the thread a steered window runs (steeredChooser; -1:
+	// none), and waiterMet says it has gone to take a held lock since.
+	window    atomic.Int32
+	waiterMet atomic.Bool
 }
 
 // newChecker boots the machine and runs the setup. scheduled says the
@@ -475,7 +479,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 	}
 
-	c.hist = addPins(c.hist)
+	c.hist = addFLBHolds(addPins(c.hist))
 
 	obs := linOutput{}
 	rebooted := c.rebooted.Load()

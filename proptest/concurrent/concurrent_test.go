@@ -92,6 +92,12 @@ func TestSharedFDsExhaustive(t *testing.T) {
 			{{Kind: concurrent.KCreate, Name: "a", Dst: r}, {Kind: concurrent.KClose, Src: r}},
 			{{Kind: concurrent.KClose, Src: r}, {Kind: concurrent.KReboot}},
 		},
+		// An FLB query's get and put are two calls: the last file's
+		// finish between them leaves the FLB to the put.
+		{
+			{{Kind: concurrent.KClose, Src: r}, {Kind: concurrent.KClose, Src: r + 1}, {Kind: concurrent.KFLBGet}},
+			{{Kind: concurrent.KRetrieve, Name: "b", Dst: r + 1}, {Kind: concurrent.KRetrieve, Name: "a", Dst: r}, {Kind: concurrent.KFLBGet}},
+		},
 	} {
 		runs, err := concurrent.Exhaust(concurrent.Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
 		require.NoError(t, err, "%v", prog)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"luomodel/kernel/locking"
 	"luomodel/kernel/sched"
 	"luomodel/proptest/summary"
 )
@@ -230,6 +231,9 @@ func (c *checker) contend(holder, waiter int, class string) {
 	if !isLUOLock(class) || holder >= maxThreads || waiter >= maxThreads {
 		return
 	}
+	if int(c.window.Load()) == waiter {
+		c.waiterMet.Store(true)
+	}
 	a, b := c.cur[holder].Load(), c.cur[waiter].Load()
 	if a < 0 || b < 0 {
 		return
@@ -246,29 +250,86 @@ func (c *checker) contend(holder, waiter int, class string) {
 // is worth more where the current thread holds a LUO lock that another
 // runnable thread's instruction takes, for a pair this check has not yet
 // reached.
-func (c *checker) steerTo(d *sched.Decision) bool {
+func (c *checker) steerTo(d *sched.Decision) bool { return c.steerTarget(d) > 0 }
+
+// steerTarget returns the index in d.Candidates of the first other
+// runnable thread whose instruction takes a LUO lock the current thread
+// holds, for a pair this check has not reached; 0 if none.
+func (c *checker) steerTarget(d *sched.Decision) int {
 	if c.steer == nil || d.Current < 0 || d.Current >= maxThreads {
-		return false
+		return 0
 	}
 	a := c.cur[d.Current].Load()
 	if a < 0 {
-		return false
+		return 0
 	}
 	for _, class := range d.Held {
 		if !isLUOLock(class) {
 			continue
 		}
-		for _, o := range d.Candidates[1:] {
+		for i, o := range d.Candidates[1:] {
 			if o >= maxThreads {
 				continue
 			}
 			b := c.cur[o].Load()
-			if b >= 0 && slices.Contains(takes[Kind(b)], class) && !c.steer.reached(pairKey(class, Kind(a), Kind(b))) {
-				return true
+			if b >= 0 && slices.Contains(takes[Kind(b)], class) && !unreachable(class, Kind(a), Kind(b)) && !c.steer.reached(pairKey(class, Kind(a), Kind(b))) {
+				return 1 + i
 			}
 		}
 	}
-	return false
+	return 0
+}
+
+// steerWindow bounds the scheduling points a steered window lasts.
+const steerWindow = 64
+
+// steeredChooser completes the scheduler's steering: once the inner
+// chooser preempts a thread inside a critical section at a steered point
+// (locking.PointLockHeld), the CPU goes to the thread whose instruction
+// takes that lock, and that thread keeps it, with no preemption drawn,
+// until it goes to take a lock another thread holds (contend), its
+// instruction ends, it blocks, or steerWindow points pass: on its way to
+// the lock it may pass many scheduling points, and a preemption drawn at
+// each would mostly hand the CPU back before it gets there. Every choice
+// is recorded in the run's Choices, so a failure replays as any other.
+type steeredChooser struct {
+	c     *checker
+	inner sched.Chooser
+	// waiter is the thread the window runs (-1: no window), kind its
+	// instruction then, left the points remaining.
+	waiter int
+	kind   int32
+	left   int
+}
+
+func (c *checker) steered(inner sched.Chooser) *steeredChooser {
+	c.window.Store(-1)
+	c.waiterMet.Store(false)
+	return &steeredChooser{c: c, inner: inner, waiter: -1}
+}
+
+// Choose implements sched.Chooser.
+func (s *steeredChooser) Choose(d *sched.Decision) int {
+	if s.waiter >= 0 {
+		if d.Current == s.waiter && d.CurrentRunnable && s.left > 0 &&
+			s.c.cur[s.waiter].Load() == s.kind && !s.c.waiterMet.Load() {
+			s.left--
+			return 0
+		}
+		s.waiter = -1
+		s.c.window.Store(-1)
+	}
+	i := s.inner.Choose(d)
+	if i > 0 && d.CurrentRunnable && d.Point == locking.PointLockHeld {
+		if j := s.c.steerTarget(d); j > 0 {
+			i = j
+			s.waiter, s.left = d.Candidates[j], steerWindow
+			s.kind = s.c.cur[s.waiter].Load()
+			s.c.waiterMet.Store(false)
+			s.c.window.Store(int32(s.waiter))
+		}
+	}
+	return i
 }
 
 // boost is the generator's steering: extra weight for an instruction that

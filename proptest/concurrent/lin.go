@@ -38,6 +38,12 @@ type linInput struct {
 	// removes it; another call may see the half done).
 	UnpinFinish bool
 	PinID       int
+	// FLBHold marks a successful FLB query (liveupdate_flb_get_incoming()
+	// then the put) that other calls overlap: its get keeps the
+	// reference, and FLBPut, a pseudo-operation over the same span, drops
+	// it (PinID naming the query); between the two, other calls see the
+	// reference held (the last file's finish does not finish the FLB).
+	FLBHold, FLBPut bool
 	// Call is the call's clock; PinRet, of a pinned close, its return's.
 	Call, PinRet int64
 }
@@ -101,6 +107,9 @@ type pinFD struct {
 	fd, inst int
 	ret      int64
 	finished bool // the release's first half (UnpinFinish) is done
+	// flb marks the reference of an FLB query's get (FLBHold), held
+	// until its FLBPut; fd and inst are then -1.
+	flb bool
 }
 
 // instFD is a live fd instance: the model's fd and the port's number (-1:
@@ -118,7 +127,7 @@ func newLinState(s model.State, inst map[int]instFD, pins map[int]pinFD) *linSta
 		fmt.Fprintf(&b, "|%d:%d:%d", k, inst[k].model, inst[k].port)
 	}
 	for _, k := range slices.Sorted(maps.Keys(pins)) {
-		fmt.Fprintf(&b, "|p%d:%d:%d:%d:%v", k, pins[k].fd, pins[k].inst, pins[k].ret, pins[k].finished)
+		fmt.Fprintf(&b, "|p%d:%d:%d:%d:%v:%v", k, pins[k].fd, pins[k].inst, pins[k].ret, pins[k].finished, pins[k].flb)
 	}
 	return &linState{s: s, inst: inst, pins: pins, canon: b.String()}
 }
@@ -222,6 +231,27 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		pins[in.PinID] = pin
 		return true, newLinState(next, st.inst, pins)
 	}
+	if in.FLBHold {
+		res, next := model.FLBGetIncomingHeld(st.s, in.Op.FLB)
+		if !sameIgnoringFDs(in.Op, res, out.Res) {
+			return false, st
+		}
+		pins := maps.Clone(st.pins)
+		if pins == nil {
+			pins = map[int]pinFD{}
+		}
+		pins[in.NewInst] = pinFD{fd: -1, inst: -1, flb: true}
+		return true, newLinState(next, st.inst, pins)
+	}
+	if in.FLBPut {
+		pin, ok := st.pins[in.PinID]
+		if !ok || !pin.flb {
+			return false, st // the get comes first
+		}
+		pins := maps.Clone(st.pins)
+		delete(pins, in.PinID)
+		return true, newLinState(model.FLBPutIncomingHeld(st.s, in.Op.FLB), st.inst, pins)
+	}
 	if in.Unpin {
 		pin, ok := st.pins[in.PinID]
 		if !ok || !pin.finished {
@@ -321,7 +351,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		if len(pins) > 0 {
 			dead := map[int]pinFD{}
 			for k, p := range pins {
-				dead[k] = pinFD{fd: -1, inst: p.inst, ret: p.ret, finished: p.finished}
+				dead[k] = pinFD{fd: -1, inst: p.inst, ret: p.ret, finished: p.finished, flb: p.flb}
 			}
 			pins = dead
 		}
@@ -430,6 +460,9 @@ func describeOp(input, output any) string {
 	if in.UnpinFinish {
 		return fmt.Sprintf("T%d release, first half (a session's finish), of the file closed by its close (call %d)", in.Thread, in.PinID)
 	}
+	if in.FLBPut {
+		return fmt.Sprintf("T%d put of the FLB reference its query (call %d) got", in.Thread, in.PinID)
+	}
 	if in.Unpin {
 		return fmt.Sprintf("T%d release of the file closed by its close (call %d)", in.Thread, in.PinID)
 	}
@@ -510,6 +543,48 @@ func addPins(hist []porcupine.Operation) []porcupine.Operation {
 				Return:   last,
 			})
 		}
+	}
+	return hist
+}
+
+// addFLBHolds splits every successful FLB query of hist that overlaps
+// other calls into its get, which keeps the reference (FLBHold), and the
+// put (FLBPut), a pseudo-operation over the query's span.
+func addFLBHolds(hist []porcupine.Operation) []porcupine.Operation {
+	n := len(hist)
+	client := 0
+	for _, o := range hist {
+		client = max(client, o.ClientId)
+	}
+	for i := range n {
+		c := &hist[i]
+		in := c.Input.(linInput)
+		out := c.Output.(linOutput)
+		if in.Observe || in.Unpin || in.UnpinFinish || out.Pending || out.Res.Errno != 0 ||
+			in.Op.Kind != model.OpTestCtl || in.Op.TestCmd != model.TestCmdFLBIncoming {
+			continue
+		}
+		overlap := false
+		for j := range n {
+			o := hist[j]
+			if j != i && !o.Input.(linInput).Observe && o.Call <= c.Return && o.Return >= c.Call {
+				overlap = true
+				break
+			}
+		}
+		if !overlap {
+			continue
+		}
+		in.FLBHold = true
+		c.Input = in
+		client++
+		hist = append(hist, porcupine.Operation{
+			ClientId: client,
+			Input:    linInput{Thread: in.Thread, Op: in.Op, FLBPut: true, PinID: in.NewInst, FDInst: -1, BufInst: -1},
+			Call:     c.Call,
+			Output:   linOutput{},
+			Return:   c.Return,
+		})
 	}
 	return hist
 }

@@ -174,38 +174,27 @@ func (g Gen) draw(t *rapid.T, label string, boost func(Kind) int) Program {
 	return p
 }
 
-// maxPre bounds a round's prologue.
-const maxPre = 3
-
-// drawPrologue draws the round's prologue (Instr.Pre): up to maxPre
-// retrieves, creates and preserves that leave sessions, retrieved or new
-// and with files or not, in result slots, so that the threads' first
-// instructions already meet on them (two closes of retrieved sessions
-// whose files count on an FLB; a finish and a preserve on one session).
-// Shrinking moves toward no prologue.
+// drawPrologue draws the round's prologue (Instr.Pre): whether to
+// retrieve each session the setup hands over ("a" to slot 3, "b" to slot
+// 4) and whether to create a session (slot 5) and preserve a memfd in it,
+// so that the threads' first instructions already meet on them (two
+// finishes or closes of retrieved sessions whose files count on one FLB; a
+// preserve and a close on one new session). Shrinking moves toward no
+// prologue.
 func drawPrologue(t *rapid.T, label string) []Instr {
-	n := rapid.IntRange(0, maxPre).Draw(t, label+"-pre")
-	var out, sessions []Instr
-	for range n {
-		var in Instr
-		switch rapid.IntRange(0, 2).Draw(t, "pre-kind") {
-		case 0:
-			in = Instr{Kind: KRetrieve, Name: rapid.SampledFrom(names[:2]).Draw(t, "pre-name")}
-		case 1:
-			in = Instr{Kind: KCreate, Name: rapid.SampledFrom(names).Draw(t, "pre-name")}
-		case 2:
-			if len(sessions) == 0 {
-				continue
-			}
-			in = Instr{Kind: KPreserve, Src: rapid.SampledFrom(sessions).Draw(t, "pre-src").Dst,
-				Memfd: rapid.IntRange(0, 1).Draw(t, "pre-memfd"), Token: uint64(rapid.IntRange(1, 2).Draw(t, "pre-token"))}
+	var out []Instr
+	for i, name := range names[:2] {
+		if rapid.IntRange(0, 1).Draw(t, label+"-pre-retrieve") == 1 {
+			out = append(out, Instr{Kind: KRetrieve, Name: name, Dst: SlotResult + i, Pre: true})
 		}
-		if in.Kind != KPreserve {
-			in.Dst = SlotResult + len(out)
-			sessions = append(sessions, in)
+	}
+	if rapid.IntRange(0, 1).Draw(t, label+"-pre-create") == 1 {
+		dst := SlotResult + 2
+		out = append(out, Instr{Kind: KCreate, Name: rapid.SampledFrom(names).Draw(t, "pre-name"), Dst: dst, Pre: true})
+		if rapid.IntRange(0, 1).Draw(t, label+"-pre-preserve") == 1 {
+			out = append(out, Instr{Kind: KPreserve, Src: dst, Memfd: rapid.IntRange(0, 1).Draw(t, "pre-memfd"),
+				Token: uint64(rapid.IntRange(1, 2).Draw(t, "pre-token")), Pre: true})
 		}
-		in.Pre = true
-		out = append(out, in)
 	}
 	return out
 }

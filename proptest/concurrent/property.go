@@ -55,7 +55,7 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 			var ch sched.Chooser
 			if scheduled {
 				prog = cfg.Gen.draw(t, "program", c.steer.boost)
-				ch = sched.RapidSteered(t, c.steerTo)
+				ch = c.steered(sched.RapidSteered(t, c.steerTo))
 			} else {
 				prog = cfg.Gen.Draw(t, "program")
 			}
