@@ -3,6 +3,7 @@ package proptest
 import (
 	"fmt"
 	"math/bits"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -75,14 +76,34 @@ func Lockstep(stats *Stats) func(*rapid.T) { return LockstepSkipping(stats, nil)
 // follow the state (no RETRIEVE_SESSION storm before anything was handed
 // over).
 func LockstepSkipping(stats *Stats, skip map[string]bool) func(*rapid.T) {
+	return lockstep(stats, skip, nil)
+}
+
+// LockstepShrinking is LockstepSkipping that shrinks a failing check
+// itself, within budget, and reports the shrunk one (shrink.go): run it
+// with rapid's own shrinking off (-rapid.shrinktime=0), as luo check
+// does.
+func LockstepShrinking(stats *Stats, skip map[string]bool, budget time.Duration) func(*rapid.T) {
+	return lockstep(stats, skip, newShrinker(skip, budget))
+}
+
+func lockstep(stats *Stats, skip map[string]bool, sh *shrinker) func(*rapid.T) {
 	return func(t *rapid.T) {
 		r, err := newRun(t, true, stats, skip)
 		if err != nil {
 			t.Fatalf("boot: %v", err)
 		}
-		src := newRapidSource(t)
+		var src Source = newRapidSource(t)
+		var rec *recordingSource
+		if sh != nil {
+			rec = &recordingSource{src: src}
+			src = rec
+			r.shrink = func(f failure) string { return sh.shrunk(rec.steps, f) }
+			r.plant = sh.plant
+		}
 		t.Repeat(map[string]func(*rapid.T){
 			"step": func(t *rapid.T) {
+				rec.startStep()
 				if !r.step(src) {
 					t.Skip("not applicable")
 				}
@@ -110,6 +131,12 @@ type run struct {
 	// weights is step's scratch: each action's weight in the current
 	// state.
 	weights []int
+	// shrink, if set, turns a failure into the report of the shrunk
+	// check (shrink.go).
+	shrink func(failure) string
+	// plant, if set, is one more invariant (the shrinker's tests plant
+	// a failure with it).
+	plant func(*run) error
 }
 
 // recordedOp is an executed operation and the fault armed for it (Site
@@ -196,7 +223,15 @@ func (r *run) fail(format string, args ...any) {
 	r.t.Helper()
 	r.stats.failure()
 	msg := fmt.Sprintf(format, args...)
-	r.t.Fatalf("%s\n\ntrace (%d operations):\n%s", msg, r.e.TraceLen(), r.e.TraceString())
+	f := failure{where: failurePlace(msg), ops: r.e.TraceLen(),
+		report: fmt.Sprintf("%s\n\ntrace (%d operations):\n%s", msg, r.e.TraceLen(), r.e.TraceString())}
+	if r.shrink != nil {
+		f.report = r.shrink(f)
+	}
+	if ft, ok := r.t.(*replayTB); ok {
+		ft.fail(f)
+	}
+	r.t.Fatalf("%s", f.report)
 }
 
 func (r *run) exec(op model.Op) model.Result {
@@ -215,6 +250,11 @@ func (r *run) exec(op model.Op) model.Result {
 
 // checkInvariants runs after every step.
 func (r *run) checkInvariants() {
+	if r.plant != nil {
+		if err := r.plant(r); err != nil {
+			r.fail("planted: %v", err)
+		}
+	}
 	if err := r.e.checkReports(); err != nil {
 		r.fail("%v", err)
 	}

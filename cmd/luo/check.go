@@ -92,8 +92,15 @@ func checkMain(args []string, prop func(*proptest.Stats, map[string]bool) func(*
 	if c.campaign == 0 {
 		c.campaign = uint64(time.Now().UnixNano())
 	}
+	// The campaign's property shrinks a failing check itself, within
+	// -shrinktime (proptest/shrink.go), and rapid's shrinking is off; a
+	// substituted property (tests) is shrunk by rapid.
+	rapidShrink := c.shrinkTime
 	if c.prop == nil {
-		c.prop = proptest.LockstepSkipping
+		c.prop = func(stats *proptest.Stats, skip map[string]bool) func(*rapid.T) {
+			return proptest.LockstepShrinking(stats, skip, c.shrinkTime)
+		}
+		rapidShrink = 0
 	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
@@ -117,7 +124,7 @@ func checkMain(args []string, prop func(*proptest.Stats, map[string]bool) func(*
 	registerRapidFlags()
 	campaignGC()
 	_ = flag.Set("rapid.steps", strconv.Itoa(c.steps))
-	_ = flag.Set("rapid.shrinktime", c.shrinkTime.String())
+	_ = flag.Set("rapid.shrinktime", rapidShrink.String())
 	return c.run()
 }
 
