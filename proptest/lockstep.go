@@ -211,6 +211,9 @@ func (r *run) step(src Source) bool {
 		v -= weights[i]
 		i++
 	}
+	if sa, ok := src.(stepActions); ok {
+		i = sa.action(r.acts, weights, i)
+	}
 	c := &Ctx{S: s, Src: src, exec: r.exec}
 	if !r.acts[i].Run(c) {
 		return false

@@ -22,20 +22,25 @@ import (
 // failure found in milliseconds.
 //
 // This shrinker works on what a reviewer reads: the steps. The check
-// records every step's choices (the values its Source returned); a
-// candidate is replayed from them on a fresh machine, a step's missing
-// choices read as 0 and out-of-range ones wrap. A candidate is kept if it
-// fails at the same place of the checker, the same way (failurePlace, as
-// rapid compares tracebacks), and is smaller: fewer operations, then
-// fewer steps, then smaller choices. Replays stop at the failure, so the
-// steps after it are gone at once. The passes, repeated while one makes
-// progress and the budget lasts: remove each heavy step (the most
-// operations first: a limit action, a kexec with its flow), then halves,
-// quarters, ... of the steps (a session's whole flow), then single steps,
-// then lower each choice (to 0, half, one less: the simpler action, the
-// first fd, the first free name). Identical candidates are replayed once.
-// It is deterministic, so the replay command that the report prints
-// shrinks the same way to the same trace (unless the budget cut it).
+// records every step's action and choices (the values its Source
+// returned); a candidate is replayed from them on a fresh machine: a step
+// runs its recorded action where it applies (removing a step before it
+// changes the weights that the first choice indexes), a missing choice
+// reads as 0 and one out of range wraps. A candidate is kept if it fails
+// at the same place of the checker, the same way (failurePlace, as rapid
+// compares tracebacks), and is smaller: fewer operations, then fewer
+// steps, then smaller choices. Replays stop at the failure, so the steps
+// after it are gone at once. The passes, repeated while one shortens the
+// trace and the budget lasts: remove each heavy step (the most operations
+// first: a limit action, a kexec with its flow), then halves, quarters,
+// ... of the steps (a session's whole flow), then single steps (each
+// removal also tried with the later steps running what their choices now
+// stand for: a flow's step that preserved a file may kexec once the file
+// is gone), then lower each choice (to 0, else halve it: the simpler
+// action, the first fd, the first free name). Identical candidates are
+// replayed once. It is deterministic, so the replay command that the
+// report prints shrinks the same way to the same trace (unless the budget
+// cut it).
 
 // failure is a failed check as run.fail reports it.
 type failure struct {
@@ -76,45 +81,81 @@ func failurePlace(msg string) string {
 	}
 }
 
-// recordingSource records the choices of each step of a check.
+// stepRec is one step of a check as the shrinker replays it: the action
+// it ran and the choices it drew.
+type stepRec struct {
+	action string
+	draws  []int
+}
+
+// stepActions is a Source that records or replays which action a step
+// runs (run.step asks it after drawing one).
+type stepActions interface {
+	// action returns the index of the action to run, given the one
+	// drawn (i).
+	action(acts []Action, weights []int, i int) int
+}
+
+// recordingSource records the action and the choices of each step of a
+// check.
 type recordingSource struct {
 	src   Source
-	steps [][]int
+	steps []stepRec
 }
 
 // startStep begins the record of a step; a nil source records nothing.
 func (s *recordingSource) startStep() {
 	if s != nil {
-		s.steps = append(s.steps, nil)
+		s.steps = append(s.steps, stepRec{})
 	}
 }
 
 func (s *recordingSource) Intn(n int, label string) int {
 	v := s.src.Intn(n, label)
 	if k := len(s.steps); k > 0 {
-		s.steps[k-1] = append(s.steps[k-1], v)
+		s.steps[k-1].draws = append(s.steps[k-1].draws, v)
 	}
 	return v
 }
 
+func (s *recordingSource) action(acts []Action, _ []int, i int) int {
+	if k := len(s.steps); k > 0 {
+		s.steps[k-1].action = acts[i].Name
+	}
+	return i
+}
+
 // replaySource replays a step's recorded choices: missing ones are 0,
-// those out of range wrap. used is what it returned.
+// those out of range wrap; used is what it returned. The step runs its
+// recorded action where it applies (weight > 0), whatever the drawn
+// choice now stands for: removing a step before it changes the weights.
 type replaySource struct {
-	draws []int
-	used  []int
+	rec  stepRec
+	used stepRec
+}
+
+func (s *replaySource) action(acts []Action, weights []int, i int) int {
+	for j, a := range acts {
+		if a.Name == s.rec.action && weights[j] > 0 {
+			i = j
+			break
+		}
+	}
+	s.used.action = acts[i].Name
+	return i
 }
 
 func (s *replaySource) Intn(n int, _ string) int {
 	v := 0
-	if i := len(s.used); i < len(s.draws) {
-		v = s.draws[i]
+	if i := len(s.used.draws); i < len(s.rec.draws) {
+		v = s.rec.draws[i]
 	}
 	if n <= 1 {
 		v = 0
 	} else if v >= n {
 		v %= n
 	}
-	s.used = append(s.used, v)
+	s.used.draws = append(s.used.draws, v)
 	return v
 }
 
@@ -141,7 +182,7 @@ func (tb *replayTB) Fatalf(format string, args ...any) {
 // candidate is a replayed check: the choices each step used, the
 // operations each ran, and how it failed (nil: it passed).
 type candidate struct {
-	steps   [][]int
+	steps   []stepRec
 	stepOps []int
 	f       *failure
 }
@@ -150,7 +191,7 @@ type candidate struct {
 func (c *candidate) draws() int {
 	n := 0
 	for _, s := range c.steps {
-		for _, v := range s {
+		for _, v := range s.draws {
 			n += v
 		}
 	}
@@ -185,13 +226,14 @@ func newShrinker(skip map[string]bool, budget time.Duration) *shrinker {
 	return &shrinker{skip: skip, budget: budget, done: map[string]string{}}
 }
 
-// key encodes a check's choices.
-func key(steps [][]int) string {
+// key encodes a check's steps.
+func key(steps []stepRec) string {
 	var b strings.Builder
 	for _, s := range steps {
-		for _, v := range s {
-			b.WriteString(strconv.Itoa(v))
+		b.WriteString(s.action)
+		for _, v := range s.draws {
 			b.WriteByte(',')
+			b.WriteString(strconv.Itoa(v))
 		}
 		b.WriteByte(';')
 	}
@@ -200,7 +242,7 @@ func key(steps [][]int) string {
 
 // replay runs a check from its steps' choices on a fresh machine, in
 // lockstep, up to its failure.
-func (sh *shrinker) replay(steps [][]int) *candidate {
+func (sh *shrinker) replay(steps []stepRec) *candidate {
 	tb := &replayTB{}
 	c := &candidate{}
 	var r *run
@@ -226,7 +268,7 @@ func (sh *shrinker) replay(steps [][]int) *candidate {
 		r.plant = sh.plant
 		r.checkInvariants()
 		for _, d := range steps {
-			cur, before = &replaySource{draws: d}, r.e.TraceLen()
+			cur, before = &replaySource{rec: d}, r.e.TraceLen()
 			ok := r.step(cur)
 			c.steps = append(c.steps, cur.used)
 			c.stepOps = append(c.stepOps, r.e.TraceLen()-before)
@@ -243,7 +285,7 @@ func (sh *shrinker) replay(steps [][]int) *candidate {
 
 // shrunk returns the report of the smallest check found that fails as f
 // did, from the choices of the check that failed.
-func (sh *shrinker) shrunk(steps [][]int, f failure) string {
+func (sh *shrinker) shrunk(steps []stepRec, f failure) string {
 	k := key(steps) + "\n" + f.where
 	if rep, ok := sh.done[k]; ok {
 		return rep
@@ -253,7 +295,7 @@ func (sh *shrinker) shrunk(steps [][]int, f failure) string {
 	return rep
 }
 
-func (sh *shrinker) shrink(steps [][]int, f failure) string {
+func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 	deadline := time.Now().Add(sh.budget)
 	best := sh.replay(steps)
 	replays := 1
@@ -263,7 +305,7 @@ func (sh *shrinker) shrink(steps [][]int, f failure) string {
 	tried := map[string]bool{key(best.steps): true}
 	// try replays steps unless tried before; it keeps them if they fail
 	// the same way and are smaller.
-	try := func(steps [][]int) bool {
+	try := func(steps []stepRec) bool {
 		k := key(steps)
 		if tried[k] || time.Now().After(deadline) {
 			return false
@@ -277,8 +319,19 @@ func (sh *shrinker) shrink(steps [][]int, f failure) string {
 		best = c
 		return true
 	}
-	without := func(i, j int) [][]int {
-		return append(slices.Clone(best.steps[:i]), best.steps[j:]...)
+	// remove tries best without steps [i, j): its later steps run their
+	// recorded actions, or failing that what their choices now stand for
+	// (a step of a flow that did one thing in the failing check may do
+	// another, e.g. a kexec once the files before it are gone).
+	remove := func(i, j int) bool {
+		c := append(slices.Clone(best.steps[:i]), best.steps[j:]...)
+		if try(c) {
+			return true
+		}
+		for k := i; k < len(c); k++ {
+			c[k].action = ""
+		}
+		return try(c)
 	}
 	// The structure first (steps), then the choices; again while the
 	// choices shortened the trace.
@@ -296,7 +349,7 @@ func (sh *shrinker) shrink(steps [][]int, f failure) string {
 				if best.stepOps[i] < 4 {
 					break
 				}
-				if try(without(i, i+1)) {
+				if remove(i, i+1) {
 					again = true
 					break
 				}
@@ -305,7 +358,7 @@ func (sh *shrinker) shrink(steps [][]int, f failure) string {
 		// Halves, quarters, ... then single steps.
 		for size := max(len(best.steps)/2, 1); size >= 1; size /= 2 {
 			for i := 0; i+size <= len(best.steps); {
-				if !try(without(i, i+size)) {
+				if !remove(i, i+size) {
 					i += size
 				}
 			}
@@ -313,16 +366,31 @@ func (sh *shrinker) shrink(steps [][]int, f failure) string {
 		// Lower each choice: to 0, else halve it while that holds.
 		lower := func(i, j, w int) bool {
 			c := slices.Clone(best.steps)
-			c[i] = slices.Clone(c[i])
-			c[i][j] = w
+			c[i].draws = slices.Clone(c[i].draws)
+			c[i].draws[j] = w
+			if j == 0 {
+				c[i].action = "" // the lowered choice picks the action
+			}
 			return try(c)
 		}
+		at := func(i, j int) int {
+			if i < len(best.steps) && j < len(best.steps[i].draws) {
+				return best.steps[i].draws[j]
+			}
+			return 0
+		}
+		// The first choice of a step is its action (the simplest
+		// first): lowered, it is no longer taken by name.
 		for i := 0; i < len(best.steps); i++ {
-			for j := 0; i < len(best.steps) && j < len(best.steps[i]); j++ {
-				if v := best.steps[i][j]; v == 0 || lower(i, j, 0) {
+			for j := 0; i < len(best.steps) && j < len(best.steps[i].draws); j++ {
+				v := at(i, j)
+				if j == 0 && best.steps[i].action != "" && lower(i, 0, v) {
+					continue // the action its choice now stands for
+				}
+				if v == 0 || lower(i, j, 0) {
 					continue
 				}
-				for i < len(best.steps) && j < len(best.steps[i]) && best.steps[i][j] > 1 && lower(i, j, best.steps[i][j]/2) {
+				for at(i, j) > 1 && lower(i, j, at(i, j)/2) {
 				}
 			}
 		}

@@ -138,9 +138,20 @@ func TestShrinkerKeepsTheFailure(t *testing.T) {
 // TestReplaySourceWraps: a replayed step reads missing choices as 0 and
 // wraps those out of range.
 func TestReplaySourceWraps(t *testing.T) {
-	s := &replaySource{draws: []int{5, 7}}
+	s := &replaySource{rec: stepRec{action: "close", draws: []int{5, 7}}}
 	require.Equal(t, 2, s.Intn(3, ""))
 	require.Equal(t, 0, s.Intn(1, ""))
 	require.Equal(t, 0, s.Intn(4, ""))
-	require.Equal(t, []int{2, 0, 0}, s.used)
+	require.Equal(t, []int{2, 0, 0}, s.used.draws)
+}
+
+// TestReplaySourceRunsTheRecordedAction: a replayed step runs the action
+// it recorded where that applies, else the one its choice stands for.
+func TestReplaySourceRunsTheRecordedAction(t *testing.T) {
+	acts := []Action{{Name: "open"}, {Name: "close"}, {Name: "kexec"}}
+	s := &replaySource{rec: stepRec{action: "close"}}
+	require.Equal(t, 1, s.action(acts, []int{3, 1, 2}, 2))
+	require.Equal(t, "close", s.used.action)
+	require.Equal(t, 2, s.action(acts, []int{3, 0, 2}, 2), "close does not apply")
+	require.Equal(t, "kexec", s.used.action)
 }
