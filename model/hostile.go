@@ -44,6 +44,7 @@ const (
 	HostileUnterminatedCompat                        // file File of entry Session has a compatible filling its 48 bytes
 	HostileNoSubtree                                 // the KHO tree has no "LUO" subtree
 	HostileTruncatedSubtree                          // the LUO FDT's totalsize cuts it short: the new kernel panics
+	HostileFolioNotPreserved                         // memfd File of entry Session: folio entry Folio names a page KHO did not preserve
 	hostileEnd
 )
 
@@ -53,7 +54,7 @@ var hostileNames = map[HostileKind]string{
 	HostileFileCountNoArray: "file_count_no_array", HostileArrayOutside: "array_outside_memory",
 	HostileArrayOverlap: "array_overlaps_session_block", HostileUnknownCompat: "unknown_compatible",
 	HostileUnterminatedCompat: "unterminated_compatible", HostileNoSubtree: "missing_subtree",
-	HostileTruncatedSubtree: "truncated_subtree",
+	HostileTruncatedSubtree: "truncated_subtree", HostileFolioNotPreserved: "folio_not_preserved",
 }
 
 func (k HostileKind) String() string {
@@ -78,6 +79,11 @@ type Hostile struct {
 	Session, Other  int
 	File, OtherFile int
 	N               uint64
+	// Folio is the entry of a memfd's folio array that
+	// HostileFolioNotPreserved rewrites: to the pfn of entry FolioFrom
+	// (< Folio: restored just before, so no longer a preserved block), or
+	// for FolioFrom -1 to the first page past physical memory.
+	Folio, FolioFrom int
 }
 
 func (h Hostile) String() string {
@@ -94,6 +100,12 @@ func (h Hostile) String() string {
 		return fmt.Sprintf("%s(session %d file %d)", h.Kind, h.Session, h.File)
 	case HostileNoSubtree, HostileTruncatedSubtree:
 		return h.Kind.String()
+	case HostileFolioNotPreserved:
+		from := "past memory"
+		if h.FolioFrom >= 0 {
+			from = fmt.Sprintf("folio %d", h.FolioFrom)
+		}
+		return fmt.Sprintf("%s(session %d file %d folio %d := %s)", h.Kind, h.Session, h.File, h.Folio, from)
 	}
 	return fmt.Sprintf("%s(session %d)", h.Kind, h.Session)
 }
@@ -190,8 +202,24 @@ func (s *State) HostileApplies(h Hostile) bool {
 		return inSession && h.File >= 0 && h.File < files(h.Session)
 	case HostileNoSubtree, HostileTruncatedSubtree:
 		return true
+	case HostileFolioNotPreserved:
+		if !inSession || h.File < 0 || h.File >= files(h.Session) {
+			return false
+		}
+		return h.Folio < s.MemfdFolios(s.Outgoing[h.Session], h.File) && h.FolioFrom >= -1 && h.FolioFrom < h.Folio
 	}
 	return false
+}
+
+// MemfdFolios is how many entries the folio array of file i of outgoing
+// session sid has once preserved: one order-0 folio per page of the size
+// (memfd_pin_folios() fills the holes); 0 for a file that is not a memfd.
+func (s *State) MemfdFolios(sid SessionID, i int) int {
+	f := s.Files[s.Sessions[sid].Out[i].File]
+	if f.Kind != KindMemfd {
+		return 0
+	}
+	return int(pagesFor(int64(len(s.Inodes[f.Inode].Data))))
 }
 
 // corrupt applies h to img (a fresh copy).
@@ -223,6 +251,8 @@ func (img *Image) corrupt(h Hostile) {
 	case HostileUnterminatedCompat:
 		e := &img.Sessions[h.Session]
 		copy(e.Files[h.File].Compat[:], bytes.Repeat([]byte{'c'}, HandlerCompatLength))
+	case HostileFolioNotPreserved:
+		img.Sessions[h.Session].Files[h.File].In.BadFolio = true
 	}
 }
 

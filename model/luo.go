@@ -303,7 +303,13 @@ func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) 
 			obj = ObjRef{Test: f.Test}
 			e = s.testCallback(f.Test, CbRetrieve)
 		} else {
-			s.recordHandler(MemfdCompatible, CbRetrieve, obj, 0)
+			if f.BadFolio {
+				// memfd_luo_retrieve_folios(): kho_restore_folio()
+				// of the bad entry WARNs and fails; EIO (M25).
+				s.Warns++
+				e = syscall.EIO
+			}
+			s.recordHandler(MemfdCompatible, CbRetrieve, obj, e)
 		}
 		if e == 0 && s.failAt(FaultHandlerRetrieve) {
 			e = syscall.ENOMEM
@@ -376,7 +382,11 @@ func (s *State) finishFiles(se *Session) syscall.Errno {
 			}
 			s.put(f.File)
 		}
-		// An unretrieved file's data is discarded.
+		// An unretrieved file's data is discarded
+		// (memfd_luo_discard_folios(): KHO WARNs at a bad entry).
+		if !f.Retrieved && f.RetrieveErr == 0 && f.BadFolio {
+			s.Warns++
+		}
 	}
 	se.In = nil
 	return 0

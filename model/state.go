@@ -145,6 +145,10 @@ type InFile struct {
 	// M6): every later RETRIEVE_FD of the token returns it without the
 	// handler; the handler already discarded the data.
 	RetrieveErr syscall.Errno
+	// BadFolio: a memfd whose folio array names a page KHO did not
+	// preserve (HostileFolioNotPreserved). Restoring that entry fails
+	// with KHO's WARN, in retrieve (EIO, M25) or in finish's discard.
+	BadFolio bool
 }
 
 // Session is a LUO session, outgoing (created here) or incoming (handed
@@ -425,6 +429,9 @@ func (s State) Canon() string {
 				fmt.Fprintf(&b, " [%d %s test#%d %q pos=%d retrieved=%v %s]", f.Token, f.Handler, f.Test, f.Data, f.Pos, f.Retrieved, fileName(f.File))
 				if f.RetrieveErr != 0 {
 					fmt.Fprintf(&b, " retrieve failed: %s", ErrnoName(f.RetrieveErr))
+				}
+				if f.BadFolio {
+					b.WriteString(" bad folio")
 				}
 			}
 			b.WriteByte('\n')

@@ -6,7 +6,7 @@ package proptest
 // Not listed: ESRCH beyond a few representative calls. The hostile
 // hand-overs have a row per kind (hostile:KIND: the first open after it,
 // EIO for a deserialization that fails; the kexec's EINVAL if the new
-// kernel panics), the
+// kernel panics; for folio_not_preserved the corrupt memfd's retrieve), the
 // memfd handler's registration churn the rows register_handler and
 // unregister_handler.
 var Expected = map[string][]string{
@@ -24,7 +24,7 @@ var Expected = map[string][]string{
 	"CREATE_SESSION":      {"OK", "E2BIG", "EBADF", "EEXIST", "EFAULT", "EINVAL", "EMFILE", "ENOMEM", "ENOTTY"},
 	"RETRIEVE_SESSION":    {"OK", "E2BIG", "EFAULT", "EINVAL", "EMFILE", "ENOENT", "ENOTTY"},
 	"SESSION_PRESERVE_FD": {"OK", "E2BIG", "EBADF", "EBUSY", "EEXIST", "EFAULT", "EINVAL", "ENOENT", "ENOSPC", "ENOTTY"},
-	"SESSION_RETRIEVE_FD": {"OK", "EINVAL", "EMFILE", "ENOENT"},
+	"SESSION_RETRIEVE_FD": {"OK", "EINVAL", "EIO", "EMFILE", "ENOENT"},
 	"SESSION_FINISH":      {"OK", "EINVAL"},
 	"SESSION_GET_NAME":    {"OK", "EINVAL"},
 	"IOCTL_OTHER":         {"EINVAL", "ENOTTY"},
@@ -48,6 +48,7 @@ var Expected = map[string][]string{
 	"hostile:unterminated_compatible":      {"EIO"},
 	"hostile:missing_subtree":              {"OK"},
 	"hostile:truncated_subtree":            {"EINVAL"}, // the new kernel panics
+	"hostile:folio_not_preserved":          {"EIO"},    // RETRIEVE_FD of the corrupt memfd
 	// gen_process.go
 	"fork":            {"OK", "ESRCH"},
 	"exec":            {"OK", "ESRCH"},

@@ -31,6 +31,10 @@ type Env struct {
 	// ids binds the model's test files to the port's (env_handler.go).
 	ids testIDs
 
+	// excuse is a block the last hostile hand-over left without a
+	// reference, which its kernel's ledger accepts (gen_hostile.go).
+	excuse excuse
+
 	// mu guards reports: handlers may be called from any goroutine.
 	mu      sync.Mutex
 	reports []*bug.Report

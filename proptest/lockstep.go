@@ -8,7 +8,6 @@ import (
 	"pgregory.net/rapid"
 
 	"luomodel/model"
-	"luomodel/proptest/account"
 )
 
 // rapidSource draws from a rapid.T. Its values are (nearly) uniform:
@@ -129,8 +128,9 @@ type run struct {
 	// skipped otherwise.
 	touched bool
 	// weights is step's scratch: each action's weight in the current
-	// state.
+	// state; names are the actions' names.
 	weights []int
+	names   []string
 	// shrink, if set, turns a failure into the report of the shrunk
 	// check (shrink.go).
 	shrink func(failure) string
@@ -195,6 +195,10 @@ func (r *run) step(src Source) bool {
 	s := &r.e.S
 	if len(r.weights) != len(r.acts) {
 		r.weights = make([]int, len(r.acts))
+		r.names = make([]string, len(r.acts))
+		for i, a := range r.acts {
+			r.names[i] = a.Name
+		}
 	}
 	weights := r.weights
 	total := 0
@@ -211,9 +215,7 @@ func (r *run) step(src Source) bool {
 		v -= weights[i]
 		i++
 	}
-	if sa, ok := src.(stepActions); ok {
-		i = sa.action(r.acts, weights, i)
-	}
+	i = choose(src, r.names, i, func(j int) bool { return weights[j] > 0 })
 	c := &Ctx{S: s, Src: src, exec: r.exec}
 	if !r.acts[i].Run(c) {
 		return false
@@ -310,7 +312,7 @@ func (r *run) teardown() {
 	}
 	r.stats.invariant("no leaked files after exit")
 	r.stats.faultSites(r.e.M.Faults().Stats())
-	if led := account.Take(r.e.M); led.Err() != nil {
+	if led := r.e.ledger(); led.Err() != nil {
 		r.fail("leak: %v\n\nledger:\n%s", led.Err(), led)
 	}
 	r.stats.invariant("ledger: preserved memory accounted for")

@@ -22,11 +22,12 @@ import (
 // failure found in milliseconds.
 //
 // This shrinker works on what a reviewer reads: the steps. The check
-// records every step's action and choices (the values its Source
-// returned); a candidate is replayed from them on a fresh machine: a step
-// runs its recorded action where it applies (removing a step before it
-// changes the weights that the first choice indexes), a missing choice
-// reads as 0 and one out of range wraps. A candidate is kept if it fails
+// records every step's choices (the values its Source returned) and its
+// named ones (its action, a hostile hand-over's kind); a candidate is
+// replayed from them on a fresh machine: a named choice takes the
+// recorded name where it may (removing a step before it changes the
+// weights and lists that a drawn choice indexes), a missing choice reads
+// as 0 and one out of range wraps. A candidate is kept if it fails
 // at the same place of the checker, the same way (failurePlace, as rapid
 // compares tracebacks), and is smaller: fewer operations, then fewer
 // steps, then smaller choices. Replays stop at the failure, so the steps
@@ -81,23 +82,31 @@ func failurePlace(msg string) string {
 	}
 }
 
-// stepRec is one step of a check as the shrinker replays it: the action
-// it ran and the choices it drew.
+// stepRec is one step of a check as the shrinker replays it: the named
+// choices it made (its action first) and every choice it drew.
 type stepRec struct {
-	action string
-	draws  []int
+	names []string
+	draws []int
 }
 
-// stepActions is a Source that records or replays which action a step
-// runs (run.step asks it after drawing one).
-type stepActions interface {
-	// action returns the index of the action to run, given the one
-	// drawn (i).
-	action(acts []Action, weights []int, i int) int
+// namedChoices is a Source that records or replays choices among named
+// alternatives by name (run.step's action, a hostile hand-over's kind).
+type namedChoices interface {
+	// choose returns which of names to take, given the one drawn (i);
+	// ok says which may be taken.
+	choose(names []string, i int, ok func(j int) bool) int
 }
 
-// recordingSource records the action and the choices of each step of a
-// check.
+// choose is src's choice among names, given the one drawn (i).
+func choose(src Source, names []string, i int, ok func(j int) bool) int {
+	if n, is := src.(namedChoices); is {
+		return n.choose(names, i, ok)
+	}
+	return i
+}
+
+// recordingSource records the named and the drawn choices of each step
+// of a check.
 type recordingSource struct {
 	src   Source
 	steps []stepRec
@@ -118,30 +127,32 @@ func (s *recordingSource) Intn(n int, label string) int {
 	return v
 }
 
-func (s *recordingSource) action(acts []Action, _ []int, i int) int {
+func (s *recordingSource) choose(names []string, i int, _ func(int) bool) int {
 	if k := len(s.steps); k > 0 {
-		s.steps[k-1].action = acts[i].Name
+		s.steps[k-1].names = append(s.steps[k-1].names, names[i])
 	}
 	return i
 }
 
-// replaySource replays a step's recorded choices: missing ones are 0,
-// those out of range wrap; used is what it returned. The step runs its
-// recorded action where it applies (weight > 0), whatever the drawn
-// choice now stands for: removing a step before it changes the weights.
+// replaySource replays a step's recorded choices: a named choice takes
+// the recorded name where it may (removing a step before it changes the
+// weights and the lists that a drawn choice indexes), a missing choice
+// reads as 0 and one out of range wraps; used is what it returned.
 type replaySource struct {
 	rec  stepRec
 	used stepRec
 }
 
-func (s *replaySource) action(acts []Action, weights []int, i int) int {
-	for j, a := range acts {
-		if a.Name == s.rec.action && weights[j] > 0 {
-			i = j
-			break
+func (s *replaySource) choose(names []string, i int, ok func(int) bool) int {
+	if k := len(s.used.names); k < len(s.rec.names) {
+		for j, n := range names {
+			if n == s.rec.names[k] && ok(j) {
+				i = j
+				break
+			}
 		}
 	}
-	s.used.action = acts[i].Name
+	s.used.names = append(s.used.names, names[i])
 	return i
 }
 
@@ -230,7 +241,7 @@ func newShrinker(skip map[string]bool, budget time.Duration) *shrinker {
 func key(steps []stepRec) string {
 	var b strings.Builder
 	for _, s := range steps {
-		b.WriteString(s.action)
+		b.WriteString(strings.Join(s.names, "/"))
 		for _, v := range s.draws {
 			b.WriteByte(',')
 			b.WriteString(strconv.Itoa(v))
@@ -329,7 +340,7 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 			return true
 		}
 		for k := i; k < len(c); k++ {
-			c[k].action = ""
+			c[k].names = nil
 		}
 		return try(c)
 	}
@@ -369,7 +380,7 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 			c[i].draws = slices.Clone(c[i].draws)
 			c[i].draws[j] = w
 			if j == 0 {
-				c[i].action = "" // the lowered choice picks the action
+				c[i].names = nil // the lowered choice picks the action
 			}
 			return try(c)
 		}
@@ -384,7 +395,7 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 		for i := 0; i < len(best.steps); i++ {
 			for j := 0; i < len(best.steps) && j < len(best.steps[i].draws); j++ {
 				v := at(i, j)
-				if j == 0 && best.steps[i].action != "" && lower(i, 0, v) {
+				if j == 0 && best.steps[i].names != nil && lower(i, 0, v) {
 					continue // the action its choice now stands for
 				}
 				if v == 0 || lower(i, j, 0) {

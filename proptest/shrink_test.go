@@ -138,20 +138,20 @@ func TestShrinkerKeepsTheFailure(t *testing.T) {
 // TestReplaySourceWraps: a replayed step reads missing choices as 0 and
 // wraps those out of range.
 func TestReplaySourceWraps(t *testing.T) {
-	s := &replaySource{rec: stepRec{action: "close", draws: []int{5, 7}}}
+	s := &replaySource{rec: stepRec{draws: []int{5, 7}}}
 	require.Equal(t, 2, s.Intn(3, ""))
 	require.Equal(t, 0, s.Intn(1, ""))
 	require.Equal(t, 0, s.Intn(4, ""))
 	require.Equal(t, []int{2, 0, 0}, s.used.draws)
 }
 
-// TestReplaySourceRunsTheRecordedAction: a replayed step runs the action
-// it recorded where that applies, else the one its choice stands for.
-func TestReplaySourceRunsTheRecordedAction(t *testing.T) {
-	acts := []Action{{Name: "open"}, {Name: "close"}, {Name: "kexec"}}
-	s := &replaySource{rec: stepRec{action: "close"}}
-	require.Equal(t, 1, s.action(acts, []int{3, 1, 2}, 2))
-	require.Equal(t, "close", s.used.action)
-	require.Equal(t, 2, s.action(acts, []int{3, 0, 2}, 2), "close does not apply")
-	require.Equal(t, "kexec", s.used.action)
+// TestReplaySourceTakesTheRecordedName: a replayed named choice takes
+// the recorded name where it may, else the drawn one.
+func TestReplaySourceTakesTheRecordedName(t *testing.T) {
+	names := []string{"open", "close", "kexec"}
+	s := &replaySource{rec: stepRec{names: []string{"close", "close"}}}
+	require.Equal(t, 1, choose(s, names, 2, func(int) bool { return true }))
+	require.Equal(t, 2, choose(s, names, 2, func(j int) bool { return j != 1 }), "close may not be taken")
+	require.Equal(t, 0, choose(s, names, 0, func(int) bool { return true }), "no third name recorded")
+	require.Equal(t, []string{"close", "kexec", "open"}, s.used.names)
 }

@@ -275,6 +275,20 @@ func slicesContains(bs []kho.Block, b kho.Block) bool {
 	return false
 }
 
+// Excuse marks the leaked incoming block that holds pa as reserved for
+// why: a reason the caller knows and the kernel does not show (a folio
+// whose only reference a corrupt hand-over rewrote). It reports whether
+// there was such a block.
+func (l *Ledger) Excuse(pa mm.PhysAddr, why string) bool {
+	for i := range l.Incoming {
+		if e := &l.Incoming[i]; e.State == Leaked && contains(e.Block, pa) {
+			e.State, e.Reason = Reserved, why
+			return true
+		}
+	}
+	return false
+}
+
 // Check is Take(m).Err(): nil if every file was released and every
 // preserved block is handed over, restored, or reserved for a documented
 // reason.
