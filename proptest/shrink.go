@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"luomodel/model"
 )
 
 // This file is the lockstep campaign's own shrinking of a failing check
@@ -33,8 +35,9 @@ import (
 // steps, then smaller choices. Replays stop at the failure, so the steps
 // after it are gone at once. The passes, repeated while one shortens the
 // trace and the budget lasts: remove each heavy step (the most operations
-// first: a limit action, a kexec with its flow), then halves, quarters,
-// ... of the steps (a session's whole flow), then single steps (each
+// first: a limit action, a kexec with its flow), then whole kernels (the
+// steps from a kexec to a later one, the longest first), then halves,
+// quarters, ... of the steps (a session's whole flow), then single steps (each
 // removal also tried with the later steps running what their choices now
 // stand for: a flow's step that preserved a file may kexec once the file
 // is gone), then lower each choice (to 0, else halve it: the simpler
@@ -86,7 +89,13 @@ func failurePlace(msg string) string {
 // choices it made (its action first) and every choice it drew.
 type stepRec struct {
 	names []string
-	draws []int
+	draws []draw
+}
+
+// draw is one drawn choice and its label.
+type draw struct {
+	label string
+	v     int
 }
 
 // namedChoices is a Source that records or replays choices among named
@@ -122,7 +131,7 @@ func (s *recordingSource) startStep() {
 func (s *recordingSource) Intn(n int, label string) int {
 	v := s.src.Intn(n, label)
 	if k := len(s.steps); k > 0 {
-		s.steps[k-1].draws = append(s.steps[k-1].draws, v)
+		s.steps[k-1].draws = append(s.steps[k-1].draws, draw{label, v})
 	}
 	return v
 }
@@ -136,10 +145,13 @@ func (s *recordingSource) choose(names []string, i int, _ func(int) bool) int {
 
 // replaySource replays a step's recorded choices: a named choice takes
 // the recorded name where it may (removing a step before it changes the
-// weights and the lists that a drawn choice indexes), a missing choice
-// reads as 0 and one out of range wraps; used is what it returned.
+// weights and the lists that a drawn choice indexes); a drawn choice takes
+// the next recorded one with its label (a choice drawn only in some
+// states does not shift the others), 0 if there is none, wrapped if out
+// of range; used is what it returned.
 type replaySource struct {
 	rec  stepRec
+	next int // the recorded draws before it are used or skipped
 	used stepRec
 }
 
@@ -156,17 +168,20 @@ func (s *replaySource) choose(names []string, i int, ok func(int) bool) int {
 	return i
 }
 
-func (s *replaySource) Intn(n int, _ string) int {
+func (s *replaySource) Intn(n int, label string) int {
 	v := 0
-	if i := len(s.used.draws); i < len(s.rec.draws) {
-		v = s.rec.draws[i]
+	for j := s.next; j < len(s.rec.draws); j++ {
+		if s.rec.draws[j].label == label {
+			v, s.next = s.rec.draws[j].v, j+1
+			break
+		}
 	}
 	if n <= 1 {
 		v = 0
 	} else if v >= n {
 		v %= n
 	}
-	s.used.draws = append(s.used.draws, v)
+	s.used.draws = append(s.used.draws, draw{label, v})
 	return v
 }
 
@@ -195,6 +210,7 @@ func (tb *replayTB) Fatalf(format string, args ...any) {
 type candidate struct {
 	steps   []stepRec
 	stepOps []int
+	kexecs  []int // the steps that ran a kexec, in order
 	f       *failure
 }
 
@@ -202,8 +218,8 @@ type candidate struct {
 func (c *candidate) draws() int {
 	n := 0
 	for _, s := range c.steps {
-		for _, v := range s.draws {
-			n += v
+		for _, d := range s.draws {
+			n += d.v
 		}
 	}
 	return n
@@ -242,9 +258,9 @@ func key(steps []stepRec) string {
 	var b strings.Builder
 	for _, s := range steps {
 		b.WriteString(strings.Join(s.names, "/"))
-		for _, v := range s.draws {
+		for _, d := range s.draws {
 			b.WriteByte(',')
-			b.WriteString(strconv.Itoa(v))
+			b.WriteString(strconv.Itoa(d.v))
 		}
 		b.WriteByte(';')
 	}
@@ -259,6 +275,17 @@ func (sh *shrinker) replay(steps []stepRec) *candidate {
 	var r *run
 	var cur *replaySource
 	before := 0
+	// ran records what step i did.
+	ran := func(i int) {
+		c.steps = append(c.steps, cur.used)
+		c.stepOps = append(c.stepOps, r.e.TraceLen()-before)
+		for _, e := range r.e.trace[before:] {
+			if e.op.Kind == model.OpKexec {
+				c.kexecs = append(c.kexecs, i)
+				break
+			}
+		}
+	}
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -267,8 +294,7 @@ func (sh *shrinker) replay(steps []stepRec) *candidate {
 				}
 			}
 			if cur != nil { // failed inside the step
-				c.steps = append(c.steps, cur.used)
-				c.stepOps = append(c.stepOps, r.e.TraceLen()-before)
+				ran(len(c.steps))
 			}
 		}()
 		var err error
@@ -278,11 +304,10 @@ func (sh *shrinker) replay(steps []stepRec) *candidate {
 		}
 		r.plant = sh.plant
 		r.checkInvariants()
-		for _, d := range steps {
+		for i, d := range steps {
 			cur, before = &replaySource{rec: d}, r.e.TraceLen()
 			ok := r.step(cur)
-			c.steps = append(c.steps, cur.used)
-			c.stepOps = append(c.stepOps, r.e.TraceLen()-before)
+			ran(i)
 			cur = nil
 			if ok {
 				r.checkInvariants()
@@ -366,6 +391,28 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 				}
 			}
 		}
+		// Whole kernels: the steps from a kexec up to a later one (or
+		// from the start), the longest first.
+		for again := true; again; {
+			again = false
+			bounds := append(append([]int{0}, best.kexecs...), len(best.steps))
+			type span struct{ i, j int }
+			var spans []span
+			for a := range bounds {
+				for b := a + 1; b < len(bounds); b++ {
+					if bounds[a] < bounds[b] && bounds[b]-bounds[a] > 1 {
+						spans = append(spans, span{bounds[a], bounds[b]})
+					}
+				}
+			}
+			slices.SortStableFunc(spans, func(x, y span) int { return (y.j - y.i) - (x.j - x.i) })
+			for _, sp := range spans {
+				if remove(sp.i, sp.j) {
+					again = true
+					break
+				}
+			}
+		}
 		// Halves, quarters, ... then single steps.
 		for size := max(len(best.steps)/2, 1); size >= 1; size /= 2 {
 			for i := 0; i+size <= len(best.steps); {
@@ -378,7 +425,7 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 		lower := func(i, j, w int) bool {
 			c := slices.Clone(best.steps)
 			c[i].draws = slices.Clone(c[i].draws)
-			c[i].draws[j] = w
+			c[i].draws[j].v = w
 			if j == 0 {
 				c[i].names = nil // the lowered choice picks the action
 			}
@@ -386,7 +433,7 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 		}
 		at := func(i, j int) int {
 			if i < len(best.steps) && j < len(best.steps[i].draws) {
-				return best.steps[i].draws[j]
+				return best.steps[i].draws[j].v
 			}
 			return 0
 		}

@@ -135,14 +135,17 @@ func TestShrinkerKeepsTheFailure(t *testing.T) {
 	require.Regexp(t, `write\(|ftruncate\(`, out)
 }
 
-// TestReplaySourceWraps: a replayed step reads missing choices as 0 and
-// wraps those out of range.
-func TestReplaySourceWraps(t *testing.T) {
-	s := &replaySource{rec: stepRec{draws: []int{5, 7}}}
-	require.Equal(t, 2, s.Intn(3, ""))
-	require.Equal(t, 0, s.Intn(1, ""))
-	require.Equal(t, 0, s.Intn(4, ""))
-	require.Equal(t, []int{2, 0, 0}, s.used.draws)
+// TestReplaySourceFollowsLabels: a replayed step takes the next recorded
+// choice with the label asked for (skipping those no longer drawn),
+// wraps one out of range and reads a missing one as 0.
+func TestReplaySourceFollowsLabels(t *testing.T) {
+	s := &replaySource{rec: stepRec{draws: []draw{{"task", 5}, {"odd", 1}, {"fd", 7}, {"fd", 2}}}}
+	require.Equal(t, 2, s.Intn(3, "task"))
+	require.Equal(t, 3, s.Intn(4, "fd"), "the odd choice is not drawn now")
+	require.Equal(t, 0, s.Intn(4, "odd"), "nothing recorded after the fd")
+	require.Equal(t, 2, s.Intn(4, "fd"))
+	require.Equal(t, 0, s.Intn(1, "fd"))
+	require.Equal(t, []draw{{"task", 2}, {"fd", 3}, {"odd", 0}, {"fd", 2}, {"fd", 0}}, s.used.draws)
 }
 
 // TestReplaySourceTakesTheRecordedName: a replayed named choice takes
