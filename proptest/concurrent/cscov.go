@@ -332,6 +332,20 @@ func (s *steeredChooser) Choose(d *sched.Decision) int {
 	return i
 }
 
+// unreached returns the goals c has not seen contended, in the table's
+// order; without reboot, those with a reboot are left out.
+func (c *CSCoverage) unreached(reboot bool) []csKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []csKey
+	for _, k := range expectedPairs() {
+		if c.hits[k] == 0 && (reboot || (k.A != KReboot && k.B != KReboot)) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // boost is the generator's steering: extra weight for an instruction that
 // takes a lock in a pair this check has not reached.
 func (c *CSCoverage) boost(k Kind) int {

@@ -145,18 +145,43 @@ var weights = [numKinds]int{
 // Draw generates one round's program.
 func (g Gen) Draw(t *rapid.T, label string) Program { return g.draw(t, label, nil) }
 
-// draw is Draw with boost, if not nil, adding weight to instruction kinds
-// (the critical-section coverage's steering).
-func (g Gen) draw(t *rapid.T, label string, boost func(Kind) int) Program {
+// draw is Draw steered by the critical-section coverage steer, if not nil:
+// in one round in two, a pair of instructions on a lock that steer has not
+// seen contended is planted (plant), and instruction kinds of such pairs
+// weigh more.
+func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 	n := rapid.IntRange(2, min(maxThreads, max(2, g.MaxThreads))).Draw(t, label+"-threads")
 	p := make(Program, n)
 	rebooted := !g.Reboot
+	var boost func(Kind) int
+	var planted *csKey
+	if steer != nil {
+		boost = steer.boost
+		if goals := steer.unreached(g.Reboot); len(goals) > 0 && rapid.IntRange(0, 1).Draw(t, label+"-plant") == 1 {
+			k := goals[rapid.IntRange(0, len(goals)-1).Draw(t, label+"-plant-pair")]
+			planted = &k
+		}
+	}
+	pre := drawPrologue(t, label)
+	if planted != nil {
+		pre = plantPrologue
+	}
 	var written []int // result slots the program's threads fill
-	for _, in := range drawPrologue(t, label) {
+	for _, in := range pre {
 		if in.Dst >= SlotResult {
 			written = append(written, in.Dst)
 		}
 		p[0] = append(p[0], in)
+	}
+	if planted != nil {
+		a, b := plant(*planted)
+		i := rapid.IntRange(0, n-1).Draw(t, label+"-plant-a")
+		j := (i + 1 + rapid.IntRange(0, n-2).Draw(t, label+"-plant-b")) % n
+		p[i] = append(p[i], a)
+		p[j] = append(p[j], b)
+		if a.Kind == KReboot || b.Kind == KReboot {
+			rebooted = true
+		}
 	}
 	for i := range p {
 		m := rapid.IntRange(1, max(1, g.MaxOps)).Draw(t, label+"-ops")
@@ -197,6 +222,64 @@ func drawPrologue(t *rapid.T, label string) []Instr {
 		}
 	}
 	return out
+}
+
+// plantPrologue is the prologue of a round with a planted pair: the
+// sessions the setup hands over retrieved ("a" in slot 3, "b" in slot 4,
+// each with a test file whose handler counts on the test FLB, and "a"
+// with a memfd), and two new sessions ("c" in slot 5 with memfd 0
+// preserved, "a" in slot 6, empty). The planted instructions act on
+// them.
+var plantPrologue = []Instr{
+	{Kind: KRetrieve, Name: "a", Dst: SlotResult, Pre: true},
+	{Kind: KRetrieve, Name: "b", Dst: SlotResult + 1, Pre: true},
+	{Kind: KCreate, Name: "c", Dst: SlotResult + 2, Pre: true},
+	{Kind: KPreserve, Src: SlotResult + 2, Memfd: 0, Token: 1, Pre: true},
+	{Kind: KCreate, Name: "a", Dst: SlotResult + 3, Pre: true},
+}
+
+// plant returns the two instructions of goal k, acting on plantPrologue's
+// sessions: on a session's mutex both on one session (of the kind their
+// instructions take: incoming for retrieve-fd, finish and close,
+// outgoing for preserve), on any other lock each on its own (a close on
+// incoming sessions, whose release finishes files with FLBs, except on
+// the outgoing list's rwsem). A retrieve names the session the other
+// instruction acts on; results go to slot 7.
+func plant(k csKey) (a, b Instr) {
+	const out = NumSlots - 1
+	incoming := []int{SlotResult, SlotResult + 1}
+	outgoing := []int{SlotResult + 2, SlotResult + 3}
+	side := func(kind Kind) []int {
+		if kind == KPreserve || (kind == KClose && k.Class == "luo_session_global.outgoing.rwsem") {
+			return outgoing
+		}
+		return incoming
+	}
+	one := func(kind Kind, nth int) Instr {
+		in := Instr{Kind: kind}
+		slots := side(kind)
+		if k.Class == "luo_session.mutex" {
+			nth = 0
+		}
+		src := slots[nth%len(slots)]
+		switch kind {
+		case KCreate:
+			in.Name, in.Dst = names[nth%len(names)], out
+		case KRetrieve:
+			in.Name, in.Dst = names[nth%2], out
+		case KOpenDev, KDup, KRetrieveFD:
+			in.Src, in.Dst = src, out
+		case KPreserve:
+			in.Src, in.Memfd, in.Token = src, 1, 1
+		case KClose, KFinish, KGetName:
+			in.Src = src
+		}
+		if kind == KRetrieveFD {
+			in.Token = 2
+		}
+		return in
+	}
+	return one(k.A, 0), one(k.B, 1)
 }
 
 // drawInstr draws an instruction, its kind by weight (index 0, retrieve,

@@ -54,7 +54,7 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 			var prog Program
 			var ch sched.Chooser
 			if scheduled {
-				prog = cfg.Gen.draw(t, "program", c.steer.boost)
+				prog = cfg.Gen.draw(t, "program", c.steer)
 				ch = c.steered(sched.RapidSteered(t, c.steerTo))
 			} else {
 				prog = cfg.Gen.Draw(t, "program")
