@@ -38,6 +38,10 @@ type Config struct {
 	// LinTimeout bounds one porcupine check (0: 10s); a timeout is not a
 	// failure.
 	LinTimeout time.Duration
+	// RecordTaken records in Stats.CS which LUO locks each instruction
+	// takes (CSCoverage.Undeclared), for the test that the coverage goals
+	// miss none; it walks the stack at every acquisition.
+	RecordTaken bool
 }
 
 func (c Config) withDefaults() Config {
@@ -434,7 +438,11 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		c.cur[th].Store(-1)
 	}
 	if chooser != nil {
-		s := sched.New(k.Domain(), sched.Options{Chooser: chooser, Trace: true, OnContend: c.contend, PreemptInside: isLUOLock})
+		opts := sched.Options{Chooser: chooser, Trace: true, OnContend: c.contend, PreemptInside: isLUOLock}
+		if c.cfg.RecordTaken {
+			opts.OnAcquire = c.acquired
+		}
+		s := sched.New(k.Domain(), opts)
 		for th := range prog {
 			s.Go(fmt.Sprintf("T%d", th), func(t *sched.Task) { run(th, t) })
 		}

@@ -122,3 +122,16 @@ func TestCSCoverage(t *testing.T) {
 	require.Less(t, len(st.CS.Missing()), concurrent.CSGoals(), "no pair reached:\n%s", out)
 	t.Logf("%d of %d pairs not reached in 300 checks:\n%s", len(st.CS.Missing()), concurrent.CSGoals(), out)
 }
+
+// The critical-section goals are derived from takes (which LUO locks each
+// instruction takes): every acquisition a campaign makes is declared
+// there, so that a lock an instruction takes cannot silently drop out of
+// the table (a new instruction, or a port change that takes a lock in a
+// new place, fails here until takes says so).
+func TestCSTakesDeclared(t *testing.T) {
+	st := &concurrent.Stats{}
+	require.NoError(t, flag.Set("rapid.checks", "300"))
+	rapid.Check(t, concurrent.Property(concurrent.Config{OutDir: t.TempDir(), RecordTaken: true}, st, nil))
+	require.Empty(t, st.CS.Undeclared(), "acquisitions the critical-section goals do not declare (cscov.go: takes)")
+	t.Logf("declared acquisitions not seen in 300 checks: %v", st.CS.Unseen())
+}

@@ -3,6 +3,7 @@ package concurrent
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -32,25 +33,22 @@ var luoLocks = []string{
 	"luo_flb_private.incoming.lock",
 }
 
-// takes lists, for each instruction, the LUO locks through which it can
-// meet another thread's instruction on the same lock instance: the pairs of
-// instructions sharing a lock are the coverage goals. Left out, because no
-// schedule can make them meet: a lock of an object not yet published (the
-// new session's mutex in create, the new luo_file's in preserve), the
-// inner locks of a reboot (it holds the serialize rwsem for write, which
-// excludes every mutator), the locks an instruction takes only when its
-// fdput() happens to run a session's release (counted under close), and
-// the luo_file mutex, which this port takes only under the session mutex
-// (two instructions on one file meet on the session mutex first).
+// takes lists, for each instruction, the LUO locks it takes, including
+// those of a session's release for close. (A release that the fdput() of a
+// call racing the close runs takes them in that call: the table counts
+// such contentions under the call, in cells outside the goals.) The goals are every pair of
+// instructions that take a lock, less the pairs unreachable proves can
+// never meet on one instance of it; TestCSTakesDeclared checks that a
+// campaign takes no lock this list does not declare.
 var takes = map[Kind][]string{
-	KCreate:     {"luo_session_serialize_rwsem", "luo_session_global.outgoing.rwsem"},
+	KCreate:     {"luo_session_serialize_rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex"},
 	KRetrieve:   {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session.mutex"},
-	KClose:      {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock"},
+	KClose:      {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock"},
 	KPreserve:   {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_register_rwlock"},
-	KRetrieveFD: {"luo_session_serialize_rwsem", "luo_session.mutex"},
-	KFinish:     {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock"},
+	KRetrieveFD: {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_file.mutex"},
+	KFinish:     {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock"},
 	KGetName:    {"luo_session_serialize_rwsem"},
-	KReboot:     {"luo_session_serialize_rwsem"},
+	KReboot:     {"luo_session_serialize_rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock"},
 	KFLBGet:     {"luo_flb_private.incoming.lock"},
 }
 
@@ -70,32 +68,52 @@ func pairKey(class string, a, b Kind) csKey {
 
 // sessionSide is the kind of session whose mutex a session instruction
 // takes: the session ioctls check the session's kind before taking
-// anything (EINVAL, M11), and retrieve takes only listed incoming
-// sessions' mutexes. close's release takes either kind's.
+// anything (EINVAL, M11), retrieve takes only listed incoming sessions'
+// mutexes, and create only its new session's, before anyone can see it.
+// close's release takes either kind's.
 var sessionSide = map[Kind]string{
 	KRetrieve: "incoming", KRetrieveFD: "incoming", KFinish: "incoming",
-	KPreserve: "outgoing",
+	KPreserve: "outgoing", KCreate: "new",
 }
 
+// serializeRwsem is the outermost LUO lock. An instruction that takes it
+// takes its other LUO locks inside it (every session and file path does);
+// a reboot takes it for write.
+const serializeRwsem = "luo_session_serialize_rwsem"
+
 // unreachable reports the pairs of instructions that take a lock but can
-// never meet on one instance of it: two reboots (one a round); and on a
-// session's mutex, instructions that take it only on different kinds of
-// session (a preserve's outgoing session, a finish's incoming one), and a
-// close (the session's release, which runs only once the last reference
-// to the session's file is gone) with anything but a retrieve (which finds
-// the session in the incoming list): a session ioctl holds a reference to
-// the file for its whole call, and a session is released once.
+// never meet on one instance of it:
+//   - two reboots (one a round);
+//   - a reboot's locks inside the serialize rwsem, which it holds for
+//     write, with an instruction that takes them inside it too;
+//   - the luo_file mutex, which the port takes only under the file's
+//     session's mutex: two instructions on one file meet there first;
+//   - on a session's mutex, instructions that take it only on different
+//     kinds of session (sessionSide), two creates (each its own new
+//     session), and a close (the session's release,
+//     which runs only once the last reference to the session's file is
+//     gone) with anything but a retrieve (which finds the session in the
+//     incoming list): a session ioctl holds a reference to the file for
+//     its whole call, and a session is released once.
 func unreachable(class string, a, b Kind) bool {
 	if a == KReboot && b == KReboot {
 		return true
 	}
-	if class != "luo_session.mutex" {
-		return false
+	if class != serializeRwsem && (a == KReboot && slices.Contains(takes[b], serializeRwsem) ||
+		b == KReboot && slices.Contains(takes[a], serializeRwsem)) {
+		return true
 	}
-	if a == KClose || b == KClose {
-		return a != KRetrieve && b != KRetrieve
+	switch class {
+	case "luo_file.mutex":
+		return true
+	case "luo_session.mutex":
+		if a == KClose || b == KClose {
+			return a != KRetrieve && b != KRetrieve
+		}
+		sa, sb := sessionSide[a], sessionSide[b]
+		return sa != sb || sa == "new"
 	}
-	return sessionSide[a] != sessionSide[b]
+	return false
 }
 
 // expectedPairs are the goals: for each lock, every pair of instructions
@@ -130,6 +148,9 @@ type CSCoverage struct {
 	mu sync.Mutex
 	// hits counts the contentions seen per goal; guarded by mu.
 	hits map[csKey]int64
+	// seen records the acquisitions seen (Config.RecordTaken); guarded by
+	// mu.
+	seen map[takenKey]bool
 }
 
 func (c *CSCoverage) hit(k csKey) {
@@ -175,6 +196,94 @@ func (c *CSCoverage) Merge(o *CSCoverage) {
 		}
 		c.hits[k] += v
 		c.mu.Unlock()
+	}
+}
+
+// takenKey is a LUO lock class an instruction was seen to take; release
+// marks an acquisition inside a session's release (luo_session_release()),
+// which runs in whichever instruction drops the file's last reference
+// (close, or the fdput() of a call racing the close).
+type takenKey struct {
+	Kind    Kind
+	Class   string
+	Release bool
+}
+
+// taken records an acquisition (Config.RecordTaken).
+func (c *CSCoverage) taken(k takenKey) {
+	c.mu.Lock()
+	if c.seen == nil {
+		c.seen = map[takenKey]bool{}
+	}
+	c.seen[k] = true
+	c.mu.Unlock()
+}
+
+// Undeclared returns the acquisitions seen (Config.RecordTaken) that the
+// goals do not account for, as "kind takes class": a lock taken by an
+// instruction outside a release that takes does not list for it, or
+// inside a release one close does not list. Empty when takes is complete
+// for what ran.
+func (c *CSCoverage) Undeclared() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for k := range c.seen {
+		kind := k.Kind
+		if k.Release {
+			kind = KClose
+		}
+		if !slices.Contains(takes[kind], k.Class) {
+			s := fmt.Sprintf("%s takes %s", k.Kind, k.Class)
+			if k.Release {
+				s += " (in a session release)"
+			}
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Unseen returns the declared acquisitions (takes) never seen
+// (Config.RecordTaken), as "kind takes class".
+func (c *CSCoverage) Unseen() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for k := range numKinds {
+		for _, class := range takes[k] {
+			if !c.seen[takenKey{k, class, false}] && !(k == KClose && c.seen[takenKey{k, class, true}]) {
+				out = append(out, fmt.Sprintf("%s takes %s", k, class))
+			}
+		}
+	}
+	return out
+}
+
+// inSessionRelease reports whether the calling goroutine runs a session's
+// release (a stack walk: for Config.RecordTaken only).
+func inSessionRelease() bool {
+	pc := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(2, pc)])
+	for {
+		f, more := frames.Next()
+		if strings.HasSuffix(f.Function, "liveupdate.(*LUO).sessionRelease") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+// acquired is sched.Options.OnAcquire with Config.RecordTaken.
+func (c *checker) acquired(task int, class string) {
+	if !isLUOLock(class) || task >= maxThreads || c.cov == nil {
+		return
+	}
+	if k := c.cur[task].Load(); k >= 0 {
+		c.cov.taken(takenKey{Kind: Kind(k), Class: class, Release: inSessionRelease()})
 	}
 }
 

@@ -43,16 +43,22 @@
 // such a close into the close and the release (lin.go).
 //
 // Critical-section coverage (cscov.go): for every lock of LUO's lock order
-// and every pair of instructions that take it, the campaign counts the
+// and every pair of instructions that take it (takes, less the pairs that
+// can never meet on one instance: unreachable), the campaign counts the
 // schedules where one was preempted inside the critical section while the
 // other went to take the lock; `luo check` and `luo concurrent` print the
-// table. The scheduler can preempt right after a LUO lock is taken (a
-// critical section with no lock or yield inside is preemptible too, as in
-// a preemptible kernel), and steers there: those points are drawn only
-// where the current thread holds a lock that another runnable thread's
-// instruction takes, for a pair the check has not reached; the generator
-// weights the instructions of pairs not reached. Steering is per check,
-// so that a seed replays the same draws.
+// table, and TestCSTakesDeclared checks that takes declares every lock a
+// campaign takes. The scheduler can preempt right after a LUO lock is
+// taken (a critical section with no lock or yield inside is preemptible
+// too, as in a preemptible kernel), and steers there: those points are
+// drawn only where the current thread holds a lock that another runnable
+// thread's instruction takes, for a pair the check has not reached, and
+// after such a preemption that thread runs on, undisturbed, to the lock
+// (a steered window). The generator plants, in one round in two, a pair
+// the check has not reached (its two instructions first in two threads,
+// on sessions a fixed prologue prepares) and weights the instructions of
+// pairs not reached. Steering is per check, so that a seed replays the
+// same draws.
 //
 // The same programs also run free on real goroutines (Stress), under the
 // race detector with go-deadlock's watchdog on, as a second, independent
