@@ -129,9 +129,10 @@ type checker struct {
 	// so that a seed replays the same draws.
 	cov, steer *CSCoverage
 	// window is the thread a steered window runs (steeredChooser; -1:
-	// none), and waiterMet says it has gone to take a held lock since.
-	window    atomic.Int32
-	waiterMet atomic.Bool
+	// none), windowClass the index in luoLocks of the lock it runs to,
+	// and waiterMet says it has gone to take that lock, held, since.
+	window, windowClass atomic.Int32
+	waiterMet           atomic.Bool
 }
 
 // newChecker boots the machine and runs the setup. scheduled says the

@@ -340,7 +340,7 @@ func (c *checker) contend(holder, waiter int, class string) {
 	if !isLUOLock(class) || holder >= maxThreads || waiter >= maxThreads {
 		return
 	}
-	if int(c.window.Load()) == waiter {
+	if int(c.window.Load()) == waiter && int(c.windowClass.Load()) == slices.Index(luoLocks, class) {
 		c.waiterMet.Store(true)
 	}
 	a, b := c.cur[holder].Load(), c.cur[waiter].Load()
@@ -359,18 +359,22 @@ func (c *checker) contend(holder, waiter int, class string) {
 // is worth more where the current thread holds a LUO lock that another
 // runnable thread's instruction takes, for a pair this check has not yet
 // reached.
-func (c *checker) steerTo(d *sched.Decision) bool { return c.steerTarget(d) > 0 }
+func (c *checker) steerTo(d *sched.Decision) bool {
+	j, _ := c.steerTarget(d)
+	return j > 0
+}
 
 // steerTarget returns the index in d.Candidates of the first other
 // runnable thread whose instruction takes a LUO lock the current thread
-// holds, for a pair this check has not reached; 0 if none.
-func (c *checker) steerTarget(d *sched.Decision) int {
+// holds, for a pair this check has not reached, and that lock's class; 0
+// if none.
+func (c *checker) steerTarget(d *sched.Decision) (int, string) {
 	if c.steer == nil || d.Current < 0 || d.Current >= maxThreads {
-		return 0
+		return 0, ""
 	}
 	a := c.cur[d.Current].Load()
 	if a < 0 {
-		return 0
+		return 0, ""
 	}
 	for _, class := range d.Held {
 		if !isLUOLock(class) {
@@ -382,11 +386,11 @@ func (c *checker) steerTarget(d *sched.Decision) int {
 			}
 			b := c.cur[o].Load()
 			if b >= 0 && slices.Contains(takes[Kind(b)], class) && !unreachable(class, Kind(a), Kind(b)) && !c.steer.reached(pairKey(class, Kind(a), Kind(b))) {
-				return 1 + i
+				return 1 + i, class
 			}
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 // steerWindow bounds the scheduling points a steered window lasts.
@@ -396,7 +400,8 @@ const steerWindow = 64
 // chooser preempts a thread inside a critical section at a steered point
 // (locking.PointLockHeld), the CPU goes to the thread whose instruction
 // takes that lock, and that thread keeps it, with no preemption drawn,
-// until it goes to take a lock another thread holds (contend), its
+// until it goes to take the lock (of that class) another thread holds
+// (contend), its
 // instruction ends, it blocks, or steerWindow points pass: on its way to
 // the lock it may pass many scheduling points, and a preemption drawn at
 // each would mostly hand the CPU back before it gets there. Every choice
@@ -430,11 +435,12 @@ func (s *steeredChooser) Choose(d *sched.Decision) int {
 	}
 	i := s.inner.Choose(d)
 	if i > 0 && d.CurrentRunnable && d.Point == locking.PointLockHeld {
-		if j := s.c.steerTarget(d); j > 0 {
+		if j, class := s.c.steerTarget(d); j > 0 {
 			i = j
 			s.waiter, s.left = d.Candidates[j], steerWindow
 			s.kind = s.c.cur[s.waiter].Load()
 			s.c.waiterMet.Store(false)
+			s.c.windowClass.Store(int32(slices.Index(luoLocks, class)))
 			s.c.window.Store(int32(s.waiter))
 		}
 	}

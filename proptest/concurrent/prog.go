@@ -270,7 +270,7 @@ func plant(k csKey) (a, b Instr) {
 		case KOpenDev, KDup, KRetrieveFD:
 			in.Src, in.Dst = src, out
 		case KPreserve:
-			in.Src, in.Memfd, in.Token = src, 1, 1
+			in.Src, in.Memfd, in.Token = src, 1, 2
 		case KClose, KFinish, KGetName:
 			in.Src = src
 		}
