@@ -267,7 +267,9 @@ func plant(k csKey) (a, b Instr) {
 			in.Name, in.Dst = names[nth%len(names)], out
 		case KRetrieve:
 			in.Name, in.Dst = names[nth%2], out
-		case KOpenDev, KDup, KRetrieveFD:
+		case KOpenDev:
+			in.Dst = out
+		case KDup, KRetrieveFD:
 			in.Src, in.Dst = src, out
 		case KPreserve:
 			in.Src, in.Memfd, in.Token = src, 1, 2
