@@ -92,6 +92,13 @@ func TestSharedFDsExhaustive(t *testing.T) {
 			{{Kind: concurrent.KCreate, Name: "a", Dst: r}, {Kind: concurrent.KClose, Src: r}},
 			{{Kind: concurrent.KClose, Src: r}, {Kind: concurrent.KReboot}},
 		},
+		// A dup of a slot whose fd a close took out, after a create got
+		// the number back: the dup duplicates the new session.
+		{
+			{{Kind: concurrent.KRetrieve, Name: "b", Dst: r + 1, Pre: true}, {Kind: concurrent.KCreate, Name: "b", Dst: r + 2},
+				{Kind: concurrent.KDup, Src: r + 1, Dst: r + 1}, {Kind: concurrent.KRetrieve, Name: "b", Dst: r + 1}},
+			{{Kind: concurrent.KClose, Src: r + 1}},
+		},
 		// An FLB query's get and put are two calls: the last file's
 		// finish between them leaves the FLB to the put.
 		{

@@ -274,7 +274,11 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 	}
 	// The instance is closed: the call looked its number up after the
 	// close, or before it (then the file is pinned; not for a close, which
-	// acts on the table entry, not on the file).
+	// acts on the table entry, not on the file). If the number had a new
+	// holder before the call started, the lookup found that one.
+	if fd, ok := installedBefore(st, in.FDNum, in.Call); ok {
+		return linStepFD(st, in, out, fd)
+	}
 	for _, id := range slices.Sorted(maps.Keys(st.pins)) {
 		if in.Op.Kind == model.OpClose {
 			break
@@ -295,6 +299,19 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		return linStepFD(st, in, out, -1)
 	}
 	return false, st
+}
+
+// installedBefore returns the model fd of the live instance with port
+// number num that a call of this round returned before clock call (the
+// newest, if several).
+func installedBefore(st *linState, num int, call int64) (int, bool) {
+	best, mfd := -1, -1
+	for id, fd := range st.inst {
+		if num >= 0 && fd.port == num && fd.ret > 0 && fd.ret < call && id > best {
+			best, mfd = id, fd.model
+		}
+	}
+	return mfd, best >= 0
 }
 
 // installedLate reports whether a live instance with port number num was
