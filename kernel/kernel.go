@@ -37,13 +37,16 @@ type BootParams struct {
 	// Faults is the machine's fault injector, handed to every subsystem;
 	// nil for none.
 	Faults *fault.Injector
+	// Calls, if set, records LUO's calls into handlers and FLBs.
+	Calls liveupdate.CallRecorder
 }
 
 // Kernel is one running kernel. Its subsystem pointers are set at boot and
 // never change.
 type Kernel struct {
 	rep     *bug.Reporter
-	faults  *fault.Injector // the machine's; nil for none
+	faults  *fault.Injector         // the machine's; nil for none
+	calls   liveupdate.CallRecorder // the machine's; nil for none
 	cmdline Cmdline
 	dom     *locking.Domain
 	mm      *mm.MM
@@ -70,7 +73,7 @@ type Kernel struct {
 // An error is a boot failure: a corrupt hand-over, or LUO's early init
 // failing, which panics in Linux (luo_restore_fail()).
 func Boot(p BootParams) (*Kernel, error) {
-	k := &Kernel{rep: p.Reporter, faults: p.Faults, cmdline: ParseCmdline(p.Cmdline)}
+	k := &Kernel{rep: p.Reporter, faults: p.Faults, calls: p.Calls, cmdline: ParseCmdline(p.Cmdline)}
 	k.dom = locking.NewDomain(locking.Options{Lockdep: p.Lockdep, Reporter: p.Reporter, NoDeadlockWatch: p.NoDeadlockWatch})
 
 	var in *kho.Handover

@@ -17,6 +17,7 @@ func (k *Kernel) liveupdateInit() error {
 		VFS:      k.vfs,
 		KHO:      k.kho,
 		Faults:   k.faults,
+		Calls:    k.calls,
 	})
 	if err != nil {
 		return err

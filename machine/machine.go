@@ -18,6 +18,7 @@ import (
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
 	"luomodel/kernel/kho"
+	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/mm"
 )
 
@@ -56,6 +57,10 @@ type Config struct {
 	// machine boots (locking.Options.NoDeadlockWatch): for a machine whose
 	// tasks run under a controlled scheduler.
 	NoDeadlockWatch bool
+	// Calls, if set, is told of every call the LUO of every kernel the
+	// machine boots makes into a file handler or an FLB
+	// (liveupdate.CallRecorder); like Report, it outlives kexec.
+	Calls liveupdate.CallRecorder
 }
 
 // cmdline renders the kernel command line of c.
@@ -75,12 +80,13 @@ func (c Config) cmdline() string {
 
 // Machine is the simulated computer.
 type Machine struct {
-	ram     *mm.RAM         // immutable
-	rep     *bug.Reporter   // immutable; outlives every kernel
-	cmdline string          // immutable
-	lockdep bool            // immutable
-	noWatch bool            // immutable: Config.NoDeadlockWatch
-	faults  *fault.Injector // immutable
+	ram     *mm.RAM                 // immutable
+	rep     *bug.Reporter           // immutable; outlives every kernel
+	cmdline string                  // immutable
+	lockdep bool                    // immutable
+	noWatch bool                    // immutable: Config.NoDeadlockWatch
+	faults  *fault.Injector         // immutable
+	calls   liveupdate.CallRecorder // immutable
 
 	// k is the running kernel, nil once halted. Written under mu, read
 	// without it, so that Kernel never waits behind a Kexec in progress.
@@ -111,6 +117,7 @@ func New(cfg Config) (*Machine, error) {
 		lockdep: !cfg.NoLockdep,
 		noWatch: cfg.NoDeadlockWatch,
 		faults:  cfg.Faults,
+		calls:   cfg.Calls,
 	}
 	if m.faults == nil {
 		m.faults = fault.New(0)
@@ -132,6 +139,7 @@ func (m *Machine) boot(handover mm.PhysAddr) (*kernel.Kernel, error) {
 		Reporter: m.rep,
 		Lockdep:  m.lockdep,
 		Faults:   m.faults,
+		Calls:    m.calls,
 
 		NoDeadlockWatch: m.noWatch,
 	})

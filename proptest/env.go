@@ -30,6 +30,9 @@ type Env struct {
 	trace []traceEntry
 	// ids binds the model's test files to the port's (env_handler.go).
 	ids testIDs
+	// calls records LUO's calls into handlers and FLBs, in lockstep mode
+	// only (nil otherwise: the port alone runs without a recorder).
+	calls *callLog
 
 	// excuse is a block the last hostile hand-over left without a
 	// reference, which its kernel's ledger accepts (gen_hostile.go).
@@ -50,7 +53,7 @@ type traceEntry struct {
 	note string
 	op   model.Op
 	res  model.Result
-	// calls are the test module's callbacks the model predicted (a
+	// calls are the handler and FLB callbacks the model predicted (a
 	// copy), printed under the operation.
 	calls []model.Call
 }
@@ -63,12 +66,25 @@ func NewEnv(lockstep bool) (*Env, error) {
 		tasks:    map[model.TaskID]*kernel.Task{},
 		nextTask: 1,
 	}
-	m, err := machine.New(machine.Config{LiveUpdate: true, Report: e.report})
+	if lockstep {
+		e.calls = &callLog{}
+	}
+	m, err := machine.New(e.machineConfig())
 	if err != nil {
 		return nil, err
 	}
 	e.M = m
 	return e, nil
+}
+
+// machineConfig is the configuration of e's machines: LUO on, reports to
+// e, and in lockstep mode LUO's calls into handlers to e.calls.
+func (e *Env) machineConfig() machine.Config {
+	c := machine.Config{LiveUpdate: true, Report: e.report}
+	if e.calls != nil {
+		c.Calls = e.calls
+	}
+	return c
 }
 
 func (e *Env) report(r *bug.Report) {

@@ -5,19 +5,27 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
 	"luomodel/kernel/lib/liveupdatetest"
+	"luomodel/kernel/liveupdate"
 	"luomodel/model"
 )
 
 // This file runs the operations of LUO's in-kernel face on the port (the
-// test module's syscalls and controls) and compares the callbacks the
-// port's test module received with the model's prediction after every
-// operation: a callback too many, too few, out of order, on another file
-// or with another result is a disagreement, shown as both C-like traces.
+// test module's syscalls and controls) and compares the calls LUO made
+// into every handler and FLB (memfd's and the test module's, recorded by
+// LUO's callback seam, liveupdate.CallRecorder) with the model's
+// prediction after every operation: a callback too many, too few, out of
+// order, on another file or with another result is a disagreement, shown
+// as both C-like traces. The test module's own trace (what its handler
+// and FLBs received) is kept beside it and must be exactly LUO's calls of
+// them: it catches a call that bypasses the seam, and names a file of the
+// new kernel LUO calls about before it is retrieved (the handler reads
+// the id from its serialized page).
 
 // oNonblock is O_NONBLOCK, delete_module's flag.
 const oNonblock = 0x800
@@ -58,6 +66,15 @@ func (m *testIDs) port(mid model.TestFileID) uint64 {
 		return p
 	}
 	return 1<<63 | uint64(mid)
+}
+
+// model returns the model's name of the port's test file pid; a file the
+// model never saw gets a name no model file has.
+func (m *testIDs) model(pid uint64) model.ObjRef {
+	if id, ok := m.fromPort[pid]; ok {
+		return model.ObjRef{Test: id}
+	}
+	return model.ObjRef{Session: fmt.Sprintf("<port test file %#x>", pid)}
 }
 
 // testDriver returns the running kernel's test module driver.
@@ -187,54 +204,152 @@ func takeCalls(k *kernel.Kernel) liveupdatetest.Trace {
 	return k.LiveupdateTest().TakeTrace()
 }
 
-// modelCalls converts the model's calls of the test module's handler and
-// FLBs to the test module's records (the memfd handler records none).
-func (e *Env) modelCalls(calls []model.Call) (liveupdatetest.Trace, error) {
-	var out liveupdatetest.Trace
-	for _, c := range calls {
-		var pc liveupdatetest.Call
-		var ok bool
-		switch {
-		case c.FLB != "":
-			pc.Op, ok = testOp(c.Name, true)
-			if _, err := fmt.Sscanf(c.FLB, "liveupdate-test-flb-v%d", &pc.FLB); err != nil {
-				return nil, fmt.Errorf("model call on FLB %q", c.FLB)
+// callLog is an Env's liveupdate.CallRecorder (lockstep mode only): the
+// calls the LUO of every kernel of the machine made into handlers and
+// FLBs since the last take. Two buffers take turns, so that recording
+// allocates only while they grow.
+type callLog struct {
+	mu    sync.Mutex
+	calls []liveupdate.Callback
+	spare []liveupdate.Callback
+}
+
+// RecordCallback implements liveupdate.CallRecorder.
+func (c *callLog) RecordCallback(cb liveupdate.Callback) {
+	c.mu.Lock()
+	c.calls = append(c.calls, cb)
+	c.mu.Unlock()
+}
+
+// take returns the records so far and empties the log; the slice is
+// valid until the next take.
+func (c *callLog) take() []liveupdate.Callback {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	clear(c.spare) // drop the files and handlers the older records point at
+	c.calls, c.spare = c.spare[:0], out
+	return out
+}
+
+// isTestFLB says whether compat is one of the test module's FLBs.
+func isTestFLB(compat string) bool { return strings.HasPrefix(compat, "liveupdate-test-flb-v") }
+
+// portCalls turns the calls LUO made (seam, recorded by LUO for every
+// handler) into the model's form, and checks them against the callbacks
+// the test module received (mod): every call LUO made into the test
+// handler or a test FLB must be one the module received, in the same
+// order, with the same result, and the module must have received no
+// other. The model's name of a test file is its id (from the file, or
+// for one not retrieved from the module's record: the handler reads it
+// from its serialized page); any other file is named by its session and
+// token.
+func (e *Env) portCalls(seam []liveupdate.Callback, mod liveupdatetest.Trace) ([]model.Call, error) {
+	if len(seam) == 0 && len(mod) == 0 {
+		return nil, nil
+	}
+	out := make([]model.Call, 0, len(seam))
+	j := 0
+	for i := range seam {
+		c := &seam[i]
+		var got *liveupdatetest.Call
+		test := false
+		if c.Op.IsFLB() {
+			test = isTestFLB(c.FLB.Compatible)
+		} else {
+			test = c.Handler.Compatible == model.TestCompatible
+		}
+		if test {
+			if j == len(mod) {
+				return nil, fmt.Errorf("LUO called %s, the test module received no such callback\n%s", c, seamVsModule(seam, mod))
 			}
-		case c.Handler == model.TestCompatible:
-			pc.Op, ok = testOp(c.Name, false)
-			pc.FLB = -1
-			pc.File = e.ids.port(c.File.Test)
-		default:
+			got = &mod[j]
+			j++
+			if !sameCallback(c, got) {
+				return nil, fmt.Errorf("LUO called %s, the test module received %s\n%s", c, got, seamVsModule(seam, mod))
+			}
+		}
+		mc := model.Call{Name: c.Op.String(), Result: c.Errno(), Bool: c.Op.IsBool()}
+		if c.Op.IsFLB() {
+			mc.FLB = c.FLB.Compatible
+			out = append(out, mc)
 			continue
 		}
-		if !ok {
-			return nil, fmt.Errorf("model call %s has no test-module counterpart", c)
+		mc.Handler = c.Handler.Compatible
+		if id, ok := liveupdatetest.FileID(c.File); ok {
+			mc.File = e.ids.model(id)
+		} else if c.File == nil && got != nil && got.File != 0 {
+			mc.File = e.ids.model(got.File)
+		} else {
+			mc.File = model.ObjRef{Session: c.Session, Token: c.Token}
 		}
-		switch pc.Op.Kind() {
-		case liveupdatetest.KindErrno:
-			pc.Result = -int64(c.Result)
-		case liveupdatetest.KindBool:
-			if c.Result == 0 {
-				pc.Result = 1
-			}
-		}
-		out = append(out, pc)
+		out = append(out, mc)
+	}
+	if j < len(mod) {
+		return nil, fmt.Errorf("the test module received %s, which LUO did not call\n%s", mod[j], seamVsModule(seam, mod))
 	}
 	return out, nil
 }
 
-// CallMismatch is a disagreement between the callbacks the port's test
-// module received during an operation and those the model predicts.
+// sameCallback says whether LUO's call c is the callback the test module
+// received as m: the same callback, FLB and result (get_id's value is the
+// handler's business; the module records the id it keys).
+func sameCallback(c *liveupdate.Callback, m *liveupdatetest.Call) bool {
+	name := c.Op.String()
+	if c.Op.IsFLB() {
+		name = "flb_" + name
+		if liveupdatetest.FLBCompatible(m.FLB) != c.FLB.Compatible {
+			return false
+		}
+	}
+	if m.Op.String() != name {
+		return false
+	}
+	if id, ok := liveupdatetest.FileID(c.File); ok && m.File != 0 && id != m.File {
+		return false
+	}
+	return c.Op == liveupdate.CallGetID || c.Ret == m.Result
+}
+
+// seamVsModule renders both sides of a disagreement between LUO's calls
+// and the test module's.
+func seamVsModule(seam []liveupdate.Callback, mod liveupdatetest.Trace) string {
+	var b strings.Builder
+	b.WriteString("LUO called:\n")
+	for _, c := range seam {
+		fmt.Fprintf(&b, "    %s\n", c)
+	}
+	b.WriteString("the test module received:\n")
+	b.WriteString(indentTrace(mod))
+	return b.String()
+}
+
+// CallMismatch is a disagreement between the calls LUO made into the
+// handlers and FLBs during an operation (every handler's, memfd's too)
+// and those the model predicts.
 type CallMismatch struct {
 	Op    model.Op
 	Res   model.Result
-	Port  liveupdatetest.Trace
-	Model liveupdatetest.Trace
+	Port  []model.Call
+	Model []model.Call
 }
 
 func (m *CallMismatch) Error() string {
-	return fmt.Sprintf("port and model disagree on the callbacks of\n  %s\nport's test module received:\n%smodel predicts:\n%s",
-		model.Format(m.Op, m.Res), indentTrace(m.Port), indentTrace(m.Model))
+	return fmt.Sprintf("port and model disagree on the callbacks of\n  %s\nLUO called:\n%smodel predicts:\n%s",
+		model.Format(m.Op, m.Res), indentCalls(m.Port), indentCalls(m.Model))
+}
+
+func indentCalls(c []model.Call) string {
+	if len(c) == 0 {
+		return "    (none)\n"
+	}
+	var b strings.Builder
+	for _, x := range c {
+		b.WriteString("    ")
+		b.WriteString(x.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 func indentTrace(t liveupdatetest.Trace) string {
@@ -250,38 +365,33 @@ func indentTrace(t liveupdatetest.Trace) string {
 	return b.String()
 }
 
-// checkCalls compares the port's callbacks of op (received by the test
-// modules of before, the kernel op started in, and of the kernel running
-// now) with the model's, and records them in the trace. New bindings of
-// test files are learnt from the port's records of files the model knows
-// (a retrieved file keeps its id).
+// checkCalls compares the calls LUO made into every handler and FLB
+// during op (in the kernel op started in, and in the kernel running now)
+// with the model's prediction, after checking the test module received
+// exactly LUO's calls of its handler and FLBs; and records the model's in
+// the trace. New bindings of test files are learnt first (a retrieved
+// file keeps its id).
 func (e *Env) checkCalls(before *kernel.Kernel, op model.Op, pr model.Result) error {
-	port := takeCalls(before)
+	mod := takeCalls(before)
 	if now := e.M.Kernel(); now != before {
-		port = append(port, takeCalls(now)...)
-	}
-	// The value get_id returns is the handler's business (the model
-	// checks that each file keeps one key in the map).
-	for i := range port {
-		if port[i].Op.Kind() == liveupdatetest.KindID {
-			port[i].Result = 0
-		}
+		mod = append(mod, takeCalls(now)...)
 	}
 	if !e.lockstep {
 		return nil
 	}
+	seam := e.calls.take()
 	if err := e.learnTestFile(op, pr); err != nil {
 		return err
 	}
-	want, err := e.modelCalls(e.S.Calls)
+	port, err := e.portCalls(seam, mod)
 	if err != nil {
-		return err
+		return fmt.Errorf("LUO's calls of\n  %s\nare not what the test module received: %w", model.Format(op, pr), err)
 	}
 	if len(e.S.Calls) > 0 {
 		e.trace[len(e.trace)-1].calls = slices.Clone(e.S.Calls)
 	}
-	if port.String() != want.String() {
-		return &CallMismatch{Op: op, Res: pr, Port: port, Model: want}
+	if !slices.Equal(port, e.S.Calls) {
+		return &CallMismatch{Op: op, Res: pr, Port: port, Model: slices.Clone(e.S.Calls)}
 	}
 	return nil
 }

@@ -76,13 +76,16 @@ func (e *Env) ExecHostile(h model.Hostile) (model.Result, error) {
 		}
 	} else {
 		takeCalls(before)
+		if e.calls != nil {
+			e.calls.take()
+		}
 	}
 	if orphan != 0 && e.M.Kernel() != nil {
 		e.excuse = excuse{kernel: e.M.Kernel(), pa: orphan,
 			why: "folio whose only reference a hostile hand-over rewrote: nothing can restore it, reserved for good"}
 	}
 	if errors.Is(err, machine.ErrKernelPanic) {
-		m, err := machine.New(machine.Config{LiveUpdate: true, Report: e.report})
+		m, err := machine.New(e.machineConfig())
 		if err != nil {
 			return pr, err
 		}

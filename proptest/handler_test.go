@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"luomodel/kernel/liveupdate"
+	"luomodel/model"
 )
 
 // handlerSkip leaves out every action of the in-kernel face
@@ -51,9 +54,36 @@ func TestCampaignReachesCallbacks(t *testing.T) {
 	for _, cell := range []string{
 		"test.can_preserve/true", "test.preserve/OK", "test.freeze/OK", "test.retrieve/OK",
 		"test.can_finish/true", "test.finish/OK", "flb.preserve/OK", "flb.retrieve/OK", "flb.finish/OK",
+		"memfd.can_preserve/true", "memfd.preserve/OK", "memfd.freeze/OK", "memfd.retrieve/OK", "memfd.finish/OK",
 	} {
 		require.NotContains(t, miss, cell)
 	}
+}
+
+// TestMemfdCallsCompared: LUO's calls into the memfd handler are compared
+// with the model's after every operation. A kexec of three preserved
+// memfds shows their freezes, in preservation order, under the reboot;
+// one memfd callback too many (an unpreserve LUO's recorder saw during
+// the kexec) is a CallMismatch naming it.
+func TestMemfdCallsCompared(t *testing.T) {
+	e, do := hostileEnv(t)
+	do(model.Op{Kind: model.OpKexec})
+	got := e.trace[len(e.trace)-1].calls
+	require.Equal(t, []model.Call{
+		{Handler: model.MemfdCompatible, Name: model.CbFreeze, File: model.ObjRef{Session: "a", Token: 1}},
+		{Handler: model.MemfdCompatible, Name: model.CbFreeze, File: model.ObjRef{Session: "a", Token: 2}},
+		{Handler: model.MemfdCompatible, Name: model.CbFreeze, File: model.ObjRef{Session: "b", Token: 3}},
+	}, got)
+
+	e, _ = hostileEnv(t)
+	fh := e.M.Kernel().MemfdHandler()
+	e.calls.RecordCallback(liveupdate.Callback{Op: liveupdate.CallUnpreserve, Handler: fh, Session: "a", Token: 2})
+	_, err := e.Exec(model.Op{Kind: model.OpKexec})
+	var mm *CallMismatch
+	require.ErrorAs(t, err, &mm)
+	require.Contains(t, err.Error(), `memfd-v1.unpreserve("a"/2) = 0`)
+	require.Len(t, mm.Port, 4)
+	require.Len(t, mm.Model, 3)
 }
 
 // BenchmarkLockstepHandlerSteps measures steps/s of the lockstep machine

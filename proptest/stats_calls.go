@@ -7,10 +7,11 @@ import (
 	"luomodel/proptest/summary"
 )
 
-// The callback coverage of a campaign: which handler and FLB callbacks of
-// the test module ran with which outcome, counted from the model's trace
-// of every operation (the port's trace is checked against it). A row is
-// "test.<callback>" or "flb.<callback>"; a column is the result (OK, true,
+// The callback coverage of a campaign: which handler and FLB callbacks
+// (the test module's and memfd's) ran with which outcome, counted from the
+// model's trace of every operation (LUO's calls are checked against it).
+// A row is "test.<callback>", "memfd.<callback>" or "flb.<callback>"; a
+// column is the result (OK, true,
 // false, -ERRNO: each errno a directive or a fault injects), or for the
 // void callbacks that undo something, what caused them: unfreeze after a
 // failed freeze (rollback) or a failed kho_finalize (finalize), an FLB's
@@ -20,23 +21,29 @@ import (
 // ExpectedCalls lists the callback x outcome cells a default `luo check`
 // must reach.
 var ExpectedCalls = map[string][]string{
-	"test.can_preserve": {"true", "false"},
-	"test.get_id":       {"OK"},
-	"test.preserve":     {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
-	"test.freeze":       {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
-	"test.unfreeze":     {"rollback", "finalize"},
-	"test.unpreserve":   {"OK"},
-	"test.retrieve":     {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
-	"test.can_finish":   {"true", "false"},
-	"test.finish":       {"OK"},
-	"flb.preserve":      {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
-	"flb.unpreserve":    {"last", "rollback"},
-	"flb.retrieve":      {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
-	"flb.finish":        {"OK"},
+	"test.can_preserve":  {"true", "false"},
+	"test.get_id":        {"OK"},
+	"test.preserve":      {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
+	"test.freeze":        {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
+	"test.unfreeze":      {"rollback", "finalize"},
+	"test.unpreserve":    {"OK"},
+	"test.retrieve":      {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
+	"test.can_finish":    {"true", "false"},
+	"test.finish":        {"OK"},
+	"flb.preserve":       {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
+	"flb.unpreserve":     {"last", "rollback"},
+	"flb.retrieve":       {"OK", "-ENOMEM", "-EIO", "-ENOSPC"},
+	"flb.finish":         {"OK"},
+	"memfd.can_preserve": {"true", "false"},
+	"memfd.get_id":       {"OK"},
+	"memfd.preserve":     {"OK", "-ENOMEM"},
+	"memfd.freeze":       {"OK"},
+	"memfd.unpreserve":   {"OK"},
+	"memfd.retrieve":     {"OK"},
+	"memfd.finish":       {"OK"},
 }
 
-// callCells returns the cells an operation's calls reach: the test
-// handler's and the FLBs' (the memfd handler's are in the op table).
+// callCells returns the cells an operation's calls reach.
 func callCells(op model.Op, res model.Result, calls []model.Call) []string {
 	var cells []string
 	failed := false // a freeze or preserve of this operation failed
@@ -52,6 +59,8 @@ func callCells(op model.Op, res model.Result, calls []model.Call) []string {
 			row = "flb." + c.Name
 		case c.Handler == model.TestCompatible:
 			row = "test." + c.Name
+		case c.Handler == model.MemfdCompatible:
+			row = "memfd." + c.Name
 		default:
 			continue
 		}

@@ -104,4 +104,10 @@
 // with live outgoing state (first preserve to last unpreserve) or
 // retrieved incoming state (retrieval to finish). Snapshot shows handlers,
 // their FLBs and every FLB's counts, data, objects and flags.
+//
+// Every call into a handler's or an FLB's ops goes through luo_callback.go,
+// which tells Config.Calls (a CallRecorder), if set, of each one: callback,
+// handler or FLB, session and token, file, result. The lockstep checker
+// compares these with the model's prediction for every handler; with no
+// recorder a call costs a nil check.
 package liveupdate

@@ -32,6 +32,9 @@ type Config struct {
 	KHO      *kho.KHO
 	// Faults is the machine's fault injector; nil for none.
 	Faults *fault.Injector
+	// Calls, if set, is told of every call LUO makes into a file handler
+	// or an FLB (luo_callback.go).
+	Calls CallRecorder
 }
 
 // LUO is one kernel's Live Update Orchestrator: luo_global,
@@ -44,6 +47,9 @@ type LUO struct {
 	vfs *vfs.VFS        // immutable
 	// faults is the machine's fault injector; immutable, nil for none.
 	faults *fault.Injector
+	// calls records LUO's calls into handlers and FLBs; immutable, nil
+	// for none.
+	calls CallRecorder
 
 	// luo_global. Written only at boot (EarlyInit, LateInit), before any
 	// task can reach LUO; read-only afterwards.
@@ -143,7 +149,7 @@ func earlyInit(cfg Config, h handover, m physMem) (*LUO, error) {
 	if rep == nil && cfg.Domain != nil {
 		rep = cfg.Domain.Reporter()
 	}
-	l := &LUO{dom: cfg.Domain, rep: rep, mem: m, kho: h, vfs: cfg.VFS, faults: cfg.Faults, enabled: cfg.Enabled}
+	l := &LUO{dom: cfg.Domain, rep: rep, mem: m, kho: h, vfs: cfg.VFS, faults: cfg.Faults, calls: cfg.Calls, enabled: cfg.Enabled}
 	l.sessionFops.l = l
 	l.serializeRwsem.Init(cfg.Domain, "luo_session_serialize_rwsem")
 	l.registerRwsem.Init(cfg.Domain, "luo_register_rwlock")

@@ -67,16 +67,6 @@ func (l *LUO) freeFilesMemLocked(fs *fileSet) {
 	fs.filesPA = 0
 }
 
-// getID ports luo_file.c:luo_get_id(): the key of the double-preservation
-// map, the handler's GetID or else the file's identity.
-func getID(fh *FileHandler, file *vfs.File) preservedKey {
-	checkHandlerOwner(fh, ".get_id")
-	if fh.Ops.GetID != nil {
-		return preservedKey{id: fh.Ops.GetID(file)}
-	}
-	return preservedKey{file: file}
-}
-
 // tokenIsUsedLocked ports luo_file.c:luo_token_is_used().
 func (l *LUO) tokenIsUsedLocked(fs *fileSet, token uint64) bool {
 	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
@@ -143,8 +133,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 
 		l.registerRwsem.DownRead()
 		for _, r := range l.handlerList() {
-			checkHandlerOwner(r.fh, ".can_preserve")
-			if r.fh.Ops.CanPreserve(r.fh, file) {
+			if l.callCanPreserve(fs, token, r.fh, file) {
 				// Pin the handler and its module while the
 				// lookup's lock is held; a going module is no
 				// handler at all.
@@ -161,7 +150,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 		}
 		done = stepModuleGet
 
-		key = getID(reg.fh, file)
+		key = l.callGetID(fs, token, reg.fh, file)
 		if err := l.preserved.insert(key, file); err != nil {
 			return err
 		}
@@ -190,8 +179,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 		// itself.
 		err = l.faults.Fail(fault.HandlerPreserve)
 		if err == nil {
-			checkHandlerOwner(fh, ".preserve")
-			err = fh.Ops.Preserve(&args)
+			err = l.callPreserve(fs, f, &args)
 		}
 		if err == nil {
 			f.serializedData = args.SerializedData
@@ -206,7 +194,7 @@ func (l *LUO) preserveFileLocked(ctx *vfs.Context, fs *fileSet, token uint64, fd
 		l.flbFileUnpreserve(reg)
 	}
 	if done >= stepInsert {
-		l.preserved.erase(getID(reg.fh, file))
+		l.preserved.erase(l.callGetID(fs, token, reg.fh, file))
 	}
 	if done >= stepModuleGet {
 		reg.users.Add(-1)
@@ -234,10 +222,9 @@ func (l *LUO) fileUnpreserveFilesLocked(ctx *vfs.Context, fs *fileSet) {
 			SerializedData: f.serializedData,
 			PrivateData:    f.privateData,
 		}
-		checkHandlerOwner(f.fh, ".unpreserve")
-		f.fh.Ops.Unpreserve(&args)
+		l.callUnpreserve(fs, f, &args)
 		l.flbFileUnpreserve(f.reg)
-		l.preserved.erase(getID(f.fh, f.file))
+		l.preserved.erase(l.callGetID(fs, f.token, f.fh, f.file))
 		fs.files = fs.files[:len(fs.files)-1]
 		fs.count--
 		ctx.Fput(f.file)
@@ -250,7 +237,7 @@ func (l *LUO) fileUnpreserveFilesLocked(ctx *vfs.Context, fs *fileSet) {
 // optional Freeze, which may update the serialized data.
 //
 // Requires: the session mutex held; takes f.mutex.
-func (l *LUO) fileFreezeOne(f *luoFile) error {
+func (l *LUO) fileFreezeOne(fs *fileSet, f *luoFile) error {
 	l.fileLock(f)
 	defer f.mutex.Unlock()
 	// The fault site stands for a freeze() that fails, with or without
@@ -258,17 +245,13 @@ func (l *LUO) fileFreezeOne(f *luoFile) error {
 	if err := l.faults.Fail(fault.HandlerFreeze); err != nil {
 		return toErrno(err)
 	}
-	checkHandlerOwner(f.fh, ".freeze")
-	if f.fh.Ops.Freeze == nil {
-		return nil
-	}
 	args := FileOpArgs{
 		Handler:        f.fh,
 		File:           f.file,
 		SerializedData: f.serializedData,
 		PrivateData:    f.privateData,
 	}
-	if err := f.fh.Ops.Freeze(&args); err != nil {
+	if err := l.callFreeze(fs, f, &args); err != nil {
 		return toErrno(err)
 	}
 	f.serializedData = args.SerializedData
@@ -280,20 +263,16 @@ func (l *LUO) fileFreezeOne(f *luoFile) error {
 // needs it to unpreserve or to freeze again.
 //
 // Requires: the session mutex held; takes f.mutex.
-func (l *LUO) fileUnfreezeOne(f *luoFile) {
+func (l *LUO) fileUnfreezeOne(fs *fileSet, f *luoFile) {
 	l.fileLock(f)
 	defer f.mutex.Unlock()
-	checkHandlerOwner(f.fh, ".unfreeze")
-	if f.fh.Ops.Unfreeze == nil {
-		return
-	}
 	args := FileOpArgs{
 		Handler:        f.fh,
 		File:           f.file,
 		SerializedData: f.serializedData,
 		PrivateData:    f.privateData,
 	}
-	f.fh.Ops.Unfreeze(&args)
+	l.callUnfreeze(fs, f, &args)
 }
 
 // fileUnfreezeFirstLocked ports luo_file.c:__luo_file_unfreeze(): unfreeze
@@ -302,7 +281,7 @@ func (l *LUO) fileUnfreezeOne(f *luoFile) {
 func (l *LUO) fileUnfreezeFirstLocked(fs *fileSet, n int) {
 	fs.assertSetLocked() // instrumentation: session->mutex, not asserted upstream
 	for _, f := range fs.files[:n] {
-		l.fileUnfreezeOne(f)
+		l.fileUnfreezeOne(fs, f)
 	}
 	l.clearPA(fs.filesPA, FileBlockSize)
 }
@@ -322,7 +301,7 @@ func (l *LUO) fileFreezeLocked(fs *fileSet, fssPA mm.PhysAddr) error {
 	}
 	var b [FileSerSize]byte
 	for i, f := range fs.files {
-		if err := l.fileFreezeOne(f); err != nil {
+		if err := l.fileFreezeOne(fs, f); err != nil {
 			l.log.printf("warn", "Freeze failed for token[%#x] handler[%s] err[%v]", f.token, f.fh.Compatible, err)
 			l.fileUnfreezeFirstLocked(fs, i)
 			return err
@@ -395,8 +374,7 @@ func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
 	}
 
 	args := FileOpArgs{Handler: f.fh, SerializedData: f.serializedData}
-	checkHandlerOwner(f.fh, ".retrieve")
-	err := f.fh.Ops.Retrieve(&args)
+	err := l.callRetrieve(fs, f, &args)
 	if err == nil && l.rep.WarnOn(args.File == nil, "liveupdate: handler %s retrieved no file", f.fh.Compatible) {
 		err = syscall.EIO
 	}
@@ -417,7 +395,7 @@ func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
 	// A reference for LUO, kept until finish; the handler's goes to the
 	// caller.
 	f.file.Get()
-	f.key = getID(f.fh, f.file)
+	f.key = l.callGetID(fs, token, f.fh, f.file)
 	ierr := l.preserved.insert(f.key, f.file)
 	l.rep.WarnOn(ierr != nil, "liveupdate: retrieved file of token %#x is already preserved", token)
 	f.retrieveStatus = 1
@@ -428,7 +406,7 @@ func (l *LUO) retrieveFileLocked(fs *fileSet, token uint64) (*vfs.File, error) {
 // handler's optional CanFinish; false is EBUSY.
 //
 // Requires: the session mutex held; takes f.mutex.
-func (l *LUO) fileCanFinishOne(f *luoFile) error {
+func (l *LUO) fileCanFinishOne(fs *fileSet, f *luoFile) error {
 	l.fileLock(f)
 	defer f.mutex.Unlock()
 	// The fault site stands for can_finish() saying no, with or without
@@ -436,17 +414,13 @@ func (l *LUO) fileCanFinishOne(f *luoFile) error {
 	if l.faults.Should(fault.HandlerCanFinish) {
 		return syscall.EBUSY
 	}
-	checkHandlerOwner(f.fh, ".can_finish")
-	if f.fh.Ops.CanFinish == nil {
-		return nil
-	}
 	args := FileOpArgs{
 		Handler:        f.fh,
 		File:           f.file,
 		SerializedData: f.serializedData,
 		RetrieveStatus: f.retrieveStatus,
 	}
-	if !f.fh.Ops.CanFinish(&args) {
+	if !l.callCanFinish(fs, f, &args) {
 		return syscall.EBUSY
 	}
 	return nil
@@ -458,7 +432,7 @@ func (l *LUO) fileCanFinishOne(f *luoFile) error {
 //
 // Requires: the session mutex held; takes f.mutex, and under it
 // luo_register_rwlock (read) and the FLBs' incoming locks.
-func (l *LUO) fileFinishOne(f *luoFile) {
+func (l *LUO) fileFinishOne(fs *fileSet, f *luoFile) {
 	l.fileLock(f)
 	defer f.mutex.Unlock()
 	args := FileOpArgs{
@@ -467,8 +441,7 @@ func (l *LUO) fileFinishOne(f *luoFile) {
 		SerializedData: f.serializedData,
 		RetrieveStatus: f.retrieveStatus,
 	}
-	checkHandlerOwner(f.fh, ".finish")
-	f.fh.Ops.Finish(&args)
+	l.callFinish(fs, f, &args)
 	l.flbFileFinish(f.reg)
 }
 
@@ -483,15 +456,15 @@ func (l *LUO) fileFinishLocked(ctx *vfs.Context, fs *fileSet) error {
 		return nil
 	}
 	for _, f := range fs.files {
-		if err := l.fileCanFinishOne(f); err != nil {
+		if err := l.fileCanFinishOne(fs, f); err != nil {
 			return err
 		}
 	}
 	for len(fs.files) > 0 {
 		f := fs.files[len(fs.files)-1]
-		l.fileFinishOne(f)
+		l.fileFinishOne(fs, f)
 		if f.file != nil {
-			l.preserved.erase(getID(f.fh, f.file))
+			l.preserved.erase(l.callGetID(fs, f.token, f.fh, f.file))
 			ctx.Fput(f.file)
 		}
 		fs.files = fs.files[:len(fs.files)-1]
@@ -603,10 +576,10 @@ func (l *LUO) fileDeserializeEntriesLocked(fs *fileSet, fss *FileSetSer) error {
 	return nil
 }
 
-// fileSetInit ports luo_file.c:luo_file_set_init(); lock is the owning
-// session's mutex.
-func (l *LUO) fileSetInit(fs *fileSet, lock *locking.Mutex) {
-	*fs = fileSet{lock: lock}
+// fileSetInit ports luo_file.c:luo_file_set_init(); owner is the session
+// the set belongs to and lock its mutex.
+func (l *LUO) fileSetInit(fs *fileSet, owner *session, lock *locking.Mutex) {
+	*fs = fileSet{lock: lock, owner: owner}
 }
 
 // assertSetLocked asserts that the session mutex guarding fs is held.

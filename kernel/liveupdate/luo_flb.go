@@ -179,12 +179,11 @@ func (l *LUO) flbFilePreserveOne(flb *FLB) error {
 			return syscall.ENODEV
 		}
 		args := FLBOpArgs{FLB: flb}
-		checkFLBOwner(flb, ".preserve")
 		// The fault site stands for the FLB's preserve() failing; the
 		// FLB is then not called.
 		err := l.faults.Fail(fault.FLBPreserve)
 		if err == nil {
-			err = flb.Ops.Preserve(&args)
+			err = l.callFLBPreserve(flb, &args)
 		}
 		if err != nil {
 			module.Put(flb.Ops.Owner)
@@ -211,10 +210,7 @@ func (l *LUO) flbFileUnpreserveOne(flb *FLB) {
 		return
 	}
 	args := FLBOpArgs{FLB: flb, Data: p.outgoing.data, Obj: p.outgoing.obj}
-	checkFLBOwner(flb, ".unpreserve")
-	if flb.Ops.Unpreserve != nil {
-		flb.Ops.Unpreserve(&args)
-	}
+	l.callFLBUnpreserve(flb, &args)
 	p.outgoing.data = 0
 	p.outgoing.obj = nil
 	module.Put(flb.Ops.Owner)
@@ -259,12 +255,11 @@ func (l *LUO) flbRetrieveOneLocked(flb *FLB) error {
 		return syscall.ENODEV
 	}
 	args := FLBOpArgs{FLB: flb, Data: p.incoming.data}
-	checkFLBOwner(flb, ".retrieve")
 	// The fault site stands for the FLB's retrieve() failing before it
 	// consumed anything; the FLB is then not called.
 	err := l.faults.Fail(fault.FLBRetrieve)
 	if err == nil {
-		err = flb.Ops.Retrieve(&args)
+		err = l.callFLBRetrieve(flb, &args)
 	}
 	if err != nil {
 		module.Put(flb.Ops.Owner)
@@ -297,8 +292,7 @@ func (l *LUO) FLBPutIncoming(flb *FLB) {
 		}
 	}
 	args := FLBOpArgs{FLB: flb, Obj: p.incoming.obj}
-	checkFLBOwner(flb, ".finish")
-	flb.Ops.Finish(&args)
+	l.callFLBFinish(flb, &args)
 	p.incoming.data = 0
 	p.incoming.obj = nil
 	p.incoming.finished = true

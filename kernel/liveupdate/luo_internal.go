@@ -50,6 +50,9 @@ type fileSet struct {
 	// and the port's *Locked functions assert it. Not in C, which passes
 	// the set alone; immutable.
 	lock *locking.Mutex
+	// owner is the session the set belongs to, whose name the callback
+	// recorder is given (luo_callback.go). Not in C; immutable.
+	owner *session
 }
 
 // session ports struct luo_session.

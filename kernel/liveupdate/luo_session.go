@@ -65,7 +65,7 @@ func (l *LUO) sessionAlloc(name [SessionNameLength]byte) *session {
 		n = SessionNameLength - 1
 	}
 	copy(s.name[:n], name[:n])
-	l.fileSetInit(&s.fileSet, &s.mutex)
+	l.fileSetInit(&s.fileSet, s, &s.mutex)
 	s.mutex.Init(l.dom, "luo_session.mutex")
 	return s
 }

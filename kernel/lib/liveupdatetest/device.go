@@ -62,6 +62,15 @@ func testFileOf(f *vfs.File) *testFile {
 	return tf
 }
 
+// FileID returns the id of f if it is a test file (of any instance of
+// the module), for a checker naming the file a callback is about.
+func FileID(f *vfs.File) (uint64, bool) {
+	if tf := testFileOf(f); tf != nil {
+		return tf.id, true
+	}
+	return 0, false
+}
+
 // fileOps is the test file's file_operations.
 type fileOps struct {
 	vfs.NoFileOperations
