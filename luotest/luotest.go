@@ -29,31 +29,44 @@
 // how many): files of the handler, with random contents, are preserved in
 // one or two sessions next to a memfd, the machine kexecs, and the next
 // kernel retrieves, reads and finishes them. The kit wraps the handler's
-// callbacks: it records every call LUO makes (callback, file) and directs
-// one of them to fail at a drawn call: preserve or freeze with an errno
-// (the handler is not called), retrieve with an errno after the handler
-// built the file (the kit drops it, as LUO's handler_retrieve fault site
-// does), or can_finish answering false. It requires, as LUO's contract
-// says:
+// callbacks to direct one of them to fail at a drawn call: preserve or
+// freeze with an errno (the handler is not called), retrieve with an errno
+// after the handler built the file (the kit drops it, as LUO's
+// handler_retrieve fault site does), or can_finish answering false.
 //
-//   - PRESERVE_FD fails with the errno preserve returned, and LUO never
-//     unpreserves a file whose preserve failed;
-//   - a reboot whose freeze fails returns that errno, unfreezes exactly
-//     the files frozen before the failed one (in each session in
-//     preservation order, earlier sessions after), and the machine keeps
-//     running: the next kexec succeeds;
-//   - every handler callback of a file comes in an order its life allows
-//     (can_preserve before preserve, freeze only between preserve and the
-//     kexec, retrieve and finish only in the next kernel, finish once);
+// Every syscall runs in lockstep with the kit's model of LUO as a handler
+// sees it (contract.go): LUO records every call it makes into the handler
+// (liveupdate.CallRecorder: callback, session and token, result), and
+// after each syscall the model predicts those calls, in order, taking the
+// handler's results as inputs (what preserve, freeze, retrieve and
+// can_finish returned decides what LUO must call next and what the
+// syscall must return). A call too many, too few, out of order or on
+// another file fails the check with both sequences. So it requires, as
+// LUO's contract says:
+//
+//   - PRESERVE_FD asks can_preserve, get_id (if the handler has one) and
+//     preserve, and fails with the errno preserve returned, taking the
+//     file out of the map again (get_id) and never unpreserving it;
+//   - a reboot freezes every file, session by session, in preservation
+//     order; one whose freeze fails returns that errno, unfreezes exactly
+//     the files frozen before it (its session's, then the earlier
+//     sessions', last first), and the next kexec succeeds;
+//   - RETRIEVE_FD calls retrieve once: its errno is returned again without
+//     a call, a retrieved file is returned again without one;
+//   - SESSION_FINISH asks can_finish of every file in order; one no is
+//     EBUSY with no file finished; then every file is finished once,
+//     newest first;
+//
+// and of the handler:
+//
+//   - can_preserve accepts the files NewFile makes;
+//   - get_id names a file the same while LUO holds it;
 //   - a file retrieved in the next kernel reads back exactly what it held
-//     at the kexec; a failed retrieve is remembered (the next RETRIEVE_FD
-//     returns the same errno without calling retrieve);
-//   - a refused can_finish makes SESSION_FINISH fail with EBUSY with no
-//     file finished, and a later finish finishes every file once, newest
-//     first;
+//     at the kexec;
 //   - the kernel files no report (WARN, lockdep, use-after-free, KASAN),
 //     no file outlives the tasks, and every block of preserved memory is
-//     handed over, restored or freed (the ledger of proptest/account).
+//     handed over, restored or freed (the ledger of proptest/account): a
+//     finish that does not free what no retrieve restored leaks.
 //
 // The memfd handler and the test module's handler both pass it (see the
 // package tests); the package example shows a minimal handler.
@@ -63,8 +76,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -108,46 +119,22 @@ func Check(t *testing.T, h Handler) {
 // errnos are those a directed failure returns.
 var errnos = []syscall.Errno{syscall.ENOMEM, syscall.EIO, syscall.ENOSPC}
 
-// call is one callback the kit saw LUO make.
-type call struct {
-	cb   string
-	file string // the file's key: its token in its session, "s/tok"
-	res  syscall.Errno
-}
-
-func (c call) String() string {
-	if c.res != 0 {
-		return fmt.Sprintf("%s(%s) = -%s", c.cb, c.file, model.ErrnoName(c.res))
-	}
-	return fmt.Sprintf("%s(%s)", c.cb, c.file)
-}
-
-// wrapper interposes on a registered handler's callbacks: it records them
-// and fails the directed one.
+// wrapper interposes on a registered handler's callbacks to fail the
+// directed one (LUO's calls are recorded by LUO itself, see contract.go).
 type wrapper struct {
 	mu sync.Mutex
-	// keyOf names a file by its serialized data (after preserve) or its
-	// struct file (before).
+	// byFile and byData name a file by its struct file (before preserve)
+	// or its serialized data (after).
 	byFile map[*vfs.File]string
 	byData map[uint64]string
-	calls  []call
 	// fail is the directed callback, its remaining count and errno.
 	failCb   string
 	failLeft int
 	failErr  syscall.Errno
 	// pending names the file the next preserve is about; known are the
-	// campaign's files of the handler (other files' calls, e.g. of a
-	// memfd next to them when the handler is memfd's, are not kept).
+	// campaign's files of the handler.
 	pending string
 	known   map[string]bool
-}
-
-func (w *wrapper) record(cb, file string, res syscall.Errno) {
-	w.mu.Lock()
-	if w.known[file] {
-		w.calls = append(w.calls, call{cb, file, res})
-	}
-	w.mu.Unlock()
 }
 
 // expect names the file the next preserve is about ("" for one that is
@@ -158,6 +145,13 @@ func (w *wrapper) expect(key string) {
 	if key != "" {
 		w.known[key] = true
 	}
+	w.mu.Unlock()
+}
+
+// direct makes the nth call of cb on the campaign's files fail with e.
+func (w *wrapper) direct(cb string, nth int, e syscall.Errno) {
+	w.mu.Lock()
+	w.failCb, w.failLeft, w.failErr = cb, nth, e
 	w.mu.Unlock()
 }
 
@@ -174,14 +168,6 @@ func (w *wrapper) fire(cb, key string) syscall.Errno {
 		return 0
 	}
 	return w.failErr
-}
-
-func (w *wrapper) take() []call {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	c := w.calls
-	w.calls = nil
-	return c
 }
 
 // key names the file a callback is about: by its struct file while it
@@ -209,11 +195,9 @@ func (w *wrapper) wrap(fh *liveupdate.FileHandler) {
 		w.byFile[a.File] = k
 		w.mu.Unlock()
 		if e := w.fire("preserve", k); e != 0 {
-			w.record("preserve", k, e)
 			return e
 		}
 		err := ops.Preserve(a)
-		w.record("preserve", k, errnoOf(err))
 		if err == nil {
 			w.mu.Lock()
 			w.byData[a.SerializedData] = k
@@ -221,24 +205,18 @@ func (w *wrapper) wrap(fh *liveupdate.FileHandler) {
 		}
 		return err
 	}
-	o.Unpreserve = func(a *liveupdate.FileOpArgs) {
-		w.record("unpreserve", w.key(a), 0)
-		ops.Unpreserve(a)
-	}
 	// freeze and unfreeze are wrapped whether the handler has them or
 	// not: a directed freeze failure needs a call to fail, and LUO's
 	// rollback must reach every file it froze.
 	o.Freeze = func(a *liveupdate.FileOpArgs) error {
 		k := w.key(a)
 		if e := w.fire("freeze", k); e != 0 {
-			w.record("freeze", k, e)
 			return e
 		}
 		var err error
 		if ops.Freeze != nil {
 			err = ops.Freeze(a)
 		}
-		w.record("freeze", k, errnoOf(err))
 		if err == nil {
 			w.mu.Lock()
 			w.byData[a.SerializedData] = k
@@ -247,7 +225,6 @@ func (w *wrapper) wrap(fh *liveupdate.FileHandler) {
 		return err
 	}
 	o.Unfreeze = func(a *liveupdate.FileOpArgs) {
-		w.record("unfreeze", w.key(a), 0)
 		if ops.Unfreeze != nil {
 			ops.Unfreeze(a)
 		}
@@ -265,7 +242,6 @@ func (w *wrapper) wrap(fh *liveupdate.FileHandler) {
 				err = e
 			}
 		}
-		w.record("retrieve", k, errnoOf(err))
 		return err
 	}
 	o.CanFinish = func(a *liveupdate.FileOpArgs) bool {
@@ -274,16 +250,7 @@ func (w *wrapper) wrap(fh *liveupdate.FileHandler) {
 		if ok && ops.CanFinish != nil {
 			ok = ops.CanFinish(a)
 		}
-		res := syscall.Errno(0)
-		if !ok {
-			res = syscall.EBUSY
-		}
-		w.record("can_finish", k, res)
 		return ok
-	}
-	o.Finish = func(a *liveupdate.FileOpArgs) {
-		w.record("finish", w.key(a), 0)
-		ops.Finish(a)
 	}
 }
 
@@ -303,13 +270,15 @@ type run struct {
 	h    Handler
 	m    *machine.Machine
 	w    *wrapper
+	fh   *liveupdate.FileHandler // the running kernel's handler under test
+	rec  *recorder
 	mu   sync.Mutex
 	reps []*bug.Report
 }
 
 func newRun(t *rapid.T, h Handler) *run {
-	r := &run{t: t, h: h}
-	m, err := machine.New(machine.Config{LiveUpdate: true, Report: func(rep *bug.Report) {
+	r := &run{t: t, h: h, rec: &recorder{}}
+	m, err := machine.New(machine.Config{LiveUpdate: true, Calls: r.rec, Report: func(rep *bug.Report) {
 		r.mu.Lock()
 		r.reps = append(r.reps, rep)
 		r.mu.Unlock()
@@ -327,13 +296,16 @@ func (r *run) install(task *kernel.Task) {
 	if err != nil {
 		r.t.Fatalf("install: %v", err)
 	}
+	if fh == nil {
+		r.t.Fatalf("install returned no handler")
+	}
 	w := &wrapper{byFile: map[*vfs.File]string{}, byData: map[uint64]string{}, known: map[string]bool{}}
 	if r.w != nil {
 		// Serialized data crosses the kexec.
 		w.byData, w.known = r.w.byData, r.w.known
 	}
 	w.wrap(fh)
-	r.w = w
+	r.w, r.fh = w, fh
 }
 
 func (r *run) noReports(when string) {
@@ -344,25 +316,47 @@ func (r *run) noReports(when string) {
 	}
 }
 
-// file is one file of the handler preserved by the campaign.
-type file struct {
-	sess string
-	tok  uint64
-	data []byte
+// step checks one syscall in lockstep with the contract: LUO's calls into
+// the handler during it (recorded by LUO) against predict's, which reads
+// the handler's results from them, and the syscall's result (got)
+// against the errno predict returns.
+func (r *run) step(m *contract, what string, got error, predict func(*cursor) syscall.Errno) {
+	r.t.Helper()
+	c := &cursor{obs: observed(r.rec.take(), r.fh, m.known)}
+	want := predict(c)
+	if err := c.end(); err != nil {
+		r.t.Fatalf("%s: LUO's calls into the handler break the contract: %v", what, err)
+	}
+	if e := errnoFrom(got); e != want {
+		r.t.Fatalf("%s returned %v (%v); with the handler's results LUO must return %s", what, model.ErrnoName(e), got, model.ErrnoName(want))
+	}
 }
 
-func (f file) key() string { return fmt.Sprintf("%s/%d", f.sess, f.tok) }
+// noCalls is the prediction of a syscall that calls no handler.
+func noCalls(*cursor) syscall.Errno { return 0 }
+
+// errnoFrom is err's errno (0 for nil; EIO stands for one that is none).
+func errnoFrom(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return syscall.EIO
+}
 
 // live runs one live update of the handler's files with one directed
-// failure.
+// failure, every syscall in lockstep with the contract.
 func (r *run) live() {
 	t := r.t
+	m := newContract()
 	task := r.m.Kernel().NewTask()
 	r.install(task)
+	m.fh = r.fh
 	dev, err := lu.OpenDevice(task)
-	if err != nil {
-		t.Fatalf("open /dev/liveupdate: %v", err)
-	}
+	r.step(m, "open(/dev/liveupdate)", err, noCalls)
 	max := r.h.MaxData
 	switch {
 	case max == 0:
@@ -374,250 +368,111 @@ func (r *run) live() {
 	nth := rapid.IntRange(1, 3).Draw(t, "nth")
 	errno := rapid.SampledFrom(errnos).Draw(t, "errno")
 	nsess := rapid.IntRange(1, 2).Draw(t, "sessions")
-	var files []file
-	sessFD := map[string]int{}
+	var files []*cfile
 	for si := range nsess {
 		name := fmt.Sprintf("s%d", si)
 		s, err := lu.CreateSession(task, dev, name)
-		if err != nil {
-			t.Fatalf("create %s: %v", name, err)
-		}
-		sessFD[name] = s
-		// A memfd next to the handler's files.
+		r.step(m, "CREATE_SESSION "+name, err, noCalls)
+		// A memfd next to the handler's files (not the campaign's: its
+		// calls are not compared, even when the handler is memfd's).
 		r.w.expect("")
-		if err := lu.CreateAndPreserveMemfd(task, s, 1000, "memfd"); err != nil {
-			t.Fatalf("memfd: %v", err)
-		}
+		err = lu.CreateAndPreserveMemfd(task, s, 1000, "memfd")
+		r.step(m, "PRESERVE_FD of a memfd", err, noCalls)
 		for fi := range rapid.IntRange(1, 3).Draw(t, "files") {
 			data := rapid.SliceOfN(rapid.Byte(), 0, max).Draw(t, "data")
-			f := file{sess: name, tok: uint64(fi)}
+			f := &cfile{sess: name, tok: uint64(fi), key: fileKey(name, uint64(fi)), data: data}
 			fd, err := r.h.NewFile(task, data)
 			if err != nil {
 				t.Fatalf("NewFile: %v", err)
 			}
+			r.rec.take() // NewFile's syscalls are the handler author's
+			what := fmt.Sprintf("PRESERVE_FD %s", f.key)
 			if fail == "preserve" {
-				r.w.mu.Lock()
-				r.w.failCb, r.w.failLeft, r.w.failErr = "preserve", 1, errno
-				r.w.mu.Unlock()
-				r.w.expect(f.key())
+				r.w.direct("preserve", 1, errno)
+				r.w.expect(f.key)
+				m.known[f.key] = true
 				err := lu.PreserveFD(task, s, fd, f.tok)
-				if !errorsIs(err, errno) {
-					t.Fatalf("PRESERVE_FD with preserve failing with %s returned %v", errno, err)
-				}
-				r.checkCalls(r.w.take(), func(c []call) error {
-					if len(c) != 1 || c[0].cb != "preserve" || c[0].res != errno {
-						return fmt.Errorf("want one failed preserve")
-					}
-					return nil
-				})
+				r.step(m, what+" (preserve directed to fail)", err, func(c *cursor) syscall.Errno { return m.preserve(c, f) })
 			}
-			r.w.expect(f.key())
-			if err := lu.PreserveFD(task, s, fd, f.tok); err != nil {
-				t.Fatalf("PRESERVE_FD %s: %v", f.key(), err)
-			}
-			r.checkCalls(r.w.take(), func(c []call) error {
-				if len(c) != 1 || c[0].cb != "preserve" || c[0].file != f.key() || c[0].res != 0 {
-					return fmt.Errorf("want one preserve of %s", f.key())
-				}
-				return nil
-			})
-			if err := task.Close(fd); err != nil {
-				t.Fatalf("close: %v", err)
-			}
-			f.data = data
+			r.w.expect(f.key)
+			m.known[f.key] = true
+			err = lu.PreserveFD(task, s, fd, f.tok)
+			r.step(m, what, err, func(c *cursor) syscall.Errno { return m.preserve(c, f) })
+			err = task.Close(fd)
+			r.step(m, "close", err, noCalls)
 			files = append(files, f)
 		}
 	}
 	r.noReports("preserve")
 
-	// The reboot: every file frozen in order; a directed failure rolls
-	// back exactly those frozen before it.
-	var order []string
-	for _, f := range files {
-		order = append(order, f.key())
-	}
+	// The reboot: a directed freeze failure rolls back, and the next
+	// reboot goes through.
 	if fail == "freeze" {
-		k := min(nth, len(order))
-		r.w.mu.Lock()
-		r.w.failCb, r.w.failLeft, r.w.failErr = "freeze", k, errno
-		r.w.mu.Unlock()
+		r.w.direct("freeze", min(nth, len(files)), errno)
 		err := r.m.Kexec()
-		if !errorsIs(err, errno) {
-			t.Fatalf("kexec with the freeze of %s failing with %s returned %v", order[k-1], errno, err)
-		}
-		r.checkCalls(r.w.take(), func(c []call) error {
-			var want []string
-			for _, key := range order[:k-1] {
-				want = append(want, "freeze("+key+")")
-			}
-			want = append(want, fmt.Sprintf("freeze(%s) = -%s", order[k-1], model.ErrnoName(errno)))
-			// Unfrozen: the files before the failed one in its
-			// session, then the earlier sessions', last session first.
-			failed := files[k-1].sess
-			var done []string
-			for _, f := range files[:k-1] {
-				if f.sess == failed {
-					want = append(want, "unfreeze("+f.key()+")")
-				} else {
-					done = append(done, f.key())
-				}
-			}
-			for i := len(done) - 1; i >= 0; {
-				sess := strings.Split(done[i], "/")[0]
-				j := i
-				for j >= 0 && strings.Split(done[j], "/")[0] == sess {
-					j--
-				}
-				for _, key := range done[j+1 : i+1] {
-					want = append(want, "unfreeze("+key+")")
-				}
-				i = j
-			}
-			if got := callStrings(c); !slices.Equal(got, want) {
-				return fmt.Errorf("want %q", want)
-			}
-			return nil
-		})
+		r.step(m, "reboot (a freeze directed to fail)", err, m.kexec)
 		r.noReports("failed kexec")
 	}
-	if err := r.m.Kexec(); err != nil {
-		t.Fatalf("kexec: %v", err)
-	}
-	r.checkCalls(r.w.take(), func(c []call) error {
-		for i, x := range c {
-			if x.cb != "freeze" || x.res != 0 || (i < len(order) && x.file != order[i]) {
-				return fmt.Errorf("want a freeze of each file in order")
-			}
-		}
-		if len(c) != len(order) {
-			return fmt.Errorf("want %d freezes", len(order))
-		}
-		return nil
-	})
+	err = r.m.Kexec()
+	r.step(m, "reboot", err, m.kexec)
 
 	// The next kernel.
 	t2 := r.m.Kernel().NewTask()
 	r.install(t2)
+	m.booted(r.fh)
 	dev2, err := lu.OpenDevice(t2)
-	if err != nil {
-		t.Fatalf("open /dev/liveupdate after kexec: %v", err)
-	}
+	r.step(m, "open(/dev/liveupdate) after the kexec", err, noCalls)
 	for si := range nsess {
 		name := fmt.Sprintf("s%d", si)
 		s, err := lu.RetrieveSession(t2, dev2, name)
-		if err != nil {
-			t.Fatalf("retrieve %s: %v", name, err)
-		}
-		var mine []file
+		r.step(m, "RETRIEVE_SESSION "+name, err, noCalls)
+		var mine []*cfile
 		for _, f := range files {
 			if f.sess == name {
 				mine = append(mine, f)
 			}
 		}
 		for i, f := range mine {
+			what := "RETRIEVE_FD " + f.key
 			if fail == "retrieve" && i == 0 {
-				r.w.mu.Lock()
-				r.w.failCb, r.w.failLeft, r.w.failErr = "retrieve", 1, errno
-				r.w.mu.Unlock()
+				r.w.direct("retrieve", 1, errno)
 				for range 2 {
-					if _, err := lu.RetrieveFD(t2, s, f.tok); !errorsIs(err, errno) {
-						t.Fatalf("RETRIEVE_FD of %s with retrieve failing with %s returned %v", f.key(), errno, err)
-					}
+					_, err := lu.RetrieveFD(t2, s, f.tok)
+					r.step(m, what+" (retrieve directed to fail)", err, func(c *cursor) syscall.Errno { return m.retrieve(c, f) })
 				}
-				r.checkCalls(r.w.take(), func(c []call) error {
-					if got := callStrings(c); !slices.Equal(got, []string{fmt.Sprintf("retrieve(%s) = -%s", f.key(), model.ErrnoName(errno))}) {
-						return fmt.Errorf("want one failed retrieve, remembered")
-					}
-					return nil
-				})
 				continue
 			}
 			fd, err := lu.RetrieveFD(t2, s, f.tok)
-			if err != nil {
-				t.Fatalf("RETRIEVE_FD %s: %v", f.key(), err)
-			}
+			r.step(m, what, err, func(c *cursor) syscall.Errno { return m.retrieve(c, f) })
 			got, err := r.h.ReadFile(t2, fd)
 			if err != nil {
-				t.Fatalf("ReadFile %s: %v", f.key(), err)
+				t.Fatalf("ReadFile %s: %v", f.key, err)
 			}
+			r.rec.take() // ReadFile's syscalls are the handler author's
 			if !bytes.Equal(got, f.data) {
-				t.Fatalf("%s read back %q after the kexec, held %q", f.key(), got, f.data)
+				t.Fatalf("%s read back %q after the kexec, held %q: retrieve must rebuild the file byte for byte", f.key, got, f.data)
 			}
-			if err := t2.Close(fd); err != nil {
-				t.Fatalf("close: %v", err)
-			}
-			r.checkCalls(r.w.take(), func(c []call) error {
-				if len(c) != 1 || c[0].cb != "retrieve" || c[0].file != f.key() || c[0].res != 0 {
-					return fmt.Errorf("want one retrieve of %s", f.key())
-				}
-				return nil
-			})
+			err = t2.Close(fd)
+			r.step(m, "close", err, noCalls)
 		}
 		if fail == "can_finish" && len(mine) > 0 {
-			k := min(nth, len(mine))
-			r.w.mu.Lock()
-			r.w.failCb, r.w.failLeft, r.w.failErr = "can_finish", k, syscall.EBUSY
-			r.w.mu.Unlock()
-			if err := lu.FinishSession(t2, s); !errorsIs(err, syscall.EBUSY) {
-				t.Fatalf("SESSION_FINISH with a can_finish refusing returned %v", err)
-			}
-			r.checkCalls(r.w.take(), func(c []call) error {
-				for i, x := range c {
-					if x.cb != "can_finish" || x.file != mine[i].key() || (x.res != 0) != (i == k-1) {
-						return fmt.Errorf("want can_finish in order up to the refusal, no finish")
-					}
-				}
-				if len(c) != k {
-					return fmt.Errorf("want %d can_finish calls", k)
-				}
-				return nil
-			})
+			r.w.direct("can_finish", min(nth, len(mine)), syscall.EBUSY)
+			err := lu.FinishSession(t2, s)
+			r.step(m, "SESSION_FINISH "+name+" (a can_finish directed to refuse)", err, func(c *cursor) syscall.Errno { return m.finish(c, name) })
 		}
-		if err := lu.FinishSession(t2, s); err != nil {
-			t.Fatalf("SESSION_FINISH %s: %v", name, err)
-		}
-		r.checkCalls(r.w.take(), func(c []call) error {
-			var want []string
-			for _, f := range mine {
-				want = append(want, "can_finish("+f.key()+")")
-			}
-			for i := len(mine) - 1; i >= 0; i-- {
-				want = append(want, "finish("+mine[i].key()+")")
-			}
-			if got := callStrings(c); !slices.Equal(got, want) {
-				return fmt.Errorf("want %q", want)
-			}
-			return nil
-		})
-		if err := t2.Close(s); err != nil {
-			t.Fatalf("close session: %v", err)
-		}
+		err = lu.FinishSession(t2, s)
+		r.step(m, "SESSION_FINISH "+name, err, func(c *cursor) syscall.Errno { return m.finish(c, name) })
+		err = t2.Close(s)
+		r.step(m, "close of session "+name, err, noCalls)
 	}
 	t2.Exit()
 	task.Exit()
+	r.step(m, "exit", nil, noCalls)
 	r.noReports("teardown")
 	if live := r.m.Kernel().VFS().LiveFiles(); len(live) > 0 {
 		t.Fatalf("%d file(s) alive after every task exited; first: %v", len(live), live[0])
 	}
 	if led := account.Take(r.m); led.Err() != nil {
-		t.Fatalf("%v\n\nledger:\n%s", led.Err(), led)
+		t.Fatalf("every block of preserved memory must end handed over, restored or freed (finish frees what no retrieve restored): %v\n\nledger:\n%s", led.Err(), led)
 	}
 }
-
-// checkCalls fails the check if ok rejects the calls LUO made.
-func (r *run) checkCalls(c []call, ok func([]call) error) {
-	r.t.Helper()
-	if err := ok(c); err != nil {
-		r.t.Fatalf("LUO's calls into the handler break the contract: %v\ngot:\n  %s", err, strings.Join(callStrings(c), "\n  "))
-	}
-}
-
-func callStrings(c []call) []string {
-	var s []string
-	for _, x := range c {
-		s = append(s, x.String())
-	}
-	return s
-}
-
-func errorsIs(err error, e syscall.Errno) bool { return errors.Is(err, e) }

@@ -33,8 +33,11 @@ func readAll(t *kernel.Task, fd int) ([]byte, error) {
 }
 
 // TestMemfdHandlerConforms: the memfd handler, built into every kernel.
-func TestMemfdHandlerConforms(t *testing.T) {
-	luotest.Check(t, luotest.Handler{
+func TestMemfdHandlerConforms(t *testing.T) { luotest.Check(t, memfdHandler()) }
+
+// memfdHandler describes the memfd handler to the kit.
+func memfdHandler() luotest.Handler {
+	return luotest.Handler{
 		Install: func(k *kernel.Kernel, _ *kernel.Task) (*liveupdate.FileHandler, error) {
 			fh := k.LUO().RegisteredHandler(model.MemfdCompatible)
 			if fh == nil {
@@ -56,7 +59,7 @@ func TestMemfdHandlerConforms(t *testing.T) {
 		},
 		ReadFile: readAll,
 		MaxData:  5000,
-	})
+	}
 }
 
 // TestTestHandlerConforms: the test module's handler, loaded as a module.
