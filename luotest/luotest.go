@@ -254,16 +254,6 @@ func (w *wrapper) wrap(fh *liveupdate.FileHandler) {
 	}
 }
 
-func errnoOf(err error) syscall.Errno {
-	if err == nil {
-		return 0
-	}
-	if e, ok := err.(syscall.Errno); ok {
-		return e
-	}
-	return syscall.EIO
-}
-
 // run is one check: a machine, the handler, the files preserved.
 type run struct {
 	t    *rapid.T
