@@ -33,6 +33,8 @@ type Env struct {
 	// calls records LUO's calls into handlers and FLBs, in lockstep mode
 	// only (nil otherwise: the port alone runs without a recorder).
 	calls *callLog
+	// portBuf is portCalls' buffer, reused from step to step.
+	portBuf []model.Call
 
 	// excuse is a block the last hostile hand-over left without a
 	// reference, which its kernel's ledger accepts (gen_hostile.go).

@@ -248,7 +248,8 @@ func (e *Env) portCalls(seam []liveupdate.Callback, mod liveupdatetest.Trace) ([
 	if len(seam) == 0 && len(mod) == 0 {
 		return nil, nil
 	}
-	out := make([]model.Call, 0, len(seam))
+	out := e.portBuf[:0]
+	defer func() { e.portBuf = out[:0] }()
 	j := 0
 	for i := range seam {
 		c := &seam[i]
@@ -391,7 +392,7 @@ func (e *Env) checkCalls(before *kernel.Kernel, op model.Op, pr model.Result) er
 		e.trace[len(e.trace)-1].calls = slices.Clone(e.S.Calls)
 	}
 	if !slices.Equal(port, e.S.Calls) {
-		return &CallMismatch{Op: op, Res: pr, Port: port, Model: slices.Clone(e.S.Calls)}
+		return &CallMismatch{Op: op, Res: pr, Port: slices.Clone(port), Model: slices.Clone(e.S.Calls)}
 	}
 	return nil
 }

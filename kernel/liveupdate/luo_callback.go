@@ -160,12 +160,13 @@ func boolRet(ok bool) int64 {
 }
 
 // fileSetSession is the name of the session that owns fs, for a record.
+// Like every read of session->name it reports a use-after-free of a freed
+// session.
 func (l *LUO) fileSetSession(fs *fileSet) string {
-	if fs == nil || fs.owner == nil {
-		return ""
+	if fs.owner != nil {
+		l.sessionName(fs.owner)
 	}
-	n, _ := cString(l.sessionName(fs.owner))
-	return n
+	return fs.name
 }
 
 // recordFile hands the recorder a handler callback about f's file.

@@ -577,9 +577,12 @@ func (l *LUO) fileDeserializeEntriesLocked(fs *fileSet, fss *FileSetSer) error {
 }
 
 // fileSetInit ports luo_file.c:luo_file_set_init(); owner is the session
-// the set belongs to and lock its mutex.
+// the set belongs to (its name set already) and lock its mutex.
 func (l *LUO) fileSetInit(fs *fileSet, owner *session, lock *locking.Mutex) {
 	*fs = fileSet{lock: lock, owner: owner}
+	if l.calls != nil {
+		fs.name, _ = cString(owner.name[:])
+	}
 }
 
 // assertSetLocked asserts that the session mutex guarding fs is held.

@@ -50,9 +50,11 @@ type fileSet struct {
 	// and the port's *Locked functions assert it. Not in C, which passes
 	// the set alone; immutable.
 	lock *locking.Mutex
-	// owner is the session the set belongs to, whose name the callback
-	// recorder is given (luo_callback.go). Not in C; immutable.
+	// owner is the session the set belongs to, and name its name as the
+	// callback recorder is given it (luo_callback.go; set only when LUO
+	// has a recorder). Not in C; immutable.
 	owner *session
+	name  string
 }
 
 // session ports struct luo_session.
