@@ -386,7 +386,9 @@ func (e *Env) checkCalls(before *kernel.Kernel, op model.Op, pr model.Result) er
 	}
 	port, err := e.portCalls(seam, mod)
 	if err != nil {
-		return fmt.Errorf("LUO's calls of\n  %s\nare not what the test module received: %w", model.Format(op, pr), err)
+		// Classed with the lockstep disagreements (mutants/runner): a
+		// trace comparison failed.
+		return fmt.Errorf("port and model disagree on the callbacks of\n  %s\nbefore the model is asked: LUO's calls are not what the test module received: %w", model.Format(op, pr), err)
 	}
 	if len(e.S.Calls) > 0 {
 		e.trace[len(e.trace)-1].calls = slices.Clone(e.S.Calls)
