@@ -86,6 +86,17 @@ func TestMemfdCallsCompared(t *testing.T) {
 	require.Len(t, mm.Model, 3)
 }
 
+// TestTestModuleReceivesLUOsCalls: a call LUO records into a test FLB
+// that the test module never received (as a call bypassing the seam would
+// look from the other side) fails the step.
+func TestTestModuleReceivesLUOsCalls(t *testing.T) {
+	e, _ := hostileEnv(t)
+	flb := &liveupdate.FLB{Compatible: "liveupdate-test-flb-v0"}
+	e.calls.RecordCallback(liveupdate.Callback{Op: liveupdate.CallFLBRetrieve, FLB: flb})
+	_, err := e.Exec(model.Op{Kind: model.OpNewTask})
+	require.ErrorContains(t, err, "LUO called flb liveupdate-test-flb-v0.retrieve() = 0, the test module received no such callback")
+}
+
 // BenchmarkLockstepHandlerSteps measures steps/s of the lockstep machine
 // with the whole action set, test-handler actions included (every
 // operation's callback trace compared).
