@@ -162,9 +162,13 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 			planted = &k
 		}
 	}
-	pre := drawPrologue(t, label)
+	var a, b Instr
+	var pre []Instr
 	if planted != nil {
-		pre = plantPrologue
+		a, b = plant(*planted)
+		pre = plantPrologue(a, b)
+	} else {
+		pre = drawPrologue(t, label)
 	}
 	var written []int // result slots the program's threads fill
 	for _, in := range pre {
@@ -174,7 +178,6 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 		p[0] = append(p[0], in)
 	}
 	if planted != nil {
-		a, b := plant(*planted)
 		i := rapid.IntRange(0, n-1).Draw(t, label+"-plant-a")
 		j := (i + 1 + rapid.IntRange(0, n-2).Draw(t, label+"-plant-b")) % n
 		p[i] = append(p[i], a)
@@ -224,22 +227,31 @@ func drawPrologue(t *rapid.T, label string) []Instr {
 	return out
 }
 
-// plantPrologue is the prologue of a round with a planted pair: the
-// sessions the setup hands over retrieved ("a" in slot 3, "b" in slot 4,
-// each with a test file whose handler counts on the test FLB, and "a"
-// with a memfd), and two new sessions ("c" in slot 5 with memfd 0
-// preserved, "a" in slot 6, empty). The planted instructions act on
-// them.
-var plantPrologue = []Instr{
-	{Kind: KRetrieve, Name: "a", Dst: SlotResult, Pre: true},
-	{Kind: KRetrieve, Name: "b", Dst: SlotResult + 1, Pre: true},
-	{Kind: KCreate, Name: "c", Dst: SlotResult + 2, Pre: true},
-	{Kind: KPreserve, Src: SlotResult + 2, Memfd: 0, Token: 1, Pre: true},
-	{Kind: KCreate, Name: "a", Dst: SlotResult + 3, Pre: true},
+// plantSessions are the instructions that make the sessions planted
+// instructions act on, by slot: the sessions the setup hands over,
+// retrieved ("a", with a memfd, in slot 3, "b" in slot 4, each with a test
+// file whose handler counts on the test FLB), and two new sessions ("c" in
+// slot 5, "a" in slot 6).
+var plantSessions = map[int]Instr{
+	SlotResult:     {Kind: KRetrieve, Name: "a", Dst: SlotResult, Pre: true},
+	SlotResult + 1: {Kind: KRetrieve, Name: "b", Dst: SlotResult + 1, Pre: true},
+	SlotResult + 2: {Kind: KCreate, Name: "c", Dst: SlotResult + 2, Pre: true},
+	SlotResult + 3: {Kind: KCreate, Name: "a", Dst: SlotResult + 3, Pre: true},
 }
 
-// plant returns the two instructions of goal k, acting on plantPrologue's
-// sessions: on a session's mutex both on one session (of the kind their
+// plantPrologue is the prologue of a round with planted instructions a and
+// b: the sessions they act on (plantSessions), in slot order.
+func plantPrologue(a, b Instr) []Instr {
+	var out []Instr
+	for slot := SlotResult; slot < SlotResult+len(plantSessions); slot++ {
+		if a.Src == slot || b.Src == slot {
+			out = append(out, plantSessions[slot])
+		}
+	}
+	return out
+}
+
+// plant returns the two instructions of goal k, acting on plantSessions: on a session's mutex both on one session (of the kind their
 // instructions take: incoming for retrieve-fd, finish and close,
 // outgoing for preserve), on any other lock each on its own (a close on
 // incoming sessions, whose release finishes files with FLBs, except on
