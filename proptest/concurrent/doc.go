@@ -54,7 +54,7 @@
 // drawn only where the current thread holds a lock that another runnable
 // thread's instruction takes, for a pair the check has not reached, and
 // after such a preemption that thread runs on, undisturbed, to the lock
-// (a steered window). The generator plants, in one round in two, a pair
+// (a steered window). The generator plants, in one round in three, a pair
 // the check has not reached (its two instructions first in two threads,
 // on sessions a fixed prologue prepares) and weights the instructions of
 // pairs not reached. Steering is per check, so that a seed replays the

@@ -146,7 +146,7 @@ var weights = [numKinds]int{
 func (g Gen) Draw(t *rapid.T, label string) Program { return g.draw(t, label, nil) }
 
 // draw is Draw steered by the critical-section coverage steer, if not nil:
-// in one round in two, a pair of instructions on a lock that steer has not
+// in one round in three, a pair of instructions on a lock that steer has not
 // seen contended is planted (plant), and instruction kinds of such pairs
 // weigh more.
 func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
@@ -157,7 +157,7 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 	var planted *csKey
 	if steer != nil {
 		boost = steer.boost
-		if goals := steer.unreached(g.Reboot); len(goals) > 0 && rapid.IntRange(0, 1).Draw(t, label+"-plant") == 1 {
+		if goals := steer.unreached(g.Reboot); len(goals) > 0 && rapid.IntRange(0, 2).Draw(t, label+"-plant") == 2 {
 			k := goals[rapid.IntRange(0, len(goals)-1).Draw(t, label+"-plant-pair")]
 			planted = &k
 		}
