@@ -56,6 +56,13 @@ var brokenHandlers = map[string]struct {
 			ops.GetID = func(*vfs.File) uint64 { return n.Add(1) }
 		})
 	}, "a file's id must not change while LUO holds it"},
+	// unpreserve, called when an outgoing session is closed, releases
+	// nothing.
+	"unpreserve-does-nothing": {func() luotest.Handler {
+		return brokenMemfd(func(ops *liveupdate.FileOps) {
+			ops.Unpreserve = func(*liveupdate.FileOpArgs) {}
+		})
+	}, "handed over, but neither restored nor owned"},
 	// finish, called after can_finish said yes, does not release the
 	// file's preserved memory.
 	"finish-does-nothing": {func() luotest.Handler {

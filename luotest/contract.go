@@ -256,6 +256,26 @@ func (m *contract) kexec(c *cursor) syscall.Errno {
 	return 0
 }
 
+// abort predicts the close of outgoing session s: every file
+// unpreserved, newest first, each then taken out of the map (get_id).
+func (m *contract) abort(c *cursor, s string) syscall.Errno {
+	files := m.files[s]
+	for i := len(files) - 1; i >= 0; i-- {
+		f := files[i]
+		c.next(liveupdate.CallUnpreserve, f.key)
+		m.getID(c, f)
+		f.state = fileFinished
+	}
+	delete(m.files, s)
+	for i, x := range m.sessions {
+		if x == s {
+			m.sessions = append(m.sessions[:i:i], m.sessions[i+1:]...)
+			break
+		}
+	}
+	return 0
+}
+
 // booted moves every file to the next kernel, whose handler is fh.
 func (m *contract) booted(fh *liveupdate.FileHandler) {
 	m.fh = fh

@@ -27,7 +27,8 @@
 //
 // Check runs a campaign of random live updates (rapid; -rapid.checks sets
 // how many): files of the handler, with random contents, are preserved in
-// one or two sessions next to a memfd, the machine kexecs, and the next
+// one or two sessions next to a memfd (and maybe in a session closed
+// before the kexec, which unpreserves them), the machine kexecs, and the next
 // kernel retrieves, reads and finishes them. The kit wraps the handler's
 // callbacks to direct one of them to fail at a drawn call: preserve or
 // freeze with an errno (the handler is not called), retrieve with an errno
@@ -47,6 +48,8 @@
 //   - PRESERVE_FD asks can_preserve, get_id (if the handler has one) and
 //     preserve, and fails with the errno preserve returned, taking the
 //     file out of the map again (get_id) and never unpreserving it;
+//   - closing an outgoing session unpreserves its files, newest first,
+//     each taken out of the map (get_id);
 //   - a reboot freezes every file, session by session, in preservation
 //     order; one whose freeze fails returns that errno, unfreezes exactly
 //     the files frozen before it (its session's, then the earlier
@@ -65,8 +68,9 @@
 //     at the kexec;
 //   - the kernel files no report (WARN, lockdep, use-after-free, KASAN),
 //     no file outlives the tasks, and every block of preserved memory is
-//     handed over, restored or freed (the ledger of proptest/account): a
-//     finish that does not free what no retrieve restored leaks.
+//     handed over, restored or freed (the ledger of proptest/account): an
+//     unpreserve or a finish that does not free what the handler
+//     preserved leaks.
 //
 // The memfd handler and the test module's handler both pass it (see the
 // package tests); the package example shows a minimal handler.
@@ -76,6 +80,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -358,9 +363,17 @@ func (r *run) live() {
 	nth := rapid.IntRange(1, 3).Draw(t, "nth")
 	errno := rapid.SampledFrom(errnos).Draw(t, "errno")
 	nsess := rapid.IntRange(1, 2).Draw(t, "sessions")
-	var files []*cfile
+	// A session closed before the kexec (its files unpreserved) may
+	// come at a drawn place among them.
+	var names []string
 	for si := range nsess {
-		name := fmt.Sprintf("s%d", si)
+		names = append(names, fmt.Sprintf("s%d", si))
+	}
+	if at := rapid.IntRange(-1, nsess).Draw(t, "aborted"); at >= 0 {
+		names = slices.Insert(names, at, "aborted")
+	}
+	var files []*cfile
+	for _, name := range names {
 		s, err := lu.CreateSession(task, dev, name)
 		r.step(m, "CREATE_SESSION "+name, err, noCalls)
 		// A memfd next to the handler's files (not the campaign's: its
@@ -391,6 +404,11 @@ func (r *run) live() {
 			err = task.Close(fd)
 			r.step(m, "close", err, noCalls)
 			files = append(files, f)
+		}
+		if name == "aborted" {
+			err := task.Close(s)
+			r.step(m, "close of outgoing session "+name, err, func(c *cursor) syscall.Errno { return m.abort(c, name) })
+			files = slices.DeleteFunc(files, func(f *cfile) bool { return f.sess == name })
 		}
 	}
 	r.noReports("preserve")
@@ -463,6 +481,6 @@ func (r *run) live() {
 		t.Fatalf("%d file(s) alive after every task exited; first: %v", len(live), live[0])
 	}
 	if led := account.Take(r.m); led.Err() != nil {
-		t.Fatalf("every block of preserved memory must end handed over, restored or freed (finish frees what no retrieve restored): %v\n\nledger:\n%s", led.Err(), led)
+		t.Fatalf("every block of preserved memory must end handed over, restored or freed (unpreserve frees what preserve kept, finish what no retrieve restored): %v\n\nledger:\n%s", led.Err(), led)
 	}
 }
