@@ -2,6 +2,7 @@ package kho
 
 import (
 	"maps"
+	"math/bits"
 	"slices"
 
 	"luomodel/kernel/mm"
@@ -37,10 +38,8 @@ func (k *KHO) Account() Accounting {
 		phys := k.track.orders[order]
 		for _, idx := range slices.Sorted(maps.Keys(phys.bits)) {
 			for w, word := range phys.bits[idx].words {
-				for bit := 0; bit < 64; bit++ {
-					if word&(1<<bit) == 0 {
-						continue
-					}
+				for ; word != 0; word &= word - 1 {
+					bit := bits.TrailingZeros64(word)
 					high := idx*PreserveBits + uint64(w*64+bit)
 					a.Preserved = append(a.Preserved, Block{PA: mm.PFN(high << order).Addr(), Order: order})
 				}
@@ -64,6 +63,26 @@ func (k *KHO) Account() Accounting {
 	}
 	k.inMu.Unlock()
 	return a
+}
+
+// Unrestored reports whether pa heads an incoming block nobody has
+// restored: whether Account().Unrestored lists it, without building the
+// accounting.
+//
+// Requires: no KHO lock held.
+func (k *KHO) Unrestored(pa mm.PhysAddr) bool {
+	if k.in == nil {
+		return false
+	}
+	k.inMu.Lock()
+	defer k.inMu.Unlock()
+	for _, b := range k.in.blocks {
+		if b.PA == pa {
+			_, ok := k.heads[b.PA.PFN()]
+			return ok
+		}
+	}
+	return false
 }
 
 func cmpPA(x, y mm.PhysAddr) int {

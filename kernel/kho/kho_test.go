@@ -1,7 +1,9 @@
 package kho_test
 
 import (
+	"cmp"
 	"encoding/binary"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -615,4 +617,37 @@ func TestMalformedSubtreeProperty(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EINVAL)
 	_, err = k.KHO().RetrieveSubtree("other")
 	require.ErrorIs(t, err, syscall.ENOENT)
+}
+
+// TestAccountUnrestored: Account lists every preserved block (bits in
+// several words and orders) and the incoming blocks as restored or not;
+// Unrestored agrees with it block by block.
+func TestAccountUnrestored(t *testing.T) {
+	m := newMachine(t, 32, nil)
+	k := m.Kernel()
+	var want []kho.Block
+	for _, order := range []uint{0, 0, 1, 3} {
+		pa, err := k.KHO().AllocPreserve(mm.PageSize << order)
+		require.NoError(t, err)
+		want = append(want, kho.Block{PA: pa, Order: order})
+	}
+	a := k.KHO().Account()
+	for _, b := range want {
+		require.Contains(t, a.Preserved, b)
+	}
+	require.True(t, slices.IsSortedFunc(a.Preserved, func(x, y kho.Block) int { return cmp.Compare(x.PA, y.PA) }))
+	require.False(t, k.KHO().Unrestored(want[0].PA), "a cold-booted kernel has no incoming blocks")
+	require.NoError(t, m.Kexec())
+
+	kh := m.Kernel().KHO()
+	f, err := kh.RestoreFolio(want[1].PA)
+	require.NoError(t, err)
+	defer f.Put()
+	a = kh.Account()
+	require.Contains(t, a.Restored, want[1])
+	for _, b := range want {
+		require.Equal(t, slices.Contains(a.Unrestored, b), kh.Unrestored(b.PA), "block %+v", b)
+		require.Equal(t, b != want[1], kh.Unrestored(b.PA), "block %+v", b)
+	}
+	require.False(t, kh.Unrestored(want[3].PA+mm.PageSize), "not a block's head")
 }

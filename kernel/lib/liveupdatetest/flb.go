@@ -106,12 +106,7 @@ func (in *instance) flbRetrieve(i int, a *liveupdate.FLBOpArgs) error {
 
 // unclaimed reports whether pa heads an incoming block nobody restored.
 func (in *instance) unclaimed(pa mm.PhysAddr) bool {
-	for _, b := range in.d.kho.Account().Unrestored {
-		if b.PA == pa {
-			return true
-		}
-	}
-	return false
+	return in.d.kho.Unrestored(pa)
 }
 
 func (in *instance) flbFinish(i int, _ *liveupdate.FLBOpArgs) {
