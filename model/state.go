@@ -2,8 +2,9 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
-	"strings"
+	"strconv"
 	"syscall"
 )
 
@@ -370,111 +371,132 @@ func (s *State) FindOutgoing(name string) *Session {
 // Canon renders s canonically: two states are equal iff their Canon
 // strings are. Internal ids appear renumbered by first use, so states
 // reached through different id allocations still compare equal.
+//
+// It is appended byte by byte (strconv, no fmt): the concurrent checker
+// renders every state porcupine reaches.
 func (s State) Canon() string {
-	var b strings.Builder
-	files := map[FileID]int{}
-	inodes := map[InodeID]int{}
-	fileName := func(id FileID) string {
-		if id == 0 {
-			return "-"
-		}
-		if _, ok := files[id]; !ok {
-			files[id] = len(files) + 1
-		}
-		return fmt.Sprintf("f%d", files[id])
-	}
-	inodeName := func(id InodeID) string {
-		if _, ok := inodes[id]; !ok {
-			inodes[id] = len(inodes) + 1
-		}
-		return fmt.Sprintf("i%d", inodes[id])
-	}
-	fmt.Fprintf(&b, "enabled=%v setupfailed=%v lu=%d deser=%d deserialized=%v inuse=%v nexttask=%d\n",
-		s.Enabled, s.SetupFailed, s.LiveUpdateNum, int(s.DeserializeErr), s.Deserialized, s.DevInUse, s.NextTask)
+	c := canon{b: make([]byte, 0, 1024)}
+	c.str("enabled=").bool(s.Enabled).str(" setupfailed=").bool(s.SetupFailed).str(" lu=").uint(s.LiveUpdateNum)
+	c.str(" deser=").int(int64(s.DeserializeErr)).str(" deserialized=").bool(s.Deserialized).str(" inuse=").bool(s.DevInUse)
+	c.str(" nexttask=").int(int64(s.NextTask)).byte('\n')
 	if s.MemfdUnregistered {
-		b.WriteString("memfd handler unregistered\n")
+		c.str("memfd handler unregistered\n")
 	}
 	if s.Image != nil {
-		fmt.Fprintf(&b, "hostile image %s\n", s.Image)
+		c.str("hostile image ").str(s.Image.String()).byte('\n')
 	}
-	var tids []int
+	tids := make([]int, 0, len(s.Tasks))
 	for id := range s.Tasks {
 		tids = append(tids, int(id))
 	}
 	sort.Ints(tids)
+	var fds []int
 	for _, id := range tids {
 		t := s.Tasks[TaskID(id)]
-		fmt.Fprintf(&b, "task %d alive=%v nofile=%d/%d:", id, t.Alive, t.Nofile, t.NofileMax)
-		var fds []int
+		c.str("task ").int(int64(id)).str(" alive=").bool(t.Alive).str(" nofile=").int(int64(t.Nofile)).byte('/').uint(t.NofileMax).byte(':')
+		fds = fds[:0]
 		for fd := range t.FDs {
 			fds = append(fds, fd)
 		}
 		sort.Ints(fds)
 		for _, fd := range fds {
-			fmt.Fprintf(&b, " %d=%s", fd, fileName(t.FDs[fd]))
+			c.byte(' ').int(int64(fd)).byte('=').file(t.FDs[fd])
 			if t.Cloexec[fd] {
-				b.WriteString("(cloexec)")
+				c.str("(cloexec)")
 			}
 		}
-		b.WriteByte('\n')
+		c.byte('\n')
 	}
 	list := func(tag string, ids []SessionID) {
 		for _, id := range ids {
 			se := s.Sessions[id]
-			fmt.Fprintf(&b, "%s %q retrieved=%v stranded=%v file=%s:", tag, se.Name, se.Retrieved, se.Stranded, fileName(se.File))
+			c.str(tag).byte(' ').quote(se.Name).str(" retrieved=").bool(se.Retrieved).str(" stranded=").bool(se.Stranded).str(" file=").file(se.File).byte(':')
 			for _, f := range se.Out {
-				fmt.Fprintf(&b, " [%d %s]", f.Token, fileName(f.File))
+				c.str(" [").uint(f.Token).byte(' ').file(f.File).byte(']')
 			}
 			for _, f := range se.In {
-				fmt.Fprintf(&b, " [%d %s test#%d %q pos=%d retrieved=%v %s]", f.Token, f.Handler, f.Test, f.Data, f.Pos, f.Retrieved, fileName(f.File))
+				c.str(" [").uint(f.Token).byte(' ').str(f.Handler).str(" test#").int(int64(f.Test)).byte(' ').quote(string(f.Data))
+				c.str(" pos=").int(f.Pos).str(" retrieved=").bool(f.Retrieved).byte(' ').file(f.File).byte(']')
 				if f.RetrieveErr != 0 {
-					fmt.Fprintf(&b, " retrieve failed: %s", ErrnoName(f.RetrieveErr))
+					c.str(" retrieve failed: ").str(ErrnoName(f.RetrieveErr))
 				}
 				if f.BadFolio {
-					b.WriteString(" bad folio")
+					c.str(" bad folio")
 				}
 			}
-			b.WriteByte('\n')
+			c.byte('\n')
 		}
 	}
 	list("out", s.Outgoing)
 	list("in", s.Incoming)
 	// Files in first-use order, then inodes in first-use order.
-	for i := 1; i <= len(files); i++ {
-		for id, n := range files {
-			if n != i {
-				continue
-			}
-			f, ok := s.Files[id]
-			if !ok {
-				fmt.Fprintf(&b, "f%d dangling\n", n)
-				continue
-			}
-			fmt.Fprintf(&b, "f%d %v r=%v w=%v refs=%d", n, f.Kind, f.Readable, f.Writable, f.Refs)
-			if f.Kind == KindMemfd {
-				fmt.Fprintf(&b, " pos=%d inode=%s", f.Pos, inodeName(f.Inode))
-			}
-			if f.Kind == KindSession {
-				fmt.Fprintf(&b, " session=%q", s.Sessions[f.Session].Name)
-			}
-			if f.Kind == KindTest {
-				fmt.Fprintf(&b, " pos=%d test#%d %q preserved=%v", f.Pos, f.Test, s.TestFiles[f.Test].Payload, s.PreservedTest[f.Test])
-			}
-			b.WriteByte('\n')
+	for i, id := range c.files {
+		n := int64(i + 1)
+		f, ok := s.Files[id]
+		if !ok {
+			c.byte('f').int(n).str(" dangling\n")
+			continue
 		}
-	}
-	for i := 1; i <= len(inodes); i++ {
-		for id, n := range inodes {
-			if n != i {
-				continue
-			}
-			in := s.Inodes[id]
-			fmt.Fprintf(&b, "i%d %q pages=%s frozen=%v refs=%d preserved=%v\n", n, in.Data, in.pageMap(), in.Frozen, in.Refs, s.Preserved[id])
+		c.byte('f').int(n).byte(' ').str(f.Kind.String()).str(" r=").bool(f.Readable).str(" w=").bool(f.Writable).str(" refs=").int(int64(f.Refs))
+		if f.Kind == KindMemfd {
+			c.str(" pos=").int(f.Pos).str(" inode=").inode(f.Inode)
 		}
+		if f.Kind == KindSession {
+			c.str(" session=").quote(s.Sessions[f.Session].Name)
+		}
+		if f.Kind == KindTest {
+			c.str(" pos=").int(f.Pos).str(" test#").int(int64(f.Test)).byte(' ').quote(string(s.TestFiles[f.Test].Payload)).str(" preserved=").bool(s.PreservedTest[f.Test])
+		}
+		c.byte('\n')
 	}
-	fmt.Fprintf(&b, "files=%d inodes=%d preserved=%d testfiles=%d\n", len(s.Files), len(s.Inodes), len(s.Preserved)+len(s.PreservedTest), len(s.TestFiles))
-	b.WriteString(s.canonTest())
-	return b.String()
+	for i, id := range c.inodes {
+		in := s.Inodes[id]
+		c.byte('i').int(int64(i + 1)).byte(' ').quote(string(in.Data)).str(" pages=").str(in.pageMap())
+		c.str(" frozen=").bool(in.Frozen).str(" refs=").int(int64(in.Refs)).str(" preserved=").bool(s.Preserved[id]).byte('\n')
+	}
+	c.str("files=").int(int64(len(s.Files))).str(" inodes=").int(int64(len(s.Inodes)))
+	c.str(" preserved=").int(int64(len(s.Preserved) + len(s.PreservedTest))).str(" testfiles=").int(int64(len(s.TestFiles))).byte('\n')
+	s.canonTest(&c)
+	return string(c.b)
+}
+
+// canon is Canon's buffer and its first-use numbering of files and inodes.
+type canon struct {
+	b      []byte
+	files  []FileID // files[n-1] is rendered fn
+	inodes []InodeID
+}
+
+func (c *canon) str(s string) *canon  { c.b = append(c.b, s...); return c }
+func (c *canon) byte(b byte) *canon   { c.b = append(c.b, b); return c }
+func (c *canon) int(v int64) *canon   { c.b = strconv.AppendInt(c.b, v, 10); return c }
+func (c *canon) uint(v uint64) *canon { c.b = strconv.AppendUint(c.b, v, 10); return c }
+func (c *canon) bool(v bool) *canon   { c.b = strconv.AppendBool(c.b, v); return c }
+
+// quote appends s as %q does.
+func (c *canon) quote(s string) *canon { c.b = strconv.AppendQuote(c.b, s); return c }
+
+// file appends file id's first-use name ("-" for none).
+func (c *canon) file(id FileID) *canon {
+	if id == 0 {
+		return c.byte('-')
+	}
+	n := slices.Index(c.files, id)
+	if n < 0 {
+		n = len(c.files)
+		c.files = append(c.files, id)
+	}
+	return c.byte('f').int(int64(n + 1))
+}
+
+// inode appends inode id's first-use name.
+func (c *canon) inode(id InodeID) *canon {
+	n := slices.Index(c.inodes, id)
+	if n < 0 {
+		n = len(c.inodes)
+		c.inodes = append(c.inodes, id)
+	}
+	return c.byte('i').int(int64(n + 1))
 }
 
 // Equal reports whether a and b are the same state up to id renaming.

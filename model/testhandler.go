@@ -2,7 +2,9 @@ package model
 
 import (
 	"fmt"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -736,22 +738,56 @@ func (s *State) flbSerialize() []FLBSer {
 }
 
 // canonTest renders the test module's state for Canon.
-func (s *State) canonTest() string {
+func (s *State) canonTest(c *canon) {
 	m := s.Test
-	out := fmt.Sprintf("testmod loaded=%v links=%v refs=%d warns=%d", m.Loaded, m.Links, s.ModuleRefs(), s.Warns)
+	c.str("testmod loaded=").bool(m.Loaded).str(" links=[")
+	for i, l := range m.Links {
+		if i > 0 {
+			c.byte(' ')
+		}
+		c.int(int64(l))
+	}
+	c.str("] refs=").int(int64(s.ModuleRefs())).str(" warns=").int(int64(s.Warns))
 	for i, st := range m.FLBs {
-		out += fmt.Sprintf(" flb%d{out=%d/%v/%q in=%d/%d/%v/%q fin=%v}", i, st.OutCount, st.HasOut, st.OutObj, st.InCount, st.InStatus, st.HasIn, st.InObj, st.Finished)
+		c.str(" flb").int(int64(i)).str("{out=").int(int64(st.OutCount)).byte('/').bool(st.HasOut).byte('/').quote(string(st.OutObj))
+		c.str(" in=").int(int64(st.InCount)).byte('/').int(int64(st.InStatus)).byte('/').bool(st.HasIn).byte('/').quote(string(st.InObj))
+		c.str(" fin=").bool(st.Finished).byte('}')
 	}
-	var keys []string
-	for _, d := range s.TestCtl.Directives {
-		keys = append(keys, fmt.Sprintf("%s/%v/%d/%d:%d/%d/%s", d.Callback, d.FLBOp, d.File, d.FLB, d.Calls, d.Nth, ErrnoName(d.Errno)))
+	c.str(" directives=[")
+	for i, d := range s.TestCtl.Directives {
+		if i > 0 {
+			c.byte(' ')
+		}
+		c.str(d.Callback).byte('/').bool(d.FLBOp).byte('/').int(int64(d.File)).byte('/').int(int64(d.FLB))
+		c.byte(':').int(int64(d.Calls)).byte('/').int(int64(d.Nth)).byte('/').str(ErrnoName(d.Errno))
 	}
+	refuse := make([]int, 0, len(s.TestCtl.Refuse))
 	for id := range s.TestCtl.Refuse {
-		keys = append(keys, fmt.Sprintf("refuse %d", id))
+		refuse = append(refuse, int(id))
 	}
-	sort.Strings(keys[len(s.TestCtl.Directives):])
-	out += fmt.Sprintf(" directives=%v flbin=%v/%v\n", keys, s.FLBInActive, s.FLBIn)
-	return out
+	// Sorted as strings, as the rendering always was.
+	slices.SortFunc(refuse, func(a, b int) int { return strings.Compare(strconv.Itoa(a), strconv.Itoa(b)) })
+	for i, id := range refuse {
+		if i > 0 || len(s.TestCtl.Directives) > 0 {
+			c.byte(' ')
+		}
+		c.str("refuse ").int(int64(id))
+	}
+	c.str("] flbin=").bool(s.FLBInActive).str("/[")
+	for i, f := range s.FLBIn {
+		if i > 0 {
+			c.byte(' ')
+		}
+		c.byte('{').str(f.Name).str(" [")
+		for j, v := range f.State {
+			if j > 0 {
+				c.byte(' ')
+			}
+			c.int(int64(v))
+		}
+		c.str("] ").int(int64(f.Count)).byte('}')
+	}
+	c.str("]\n")
 }
 
 // deserializeFiles is the handler half of luo_file_deserialize() at the
