@@ -212,15 +212,32 @@ type HandoverHook func(ram *mm.RAM, descriptor mm.PhysAddr) error
 // KexecWith is Kexec with hook (nil: none) run between step 2 and step
 // 3: the checker's seam for hostile hand-overs.
 func (m *Machine) KexecWith(hook HandoverHook) error {
+	_, err := m.kexec(hook, false)
+	return err
+}
+
+// KexecSave is Kexec, and also returns the hand-over the new kernel booted
+// from, for Boot to start more machines from (nil with an error).
+func (m *Machine) KexecSave() (*Handover, error) {
+	h, err := m.kexec(nil, true)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// kexec is KexecWith; with save, it returns the hand-over as the new
+// kernel finds it.
+func (m *Machine) kexec(hook HandoverHook, save bool) (*Handover, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.halted != nil {
-		return fmt.Errorf("%w: %w", ErrHalted, m.halted)
+		return nil, fmt.Errorf("%w: %w", ErrHalted, m.halted)
 	}
 	old := m.k.Load()
 	handover, err := old.RebootKexec()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	old.MarkDead()
 	var hookErr error
@@ -229,23 +246,37 @@ func (m *Machine) KexecWith(hook HandoverHook) error {
 			hookErr = fmt.Errorf("machine: hand-over hook: %w", hookErr)
 		}
 	}
-	m.scrub(handover)
+	keep := m.scrub(handover)
+	var h *Handover
+	if save {
+		h = &Handover{ram: m.ram.Size(), cmdline: m.cmdline, descriptor: handover, kexecs: m.kexecs + 1}
+		// Whole frames: Scrub keeps a partly covered frame whole.
+		frames := make([]mm.Range, len(keep))
+		for i, r := range keep {
+			start := r.Start &^ (mm.PageSize - 1)
+			end := (uint64(r.Start) + r.Size + mm.PageSize - 1) &^ (mm.PageSize - 1)
+			frames[i] = mm.Range{Start: start, Size: min(end, m.ram.Size()) - uint64(start)}
+		}
+		if h.img, err = m.ram.Save(frames); err != nil {
+			return nil, err
+		}
+	}
 	k, err := m.boot(handover)
 	if err != nil {
 		m.k.Store(nil)
 		m.halted = fmt.Errorf("%w: %w", ErrKernelPanic, err)
-		return errors.Join(m.halted, hookErr)
+		return nil, errors.Join(m.halted, hookErr)
 	}
 	m.k.Store(k)
 	m.kexecs++
 	m.lastKHO = handover
-	return hookErr
+	return h, hookErr
 }
 
-// scrub poisons every page the hand-over at descriptor does not keep. A
-// hand-over that does not parse keeps nothing; the boot that follows will
-// fail on it the same way.
-func (m *Machine) scrub(handover mm.PhysAddr) {
+// scrub poisons every page the hand-over at descriptor does not keep, and
+// returns the ranges it keeps. A hand-over that does not parse keeps
+// nothing; the boot that follows will fail on it the same way.
+func (m *Machine) scrub(handover mm.PhysAddr) []mm.Range {
 	var keep []mm.Range
 	if handover != 0 {
 		if h, err := kho.Populate(m.ram, handover); err == nil {
@@ -253,4 +284,54 @@ func (m *Machine) scrub(handover mm.PhysAddr) {
 		}
 	}
 	m.ram.Scrub(keep)
+	return keep
+}
+
+// Handover is what a kexec left in RAM between the two kernels: the
+// frames the hand-over keeps (every other frame is poison) and its
+// descriptor. Boot starts any number of machines from it, each like the
+// machine that saved it right after that kexec, so that a harness does a
+// sequential setup once and starts every check from there. Immutable.
+type Handover struct {
+	ram        uint64 // bytes of RAM of the saving machine
+	cmdline    string
+	img        *mm.RAMImage
+	descriptor mm.PhysAddr
+	kexecs     int // the saving machine's Kexecs after the kexec
+}
+
+// Boot starts a machine from h: its RAM holds h's frames and poison
+// elsewhere, and its kernel boots from h's descriptor, as after the kexec
+// that saved h. cfg must give the saving machine's memory and command
+// line; its report handler, fault injector and deadlock watch are the new
+// machine's own. A boot failure (the kexec's boot failed too) is an error
+// wrapping ErrKernelPanic.
+func Boot(cfg Config, h *Handover) (*Machine, error) {
+	mib := cfg.MemoryMiB
+	if mib == 0 {
+		mib = DefaultMemoryMiB
+	}
+	if mib < 0 || uint64(mib)<<20 != h.ram || cfg.cmdline() != h.cmdline {
+		return nil, fmt.Errorf("machine: boot of a hand-over saved by another machine (%d bytes of RAM, %q)", h.ram, h.cmdline)
+	}
+	m := &Machine{
+		ram:     mm.NewRAM(h.ram),
+		rep:     bug.NewReporter(cfg.Report),
+		cmdline: h.cmdline,
+		lockdep: !cfg.NoLockdep,
+		noWatch: cfg.NoDeadlockWatch,
+		faults:  cfg.Faults,
+		kexecs:  h.kexecs,
+		lastKHO: h.descriptor,
+	}
+	if m.faults == nil {
+		m.faults = fault.New(0)
+	}
+	m.ram.Restore(h.img)
+	k, err := m.boot(h.descriptor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKernelPanic, err)
+	}
+	m.k.Store(k)
+	return m, nil
 }
