@@ -186,9 +186,11 @@ type lockdep struct {
 	// waits on it for long. Acquisitions that add no new class or
 	// dependency never take it.
 	graphMu sync.Mutex
-	// families maps a class name to its family. Copy-on-write: replaced
-	// under graphMu, loaded lock-free by Init.
-	families atomic.Pointer[map[string]*lockFamily]
+	// families maps a class name to its *lockFamily: loaded lock-free by
+	// Init, stored once per name (a sync.Map, not a copy-on-write map: a
+	// boot registers a few dozen names, and copying the map for each was
+	// a tenth of a concurrent check's CPU).
+	families sync.Map
 	nclasses int // guarded by graphMu
 
 	// reported is the domain's record of problems already reported.
@@ -208,29 +210,13 @@ func newLockdep(rep *bug.Reporter, reported *reportOnce) *lockdep {
 
 // family returns the class family of name, registering it if needed. A
 // kernel Inits a lock for every object it creates, always of a few dozen
-// names, so a known name is found without graphMu.
+// names, so a known name is found without taking a lock.
 func (l *lockdep) family(name string) *lockFamily {
-	if fams := l.families.Load(); fams != nil {
-		if f := (*fams)[name]; f != nil {
-			return f
-		}
+	if f, ok := l.families.Load(name); ok {
+		return f.(*lockFamily)
 	}
-	l.graphMu.Lock()
-	defer l.graphMu.Unlock()
-	old := l.families.Load()
-	if old != nil {
-		if f := (*old)[name]; f != nil {
-			return f
-		}
-	}
-	fams := make(map[string]*lockFamily, 1)
-	if old != nil {
-		maps.Copy(fams, *old)
-	}
-	f := &lockFamily{name: name}
-	fams[name] = f
-	l.families.Store(&fams)
-	return f
+	f, _ := l.families.LoadOrStore(name, &lockFamily{name: name})
+	return f.(*lockFamily)
 }
 
 // class ports register_lock_class(): the class of subclass sub of m.
