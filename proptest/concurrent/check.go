@@ -85,11 +85,21 @@ func (f *Failure) Error() string {
 	return s
 }
 
-// histEvent is one line of the interleaving.
+// histEvent is one line of the interleaving: a call or its return. It is
+// rendered only for a trace (most rounds pass).
 type histEvent struct {
 	step   int // scheduling points reached before the event
 	thread int
-	text   string
+	ret    bool // the return (res), else the call
+	op     model.Op
+	res    model.Result
+}
+
+func (e histEvent) text() string {
+	if e.ret {
+		return "ret  " + model.Format(e.op, e.res)
+	}
+	return "call " + strings.TrimSuffix(model.Format(e.op, model.Result{}), " = 0")
 }
 
 // checker is one check in progress: a machine and the model state of the
@@ -133,15 +143,34 @@ type checker struct {
 	// and waiterMet says it has gone to take that lock, held, since.
 	window, windowClass atomic.Int32
 	waiterMet           atomic.Bool
+	// saved is the hand-over of the setup's kexec (see setups).
+	saved *machine.Handover
 }
 
-// newChecker boots the machine and runs the setup. scheduled says the
+// newChecker boots the machine and runs the setup, or, given setups,
+// boots the machine from the saved setup (see setups). scheduled says the
 // rounds run under the controlled scheduler: go-deadlock then stays off the
 // machine's locks (its free-running parts are this goroutine alone), while
 // free-running stress keeps its watchdog.
-func newChecker(cfg Config, scheduled bool) (*checker, error) {
-	c := &checker{cfg: cfg.withDefaults(), s: model.NewState(true)}
-	m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: 8, Report: c.report, NoDeadlockWatch: scheduled})
+func newChecker(cfg Config, scheduled bool, su *setups) (*checker, error) {
+	c := &checker{cfg: cfg.withDefaults()}
+	mcfg := machine.Config{LiveUpdate: true, MemoryMiB: 8, Report: c.report, NoDeadlockWatch: scheduled}
+	if su != nil {
+		img, err := su.get(cfg, scheduled)
+		if err != nil {
+			return nil, err
+		}
+		if img != nil {
+			m, err := machine.Boot(mcfg, img.h)
+			if err != nil {
+				return nil, err
+			}
+			c.m, c.s, c.setupLog = m, img.s.Clone(), slices.Clone(img.setupLog)
+			return c, nil
+		}
+	}
+	c.s = model.NewState(true)
+	m, err := machine.New(mcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +179,44 @@ func newChecker(cfg Config, scheduled bool) (*checker, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// setups saves the machine and the model after the setup once, for every
+// check of a property, a replay or a minimization to start from. The setup
+// is sequential and deterministic: each check would repeat the same boot,
+// the same operations in lockstep with the same agreements, and the same
+// kexec; instead the first does them and saves the hand-over its kexec
+// left in RAM, and each check boots a fresh machine from it (the new
+// kernel finds exactly what the kexec would have left it). If the setup
+// filed a kernel report, nothing is saved and every check repeats it.
+// Safe for concurrent use.
+type setups struct {
+	once sync.Once
+	img  *setupImage // nil: every check runs the setup
+	err  error
+}
+
+// setupImage is the saved setup: the hand-over, the model state after the
+// kexec and the setup's trace. Immutable.
+type setupImage struct {
+	h        *machine.Handover
+	s        model.State
+	setupLog []string
+}
+
+func (su *setups) get(cfg Config, scheduled bool) (*setupImage, error) {
+	su.once.Do(func() {
+		c, err := newChecker(cfg, scheduled, nil)
+		if err != nil {
+			su.err = err
+			return
+		}
+		if c.saved == nil || c.firstReport() != nil {
+			return
+		}
+		su.img = &setupImage{h: c.saved, s: c.s, setupLog: c.setupLog}
+	})
+	return su.img, su.err
 }
 
 // report collects kernel reports, except those filed by a thread that a
@@ -286,9 +353,10 @@ func (c *checker) prologue(prog Program) (filled map[int]int, err error) {
 	return filled, nil
 }
 
-// kexec live-updates sequentially (setup).
+// kexec live-updates sequentially (setup) and saves the hand-over.
 func (c *checker) kexec() error {
-	err := c.m.Kexec()
+	h, err := c.m.KexecSave()
+	c.saved = h
 	c.setupLog = append(c.setupLog, fmt.Sprintf("reboot(LINUX_REBOOT_CMD_KEXEC) = %v", err))
 	if err != nil {
 		return fmt.Errorf("setup kexec: %w", err)
@@ -321,13 +389,12 @@ func pack(fd, inst int) int64 { return int64(inst)<<32 | int64(uint32(int32(fd))
 
 func unpack(v int64) (fd, inst int) { return int(int32(uint32(v))), int(v >> 32) }
 
-func (c *checker) event(thread int, text string) {
-	step := 0
+func (c *checker) event(e histEvent) {
 	if s := c.sch.Load(); s != nil {
-		step = s.Steps()
+		e.step = s.Steps()
 	}
 	c.mu.Lock()
-	c.events = append(c.events, histEvent{step: step, thread: thread, text: text})
+	c.events = append(c.events, e)
 	c.mu.Unlock()
 }
 
@@ -357,7 +424,7 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	c.mu.Lock()
 	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
 	c.mu.Unlock()
-	c.event(th, "call "+strings.TrimSuffix(model.Format(op, model.Result{}), " = 0"))
+	c.event(histEvent{thread: th, op: op})
 	var r model.Result
 	if in.Kind == KReboot {
 		err := c.m.Kexec()
@@ -387,7 +454,7 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		// has put a new fd there meanwhile.
 		c.slots[in.Src].CompareAndSwap(pack(fdNum, fdInst), pack(-1, -1))
 	}
-	c.event(th, "ret  "+model.Format(op, r))
+	c.event(histEvent{thread: th, ret: true, op: op, res: r})
 	c.mu.Lock()
 	c.inflight[th] = nil
 	c.hist = append(c.hist, porcupine.Operation{
@@ -615,7 +682,7 @@ func (c *checker) trace(prog Program, res *sched.Result) string {
 	}
 	var lines []line
 	for i, e := range evs {
-		lines = append(lines, line{e.step, 2*i + 1, fmt.Sprintf("T%d %s", e.thread, e.text)})
+		lines = append(lines, line{e.step, 2*i + 1, fmt.Sprintf("T%d %s", e.thread, e.text())})
 	}
 	if res != nil {
 		for _, e := range res.Events {

@@ -2,9 +2,9 @@ package concurrent
 
 import (
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/anishathalye/porcupine"
@@ -92,9 +92,12 @@ type linOutput struct {
 // closes the pin. Both are linearized anywhere from the close's call to the
 // last return of the calls that overlap the close.
 type linState struct {
-	s     model.State
-	inst  map[int]instFD // instance id -> its fds
-	pins  map[int]pinFD  // pinning close (PinID) -> its pin
+	s    model.State
+	inst map[int]instFD // instance id -> its fds
+	pins map[int]pinFD  // pinning close (PinID) -> its pin
+	// canon is the state's canonical form (see key), rendered on first
+	// use: porcupine hashes every state it reaches, while the states of a
+	// replay (finalState) are never compared.
 	canon string
 }
 
@@ -121,15 +124,44 @@ type instFD struct {
 }
 
 func newLinState(s model.State, inst map[int]instFD, pins map[int]pinFD) *linState {
-	var b strings.Builder
-	b.WriteString(s.Canon())
-	for _, k := range slices.Sorted(maps.Keys(inst)) {
-		fmt.Fprintf(&b, "|%d:%d:%d", k, inst[k].model, inst[k].port)
+	return &linState{s: s, inst: inst, pins: pins}
+}
+
+// key returns the canonical form of st: the model state's, then every
+// live instance and pin, in id order. Not safe for concurrent use on one
+// state (porcupine steps each state on one goroutine).
+func (st *linState) key() string {
+	if st.canon != "" {
+		return st.canon
 	}
-	for _, k := range slices.Sorted(maps.Keys(pins)) {
-		fmt.Fprintf(&b, "|p%d:%d:%d:%d:%v:%v", k, pins[k].fd, pins[k].inst, pins[k].ret, pins[k].finished, pins[k].flb)
+	b := []byte(st.s.Canon())
+	for _, k := range slices.Sorted(maps.Keys(st.inst)) {
+		v := st.inst[k]
+		b = append(b, '|')
+		b = strconv.AppendInt(b, int64(k), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(v.model), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(v.port), 10)
 	}
-	return &linState{s: s, inst: inst, pins: pins, canon: b.String()}
+	for _, k := range slices.Sorted(maps.Keys(st.pins)) {
+		p := st.pins[k]
+		b = append(b, "|p"...)
+		b = strconv.AppendInt(b, int64(k), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(p.fd), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(p.inst), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, p.ret, 10)
+		b = append(b, ':')
+		b = append(b, ':')
+		b = strconv.AppendBool(b, p.finished)
+		b = append(b, ':')
+		b = strconv.AppendBool(b, p.flb)
+	}
+	st.canon = string(b)
+	return st.canon
 }
 
 // describeBefore renders what the quiescent check compares: the outgoing
@@ -458,15 +490,22 @@ func porcupineModel(init model.State, inst map[int]instFD) porcupine.Model {
 		Step: func(state, input, output any) (bool, any) {
 			return linStep(state.(*linState), input.(linInput), output.(linOutput))
 		},
-		Equal: func(a, b any) bool { return a.(*linState).canon == b.(*linState).canon },
-		Hash: func(state any) uint64 {
-			h := fnv.New64a()
-			h.Write([]byte(state.(*linState).canon))
-			return h.Sum64()
-		},
+		Equal:             func(a, b any) bool { return a.(*linState).key() == b.(*linState).key() },
+		Hash:              func(state any) uint64 { return fnv64a(state.(*linState).key()) },
 		DescribeOperation: describeOp,
 		DescribeState:     func(state any) string { return modelBefore(&state.(*linState).s) },
 	}
+}
+
+// fnv64a is FNV-1a of s (hash/fnv's, without copying s to a slice).
+func fnv64a(s string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime
+	}
+	return h
 }
 
 func describeOp(input, output any) string {

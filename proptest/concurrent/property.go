@@ -38,8 +38,9 @@ func StressProperty(cfg Config, stats *Stats, onFail func(*Failure)) func(*rapid
 
 func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) func(*rapid.T) {
 	cfg = cfg.withDefaults()
+	su := &setups{}
 	return func(t *rapid.T) {
-		c, err := newChecker(cfg, scheduled)
+		c, err := newChecker(cfg, scheduled, su)
 		if err != nil {
 			t.Fatalf("boot and setup: %v", err)
 		}
@@ -92,14 +93,14 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 // Replay runs the given rounds again, each under a Replay chooser of its
 // choices; it returns the failure, or nil if every round passes.
 func Replay(cfg Config, progs []Program, choices [][]int) *Failure {
-	return replay(cfg, progs, choices, nil)
+	return replay(cfg, nil, progs, choices, nil)
 }
 
 // replay is Replay with the last round's choices made by last instead, if
-// not nil.
-func replay(cfg Config, progs []Program, choices [][]int, last sched.Chooser) *Failure {
+// not nil, and the setup saved in su (nil: run it).
+func replay(cfg Config, su *setups, progs []Program, choices [][]int, last sched.Chooser) *Failure {
 	cfg = cfg.withDefaults()
-	c, err := newChecker(cfg, true)
+	c, err := newChecker(cfg, true, su)
 	if err != nil {
 		return &Failure{Category: "boot and setup failed", What: err.Error()}
 	}
@@ -135,13 +136,14 @@ func Minimize(cfg Config, f *Failure) *Failure {
 		return f
 	}
 	best := f
+	su := &setups{}
 	budget := maxMinimizeRuns
 	try := func(progs []Program, choices [][]int) bool {
 		if budget == 0 {
 			return false
 		}
 		budget--
-		g := Replay(cfg, progs, choices)
+		g := replay(cfg, su, progs, choices, nil)
 		if g == nil || g.Category != best.Category {
 			return false
 		}
@@ -157,7 +159,7 @@ func Minimize(cfg Config, f *Failure) *Failure {
 		for x.Next() && n > 0 && budget > 0 {
 			n--
 			budget--
-			g := replay(cfg, progs, best.Choices[:last], x)
+			g := replay(cfg, su, progs, best.Choices[:last], x)
 			if g != nil && g.Category == best.Category && (progsSize(progs) < progsSize(best.Programs) || g.Switches < best.Switches) {
 				best = g
 				return true
@@ -270,11 +272,12 @@ func cloneChoices(cs [][]int) [][]int {
 // the first failing schedule is returned as an error (a *Failure).
 func Exhaust(cfg Config, prog Program, bound, limit int) (int, error) {
 	x := sched.NewDFS(bound)
+	su := &setups{}
 	for x.Next() {
 		if x.Runs() > limit {
 			return x.Runs() - 1, nil
 		}
-		if f := replay(cfg, []Program{prog}, nil, x); f != nil {
+		if f := replay(cfg, su, []Program{prog}, nil, x); f != nil {
 			return x.Runs(), f
 		}
 	}
