@@ -33,7 +33,9 @@
 // callbacks to direct one of them to fail at a drawn call: preserve or
 // freeze with an errno (the handler is not called), retrieve with an errno
 // after the handler built the file (the kit drops it, as LUO's
-// handler_retrieve fault site does), or can_finish answering false.
+// handler_retrieve fault site does), or can_finish answering false; only
+// the optional callbacks the handler has are wrapped and directed, so LUO
+// calls it as it would without the kit.
 //
 // Every syscall runs in lockstep with the kit's model of LUO as a handler
 // sees it (contract.go): LUO records every call it makes into the handler
@@ -210,28 +212,21 @@ func (w *wrapper) wrap(fh *liveupdate.FileHandler) {
 		}
 		return err
 	}
-	// freeze and unfreeze are wrapped whether the handler has them or
-	// not: a directed freeze failure needs a call to fail, and LUO's
-	// rollback must reach every file it froze.
-	o.Freeze = func(a *liveupdate.FileOpArgs) error {
-		k := w.key(a)
-		if e := w.fire("freeze", k); e != 0 {
-			return e
-		}
-		var err error
-		if ops.Freeze != nil {
-			err = ops.Freeze(a)
-		}
-		if err == nil {
-			w.mu.Lock()
-			w.byData[a.SerializedData] = k
-			w.mu.Unlock()
-		}
-		return err
-	}
-	o.Unfreeze = func(a *liveupdate.FileOpArgs) {
-		if ops.Unfreeze != nil {
-			ops.Unfreeze(a)
+	// Only the ops the handler has are wrapped: LUO's calls depend on
+	// which it has (no unfreeze, no rollback calls).
+	if ops.Freeze != nil {
+		o.Freeze = func(a *liveupdate.FileOpArgs) error {
+			k := w.key(a)
+			if e := w.fire("freeze", k); e != 0 {
+				return e
+			}
+			err := ops.Freeze(a)
+			if err == nil {
+				w.mu.Lock()
+				w.byData[a.SerializedData] = k
+				w.mu.Unlock()
+			}
+			return err
 		}
 	}
 	// A directed retrieve fails at the handler's last step, as LUO's
@@ -249,13 +244,11 @@ func (w *wrapper) wrap(fh *liveupdate.FileHandler) {
 		}
 		return err
 	}
-	o.CanFinish = func(a *liveupdate.FileOpArgs) bool {
-		k := w.key(a)
-		ok := w.fire("can_finish", k) == 0
-		if ok && ops.CanFinish != nil {
-			ok = ops.CanFinish(a)
+	if ops.CanFinish != nil {
+		o.CanFinish = func(a *liveupdate.FileOpArgs) bool {
+			k := w.key(a)
+			return w.fire("can_finish", k) == 0 && ops.CanFinish(a)
 		}
-		return ok
 	}
 }
 
@@ -359,7 +352,15 @@ func (r *run) live() {
 	case max < 0:
 		max = 0
 	}
-	fail := rapid.SampledFrom([]string{"", "preserve", "freeze", "retrieve", "can_finish"}).Draw(t, "fail")
+	// A directed failure of a callback the handler has.
+	fails := []string{"", "preserve", "retrieve"}
+	if r.fh.Ops.Freeze != nil {
+		fails = append(fails, "freeze")
+	}
+	if r.fh.Ops.CanFinish != nil {
+		fails = append(fails, "can_finish")
+	}
+	fail := rapid.SampledFrom(fails).Draw(t, "fail")
 	nth := rapid.IntRange(1, 3).Draw(t, "nth")
 	errno := rapid.SampledFrom(errnos).Draw(t, "errno")
 	nsess := rapid.IntRange(1, 2).Draw(t, "sessions")
