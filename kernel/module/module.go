@@ -229,6 +229,30 @@ type Modules struct {
 	list []*Module
 	// images are the loadable modules by name; guarded by mutex.
 	images map[string]Image
+	// observe, if not nil, is told of every state change the moment it
+	// happens (SetObserver); written only while no module changes state.
+	observe func(m *Module, s State)
+}
+
+// SetObserver installs fn to be told of every module state change at the
+// instant it takes effect (no scheduling point in between): listed as
+// coming, live,
+// going (from then try_module_get() fails), and unlisted (StateGone: a
+// new module of the name may load). Instrumentation with no Linux
+// counterpart (the module notifier chain reports COMING/LIVE/GOING at
+// other points): a checker records these atomic phases of init_module()
+// and delete_module() as events of its history. fn must not block or take
+// a lock. Call while no module is loading or unloading.
+func (ms *Modules) SetObserver(fn func(m *Module, s State)) { ms.observe = fn }
+
+// setState changes m's state and tells the observer. Coming, going (by
+// delete_module()) and gone are set under module_mutex, live and going
+// after a failed init without it, as in Linux.
+func (ms *Modules) setState(m *Module, s State) {
+	m.state.Store(int32(s))
+	if ms.observe != nil {
+		ms.observe(m, s)
+	}
 }
 
 // New returns an empty module list for a kernel.
@@ -308,18 +332,18 @@ func (ms *Modules) Load(name string) (*Module, error) {
 	}
 	m := &Module{name: name, img: img, rep: ms.rep, dom: ms.dom}
 	m.refcnt.Store(refBase)
-	m.state.Store(int32(StateComing))
 	ms.list = append(ms.list, m)
+	ms.setState(m, StateComing)
 	ms.mutex.Unlock()
 
 	if img.Init != nil {
 		if err := img.Init(m); err != nil {
-			m.state.Store(int32(StateGoing))
+			ms.setState(m, StateGoing)
 			ms.free(m)
 			return nil, err
 		}
 	}
-	m.state.Store(int32(StateLive))
+	ms.setState(m, StateLive)
 	return m, nil
 }
 
@@ -353,7 +377,7 @@ func (ms *Modules) Delete(name string, flags uint) error {
 		ms.mutex.Unlock()
 		return syscall.EWOULDBLOCK
 	}
-	m.state.Store(int32(StateGoing))
+	ms.setState(m, StateGoing)
 	ms.mutex.Unlock()
 
 	// Final destruction now no one is using it.
@@ -366,6 +390,8 @@ func (ms *Modules) Delete(name string, flags uint) error {
 
 // free ports free_module(): unlist m and free its memory.
 func (ms *Modules) free(m *Module) {
+	at := bug.CaptureStack(1, 16)
+	m.freedAt.CompareAndSwap(nil, &at)
 	ms.mutex.Lock()
 	for i, it := range ms.list {
 		if it == m {
@@ -373,8 +399,6 @@ func (ms *Modules) free(m *Module) {
 			break
 		}
 	}
+	ms.setState(m, StateGone)
 	ms.mutex.Unlock()
-	at := bug.CaptureStack(1, 16)
-	m.freedAt.CompareAndSwap(nil, &at)
-	m.state.Store(int32(StateGone))
 }

@@ -93,9 +93,15 @@ type histEvent struct {
 	ret    bool // the return (res), else the call
 	op     model.Op
 	res    model.Result
+	// note, if set, is the event instead of a call or return (a module
+	// phase, churn.go).
+	note string
 }
 
 func (e histEvent) text() string {
+	if e.note != "" {
+		return e.note
+	}
 	if e.ret {
 		return "ret  " + model.Format(e.op, e.res)
 	}
@@ -132,12 +138,20 @@ type checker struct {
 	events      []histEvent   // guarded by mu
 	reports     []*bug.Report // guarded by mu
 
+	// inRound is set while a round's threads run, and gids are their
+	// goroutines (guarded by mu): the module observer (churn.go) records
+	// the phases they cause.
+	inRound atomic.Bool
+	gids    []int64
+
 	// cur is the instruction each thread runs, or runs next (-1: done).
 	cur [maxThreads]atomic.Int32
 	// cov is the campaign's critical-section coverage (may be nil), and
 	// steer this check's own, which the scheduler steers by: per check,
 	// so that a seed replays the same draws.
 	cov, steer *CSCoverage
+	// out counts the instructions' results (may be nil).
+	out *Outcomes
 	// window is the thread a steered window runs (steeredChooser; -1:
 	// none), windowClass the index in luoLocks of the lock it runs to,
 	// and waiterMet says it has gone to take that lock, held, since.
@@ -262,7 +276,7 @@ func (c *checker) seq(op model.Op) (model.Result, error) {
 // setup hands sessions "a" (with memfd token 1 and a test file token 2)
 // and "b" (a test file token 2) to a second kernel.
 func (c *checker) setup() error {
-	if err := c.newProcess(); err != nil {
+	if err := c.newProcess(true); err != nil {
 		return err
 	}
 	for _, in := range []Instr{
@@ -289,8 +303,9 @@ func (c *checker) setup() error {
 	return c.kexec()
 }
 
-// newProcess starts the round's process: the device and two memfds.
-func (c *checker) newProcess() error {
+// newProcess starts the round's process: the test module (if load), the
+// device and two memfds.
+func (c *checker) newProcess(load bool) error {
 	r, err := c.seq(model.Op{Kind: model.OpNewTask})
 	if err != nil {
 		return err
@@ -301,9 +316,12 @@ func (c *checker) newProcess() error {
 	}
 	// The test module, before /dev/liveupdate: handed-over test files
 	// need its handler (EEXIST once loaded).
-	if _, err := c.seq(model.Op{Kind: model.OpInitModule, Task: c.task, Name: model.TestModuleName}); err != nil {
-		return err
+	if load {
+		if _, err := c.seq(model.Op{Kind: model.OpInitModule, Task: c.task, Name: model.TestModuleName}); err != nil {
+			return err
+		}
 	}
+	c.m.Kernel().Modules().SetObserver(c.observeModule)
 	r, err = c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
 	if err != nil {
 		return err
@@ -405,6 +423,14 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	if in.Kind == KReboot && st == nil {
 		return
 	}
+	if churnKind(in.Kind) && c.rebooted.Load() {
+		return // see churnKind
+	}
+	if (in.Kind == KLoadMod || in.Kind == KUnloadMod) && st == nil {
+		// Free-running, a phase's instant is not atomic with the state
+		// change it records (churn.go).
+		return
+	}
 	// The op's fds and their instances are read from the slots once, here
 	// (opFor read the same slots: a thread's own calls never change a
 	// slot between the two reads, and no other thread runs in between
@@ -438,9 +464,10 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 			st.KillOthers()
 		}
 	} else if op.Kind == model.OpTestCtl {
-		// No task: the running kernel's test module (a reboot in
-		// the round may have replaced the kernel).
-		r, _ = execFLBGet(c.m.Kernel(), op)
+		// No task: the running kernel's test module.
+		r, _ = execTestCtl(c.m.Kernel(), op)
+	} else if op.Kind == model.OpRegisterHandler || op.Kind == model.OpUnregisterHandler {
+		r, _ = execRegistration(c.m.Kernel(), op)
 	} else {
 		r, _ = execPort(c.kt, op)
 	}
@@ -455,7 +482,13 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		c.slots[in.Src].CompareAndSwap(pack(fdNum, fdInst), pack(-1, -1))
 	}
 	c.event(histEvent{thread: th, ret: true, op: op, res: r})
+	if c.out != nil {
+		c.out.add(in.Kind, r)
+	}
 	c.mu.Lock()
+	if p := c.inflight[th]; p != nil {
+		li.Phased = p.Input.(linInput).Phased
+	}
 	c.inflight[th] = nil
 	c.hist = append(c.hist, porcupine.Operation{
 		ClientId: th, Input: li, Call: call, Output: linOutput{Res: r, Ret: ret}, Return: ret,
@@ -477,7 +510,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.hist, c.events, c.reports = nil, nil, nil
 	c.mu.Unlock()
 	c.rebooted.Store(false)
-	if err := c.newProcess(); err != nil {
+	if err := c.newProcess(r == 1 || !prog.startsUnloaded()); err != nil {
 		return &Failure{Category: "process setup failed", What: err.Error(), Round: r, Trace: c.trace(prog, nil)}
 	}
 	pre, err := c.prologue(prog)
@@ -489,6 +522,10 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	var res sched.Result
 	c.mu.Lock()
 	c.inflight = make([]*porcupine.Operation, len(prog))
+	c.gids = make([]int64, len(prog))
+	for i := range c.gids {
+		c.gids[i] = -1
+	}
 	c.mu.Unlock()
 	for th := range c.cur {
 		c.cur[th].Store(-1)
@@ -499,6 +536,9 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 	}
 	run := func(th int, st *sched.Task) {
+		c.mu.Lock()
+		c.gids[th] = locking.CurrentTask()
+		c.mu.Unlock()
 		for _, in := range prog[th][preLen(prog[th]):] {
 			c.cur[th].Store(int32(in.Kind))
 			c.exec(th, st, in)
@@ -515,7 +555,9 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 			s.Go(fmt.Sprintf("T%d", th), func(t *sched.Task) { run(th, t) })
 		}
 		c.sch.Store(s)
+		c.inRound.Store(true)
 		res = s.Run()
+		c.inRound.Store(false)
 		// Keep s installed for the report filter until the next round:
 		// unwinding is over, but reports filed so far are already sorted.
 	} else {
@@ -529,8 +571,10 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 				run(th, nil)
 			}()
 		}
+		c.inRound.Store(true)
 		close(gate)
 		wg.Wait()
+		c.inRound.Store(false)
 	}
 	c.lastChoices = res.Choices
 	fail := func(cat, what string) *Failure {
@@ -556,6 +600,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	}
 
 	c.hist = addFLBHolds(addPins(c.hist))
+	markMayBusy(c.hist)
 
 	obs := linOutput{}
 	rebooted := c.rebooted.Load()
@@ -567,7 +612,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		if err := invariants(&d); err != nil {
 			return fail("invariant: "+err.Error(), "invariant at the quiescent point: "+err.Error())
 		}
-		obs.Before = portBefore(&d)
+		obs.Before = portBefore(&d) + portRegistry(k, &d)
 		if err := c.m.Kexec(); err != nil {
 			return fail("kexec after the round failed", "kexec after the round: "+err.Error())
 		}
@@ -584,7 +629,10 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	}
 	probe.Exit()
 	d := nk.LUO().Snapshot()
-	obs.After = portCrossed(&d)
+	// The new kernel's registrations too: a churn instruction (churn.go)
+	// acted on the kernel it ran in, and the model must have applied it
+	// before the kexec, not after.
+	obs.After = portCrossed(&d) + portRegistry(nk, &d)
 	call := c.clock.Load() + 20
 	c.hist = append(c.hist, porcupine.Operation{
 		ClientId: len(prog), Input: linInput{Observe: true, Rebooted: rebooted}, Call: call, Output: obs, Return: call + 1,
@@ -603,7 +651,8 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	switch verdict {
 	case porcupine.Illegal:
 		f := fail("not linearizable", "history is not linearizable against the model")
-		f.Trace += fmt.Sprintf("observed after the round:\n  quiescent: %s\n  crossed the kexec: %s\n", obs.Before, obs.After)
+		f.Trace += fmt.Sprintf("observed after the round:\n  quiescent: %s\n  crossed the kexec: %s\nmodel at the round's start: %s\n",
+			obs.Before, obs.After, modelBefore(&start)+modelRegistry(&start))
 		f.HTML = c.visualize(pm, info)
 		return f
 	case porcupine.Unknown:

@@ -142,3 +142,28 @@ func TestCSTakesDeclared(t *testing.T) {
 	require.Empty(t, st.CS.Undeclared(), "acquisitions the critical-section goals do not declare (cscov.go: takes)")
 	t.Logf("declared acquisitions not seen in 300 checks: %v", st.CS.Unseen())
 }
+
+// LUO's in-kernel face in the rounds: the test module unloaded and loaded
+// again while its FLB is queried, its FLBs linked and unlinked, and the
+// memfd handler unregistered while a session holding a memfd is finished
+// and closed. Every schedule with at most one preemption is linearizable
+// on the reference port: the module's transient states and the
+// transient references other calls hold are in the specification
+// (churn.go).
+func TestChurnExhaustive(t *testing.T) {
+	r := concurrent.SlotResult
+	for _, prog := range []concurrent.Program{
+		{
+			{{Kind: concurrent.KRetrieve, Name: "a", Dst: r}, {Kind: concurrent.KFinish, Src: r}, {Kind: concurrent.KUnloadMod}, {Kind: concurrent.KLoadMod}},
+			{{Kind: concurrent.KFLBGet, FLB: 0}, {Kind: concurrent.KUnloadMod}, {Kind: concurrent.KFLBGet, FLB: 1}},
+		},
+		{
+			{{Kind: concurrent.KRetrieve, Name: "a", Dst: r}, {Kind: concurrent.KClose, Src: r}, {Kind: concurrent.KUnregister}},
+			{{Kind: concurrent.KUnregFLB, FLB: 0}, {Kind: concurrent.KUnregister}, {Kind: concurrent.KRegFLB, FLB: 0}},
+		},
+	} {
+		runs, err := concurrent.Exhaust(concurrent.Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+		require.NoError(t, err, "%v", prog)
+		require.Greater(t, runs, 10)
+	}
+}

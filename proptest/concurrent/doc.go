@@ -42,6 +42,18 @@
 // concurrent call holds it) or be cut short by a reboot: the check splits
 // such a close into the close and the release (lin.go).
 //
+// LUO's in-kernel face is in the rounds too (churn.go): the test module
+// is loaded and unloaded (a round whose first module instruction is a
+// load starts without it), its FLBs are linked and unlinked, an FLB's
+// incoming object is taken and put, and the memfd handler is unregistered
+// and registered, against the sessions' and files' calls. init_module()
+// and delete_module() are checked in their atomic phases (coming, live,
+// going, gone), which kernel/module reports as they happen; an unload or
+// unregistration refused while another call may hold a transient
+// reference is accepted; the quiescent point and the crossed state
+// compare the test module's reference count, the registered handlers
+// and the FLBs linked to the test handler with the model's.
+//
 // Critical-section coverage (cscov.go): for every lock of LUO's lock order
 // and every pair of instructions that take it (takes, less the pairs that
 // can never meet on one instance: unreachable), the campaign counts the

@@ -6,7 +6,6 @@ import (
 	"syscall"
 
 	"luomodel/kernel"
-	"luomodel/kernel/lib/liveupdatetest"
 	"luomodel/model"
 )
 
@@ -61,30 +60,6 @@ func execPort(t *kernel.Task, op model.Op) (r model.Result, raw error) {
 	return model.Result{Errno: syscall.ENOSYS}, nil
 }
 
-// execFLBGet runs the test module's query of an FLB's incoming object:
-// liveupdate_flb_get_incoming(), then the put (the model's
-// TestCmdFLBIncoming).
-func execFLBGet(k *kernel.Kernel, op model.Op) (model.Result, error) {
-	flb := k.LiveupdateTest().FLB(op.FLB)
-	if op.TestCmd != model.TestCmdFLBIncoming || flb == nil {
-		return model.Result{Errno: syscall.ENODEV}, nil
-	}
-	obj, err := k.LUO().FLBGetIncoming(flb)
-	if err != nil {
-		var en syscall.Errno
-		if errors.As(err, &en) {
-			return model.Result{Errno: en}, nil
-		}
-		return model.Result{Errno: errnoUnknown}, err
-	}
-	k.LUO().FLBPutIncoming(flb)
-	o, ok := obj.(*liveupdatetest.FLBObject)
-	if !ok {
-		return model.Result{Errno: errnoUnknown}, fmt.Errorf("FLB object %T", obj)
-	}
-	return model.Result{Ret: 1, Data: append([]byte{}, o.State...)}, nil
-}
-
 // opFor builds the model op of instruction in, reading fds from slots.
 func opFor(in Instr, task model.TaskID, slot func(int) int) model.Op {
 	op := model.Op{Task: task}
@@ -116,7 +91,20 @@ func opFor(in Instr, task model.TaskID, slot func(int) int) model.Op {
 	case KReboot:
 		op.Kind = model.OpKexec
 	case KFLBGet:
-		op = model.Op{Kind: model.OpTestCtl, TestCmd: model.TestCmdFLBIncoming, FLB: 0}
+		op = model.Op{Kind: model.OpTestCtl, TestCmd: model.TestCmdFLBIncoming, FLB: in.FLB}
+	case KRegFLB, KUnregFLB:
+		op = model.Op{Kind: model.OpTestCtl, TestCmd: model.TestCmdRegisterFLB, FLB: in.FLB}
+		if in.Kind == KUnregFLB {
+			op.TestCmd = model.TestCmdUnregisterFLB
+		}
+	case KLoadMod:
+		op.Kind, op.Name = model.OpInitModule, model.TestModuleName
+	case KUnloadMod:
+		op.Kind, op.Name = model.OpDeleteModule, model.TestModuleName
+	case KRegister:
+		op.Kind = model.OpRegisterHandler
+	case KUnregister:
+		op.Kind = model.OpUnregisterHandler
 	}
 	return op
 }

@@ -46,6 +46,14 @@ type linInput struct {
 	FLBHold, FLBPut bool
 	// Call is the call's clock; PinRet, of a pinned close, its return's.
 	Call, PinRet int64
+	// Phase is a phase of the test module's life (churn.go), recorded
+	// when it happened; Phased marks the init_module() or
+	// delete_module() that made one, and MayBusy an unload or handler
+	// unregistration that calls able to hold a transient reference
+	// overlap.
+	Phase   string
+	Phased  bool
+	MayBusy bool
 }
 
 // linOutput is what the port returned. Pending: the thread was killed by
@@ -95,6 +103,7 @@ type linState struct {
 	s    model.State
 	inst map[int]instFD // instance id -> its fds
 	pins map[int]pinFD  // pinning close (PinID) -> its pin
+	mod  modPhase       // the test module's open transient state
 	// canon is the state's canonical form (see key), rendered on first
 	// use: porcupine hashes every state it reaches, while the states of a
 	// replay (finalState) are never compared.
@@ -123,8 +132,8 @@ type instFD struct {
 	ret         int64
 }
 
-func newLinState(s model.State, inst map[int]instFD, pins map[int]pinFD) *linState {
-	return &linState{s: s, inst: inst, pins: pins}
+func newLinState(s model.State, inst map[int]instFD, pins map[int]pinFD, mod modPhase) *linState {
+	return &linState{s: s, inst: inst, pins: pins, mod: mod}
 }
 
 // key returns the canonical form of st: the model state's, then every
@@ -135,6 +144,8 @@ func (st *linState) key() string {
 		return st.canon
 	}
 	b := []byte(st.s.Canon())
+	b = append(b, "|mod"...)
+	b = strconv.AppendInt(b, int64(st.mod), 10)
 	for _, k := range slices.Sorted(maps.Keys(st.inst)) {
 		v := st.inst[k]
 		b = append(b, '|')
@@ -238,15 +249,21 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if in.Observe {
 		s := st.s
 		if !in.Rebooted {
-			if modelBefore(&s) != out.Before {
+			if st.mod != modStable || modelBefore(&s)+modelRegistry(&s) != out.Before {
 				return false, st
 			}
 			s = model.Kexec(s)
 		}
-		if modelCrossed(&s) != out.After {
+		if modelCrossed(&s)+modelRegistry(&s) != out.After {
 			return false, st
 		}
-		return true, newLinState(s, nil, nil)
+		return true, newLinState(s, nil, nil, modStable)
+	}
+	if in.Phase != "" {
+		return phaseStep(st, in)
+	}
+	if handled, ok := churnStep(st, in, out); handled {
+		return ok, st
 	}
 	if in.UnpinFinish {
 		pin, ok := st.pins[in.PinID]
@@ -261,7 +278,7 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		pins := maps.Clone(st.pins)
 		pin.finished = true
 		pins[in.PinID] = pin
-		return true, newLinState(next, st.inst, pins)
+		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	if in.FLBHold {
 		res, next := model.FLBGetIncomingHeld(st.s, in.Op.FLB)
@@ -273,7 +290,7 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 			pins = map[int]pinFD{}
 		}
 		pins[in.NewInst] = pinFD{fd: -1, inst: -1, flb: true}
-		return true, newLinState(next, st.inst, pins)
+		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	if in.FLBPut {
 		pin, ok := st.pins[in.PinID]
@@ -282,7 +299,7 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		}
 		pins := maps.Clone(st.pins)
 		delete(pins, in.PinID)
-		return true, newLinState(model.FLBPutIncomingHeld(st.s, in.Op.FLB), st.inst, pins)
+		return true, newLinState(model.FLBPutIncomingHeld(st.s, in.Op.FLB), st.inst, pins, st.mod)
 	}
 	if in.Unpin {
 		pin, ok := st.pins[in.PinID]
@@ -296,7 +313,7 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		}
 		pins := maps.Clone(st.pins)
 		delete(pins, in.PinID)
-		return true, newLinState(next, st.inst, pins)
+		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	if in.FDInst < 0 {
 		return linStepFD(st, in, out, in.Op.FD)
@@ -373,7 +390,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		// The pin: a hidden dup of the fd, so that the close does not
 		// release the file.
 		if r, s2 := model.Step(st.s, model.Op{Kind: model.OpDup, Task: op.Task, FD: op.FD}); r.Errno == 0 {
-			st = &linState{s: s2, inst: st.inst, pins: st.pins}
+			st = &linState{s: s2, inst: st.inst, pins: st.pins, mod: st.mod}
 			pinned = int(r.Ret)
 		}
 	}
@@ -391,10 +408,12 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		pins[in.NewInst] = pinFD{fd: pinned, inst: in.FDInst, ret: in.PinRet}
 	}
 	inst := st.inst
+	mod := st.mod
 	switch {
 	case res.Errno != 0:
 	case op.Kind == model.OpKexec:
-		inst = nil // every task, and so every fd, is gone
+		inst = nil      // every task, and so every fd, is gone
+		mod = modStable // and every module
 		// A release still pending ran in the old kernel, too late to
 		// matter: its Unpin is a no-op.
 		if len(pins) > 0 {
@@ -423,7 +442,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		}
 		inst[in.NewInst] = instFD{model: mfd, port: port, ret: out.Ret}
 	}
-	return true, newLinState(next, inst, pins)
+	return true, newLinState(next, inst, pins, mod)
 }
 
 // lastRef reports whether fd of task is the last reference to its file:
@@ -486,14 +505,16 @@ func sameIgnoringFDs(op model.Op, a, b model.Result) bool {
 // porcupineModel is the model for one round starting at init.
 func porcupineModel(init model.State, inst map[int]instFD) porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return newLinState(init, inst, nil) },
+		Init: func() any { return newLinState(init, inst, nil, modStable) },
 		Step: func(state, input, output any) (bool, any) {
 			return linStep(state.(*linState), input.(linInput), output.(linOutput))
 		},
 		Equal:             func(a, b any) bool { return a.(*linState).key() == b.(*linState).key() },
 		Hash:              func(state any) uint64 { return fnv64a(state.(*linState).key()) },
 		DescribeOperation: describeOp,
-		DescribeState:     func(state any) string { return modelBefore(&state.(*linState).s) },
+		DescribeState: func(state any) string {
+			return modelBefore(&state.(*linState).s) + modelRegistry(&state.(*linState).s)
+		},
 	}
 }
 
@@ -515,6 +536,9 @@ func describeOp(input, output any) string {
 	}
 	if in.UnpinFinish {
 		return fmt.Sprintf("T%d release, first half (a session's finish), of the file closed by its close (call %d)", in.Thread, in.PinID)
+	}
+	if in.Phase != "" {
+		return fmt.Sprintf("T%d module %s %s", in.Thread, model.TestModuleName, in.Phase)
 	}
 	if in.FLBPut {
 		return fmt.Sprintf("T%d put of the FLB reference its query (call %d) got", in.Thread, in.PinID)

@@ -23,12 +23,18 @@ const (
 	KFinish                 // FINISH on Src
 	KGetName                // GET_NAME on Src
 	KReboot                 // reboot(LINUX_REBOOT_CMD_KEXEC)
-	// LUO's in-kernel face: a test FLB's incoming object racing the
-	// finish of the session holding the test file that counts on it.
-	// (Module loads and unloads are not raced here: two of them meeting
-	// a module that is coming or going get EBUSY, which no sequential
-	// order explains; kernel/lib/liveupdatetest races them.)
-	KFLBGet // liveupdate_flb_get_incoming() + put of test FLB 0
+	// LUO's in-kernel face (churn.go): a test FLB's incoming object
+	// racing the finish of the session holding the test file that
+	// counts on it; the test module loaded and unloaded, its FLBs linked
+	// and unlinked, and the memfd handler unregistered and registered,
+	// while sessions and files are used.
+	KFLBGet     // liveupdate_flb_get_incoming() + put of test FLB FLB
+	KLoadMod    // init_module("liveupdate_test")
+	KUnloadMod  // delete_module("liveupdate_test", O_NONBLOCK)
+	KRegFLB     // liveupdate_register_flb(test handler, test FLB FLB)
+	KUnregFLB   // liveupdate_unregister_flb(test handler, test FLB FLB)
+	KRegister   // liveupdate_register_file_handler(memfd)
+	KUnregister // liveupdate_unregister_file_handler(memfd)
 	numKinds
 )
 
@@ -36,7 +42,9 @@ var kindNames = [...]string{
 	KOpenDev: "open-dev", KCloseDev: "close-dev", KCreate: "create", KRetrieve: "retrieve",
 	KClose: "close", KDup: "dup", KPreserve: "preserve", KRetrieveFD: "retrieve-fd",
 	KFinish: "finish", KGetName: "get-name", KReboot: "reboot",
-	KFLBGet: "flb-get-incoming",
+	KFLBGet: "flb-get-incoming", KLoadMod: "init-module", KUnloadMod: "delete-module",
+	KRegFLB: "register-flb", KUnregFLB: "unregister-flb",
+	KRegister: "register-handler", KUnregister: "unregister-handler",
 }
 
 func (k Kind) String() string { return kindNames[k] }
@@ -78,6 +86,7 @@ type Instr struct {
 	// 1's), so that the threads start on sessions already retrieved,
 	// created or holding files, where they meet at once.
 	Pre bool
+	FLB int // flb-get-incoming, register-flb, unregister-flb: 0 or 1
 }
 
 func (in Instr) String() string {
@@ -102,8 +111,10 @@ func (in Instr) String() string {
 		return fmt.Sprintf("s%d = retrieve-fd s%d token %d", in.Dst, in.Src, in.Token)
 	case KFinish, KGetName:
 		return fmt.Sprintf("%s s%d", in.Kind, in.Src)
-	case KReboot, KFLBGet:
+	case KReboot, KLoadMod, KUnloadMod, KRegister, KUnregister:
 		return in.Kind.String()
+	case KFLBGet, KRegFLB, KUnregFLB:
+		return fmt.Sprintf("%s flb%d", in.Kind, in.FLB)
 	}
 	return "?"
 }
@@ -124,6 +135,25 @@ func (p Program) String() string {
 	return b.String()
 }
 
+// startsUnloaded reports whether the round starts with the test module
+// not loaded: when a thread's first module instruction is init-module,
+// so that the load races the other threads' calls instead of failing
+// with EEXIST. Not round 1: its handed-over test file needs the module
+// loaded before the device's first open.
+func (p Program) startsUnloaded() bool {
+	for _, th := range p {
+		for _, in := range th {
+			if in.Kind == KUnloadMod {
+				break
+			}
+			if in.Kind == KLoadMod {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Gen bounds generated programs.
 type Gen struct {
 	MaxThreads int  // 2..MaxThreads threads
@@ -139,7 +169,8 @@ func DefaultGen() Gen { return Gen{MaxThreads: 3, MaxOps: 4, Reboot: true} }
 var weights = [numKinds]int{
 	KOpenDev: 1, KCloseDev: 0, KCreate: 3, KRetrieve: 5, KClose: 4, KDup: 2,
 	KPreserve: 2, KRetrieveFD: 2, KFinish: 2, KGetName: 1, KReboot: 1,
-	KFLBGet: 2,
+	KFLBGet: 2, KLoadMod: 2, KUnloadMod: 2, KRegFLB: 1, KUnregFLB: 1,
+	KRegister: 1, KUnregister: 1,
 }
 
 // Draw generates one round's program.
@@ -300,7 +331,8 @@ func plant(k csKey) (a, b Instr) {
 // is what shrinking moves toward); written lists the result slots the
 // program's threads filled so far (any thread may use them).
 func drawInstr(t *rapid.T, noReboot bool, written []int, boost func(Kind) int) Instr {
-	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot, KFLBGet}
+	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot, KFLBGet,
+		KLoadMod, KUnloadMod, KRegFLB, KUnregFLB, KRegister, KUnregister}
 	weight := func(k Kind) int {
 		if boost == nil {
 			return weights[k]
@@ -356,6 +388,8 @@ func drawInstr(t *rapid.T, noReboot bool, written []int, boost func(Kind) int) I
 		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
 	case KRetrieveFD:
 		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
+	case KFLBGet, KRegFLB, KUnregFLB:
+		in.FLB = rapid.IntRange(0, 1).Draw(t, "flb")
 	}
 	return in
 }

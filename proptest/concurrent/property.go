@@ -17,6 +17,8 @@ type Stats struct {
 	Preempts  atomic.Int64
 	// CS is the critical-section coverage (cscov.go).
 	CS CSCoverage
+	// Out counts the instructions' results (outcomes.go).
+	Out Outcomes
 }
 
 // Property returns the rapid property of the concurrent lockstep check:
@@ -48,6 +50,7 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 		if stats != nil {
 			stats.Checks.Add(1)
 			c.cov = &stats.CS
+			c.out = &stats.Out
 		}
 		var progs []Program
 		var choices [][]int
