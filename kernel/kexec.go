@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 
+	"luomodel/kernel/locking"
 	"luomodel/kernel/mm"
 )
 
@@ -21,6 +22,11 @@ func (k *Kernel) PrepareKexec() (mm.PhysAddr, error) {
 		if err := k.luo.Reboot(); err != nil {
 			return 0, fmt.Errorf("kernel: liveupdate_reboot: %w", err)
 		}
+		// kernel_restart_prepare() runs the reboot notifiers and
+		// device_shutdown(), which sleep, and the other CPUs run tasks
+		// until machine_shutdown() stops them: LUO is serialized but the
+		// jump is not yet made.
+		k.dom.Yield(locking.PointPhase)
 	}
 	if !k.kho.IsEnabled() {
 		return 0, nil

@@ -20,12 +20,10 @@ import (
 // syscall exit with no lock held; it is nil in a release hook, where they
 // are dropped at once.
 
-// fileLock takes f.mutex, reporting a use-after-free first if f was freed.
+// fileLock takes f.mutex, reporting a use-after-free if f was freed,
+// before the acquisition or while the task waited in it (see lockChecked).
 func (l *LUO) fileLock(f *luoFile) {
-	if f.freed.Load() {
-		reportUAF(l.rep, "luo_file", &f.freed)
-	}
-	f.mutex.Lock()
+	l.lockChecked(&f.mutex, "luo_file", &f.freed)
 }
 
 // fileFree poisons a luo_file that left its set and drops its pin on the

@@ -183,6 +183,7 @@ func (l *LUO) flbFilePreserveOne(flb *FLB) error {
 		// FLB is then not called.
 		err := l.faults.Fail(fault.FLBPreserve)
 		if err == nil {
+			l.mightSleep()
 			err = l.callFLBPreserve(flb, &args)
 		}
 		if err != nil {
@@ -210,6 +211,7 @@ func (l *LUO) flbFileUnpreserveOne(flb *FLB) {
 		return
 	}
 	args := FLBOpArgs{FLB: flb, Data: p.outgoing.data, Obj: p.outgoing.obj}
+	l.mightSleep()
 	l.callFLBUnpreserve(flb, &args)
 	p.outgoing.data = 0
 	p.outgoing.obj = nil
@@ -259,6 +261,7 @@ func (l *LUO) flbRetrieveOneLocked(flb *FLB) error {
 	// consumed anything; the FLB is then not called.
 	err := l.faults.Fail(fault.FLBRetrieve)
 	if err == nil {
+		l.mightSleep()
 		err = l.callFLBRetrieve(flb, &args)
 	}
 	if err != nil {
@@ -292,6 +295,7 @@ func (l *LUO) FLBPutIncoming(flb *FLB) {
 		}
 	}
 	args := FLBOpArgs{FLB: flb, Obj: p.incoming.obj}
+	l.mightSleep()
 	l.callFLBFinish(flb, &args)
 	p.incoming.data = 0
 	p.incoming.obj = nil
@@ -328,10 +332,11 @@ func (l *LUO) refcountDecAndTest(c *atomic.Int64, flb *FLB) bool {
 func (l *LUO) flbFilePreserve(reg *registeredHandler) error {
 	l.registerRwsem.DownRead()
 	defer l.registerRwsem.UpRead()
-	for i, flb := range reg.flbs {
+	flbs := l.handlerFLBs(reg)
+	for i, flb := range flbs {
 		if err := l.flbFilePreserveOne(flb); err != nil {
 			for i--; i >= 0; i-- {
-				l.flbFileUnpreserveOne(reg.flbs[i])
+				l.flbFileUnpreserveOne(flbs[i])
 			}
 			return err
 		}
@@ -346,8 +351,9 @@ func (l *LUO) flbFilePreserve(reg *registeredHandler) error {
 func (l *LUO) flbFileUnpreserve(reg *registeredHandler) {
 	l.registerRwsem.DownRead()
 	defer l.registerRwsem.UpRead()
-	for i := len(reg.flbs) - 1; i >= 0; i-- {
-		l.flbFileUnpreserveOne(reg.flbs[i])
+	flbs := l.handlerFLBs(reg)
+	for i := len(flbs) - 1; i >= 0; i-- {
+		l.flbFileUnpreserveOne(flbs[i])
 	}
 }
 
@@ -360,8 +366,9 @@ func (l *LUO) flbFileUnpreserve(reg *registeredHandler) {
 func (l *LUO) flbFileFinish(reg *registeredHandler) {
 	l.registerRwsem.DownRead()
 	defer l.registerRwsem.UpRead()
-	for i := len(reg.flbs) - 1; i >= 0; i-- {
-		l.FLBPutIncoming(reg.flbs[i])
+	flbs := l.handlerFLBs(reg)
+	for i := len(flbs) - 1; i >= 0; i-- {
+		l.FLBPutIncoming(flbs[i])
 	}
 }
 
@@ -375,7 +382,7 @@ func (l *LUO) flbUnregisterOneLocked(reg *registeredHandler, flb *FLB) {
 	l.registerRwsem.AssertHeldWrite()
 	p := l.flbGetPrivate(flb)
 	found := false
-	for i, it := range reg.flbs {
+	for i, it := range l.handlerFLBs(reg) {
 		if it == flb {
 			reg.flbs = append(reg.flbs[:i:i], reg.flbs[i+1:]...)
 			found = true
@@ -388,7 +395,7 @@ func (l *LUO) flbUnregisterOneLocked(reg *registeredHandler, flb *FLB) {
 	}
 	p.users--
 	if p.users == 0 {
-		for i, it := range l.flb.list {
+		for i, it := range l.flbList() {
 			if it == flb {
 				l.flb.list = append(l.flb.list[:i:i], l.flb.list[i+1:]...)
 				break
@@ -409,9 +416,27 @@ func (l *LUO) flbUnregisterAllLocked(reg *registeredHandler) {
 		return
 	}
 	l.registerRwsem.AssertHeldWrite()
-	for len(reg.flbs) > 0 {
+	for len(l.handlerFLBs(reg)) > 0 {
 		l.flbUnregisterOneLocked(reg, reg.flbs[0])
 	}
+}
+
+// handlerFLBs returns reg's flb_list, and flbList luo_flb_global.list.
+// Both are guarded by luo_register_rwlock: every walk asserts it held, as
+// handlerList() does for the handler list (instrumentation: luo_flb.c's
+// walks hold the rwsem but do not assert it), so that a walk without the
+// lock is reported even when no registration races it.
+//
+// Requires: l.registerRwsem held, for read or write.
+func (l *LUO) handlerFLBs(reg *registeredHandler) []*FLB {
+	l.registerRwsem.AssertHeld()
+	return reg.flbs
+}
+
+// flbList: see handlerFLBs.
+func (l *LUO) flbList() []*FLB {
+	l.registerRwsem.AssertHeld()
+	return l.flb.list
 }
 
 // findHandlerLocked is the registry entry of fh, nil if fh is not
@@ -460,7 +485,7 @@ func (l *LUO) RegisterFLB(fh *FileHandler, flb *FLB) error {
 	if l.rep.WarnOn(reg == nil, "liveupdate: RegisterFLB %s with an unregistered handler", flb.Compatible) {
 		return syscall.EINVAL
 	}
-	for _, it := range reg.flbs {
+	for _, it := range l.handlerFLBs(reg) {
 		if it == flb {
 			return syscall.EEXIST
 		}
@@ -472,7 +497,7 @@ func (l *LUO) RegisterFLB(fh *FileHandler, flb *FLB) error {
 		if l.flb.count == FLBMax {
 			return syscall.ENOSPC
 		}
-		for _, g := range l.flb.list {
+		for _, g := range l.flbList() {
 			if g.Compatible == flb.Compatible {
 				return syscall.EEXIST
 			}
@@ -644,7 +669,7 @@ func (l *LUO) flbSerialize() {
 	defer l.registerRwsem.UpRead()
 	i := 0
 	var b [FLBSerSize]byte
-	for _, g := range l.flb.list {
+	for _, g := range l.flbList() {
 		p := l.flbGetPrivate(g)
 		count := p.outgoing.count.Load()
 		if count <= 0 {

@@ -246,6 +246,37 @@ func reportUAF(rep *bug.Reporter, what string, t *freeTrack) {
 	rep.Filef(bug.KindUAF, "use-after-free of "+what, "LUO touched a %s after it was freed%s", what, t.stack())
 }
 
+// lockChecked takes m, the mutex embedded in an object that t tracks, as
+// KASAN would check mutex_lock()'s accesses to the lock word: a
+// use-after-free is reported if the object was freed before the call, or
+// once the lock is taken if it was freed while the task waited (the
+// acquisition is a scheduling point: the task can sleep there, or be
+// preempted before its first access, while another frees the object).
+func (l *LUO) lockChecked(m *locking.Mutex, what string, t *freeTrack) {
+	before := t.Load()
+	if before {
+		reportUAF(l.rep, what, t)
+	}
+	m.Lock()
+	if !before && t.Load() {
+		reportUAF(l.rep, what, t)
+	}
+}
+
+// preemptPoint is a scheduling point inside a critical section where C
+// neither sleeps nor takes a lock: mutex and rwsem sections are
+// preemptible, and other CPUs run meanwhile, so a controlled scheduler
+// may run another task between a section's check of shared state and the
+// update that depends on it. The lock makes that harmless; the point is
+// what exposes a section that lost its lock. Placed at each such
+// check-then-update that has no scheduling point of its own.
+func (l *LUO) preemptPoint() { l.dom.Yield(locking.PointPhase) }
+
+// mightSleep is C's might_sleep() before a call into a handler's or an
+// FLB's ops: callbacks allocate and may sleep, a scheduling point inside
+// whatever critical section LUO holds around them.
+func (l *LUO) mightSleep() { l.dom.Yield(locking.PointPhase) }
+
 // freeTrack is an object's poison flag (KASAN's freed shadow) and the
 // stack of the free that set it (KASAN's free track). Recording costs one
 // runtime.Callers per free; the frames are only symbolized in a report.

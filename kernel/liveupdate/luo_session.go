@@ -47,13 +47,10 @@ type sessionGlobal struct {
 	outgoing sessionHeader // sessions to hand to the next kernel
 }
 
-// sessionLock takes s.mutex, reporting a use-after-free first if s was
-// freed.
+// sessionLock takes s.mutex, reporting a use-after-free if s was freed,
+// before the acquisition or while the task waited in it (see lockChecked).
 func (l *LUO) sessionLock(s *session) {
-	if s.freed.Load() {
-		reportUAF(l.rep, "luo_session", &s.freed)
-	}
-	s.mutex.Lock()
+	l.lockChecked(&s.mutex, "luo_session", &s.freed)
 }
 
 // sessionAlloc ports luo_session.c:luo_session_alloc(): the name is copied
@@ -99,6 +96,7 @@ func (l *LUO) sessionInsert(sh *sessionHeader, s *session) error {
 			return syscall.EEXIST
 		}
 	}
+	l.preemptPoint() // between the duplicate check and list_add_tail()
 	sh.list = append(sh.list, s)
 	sh.count++
 	return nil

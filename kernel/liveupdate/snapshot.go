@@ -130,12 +130,12 @@ func (l *LUO) Snapshot() DebugState {
 		d.Handlers = append(d.Handlers, r.fh.Compatible)
 		d.HandlerUsers = append(d.HandlerUsers, r.users.Load())
 		var names []string
-		for _, flb := range r.flbs {
+		for _, flb := range l.handlerFLBs(r) {
 			names = append(names, flb.Compatible)
 		}
 		d.HandlerFLBs = append(d.HandlerFLBs, names)
 	}
-	for _, flb := range l.flb.list {
+	for _, flb := range l.flbList() {
 		d.FLBs = append(d.FLBs, l.snapshotFLB(flb))
 	}
 	l.registerRwsem.UpRead()
