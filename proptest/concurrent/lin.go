@@ -2,6 +2,7 @@ package concurrent
 
 import (
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"strconv"
@@ -504,29 +505,22 @@ func sameIgnoringFDs(op model.Op, a, b model.Result) bool {
 
 // porcupineModel is the model for one round starting at init.
 func porcupineModel(init model.State, inst map[int]instFD) porcupine.Model {
+	seed := maphash.MakeSeed()
 	return porcupine.Model{
 		Init: func() any { return newLinState(init, inst, nil, modStable) },
 		Step: func(state, input, output any) (bool, any) {
 			return linStep(state.(*linState), input.(linInput), output.(linOutput))
 		},
-		Equal:             func(a, b any) bool { return a.(*linState).key() == b.(*linState).key() },
-		Hash:              func(state any) uint64 { return fnv64a(state.(*linState).key()) },
+		Equal: func(a, b any) bool { return a.(*linState).key() == b.(*linState).key() },
+		// Any hash consistent with Equal: porcupine only prunes states it
+		// has seen, so the verdict and the linearization do not depend
+		// on the seed.
+		Hash:              func(state any) uint64 { return maphash.String(seed, state.(*linState).key()) },
 		DescribeOperation: describeOp,
 		DescribeState: func(state any) string {
 			return modelBefore(&state.(*linState).s) + modelRegistry(&state.(*linState).s)
 		},
 	}
-}
-
-// fnv64a is FNV-1a of s (hash/fnv's, without copying s to a slice).
-func fnv64a(s string) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= prime
-	}
-	return h
 }
 
 func describeOp(input, output any) string {
