@@ -8,10 +8,11 @@ import (
 )
 
 // TestIncrementalIndexes drives one state in place, as the lockstep
-// checker does, through session creates and releases, fd allocations and
-// frees, lowered fd limits and kexecs, and after every operation compares
-// its result with the same operation stepped on a copy whose indexes
-// (the outgoing name index, each task's next_fd) start from scratch.
+// checker does, through session creates, retrieves and releases, fd
+// allocations and frees, lowered fd limits and kexecs, and after every
+// operation compares its result with the same operation stepped on a copy
+// whose indexes (the outgoing name index, each task's next_fd) start from
+// scratch; Check recounts the open files by kind.
 func TestIncrementalIndexes(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 14))
 	s := NewState(true)
@@ -34,11 +35,17 @@ func TestIncrementalIndexes(t *testing.T) {
 			if dev := devFD(&s, task); dev >= 0 && r.IntN(4) > 0 {
 				fd = dev
 			}
-			op = Op{Kind: OpIoctl, Task: task, FD: fd, Cmd: IoctlCreateSession, Buf: SessionArgBuf(names[r.IntN(len(names))])}
+			cmd := IoctlCreateSession
+			if r.IntN(3) == 0 {
+				cmd = IoctlRetrieveSession
+			}
+			op = Op{Kind: OpIoctl, Task: task, FD: fd, Cmd: cmd, Buf: SessionArgBuf(names[r.IntN(len(names))])}
 		case n < 70:
 			op = Op{Kind: OpClose, Task: task, FD: r.IntN(12)}
-		case n < 85:
+		case n < 80:
 			op = Op{Kind: OpOpen, Task: task, Path: DevNull, Flags: ORdwr}
+		case n < 85:
+			op = Op{Kind: OpMemfdCreate, Task: task, Name: "m"}
 		case n < 92:
 			op = Op{Kind: OpFcntl, Task: task, FD: r.IntN(4), Cmd: FDupfd, Arg: r.IntN(10)}
 		default:

@@ -167,7 +167,15 @@ func (s State) Check() error {
 		return err
 	}
 	inodeRefs := make(map[InodeID]int, len(s.Inodes))
+	var open [KindTest + 1]int
+	openIncoming := 0
 	for id, f := range s.Files {
+		open[f.Kind]++
+		if f.Kind == KindSession {
+			if se := s.Sessions[f.Session]; se != nil && se.Incoming {
+				openIncoming++
+			}
+		}
 		if f.Refs != refs[id] || f.Refs <= 0 {
 			return fmt.Errorf("file %d (%v) refs=%d, counted %d", id, f.Kind, f.Refs, refs[id])
 		}
@@ -180,6 +188,9 @@ func (s State) Check() error {
 		if f.Kind == KindTest && s.TestFiles[f.Test] == nil {
 			return fmt.Errorf("test file %d has no payload", f.Test)
 		}
+	}
+	if open != s.openKinds || openIncoming != s.openIncoming {
+		return fmt.Errorf("open file counts %v (incoming sessions %d), counted %v (%d)", s.openKinds, s.openIncoming, open, openIncoming)
 	}
 	if devs > 1 || (devs == 1) != s.DevInUse {
 		return fmt.Errorf("S8: %d device files, in_use=%v", devs, s.DevInUse)

@@ -53,6 +53,7 @@ func (s *State) kexec() {
 		t.nextFD = 0
 	}
 	s.Files = map[FileID]*File{}
+	s.openKinds, s.openIncoming = [KindTest + 1]int{}, 0
 	s.Inodes = map[InodeID]*Inode{}
 	s.Sessions = map[SessionID]*Session{}
 	s.Preserved = map[InodeID]bool{}

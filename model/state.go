@@ -220,6 +220,11 @@ type State struct {
 	// it to nil: a CREATE_SESSION to the limit would otherwise compare
 	// names a quadratic number of times.
 	outNames map[string]SessionID
+	// openKinds counts Files by kind, and openIncoming the session files of
+	// incoming sessions: the campaign's generator asks every step
+	// (OpenFiles). newFile and put keep them; Check recounts.
+	openKinds    [KindTest + 1]int
+	openIncoming int
 	// Preserved is the global double-preservation map (keyed by get_id):
 	// inodes of outgoing preserved files and of retrieved incoming files;
 	// PreservedTest is its test-file part (the test handler's get_id is
@@ -352,6 +357,33 @@ func (s *State) FindIncoming(name string) *Session {
 		}
 	}
 	return nil
+}
+
+// OpenFiles returns how many open file descriptions of kind k exist.
+func (s *State) OpenFiles(k FileKind) int {
+	if k < 0 || int(k) >= len(s.openKinds) {
+		return 0
+	}
+	return s.openKinds[k]
+}
+
+// OpenSessionFiles returns how many session files of incoming sessions
+// (or, incoming false, of outgoing ones) are open.
+func (s *State) OpenSessionFiles(incoming bool) int {
+	if incoming {
+		return s.openIncoming
+	}
+	return s.openKinds[KindSession] - s.openIncoming
+}
+
+// countFile adds d to the counts of f's kind (OpenFiles).
+func (s *State) countFile(f *File, d int) {
+	s.openKinds[f.Kind] += d
+	if f.Kind == KindSession {
+		if se := s.Sessions[f.Session]; se != nil && se.Incoming {
+			s.openIncoming += d
+		}
+	}
 }
 
 // FindOutgoing returns the outgoing session named name, or nil.

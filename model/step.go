@@ -150,6 +150,7 @@ func (s *State) newFile(f File) FileID {
 	s.NextFile++
 	f.Refs = 1
 	s.Files[id] = &f
+	s.countFile(&f, 1)
 	if f.Kind == KindMemfd {
 		s.Inodes[f.Inode].Refs++
 	}
@@ -197,6 +198,7 @@ func (s *State) put(id FileID) {
 		return
 	}
 	delete(s.Files, id)
+	s.countFile(f, -1)
 	switch f.Kind {
 	case KindDevice:
 		s.DevInUse = false // luo_release()

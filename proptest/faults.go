@@ -116,7 +116,6 @@ func FaultActions() []FaultAction {
 	}
 	kexec := func(*Ctx) (model.Op, bool) { return model.Op{Kind: model.OpKexec}, true }
 	haveOutgoing := func(s *model.State) bool { return len(s.Outgoing) > 0 }
-	haveMemfd := func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }
 	luoEnabled := func(s *model.State) bool { return s.Enabled }
 	return []FaultAction{
 		{"fault_session_alloc", model.FaultSessionAlloc, devInUse, buildCreateSession, nil},

@@ -358,15 +358,6 @@ func when(n int, cond func(*model.State) bool) func(*model.State) int {
 	}
 }
 
-func anyFile(s *model.State, ok func(*model.File) bool) bool {
-	for _, f := range s.Files {
-		if ok(f) {
-			return true
-		}
-	}
-	return false
-}
-
 // single adapts a one-operation builder to Run.
 func single(build func(c *Ctx) (model.Op, bool)) func(c *Ctx) bool {
 	return func(c *Ctx) bool {
@@ -378,12 +369,15 @@ func single(build func(c *Ctx) (model.Op, bool)) func(c *Ctx) bool {
 	}
 }
 
-// State conditions of the actions' weights.
+// State conditions of the actions' weights. Every step asks them of every
+// action, so the file conditions read the model's counts of open files
+// instead of walking them.
 
 func devInUse(s *model.State) bool           { return s.DevInUse }
-func haveOutgoingFile(s *model.State) bool   { return anyFile(s, sessionFile(s, false)) }
-func haveIncomingFile(s *model.State) bool   { return anyFile(s, sessionFile(s, true)) }
-func haveSessionFile(s *model.State) bool    { return anyFile(s, kindIs(model.KindSession)) }
+func haveOutgoingFile(s *model.State) bool   { return s.OpenSessionFiles(false) > 0 }
+func haveIncomingFile(s *model.State) bool   { return s.OpenSessionFiles(true) > 0 }
+func haveSessionFile(s *model.State) bool    { return s.OpenFiles(model.KindSession) > 0 }
+func haveMemfd(s *model.State) bool          { return s.OpenFiles(model.KindMemfd) > 0 }
 func canRetrieveSession(s *model.State) bool { return s.DevInUse && len(s.Incoming) > 0 }
 
 // The builders of the LUO ioctls, shared by the plain actions and the
@@ -490,7 +484,7 @@ func Actions() []Action {
 			}
 			return op, ok
 		})},
-		{"write", when(5, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
+		{"write", when(5, haveMemfd), single(func(c *Ctx) (model.Op, bool) {
 			op, ok := c.fileOp(model.OpWrite, ioFile)
 			op.Buf = c.data()
 			return op, ok
@@ -506,18 +500,18 @@ func Actions() []Action {
 		}},
 		{"retrieve_session", when(12, canRetrieveSession), single(buildRetrieveSession)},
 		{"retrieve_fd", when(12, haveIncomingFile), single(buildRetrieveFD)},
-		{"read", when(5, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
+		{"read", when(5, haveMemfd), single(func(c *Ctx) (model.Op, bool) {
 			op, ok := c.fileOp(model.OpRead, ioFile)
 			op.N = pick(c.Src, "read len", []int{64, 0, 1, 8, 6000})
 			return op, ok
 		})},
-		{"lseek", when(3, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
+		{"lseek", when(3, haveMemfd), single(func(c *Ctx) (model.Op, bool) {
 			op, ok := c.fileOp(model.OpLseek, ioFile)
 			op.Off = pick(c.Src, "offset", []int64{0, 1, 3, -1, -5, 4090, 4100, 9000})
 			op.Whence = pick(c.Src, "whence", []int{model.SeekSet, model.SeekCur, model.SeekEnd, 9})
 			return op, ok
 		})},
-		{"ftruncate", when(3, func(s *model.State) bool { return anyFile(s, kindIs(model.KindMemfd)) }), single(func(c *Ctx) (model.Op, bool) {
+		{"ftruncate", when(3, haveMemfd), single(func(c *Ctx) (model.Op, bool) {
 			op, ok := c.fileOp(model.OpFtruncate, ioFile)
 			op.Off = pick(c.Src, "length", []int64{0, 3, 16, 4096, 5000, -1})
 			return op, ok
@@ -556,7 +550,7 @@ func Actions() []Action {
 		}},
 		{"fill_sessions", rare(1), fillSessions},
 		{"fill_files", func(s *model.State) int {
-			if anyFile(s, sessionFile(s, false)) {
+			if haveOutgoingFile(s) {
 				return 2
 			}
 			return 0

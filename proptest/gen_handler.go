@@ -22,7 +22,7 @@ var directErrnos = []syscall.Errno{syscall.ENOMEM, syscall.EIO, syscall.ENOSPC}
 
 func testLoaded(s *model.State) bool { return s.Test.Loaded }
 
-func haveTestFile(s *model.State) bool { return anyFile(s, kindIs(model.KindTest)) }
+func haveTestFile(s *model.State) bool { return s.OpenFiles(model.KindTest) > 0 }
 
 // outgoingTests counts the test files preserved in outgoing sessions.
 func outgoingTests(s *model.State) int {
