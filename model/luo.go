@@ -431,9 +431,16 @@ func (s *State) sessionRelease(sid SessionID) {
 	delete(s.Sessions, sid)
 }
 
+// removeID returns l without id. It never writes l's array (a caller may
+// be ranging over it): the head or the tail goes by reslicing (the
+// sessions a campaign fills are closed in creation order), any other
+// entry by a copy.
 func removeID(l []SessionID, id SessionID) []SessionID {
 	for i, x := range l {
 		if x == id {
+			if i == 0 {
+				return l[1:]
+			}
 			return append(l[:i:i], l[i+1:]...)
 		}
 	}

@@ -19,7 +19,7 @@ func processActions() []Action {
 	return []Action{
 		{"fork", func(s *model.State) int {
 			switch {
-			case len(liveTasks(s)) >= maxProcesses:
+			case liveCount(s) >= maxProcesses:
 				return 0
 			case haveSessionFile(s):
 				return 20
