@@ -34,6 +34,11 @@ const (
 	hostileFilesWeight = 24
 )
 
+// maxHostileBuild bounds the steps a hostile action takes toward its
+// kind's precondition: a memfd made, written and preserved, twice, and a
+// session created.
+const maxHostileBuild = 8
+
 // ExecHostile live-updates the machine with h applied to the hand-over
 // between the kernels, and in lockstep mode predicts it with the model.
 // A predicted boot failure is checked, then the machine is powered on
@@ -241,10 +246,25 @@ func corruptLUO(ram *mm.RAM, img *liveupdate.HandoverImage, h model.Hostile) err
 	return fmt.Errorf("unknown corruption %v", h.Kind)
 }
 
-// drawHostile draws a corruption that fits the outgoing sessions of s:
-// first the kind, every kind that can apply equally likely, then where
-// (the indices of that kind only: few draws, quick shrinking).
-func drawHostile(c *Ctx) (model.Hostile, bool) {
+// drawHostileKind draws the kind of a hostile hand-over, every kind
+// equally likely, whether or not it fits the outgoing sessions: the
+// hostile action builds toward the kinds that do not (buildForHostile),
+// so that kinds with rare preconditions (two files in a session, two
+// sessions, one without files) are reached as often as the others rather
+// than only when the rest of the campaign happens to leave such a state.
+func drawHostileKind(c *Ctx) model.HostileKind {
+	kinds := model.HostileKinds()
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = k.String()
+	}
+	return kinds[choose(c.Src, names, c.Src.Intn(len(kinds), "hostile kind"), func(int) bool { return true })]
+}
+
+// drawHostile draws where a corruption of kind k applies to the outgoing
+// sessions of s (the indices of that kind only: few draws, quick
+// shrinking); false if k does not fit them.
+func drawHostile(c *Ctx, kind model.HostileKind) (model.Hostile, bool) {
 	s := c.S
 	n := len(s.Outgoing)
 	files := func(i int) int { return len(s.Sessions[s.Outgoing[i]].Out) }
@@ -281,54 +301,43 @@ func drawHostile(c *Ctx) (model.Hostile, bool) {
 		}
 		return h
 	}
-	var cands []model.Hostile
-	for _, k := range model.HostileKinds() {
-		h := model.Hostile{Kind: k}
-		switch k {
-		case model.HostileDupName:
-			h.Session, h.Other = 1, 0
-		case model.HostileCountPast:
-			h.N = uint64(n) + 1
-		case model.HostileDupToken:
-			for i := range n {
-				if files(i) > 1 {
-					h.Session, h.File, h.OtherFile = i, 1, 0
-				}
-			}
-		case model.HostileFileCountPast, model.HostileArrayOutside, model.HostileArrayOverlap,
-			model.HostileUnknownCompat, model.HostileUnterminatedCompat:
-			for i := range n {
-				if files(i) > 0 {
-					h.Session, h.N = i, uint64(files(i))+1
-				}
-			}
-		case model.HostileFileCountNoArray:
-			for i := range n {
-				if files(i) == 0 {
-					h.Session, h.N = i, 1
-				}
-			}
-		case model.HostileFolioNotPreserved:
-			h.FolioFrom = -1
-			for i := range n {
-				if len(memfds(i)) > 0 {
-					h.Session, h.File = i, memfds(i)[0]
-				}
+	h := model.Hostile{Kind: kind}
+	switch kind {
+	case model.HostileDupName:
+		h.Session, h.Other = 1, 0
+	case model.HostileCountPast:
+		h.N = uint64(n) + 1
+	case model.HostileDupToken:
+		for i := range n {
+			if files(i) > 1 {
+				h.Session, h.File, h.OtherFile = i, 1, 0
 			}
 		}
-		if s.HostileApplies(h) {
-			cands = append(cands, h)
+	case model.HostileFileCountPast, model.HostileArrayOutside, model.HostileArrayOverlap,
+		model.HostileUnknownCompat, model.HostileUnterminatedCompat:
+		for i := range n {
+			if files(i) > 0 {
+				h.Session, h.N = i, uint64(files(i))+1
+			}
+		}
+	case model.HostileFileCountNoArray:
+		for i := range n {
+			if files(i) == 0 {
+				h.Session, h.N = i, 1
+			}
+		}
+	case model.HostileFolioNotPreserved:
+		h.FolioFrom = -1
+		for i := range n {
+			if len(memfds(i)) > 0 {
+				h.Session, h.File = i, memfds(i)[0]
+			}
 		}
 	}
-	if len(cands) == 0 {
+	if !s.HostileApplies(h) {
 		return model.Hostile{}, false
 	}
-	names := make([]string, len(cands))
-	for i, h := range cands {
-		names[i] = h.Kind.String()
-	}
-	k := choose(c.Src, names, c.Src.Intn(len(cands), "hostile kind"), func(int) bool { return true })
-	h := model.Hostile{Kind: cands[k].Kind}
+	h = model.Hostile{Kind: kind}
 	switch h.Kind {
 	case model.HostileDupName:
 		h = where(h, func(i int) bool { return i > 0 })
@@ -393,7 +402,16 @@ func (r *run) hostileActions(skip map[string]bool) []Action {
 			return hostileWeight
 		},
 		Run: func(c *Ctx) bool {
-			h, ok := drawHostile(c)
+			// The drawn kind's precondition first, a few steps at
+			// most (each one syscall), then the hand-over.
+			k := drawHostileKind(c)
+			h, ok := drawHostile(c, k)
+			for range maxHostileBuild {
+				if ok || !buildForHostile(c, k) {
+					break
+				}
+				h, ok = drawHostile(c, k)
+			}
 			if !ok {
 				return false
 			}
@@ -426,6 +444,81 @@ func (r *run) hostileActions(skip map[string]bool) []Action {
 			return true
 		},
 	}}
+}
+
+// buildForHostile takes one step toward a state that kind k fits, as
+// liveUpdateStep does toward a live update (no memory of its own: a step
+// undone by another action is done again): open /dev/liveupdate, create
+// an outgoing session (the kinds that need a session, two, or one without
+// files), or add a memfd with data to the outgoing session with the most
+// files (the kinds that corrupt a file set, a file or a folio; dup_token
+// needs two). False if no step is possible.
+func buildForHostile(c *Ctx, k model.HostileKind) bool {
+	s := c.S
+	live := liveTasks(s)
+	if !s.Enabled || len(live) == 0 {
+		return false
+	}
+	devTask, dev, haveDev := deviceHolder(s)
+	if !haveDev {
+		if testModuleNeeded(s) {
+			return c.loadTestModule(live[0])
+		}
+		return c.openDevice(live[0])
+	}
+	// The live outgoing session fd whose session has the most files.
+	task, sfd, most := model.TaskID(0), -1, -1
+	empty := false
+	for _, t := range live {
+		for _, fd := range fdsOf(s, t, sessionFile(s, false)) {
+			n := len(c.sessionOf(t, fd).Out)
+			empty = empty || n == 0
+			if n > most {
+				task, sfd, most = t, fd, n
+			}
+		}
+	}
+	newSession := sfd < 0
+	switch k {
+	case model.HostileDupName:
+		newSession = len(s.Outgoing) < 2
+	case model.HostileFileCountNoArray:
+		newSession = !empty
+	case model.HostileEmptyName, model.HostileUnterminatedName, model.HostileCountPast,
+		model.HostileNoSubtree, model.HostileTruncatedSubtree:
+	default:
+		if most >= model.FileMax {
+			return false
+		}
+	}
+	if newSession {
+		for _, name := range SessionNames {
+			if s.FindOutgoing(name) == nil {
+				c.Do(model.Op{Kind: model.OpIoctl, Task: devTask, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf(name)})
+				return true
+			}
+		}
+		return false
+	}
+	if sfd < 0 {
+		return false
+	}
+	se := c.sessionOf(task, sfd)
+	free := fdsOf(s, task, func(f *model.File) bool {
+		return f.Kind == model.KindMemfd && !s.Preserved[f.Inode]
+	})
+	if len(free) == 0 {
+		c.Do(model.Op{Kind: model.OpMemfdCreate, Task: task, Name: "guest"})
+		return true
+	}
+	mfd := free[0]
+	if f := s.Files[s.Tasks[task].FDs[mfd]]; len(s.Inodes[f.Inode].Data) == 0 {
+		c.Do(model.Op{Kind: model.OpWrite, Task: task, FD: mfd, Buf: c.data()})
+		return true
+	}
+	c.Do(model.Op{Kind: model.OpIoctl, Task: task, FD: sfd, Cmd: model.IoctlSessionPreserveFD,
+		Buf: model.FDArgBuf(int32(mfd), c.freshToken(se))})
+	return true
 }
 
 // retrieveCorrupted retrieves the session and the file whose data h
@@ -478,8 +571,12 @@ func registrationActions(skip map[string]bool) []Action {
 					return 0
 				case a.when(s):
 					return 4
+				case a.kind == model.OpUnregisterHandler:
+					// The handler is gone until register_handler or
+					// a kexec: a short window, ENOENT's only one.
+					return 4
 				}
-				return 1 // EEXIST, ENOENT
+				return 1 // EEXIST
 			},
 			Run: func(c *Ctx) bool {
 				c.Do(model.Op{Kind: a.kind})
