@@ -107,6 +107,17 @@ func (dp *dispenser) take() (batchSpec, bool) {
 	return batchSpec{}, false
 }
 
+// extend sets the deadline of a timed dispenser to d from now: `luo
+// check` runs its two campaigns in alternating slices, each slice a
+// continuation of the same sequence of batches.
+func (dp *dispenser) extend(d time.Duration) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if dp.checks == 0 {
+		dp.deadline = time.Now().Add(d)
+	}
+}
+
 // stop makes take return false from now on.
 func (dp *dispenser) stop() { dp.stopped.Store(true) }
 

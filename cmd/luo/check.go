@@ -135,16 +135,68 @@ type lockstepResult struct {
 	failedAt time.Time
 }
 
+// sliceLen is the shortest slice of a timed `luo check`: the campaigns
+// alternate, a lockstep slice then a concurrent one, so that a bug only
+// the concurrent campaign finds is found within seconds, not after the
+// whole lockstep budget. Each campaign's slices add up to its budget (the
+// default: 15 slices of 4 s lockstep and 1 s concurrent).
+const sliceLen = time.Second
+
+// slices is how many slices the campaigns run in: 1 (lockstep, then
+// concurrent) unless both run for a time budget.
+func (c *checkConfig) slices(conc bool) int {
+	if !conc || c.checks > 0 || c.concChecks > 0 || c.seed != 0 {
+		return 1
+	}
+	return max(1, min(int(c.duration/sliceLen), int(c.concurrentD/sliceLen)))
+}
+
 func (c *checkConfig) run() int {
 	start := time.Now()
-	res := c.lockstep(start)
+	conc := c.seed == 0 && (c.concurrentD > 0 || c.concChecks > 0)
+	ls := c.newLockstep()
+	var cr *concurrentRunner
+	if conc {
+		cr = newConcurrentRunner(concurrentConfig{d: c.concurrentD, checks: c.concChecks, campaign: c.campaign,
+			shard: c.shard, jobs: c.jobs})
+	}
+	// The campaigns alternate, each slice's deadline set so that each
+	// campaign's slices so far add up to its share of its budget.
+	n := c.slices(conc)
+	stopProgress := c.progress(ls.stats, start)
+	var lockD, concD time.Duration
+	for i := range n {
+		t := time.Now()
+		if n > 1 {
+			ls.dp.extend(c.duration*time.Duration(i+1)/time.Duration(n) - lockD)
+		}
+		ls.run()
+		lockD += time.Since(t)
+		if ls.failed() || !conc {
+			break
+		}
+		t = time.Now()
+		if n > 1 {
+			cr.dp.extend(c.concurrentD*time.Duration(i+1)/time.Duration(n) - concD)
+		}
+		cr.run()
+		concD += time.Since(t)
+		if cr.failed() {
+			break
+		}
+	}
+	stopProgress()
+	res := ls.result()
 	p := res.part
-	head := fmt.Sprintf("%s campaign=%d", summaryLine(p, time.Since(start)), c.campaign)
+	head := fmt.Sprintf("%s campaign=%d", summaryLine(p, lockD), c.campaign)
 	if c.seed == 0 {
 		head += fmt.Sprintf(" workers=%d", c.jobs)
 	}
 	if c.sharded {
 		head += " shard=" + c.shard.String()
+	}
+	if n > 1 {
+		head += fmt.Sprintf(" slices=%d", n)
 	}
 	fmt.Fprintf(c.stdout, "luo check: %s\n\n", head)
 	p.WriteTables(c.stdout)
@@ -164,17 +216,17 @@ func (c *checkConfig) run() int {
 		sum.Failures = append(sum.Failures, summary.Failure{Campaign: "lockstep", Seed: seed, Replay: replay,
 			Shard: shardName(c), Message: b.String()})
 		code = 1
-	} else if c.seed == 0 && (c.concurrentD > 0 || c.concChecks > 0) {
-		cstart := time.Now()
-		cr := concurrentCampaign(concurrentConfig{d: c.concurrentD, checks: c.concChecks, campaign: c.campaign,
-			shard: c.shard, jobs: c.jobs})
+	} else if conc {
+		r := cr.result()
 		var b strings.Builder
-		reportConcurrent(&b, cr, time.Since(cstart))
+		reportConcurrent(&b, r, concD)
 		io.WriteString(c.stdout, b.String())
-		sum.Parts = append(sum.Parts, cr.part)
-		if cr.Failure != nil {
-			sum.Failures = append(sum.Failures, summary.Failure{Campaign: "concurrent", Seed: cr.Seed,
-				Replay: concurrentReplay(cr.Seed), Shard: shardName(c), Message: b.String()})
+		sum.Parts = append(sum.Parts, r.part)
+		if r.Failure != nil {
+			found := cr.failedAt.Sub(start)
+			fmt.Fprintf(c.stdout, "found after %s, shrunk in %s\n", found.Round(time.Millisecond), (time.Since(start) - found).Round(time.Millisecond))
+			sum.Failures = append(sum.Failures, summary.Failure{Campaign: "concurrent", Seed: r.Seed,
+				Replay: concurrentReplay(r.Seed), Shard: shardName(c), Message: b.String()})
 			code = 1
 		}
 	}
@@ -198,57 +250,79 @@ func shardName(c *checkConfig) string {
 	return c.shard.String()
 }
 
-// lockstep runs the lockstep campaign: with -seed one batch on one
+// lockstepRunner is the lockstep campaign: with -seed one batch on one
 // worker, else the shard's batches on c.jobs workers, each with its own
-// Stats, merged at the end.
-func (c *checkConfig) lockstep(start time.Time) lockstepResult {
+// Stats, merged at the end. It runs in slices (run), each taking the next
+// batches of the same sequence.
+type lockstepRunner struct {
+	c     *checkConfig
+	jobs  int
+	stats []*proptest.Stats
+	tbs   []*campaignTB
+	gate  rapidGate
+	rc    *race
+	dp    *dispenser // nil with -seed
+}
+
+func (c *checkConfig) newLockstep() *lockstepRunner {
 	jobs := c.jobs
 	if c.seed != 0 {
 		jobs = 1
 	}
-	stats := make([]*proptest.Stats, jobs)
-	for i := range stats {
-		stats[i] = proptest.NewStats()
+	ls := &lockstepRunner{c: c, jobs: jobs, stats: make([]*proptest.Stats, jobs), tbs: make([]*campaignTB, jobs), rc: newRace()}
+	for i := range ls.stats {
+		ls.stats[i] = proptest.NewStats()
 	}
-	stopProgress := c.progress(stats, start)
-	tbs := make([]*campaignTB, jobs)
-	var gate rapidGate
-	rc := newRace()
+	if c.seed == 0 {
+		ls.dp = newDispenser(c.campaign, 0x6c756f, c.shard, c.checks, c.duration)
+	}
+	return ls
+}
+
+// failed says whether a worker failed.
+func (ls *lockstepRunner) failed() bool { return ls.rc.winner.Load() >= 0 }
+
+// run runs batches until the dispenser has none (with -seed: the one
+// batch) or a worker fails.
+func (ls *lockstepRunner) run() {
+	c := ls.c
 	if c.seed != 0 {
 		n := max(c.checks, 1)
 		tb := &campaignTB{name: "luo-check"}
-		gate.check(tb, c.seed, n, c.prop(stats[0], c.skip))
+		ls.gate.check(tb, c.seed, n, c.prop(ls.stats[0], c.skip))
 		if tb.Failed() {
-			tbs[0] = tb
-			rc.claim(0)
+			ls.tbs[0] = tb
+			ls.rc.claim(0)
 		}
-	} else {
-		dp := newDispenser(c.campaign, 0x6c756f, c.shard, c.checks, c.duration)
-		runWorkers(jobs, func(w int) {
-			prop := rc.guard(w, c.prop(stats[w], c.skip))
-			for {
-				b, ok := dp.take()
-				if !ok {
-					return
-				}
-				tb := &campaignTB{name: "luo-check"}
-				gate.check(tb, b.Seed, b.N, prop)
-				if tb.Failed() && !rc.lost(w) {
-					rc.claim(w)
-					tbs[w] = tb
-					dp.stop()
-					return
-				}
-			}
-		})
+		return
 	}
-	stopProgress()
+	runWorkers(ls.jobs, func(w int) {
+		prop := ls.rc.guard(w, c.prop(ls.stats[w], c.skip))
+		for {
+			b, ok := ls.dp.take()
+			if !ok {
+				return
+			}
+			tb := &campaignTB{name: "luo-check"}
+			ls.gate.check(tb, b.Seed, b.N, prop)
+			if tb.Failed() && !ls.rc.lost(w) {
+				ls.rc.claim(w)
+				ls.tbs[w] = tb
+				ls.dp.stop()
+				return
+			}
+		}
+	})
+}
+
+// result merges the workers' tables and returns the first failure.
+func (ls *lockstepRunner) result() lockstepResult {
 	res := lockstepResult{part: &summary.Part{Name: "lockstep"}}
-	for _, s := range stats {
+	for _, s := range ls.stats {
 		res.part.Merge(s.Part())
 	}
-	if w := rc.winner.Load(); w >= 0 && tbs[w] != nil {
-		res.failure, res.failedAt = tbs[w], stats[w].FailedAt()
+	if w := ls.rc.winner.Load(); w >= 0 && ls.tbs[w] != nil {
+		res.failure, res.failedAt = ls.tbs[w], ls.stats[w].FailedAt()
 		if res.failedAt.IsZero() {
 			res.failedAt = time.Now()
 		}

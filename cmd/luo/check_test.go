@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,6 +132,38 @@ func TestShardFailureReplays(t *testing.T) {
 	out.Reset()
 	require.Equal(t, 1, reportMain([]string{path}, &out, &errs))
 	require.Contains(t, out.String(), f.Replay)
+}
+
+// TestTimedCampaignsAlternate: with time budgets the concurrent campaign
+// runs in slices between lockstep slices, not after the lockstep budget:
+// the lockstep checks pause (a concurrent slice of a second) before the
+// lockstep budget is spent, and both campaigns' tables are reported.
+func TestTimedCampaignsAlternate(t *testing.T) {
+	var mu sync.Mutex
+	var starts []time.Time
+	prop := func(stats *proptest.Stats, skip map[string]bool) func(*rapid.T) {
+		lockstep := proptest.LockstepSkipping(stats, skip)
+		return func(t *rapid.T) {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			mu.Unlock()
+			lockstep(t)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "s.json")
+	var out, errs strings.Builder
+	require.Equal(t, 0, checkMain([]string{"-q", "-campaign", "3", "-duration", "2s", "-concurrent", "2s", "-j", "1", "-json", f},
+		prop, &out, &errs), "%s%s", &out, &errs)
+	require.Contains(t, out.String(), "slices=2")
+	s, err := summary.ReadJSON(f)
+	require.NoError(t, err)
+	require.Len(t, s.Parts, 2)
+	require.NotZero(t, s.Part("concurrent").Counts["checks"])
+	var gap time.Duration
+	for i := 1; i < len(starts); i++ {
+		gap = max(gap, starts[i].Sub(starts[i-1]))
+	}
+	require.GreaterOrEqual(t, gap, 900*time.Millisecond, "no concurrent slice between lockstep checks")
 }
 
 // benchCampaign runs a 200-check campaign on j workers per iteration and

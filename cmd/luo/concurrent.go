@@ -53,7 +53,31 @@ func concurrentPart(st *concurrent.Stats) *summary.Part {
 // and returns what it found. rapid's flags must be registered
 // (registerRapidFlags).
 func concurrentCampaign(cc concurrentConfig) concurrentResult {
-	cfg := concurrent.Config{OutDir: cc.outDir}
+	r := newConcurrentRunner(cc)
+	r.run()
+	return r.result()
+}
+
+// concurrentRunner is a concurrent campaign that runs in slices (`luo
+// check` interleaves it with the lockstep campaign): each run takes the
+// next batches of the same sequence until the dispenser's budget or
+// deadline, so that the batches run are those of one uninterrupted run.
+type concurrentRunner struct {
+	cc    concurrentConfig
+	cfg   concurrent.Config
+	jobs  int
+	stats []*concurrent.Stats
+	last  []*concurrent.Failure
+	seeds []uint64
+	gate  rapidGate
+	rc    *race
+	dp    *dispenser
+	// failedAt is when the winning worker failed: written by it alone,
+	// read after its run returned.
+	failedAt time.Time
+}
+
+func newConcurrentRunner(cc concurrentConfig) *concurrentRunner {
 	jobs := max(cc.jobs, 1)
 	if cc.seed != 0 {
 		jobs = 1
@@ -61,29 +85,39 @@ func concurrentCampaign(cc concurrentConfig) concurrentResult {
 	if cc.shard.N == 0 {
 		cc.shard = Shard{0, 1}
 	}
-	stats := make([]*concurrent.Stats, jobs)
-	last := make([]*concurrent.Failure, jobs)
-	seeds := make([]uint64, jobs)
-	var gate rapidGate
-	rc := newRace()
-	dp := newDispenser(cc.campaign, 0x636f6e63, cc.shard, cc.checks, cc.d)
-	runWorkers(jobs, func(w int) {
-		stats[w] = &concurrent.Stats{}
-		prop := rc.guard(w, concurrent.Property(cfg, stats[w], func(f *concurrent.Failure) { last[w] = f }))
+	r := &concurrentRunner{cc: cc, cfg: concurrent.Config{OutDir: cc.outDir}, jobs: jobs,
+		stats: make([]*concurrent.Stats, jobs), last: make([]*concurrent.Failure, jobs),
+		seeds: make([]uint64, jobs), rc: newRace(),
+		dp: newDispenser(cc.campaign, 0x636f6e63, cc.shard, cc.checks, cc.d)}
+	for w := range r.stats {
+		r.stats[w] = &concurrent.Stats{}
+	}
+	return r
+}
+
+// failed says whether a worker failed.
+func (r *concurrentRunner) failed() bool { return r.rc.winner.Load() >= 0 }
+
+// run runs batches on the workers until the dispenser has none (or, with
+// a seed, the one batch) or a worker fails.
+func (r *concurrentRunner) run() {
+	cc := r.cc
+	runWorkers(r.jobs, func(w int) {
+		prop := r.rc.guard(w, concurrent.Property(r.cfg, r.stats[w], func(f *concurrent.Failure) { r.last[w] = f }))
 		for {
 			b := batchSpec{Seed: cc.seed, N: batchChecks}
 			if cc.seed == 0 {
 				var ok bool
-				if b, ok = dp.take(); !ok {
+				if b, ok = r.dp.take(); !ok {
 					return
 				}
 			}
 			tb := &campaignTB{name: "luo-check-concurrent"}
-			gate.check(tb, b.Seed, b.N, prop)
-			if tb.Failed() && last[w] != nil && !rc.lost(w) {
-				rc.claim(w)
-				seeds[w] = b.Seed
-				dp.stop()
+			r.gate.check(tb, b.Seed, b.N, prop)
+			if tb.Failed() && r.last[w] != nil && !r.rc.lost(w) {
+				r.rc.claim(w)
+				r.seeds[w], r.failedAt = b.Seed, time.Now()
+				r.dp.stop()
 				return
 			}
 			if cc.seed != 0 {
@@ -91,12 +125,16 @@ func concurrentCampaign(cc concurrentConfig) concurrentResult {
 			}
 		}
 	})
+}
+
+// result sums the workers' tables and minimizes the first failure.
+func (r *concurrentRunner) result() concurrentResult {
 	res := concurrentResult{part: &summary.Part{Name: "concurrent"}}
-	for _, st := range stats {
+	for _, st := range r.stats {
 		res.part.Merge(concurrentPart(st))
 	}
-	if w := rc.winner.Load(); w >= 0 && last[w] != nil {
-		res.Failure, res.Seed = concurrent.Minimize(cfg, last[w]), seeds[w]
+	if w := r.rc.winner.Load(); w >= 0 && r.last[w] != nil {
+		res.Failure, res.Seed = concurrent.Minimize(r.cfg, r.last[w]), r.seeds[w]
 	}
 	return res
 }
