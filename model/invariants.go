@@ -28,6 +28,7 @@ func (s State) Check() error {
 	}
 	want := make(map[InodeID]bool, len(s.Preserved))
 	wantTest := map[TestFileID]bool{}
+	var tokens map[uint64]bool // F2 per session, one map for all
 	devs := 0
 	check := func(ids []SessionID, incoming bool) error {
 		// The outgoing list's name index, when built, proves S2 (every
@@ -74,7 +75,11 @@ func (s State) Check() error {
 					return fmt.Errorf("S7: session %q file mismatch", se.Name)
 				}
 			}
-			tokens := make(map[uint64]bool, len(se.Out)+len(se.In))
+			if tokens == nil {
+				tokens = make(map[uint64]bool, len(se.Out)+len(se.In))
+			} else {
+				clear(tokens)
+			}
 			for _, f := range se.Out {
 				if tokens[f.Token] {
 					return fmt.Errorf("F2: token %d twice in %q", f.Token, se.Name)

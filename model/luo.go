@@ -431,17 +431,18 @@ func (s *State) sessionRelease(sid SessionID) {
 	delete(s.Sessions, sid)
 }
 
-// removeID returns l without id. It never writes l's array (a caller may
-// be ranging over it): the head or the tail goes by reslicing (the
-// sessions a campaign fills are closed in creation order), any other
-// entry by a copy.
+// removeID returns l without id, in l's array: the list is its state's
+// own (Clone copies it) and no caller ranges over it while sessions are
+// released. The head goes by reslicing (the sessions a campaign fills
+// are closed in creation order).
 func removeID(l []SessionID, id SessionID) []SessionID {
 	for i, x := range l {
 		if x == id {
 			if i == 0 {
 				return l[1:]
 			}
-			return append(l[:i:i], l[i+1:]...)
+			copy(l[i:], l[i+1:])
+			return l[:len(l)-1]
 		}
 	}
 	return l

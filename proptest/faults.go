@@ -59,11 +59,11 @@ func (e *Env) ExecFaultNth(site string, nth int, op model.Op) (res model.Result,
 	}
 	var mr model.Result
 	if e.lockstep {
-		next := e.S.Clone()
-		if mr, ok = next.ApplyFaultNth(site, nth, op); !ok {
+		// ApplyFaultNth leaves e.S untouched when !ok (it clones
+		// what it needs itself).
+		if mr, ok = e.S.ApplyFaultNth(site, nth, op); !ok {
 			return model.Result{}, false, nil
 		}
-		e.S = next
 	}
 	inj := e.M.Faults()
 	before := e.M.Kernel()
