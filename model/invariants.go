@@ -8,8 +8,32 @@ import "fmt"
 // F2 unique tokens, F3, F7 the double-preservation map holds exactly the
 // outgoing and retrieved incoming files, and reference counts that match
 // the fd tables and LUO's references.
-func (s State) Check() error {
-	refs := make(map[FileID]int, len(s.Files))
+func (s State) Check() error { return s.CheckWith(&CheckScratch{}) }
+
+// CheckScratch is Check's working space. A checker that checks after
+// every step keeps one, so that Check allocates nothing once it has grown.
+type CheckScratch struct {
+	refs      map[FileID]int
+	want      map[InodeID]bool
+	wantTest  map[TestFileID]bool
+	tokens    map[uint64]bool
+	names     map[string]bool
+	inodeRefs map[InodeID]int
+}
+
+// scratchMap returns *m emptied, making it with room for n the first time.
+func scratchMap[K comparable, V any](m *map[K]V, n int) map[K]V {
+	if *m == nil {
+		*m = make(map[K]V, n)
+	} else {
+		clear(*m)
+	}
+	return *m
+}
+
+// CheckWith is Check with its maps taken from sc (emptied first).
+func (s State) CheckWith(sc *CheckScratch) error {
+	refs := scratchMap(&sc.refs, len(s.Files))
 	for tid, t := range s.Tasks {
 		if !t.Alive && len(t.FDs) > 0 {
 			return fmt.Errorf("dead task %d holds fds", tid)
@@ -26,9 +50,8 @@ func (s State) Check() error {
 			refs[id]++
 		}
 	}
-	want := make(map[InodeID]bool, len(s.Preserved))
-	wantTest := map[TestFileID]bool{}
-	var tokens map[uint64]bool // F2 per session, one map for all
+	want := scratchMap(&sc.want, len(s.Preserved))
+	wantTest := scratchMap(&sc.wantTest, 0)
 	devs := 0
 	check := func(ids []SessionID, incoming bool) error {
 		// The outgoing list's name index, when built, proves S2 (every
@@ -39,7 +62,7 @@ func (s State) Check() error {
 		}
 		var names map[string]bool
 		if index == nil {
-			names = make(map[string]bool, len(ids))
+			names = scratchMap(&sc.names, len(ids))
 		}
 		for _, sid := range ids {
 			se := s.Sessions[sid]
@@ -75,11 +98,7 @@ func (s State) Check() error {
 					return fmt.Errorf("S7: session %q file mismatch", se.Name)
 				}
 			}
-			if tokens == nil {
-				tokens = make(map[uint64]bool, len(se.Out)+len(se.In))
-			} else {
-				clear(tokens)
-			}
+			tokens := scratchMap(&sc.tokens, len(se.Out)+len(se.In))
 			for _, f := range se.Out {
 				if tokens[f.Token] {
 					return fmt.Errorf("F2: token %d twice in %q", f.Token, se.Name)
@@ -171,7 +190,7 @@ func (s State) Check() error {
 	if err := s.checkTest(); err != nil {
 		return err
 	}
-	inodeRefs := make(map[InodeID]int, len(s.Inodes))
+	inodeRefs := scratchMap(&sc.inodeRefs, len(s.Inodes))
 	var open [KindTest + 1]int
 	openIncoming := 0
 	for id, f := range s.Files {

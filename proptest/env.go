@@ -35,6 +35,8 @@ type Env struct {
 	calls *callLog
 	// portBuf is portCalls' buffer, reused from step to step.
 	portBuf []model.Call
+	// taskIDs is fdTablesAgree's buffer, reused from step to step.
+	taskIDs []model.TaskID
 
 	// excuse is a block the last hostile hand-over left without a
 	// reference, which its kernel's ledger accepts (gen_hostile.go).

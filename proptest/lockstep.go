@@ -127,6 +127,9 @@ type run struct {
 	// every LUO lock, each acquisition costing lockdep a stack trace) is
 	// skipped otherwise.
 	touched bool
+	// scratch is the model check's working space, reused from step to
+	// step.
+	scratch model.CheckScratch
 	// weights is step's scratch: each action's weight in the current
 	// state; names are the actions' names.
 	weights []int
@@ -264,7 +267,7 @@ func (r *run) checkInvariants() {
 		r.fail("%v", err)
 	}
 	r.stats.invariant("no WARN/lockdep/KASAN report")
-	if err := r.e.S.Check(); err != nil {
+	if err := r.e.S.CheckWith(&r.scratch); err != nil {
 		r.fail("model invariant: %v", err)
 	}
 	r.stats.invariant("model: S2-S8, F2, F3, F7, refcounts")

@@ -249,7 +249,13 @@ const fdTablesCheck = "model: fd tables (fds, close-on-exec flags) agree"
 // model's: the same open fds, each with the same close-on-exec flag (what
 // /proc/<pid>/fdinfo shows), and ESRCH for a task that is gone.
 func fdTablesAgree(e *Env) error {
-	for _, id := range sortedKeys(e.S.Tasks) {
+	ids := e.taskIDs[:0]
+	for id := range e.S.Tasks {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	e.taskIDs = ids
+	for _, id := range ids {
 		mt := e.S.Tasks[id]
 		pt := e.tasks[id]
 		if pt == nil {
