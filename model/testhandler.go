@@ -773,7 +773,19 @@ func (s *State) canonTest(c *canon) {
 		}
 		c.str("refuse ").int(int64(id))
 	}
-	c.str("] flbin=").bool(s.FLBInActive).str("/[")
+	c.byte(']')
+	// The FLB directions change what later preserves save and retrieves
+	// find, so two states that differ only there are different states.
+	for i := range NTestFLBs {
+		c.str(" flbstate").int(int64(i)).byte('=')
+		if st := s.TestCtl.FLBStates[i]; st != nil {
+			c.quote(string(st))
+		} else {
+			c.str("default")
+		}
+		c.str(" consumed=").bool(s.TestCtl.FLBConsumed[i])
+	}
+	c.str(" flbin=").bool(s.FLBInActive).str("/[")
 	for i, f := range s.FLBIn {
 		if i > 0 {
 			c.byte(' ')

@@ -280,3 +280,17 @@ func TestFLBRetrievedAtModuleLoad(t *testing.T) {
 	w.requireCalls(`liveupdate-test-v1.can_finish(test#1) = true`, `liveupdate-test-v1.finish(test#1) = 0`,
 		flb1+`.finish() = 0`, flb0+`.finish() = 0`)
 }
+
+// TestCanonSeesFLBDirections: states that differ only in what an FLB's
+// next preserve saves, or in whether its handed-over page was consumed,
+// are not Equal (porcupine would otherwise merge them).
+func TestCanonSeesFLBDirections(t *testing.T) {
+	a := NewState(true)
+	b := a.Clone()
+	require.True(t, Equal(a, b))
+	b.TestCtl.FLBStates[1] = []byte("x")
+	require.False(t, Equal(a, b))
+	c := a.Clone()
+	c.TestCtl.FLBConsumed[0] = true
+	require.False(t, Equal(a, c))
+}
