@@ -55,8 +55,8 @@ type marker struct {
 // markers recognise every checker's output. bug.Report.String() prints
 // "BUG (kind): title"; the lockstep campaign prints "port and model
 // disagree" (a result), "model: ... agree" (the port's state against the
-// model's), invariant names, "leak:" and the preserved-memory ledger's
-// "account:"; the concurrent campaign its failure categories ("invariant
+// model's), a count of refcount WARNs other than the model's, invariant
+// names, "leak:" and the preserved-memory ledger's "account:"; the concurrent campaign its failure categories ("invariant
 // at the quiescent point", "locks held at the quiescent point", "kexec
 // after the round", "machine halted", a task that panicked, a livelock); the
 // race detector "WARNING: DATA RACE"; go-deadlock "POTENTIAL DEADLOCK";
@@ -69,7 +69,7 @@ var markers = []marker{
 	{regexp.MustCompile(`BUG \(lockdep\)|(?m)^lockdep: `), ClassLockdep},
 	{regexp.MustCompile(`BUG \(uaf\)|(?m)^uaf: `), ClassUAF},
 	{regexp.MustCompile(`BUG \(kasan\)|(?m)^kasan: `), ClassKASAN},
-	{regexp.MustCompile(`BUG \(warn\)|(?m)^warn: `), ClassWarn},
+	{regexp.MustCompile(`BUG \(warn\)|(?m)^warn: |the kernel filed \d+ refcount WARN\(s\), the model predicts \d+`), ClassWarn},
 	{regexp.MustCompile(`BUG \(deadlock\)|(?m)^deadlock: |POTENTIAL DEADLOCK|all goroutines are asleep - deadlock|go-deadlock: |scheduling points \(livelock\?\)|livelock \(scheduling point limit\)`), ClassDeadlock},
 	{regexp.MustCompile(`BUG \(race\)|(?m)^race: `), ClassRace},
 	{regexp.MustCompile(`BUG \(leak\)|` + rapidLine + `(leak|account): |model: \d+ files alive after every task exited`), ClassLeak},

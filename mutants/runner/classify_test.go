@@ -59,6 +59,7 @@ func TestClassifyEveryChecker(t *testing.T) {
 	samples = append(samples,
 		sample{"model invariant", rapidFail("model invariant: S2: name twice"), ClassInvariant},
 		sample{"model files", rapidFail("model: 2 files alive after every task exited"), ClassLeak},
+		sample{"warn count", rapidFail("the kernel filed 2 refcount WARN(s), the model predicts 1"), ClassWarn},
 		sample{"port files", rapidFail("leak: 1 file(s) alive after every task exited; first: memfd"), ClassLeak},
 	)
 
