@@ -3,7 +3,6 @@ package luotest
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"syscall"
 
 	"luomodel/kernel/liveupdate"
@@ -16,27 +15,6 @@ import (
 // preserve, freeze, retrieve, can_finish returned decides what LUO calls
 // next, and what the syscall returns), and compares the prediction with
 // the calls LUO recorded (liveupdate.CallRecorder) after every syscall.
-
-// recorder is the campaign's liveupdate.CallRecorder, shared by every
-// kernel of its machine.
-type recorder struct {
-	mu    sync.Mutex
-	calls []liveupdate.Callback
-}
-
-func (r *recorder) RecordCallback(c liveupdate.Callback) {
-	r.mu.Lock()
-	r.calls = append(r.calls, c)
-	r.mu.Unlock()
-}
-
-func (r *recorder) take() []liveupdate.Callback {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.calls
-	r.calls = nil
-	return c
-}
 
 // fileKey names a file of the campaign by its session and token, as LUO's
 // records do.

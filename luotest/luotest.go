@@ -259,13 +259,13 @@ type run struct {
 	m    *machine.Machine
 	w    *wrapper
 	fh   *liveupdate.FileHandler // the running kernel's handler under test
-	rec  *recorder
+	rec  *liveupdate.CallLog
 	mu   sync.Mutex
 	reps []*bug.Report
 }
 
 func newRun(t *rapid.T, h Handler) *run {
-	r := &run{t: t, h: h, rec: &recorder{}}
+	r := &run{t: t, h: h, rec: &liveupdate.CallLog{}}
 	m, err := machine.New(machine.Config{LiveUpdate: true, Calls: r.rec, Report: func(rep *bug.Report) {
 		r.mu.Lock()
 		r.reps = append(r.reps, rep)
@@ -310,7 +310,7 @@ func (r *run) noReports(when string) {
 // against the errno predict returns.
 func (r *run) step(m *contract, what string, got error, predict func(*cursor) syscall.Errno) {
 	r.t.Helper()
-	c := &cursor{obs: observed(r.rec.take(), r.fh, m.known)}
+	c := &cursor{obs: observed(r.rec.Take(), r.fh, m.known)}
 	want := predict(c)
 	if err := c.end(); err != nil {
 		r.t.Fatalf("%s: LUO's calls into the handler break the contract: %v", what, err)
@@ -389,7 +389,7 @@ func (r *run) live() {
 			if err != nil {
 				t.Fatalf("NewFile: %v", err)
 			}
-			r.rec.take() // NewFile's syscalls are the handler author's
+			r.rec.Take() // NewFile's syscalls are the handler author's
 			what := fmt.Sprintf("PRESERVE_FD %s", f.key)
 			if fail == "preserve" {
 				r.w.direct("preserve", 1, errno)
@@ -457,7 +457,7 @@ func (r *run) live() {
 			if err != nil {
 				t.Fatalf("ReadFile %s: %v", f.key, err)
 			}
-			r.rec.take() // ReadFile's syscalls are the handler author's
+			r.rec.Take() // ReadFile's syscalls are the handler author's
 			if !bytes.Equal(got, f.data) {
 				t.Fatalf("%s read back %q after the kexec, held %q: retrieve must rebuild the file byte for byte", f.key, got, f.data)
 			}

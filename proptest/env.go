@@ -9,6 +9,7 @@ import (
 
 	"luomodel/kernel"
 	"luomodel/kernel/bug"
+	"luomodel/kernel/liveupdate"
 	"luomodel/machine"
 	"luomodel/model"
 )
@@ -32,7 +33,7 @@ type Env struct {
 	ids testIDs
 	// calls records LUO's calls into handlers and FLBs, in lockstep mode
 	// only (nil otherwise: the port alone runs without a recorder).
-	calls *callLog
+	calls *liveupdate.CallLog
 	// portBuf is portCalls' buffer, reused from step to step.
 	portBuf []model.Call
 	// taskIDs is fdTablesAgree's buffer, reused from step to step.
@@ -71,7 +72,7 @@ func NewEnv(lockstep bool) (*Env, error) {
 		nextTask: 1,
 	}
 	if lockstep {
-		e.calls = &callLog{}
+		e.calls = &liveupdate.CallLog{}
 	}
 	m, err := machine.New(e.machineConfig())
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 
 	"luomodel/kernel"
@@ -204,34 +203,6 @@ func takeCalls(k *kernel.Kernel) liveupdatetest.Trace {
 	return k.LiveupdateTest().TakeTrace()
 }
 
-// callLog is an Env's liveupdate.CallRecorder (lockstep mode only): the
-// calls the LUO of every kernel of the machine made into handlers and
-// FLBs since the last take. Two buffers take turns, so that recording
-// allocates only while they grow.
-type callLog struct {
-	mu    sync.Mutex
-	calls []liveupdate.Callback
-	spare []liveupdate.Callback
-}
-
-// RecordCallback implements liveupdate.CallRecorder.
-func (c *callLog) RecordCallback(cb liveupdate.Callback) {
-	c.mu.Lock()
-	c.calls = append(c.calls, cb)
-	c.mu.Unlock()
-}
-
-// take returns the records so far and empties the log; the slice is
-// valid until the next take.
-func (c *callLog) take() []liveupdate.Callback {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.calls
-	clear(c.spare) // drop the files and handlers the older records point at
-	c.calls, c.spare = c.spare[:0], out
-	return out
-}
-
 // isTestFLB says whether compat is one of the test module's FLBs.
 func isTestFLB(compat string) bool { return strings.HasPrefix(compat, "liveupdate-test-flb-v") }
 
@@ -321,7 +292,7 @@ func seamVsModule(seam []liveupdate.Callback, mod liveupdatetest.Trace) string {
 		fmt.Fprintf(&b, "    %s\n", c)
 	}
 	b.WriteString("the test module received:\n")
-	b.WriteString(indentTrace(mod))
+	b.WriteString(indentLines(mod))
 	return b.String()
 }
 
@@ -337,30 +308,18 @@ type CallMismatch struct {
 
 func (m *CallMismatch) Error() string {
 	return fmt.Sprintf("port and model disagree on the callbacks of\n  %s\nLUO called:\n%smodel predicts:\n%s",
-		model.Format(m.Op, m.Res), indentCalls(m.Port), indentCalls(m.Model))
+		model.Format(m.Op, m.Res), indentLines(m.Port), indentLines(m.Model))
 }
 
-func indentCalls(c []model.Call) string {
-	if len(c) == 0 {
+// indentLines renders xs one per line, indented under a report's heading.
+func indentLines[T fmt.Stringer](xs []T) string {
+	if len(xs) == 0 {
 		return "    (none)\n"
 	}
 	var b strings.Builder
-	for _, x := range c {
+	for _, x := range xs {
 		b.WriteString("    ")
 		b.WriteString(x.String())
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-func indentTrace(t liveupdatetest.Trace) string {
-	if len(t) == 0 {
-		return "    (none)\n"
-	}
-	var b strings.Builder
-	for _, c := range t {
-		b.WriteString("    ")
-		b.WriteString(c.String())
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -380,7 +339,7 @@ func (e *Env) checkCalls(before *kernel.Kernel, op model.Op, pr model.Result) er
 	if !e.lockstep {
 		return nil
 	}
-	seam := e.calls.take()
+	seam := e.calls.Take()
 	if err := e.learnTestFile(op, pr); err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func (e *Env) ExecHostile(h model.Hostile) (model.Result, error) {
 	} else {
 		takeCalls(before)
 		if e.calls != nil {
-			e.calls.take()
+			e.calls.Take()
 		}
 	}
 	if orphan != 0 && e.M.Kernel() != nil {

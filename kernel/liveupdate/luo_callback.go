@@ -2,6 +2,7 @@ package liveupdate
 
 import (
 	"fmt"
+	"sync"
 	"syscall"
 
 	"luomodel/kernel/vfs"
@@ -142,6 +143,34 @@ func (c Callback) String() string {
 // LUO.
 type CallRecorder interface {
 	RecordCallback(c Callback)
+}
+
+// CallLog is a CallRecorder that keeps the records until Take. Two
+// buffers alternate, so a steady campaign allocates only while they grow.
+type CallLog struct {
+	mu sync.Mutex
+	// calls are the records since the last Take; spare is the slice the
+	// last Take returned. Guarded by mu.
+	calls []Callback
+	spare []Callback
+}
+
+// RecordCallback implements CallRecorder.
+func (l *CallLog) RecordCallback(c Callback) {
+	l.mu.Lock()
+	l.calls = append(l.calls, c)
+	l.mu.Unlock()
+}
+
+// Take returns the records so far and empties the log; the slice is valid
+// until the next Take.
+func (l *CallLog) Take() []Callback {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.calls
+	clear(l.spare) // drop the files and handlers the older records point at
+	l.calls, l.spare = l.spare[:0], out
+	return out
 }
 
 // errRet is an int op's Ret.
