@@ -2,11 +2,13 @@ package kernel
 
 import "luomodel/kernel/lib/liveupdatetest"
 
-// liveupdateTestInit installs the LUO test module (lib/tests/liveupdate.c
-// built as a module, CONFIG_LIVEUPDATE_TEST=m, extended with a test file
-// handler and /dev/liveupdate_test) as a loadable image: it is not loaded
-// at boot; init_module("liveupdate_test") (Task.InitModule) loads it and
-// delete_module() unloads it.
+// liveupdateTestInit registers the built-in device /dev/liveupdate_test
+// and installs the LUO test module (lib/tests/liveupdate.c built as a
+// module, CONFIG_LIVEUPDATE_TEST=m, extended with a test file handler) as a
+// loadable image: it is not loaded at boot; init_module("liveupdate_test")
+// (Task.InitModule) loads it and delete_module() unloads it. The device
+// and the handler live apart as vfio's device files and vfio_pci's
+// handler do, so the test files never pin the handler's module.
 func (k *Kernel) liveupdateTestInit() error {
 	k.ltest = liveupdatetest.New(liveupdatetest.Config{
 		LUO:      k.luo,
@@ -16,6 +18,9 @@ func (k *Kernel) liveupdateTestInit() error {
 		KHO:      k.kho,
 		Reporter: k.rep,
 	})
+	if err := k.ltest.DeviceInit(); err != nil {
+		return err
+	}
 	return k.modules.AddImage(k.ltest.Image())
 }
 

@@ -47,9 +47,27 @@ const (
 	flb1 = "flb liveupdate-test-flb-v1"
 )
 
+// TestTestDeviceBuiltIn: /dev/liveupdate_test is built in (vfio's device
+// files beside vfio_pci's handler): its files open without the module and
+// pin it only while LUO preserves them.
+func TestTestDeviceBuiltIn(t *testing.T) {
+	w := newWorld(t)
+	fd := int(w.ok(Op{Kind: OpOpen, Task: 1, Path: DevLiveUpdateTest, Flags: ORdwr}))
+	w.loadTest()
+	require.Zero(t, w.s.ModuleRefs(), "an open test file pins nothing")
+	dev := w.open(DevLiveUpdate)
+	s := w.create(dev, "a")
+	require.Zero(t, w.preserve(s, fd, 1).Errno)
+	require.Equal(t, 1+NTestFLBs, w.s.ModuleRefs(), "LUO's pin, and one per FLB in use")
+	w.fails(syscall.EAGAIN, Op{Kind: OpDeleteModule, Task: 1, Name: TestModuleName})
+	w.ok(Op{Kind: OpClose, Task: 1, FD: s})
+	require.Zero(t, w.s.ModuleRefs(), "the session's close unpreserved it")
+	w.ok(Op{Kind: OpDeleteModule, Task: 1, Name: TestModuleName})
+	w.ok(Op{Kind: OpClose, Task: 1, FD: fd})
+}
+
 func TestTestFilePreserveTrace(t *testing.T) {
 	w := newWorld(t)
-	w.fails(syscall.ENOENT, Op{Kind: OpOpen, Task: 1, Path: DevLiveUpdateTest, Flags: ORdwr})
 	w.loadTest()
 	dev := w.open(DevLiveUpdate)
 	s := w.create(dev, "a")
@@ -72,8 +90,9 @@ func TestTestFilePreserveTrace(t *testing.T) {
 		`liveupdate-test-v1.get_id(test#2) = 0`,
 		`liveupdate-test-v1.preserve(test#2) = 0`)
 	require.Equal(t, 2, w.s.Test.FLBs[0].OutCount)
-	// Files, devices and FLBs pin the module.
-	require.Equal(t, 2+2+2, w.s.ModuleRefs())
+	// LUO's per-file pins and the FLBs in use pin the module (the
+	// built-in device's files do not).
+	require.Equal(t, 2+2, w.s.ModuleRefs())
 	w.fails(syscall.EAGAIN, Op{Kind: OpDeleteModule, Task: 1, Name: TestModuleName})
 	// The same file again: the map refuses it.
 	dup := int(w.ok(Op{Kind: OpDup, Task: 1, FD: f1}))
@@ -229,9 +248,9 @@ func TestKexecHandsTestFilesAndFLBsOver(t *testing.T) {
 		flb1+`.finish() = 0`,
 		flb0+`.finish() = 0`,
 		`liveupdate-test-v1.get_id(test#3) = 0`)
-	require.Equal(t, 1, w.s.ModuleRefs(), "the retrieved file's fd")
-	w.ok(Op{Kind: OpClose, Task: 2, FD: tfd})
+	require.Equal(t, 0, w.s.ModuleRefs(), "the retrieved file's fd pins nothing (built-in device)")
 	w.ok(Op{Kind: OpDeleteModule, Task: 2, Name: TestModuleName})
+	w.ok(Op{Kind: OpClose, Task: 2, FD: tfd})
 	require.Zero(t, w.s.Warns)
 }
 

@@ -189,9 +189,9 @@ func benchLockstep(b *testing.B, invariants bool) {
 // armed and each hostile hand-over with its corruption: the same work
 // for the port, no model, no checks.
 func BenchmarkPortAloneSteps(b *testing.B) {
-	var seqs [][]recordedOp
+	var seqs []portSeq
 	for i := range benchSeqs {
-		seqs = append(seqs, randomRun(b, benchSource(i), benchSteps, false, nil))
+		seqs = append(seqs, recordPortSeq(b, benchSource(i)))
 	}
 	steps, i := 0, 0
 	b.ResetTimer()
@@ -202,16 +202,42 @@ func BenchmarkPortAloneSteps(b *testing.B) {
 			b.Fatal(err)
 		}
 		replayPortAlone(e, seqs[i%len(seqs)])
-		steps += len(seqs[i%len(seqs)])
+		steps += len(seqs[i%len(seqs)].ops)
 		i++
 	}
 	b.ReportMetric(float64(steps)/time.Since(start).Seconds(), "steps/s")
 }
 
-// replayPortAlone runs ops on e (the port alone) as the lockstep run that
-// recorded them ran them on its port.
-func replayPortAlone(e *Env, ops []recordedOp) {
-	for _, op := range ops {
+// portSeq is a lockstep run's operations and its binding of the model's
+// test files to the port's, which a replay on the port alone (no model to
+// learn it from) needs to direct a callback of one test file.
+type portSeq struct {
+	ops []recordedOp
+	ids testIDs
+}
+
+// recordPortSeq runs benchSteps lockstep steps from src, recording them.
+func recordPortSeq(tb testing.TB, src Source) portSeq {
+	tb.Helper()
+	ops := []recordedOp{{Op: model.Op{Kind: model.OpNewTask}}, {Op: model.Op{Kind: model.OpNewTask}}}
+	r, err := newRun(tb, true, nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.ops = &ops
+	for range benchSteps {
+		r.step(src)
+	}
+	r.teardown()
+	return portSeq{ops: ops, ids: r.e.ids}
+}
+
+// replayPortAlone runs seq on e (the port alone) as the lockstep run that
+// recorded it ran it on its port (the port numbers its test files the
+// same way, so the recorded binding holds).
+func replayPortAlone(e *Env, seq portSeq) {
+	e.ids = seq.ids
+	for _, op := range seq.ops {
 		switch {
 		case op.Hostile != nil:
 			_, _ = e.ExecHostile(*op.Hostile)
@@ -240,7 +266,7 @@ func TestPortAloneReplaysLockstep(t *testing.T) {
 		r.teardown()
 		e, err := NewEnv(false)
 		require.NoError(t, err)
-		replayPortAlone(e, ops)
+		replayPortAlone(e, portSeq{ops: ops, ids: r.e.ids})
 		require.Len(t, e.trace, len(r.e.trace), "sequence %d", i)
 		for j, want := range r.e.trace {
 			got := e.trace[j]

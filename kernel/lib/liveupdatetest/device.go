@@ -5,7 +5,6 @@ import (
 	"syscall"
 
 	"luomodel/kernel/locking"
-	"luomodel/kernel/module"
 	"luomodel/kernel/usermem"
 	"luomodel/kernel/vfs"
 )
@@ -13,8 +12,7 @@ import (
 // testFile is the private data of one open of /dev/liveupdate_test: a
 // file with a small writable payload.
 type testFile struct {
-	id uint64    // immutable
-	in *instance // the module instance whose code runs it; immutable
+	id uint64 // immutable
 	// mu is "liveupdate_test_file.lock"; it guards the fields below.
 	// Taken under luo_file.mutex by the LUO callbacks.
 	mu      locking.Mutex
@@ -23,32 +21,26 @@ type testFile struct {
 	frozen bool
 }
 
-// newTestFile makes the file object of a test file and pins the module for
-// it (fops_get() of an open, try_module_get() of anon_inode_getfile()):
-// ENODEV once the module is going.
-func (in *instance) newTestFile(id uint64, payload []byte) (*vfs.File, *testFile, error) {
-	in.mod.Check("liveupdate_test file creation")
-	if !in.d.claimID(id) {
+// newTestFile makes the file object of a test file for the handler's
+// retrieve (anon_inode_getfile() with the device's fops, which are built
+// in: no module reference, as vfio_pci's retrieve makes a file with vfio's
+// fops).
+func (d *Driver) newTestFile(id uint64, payload []byte) (*vfs.File, *testFile, error) {
+	if !d.claimID(id) {
 		return nil, nil, syscall.EINVAL // another file has this id
 	}
-	if !module.TryGet(in.mod) {
-		in.d.releaseID(id)
-		return nil, nil, syscall.ENODEV
-	}
-	tf := &testFile{id: id, in: in, payload: payload}
-	tf.mu.Init(in.d.dom, "liveupdate_test_file.lock")
-	f := in.d.vfs.NewFile(DevicePath, syscall.O_RDWR, &in.fops, in.misc.Inode(), tf)
+	tf := &testFile{id: id, payload: payload}
+	tf.mu.Init(d.dom, "liveupdate_test_file.lock")
+	f := d.vfs.NewFile(DevicePath, syscall.O_RDWR, &d.fops, d.misc.Inode(), tf)
 	return f, tf, nil
 }
 
 // open is the misc device's open: each open is a new, empty test file.
-func (in *instance) open(f *vfs.File) error {
-	in.mod.Check("liveupdate_test_open")
-	if !module.TryGet(in.mod) {
-		return syscall.ENODEV // fops_get() failed: the module is going
-	}
-	tf := &testFile{id: in.d.nextID(), in: in}
-	tf.mu.Init(in.d.dom, "liveupdate_test_file.lock")
+// The device is built in, so an open pins no module (fops_get() of a
+// built-in fops).
+func (d *Driver) open(f *vfs.File) error {
+	tf := &testFile{id: d.nextID()}
+	tf.mu.Init(d.dom, "liveupdate_test_file.lock")
 	f.SetPrivateData(tf)
 	return nil
 }
@@ -71,23 +63,19 @@ func FileID(f *vfs.File) (uint64, bool) {
 	return 0, false
 }
 
-// fileOps is the test file's file_operations.
+// fileOps is the test file's file_operations (built in: owner NULL).
 type fileOps struct {
 	vfs.NoFileOperations
-	in *instance
+	d *Driver
 }
 
-// Release forgets the file's id and drops its module reference
-// (fops_put()).
+// Release forgets the file's id.
 func (o *fileOps) Release(f *vfs.File) {
-	o.in.mod.Check("liveupdate_test_release")
-	o.in.d.releaseID(testFileOf(f).id)
-	module.Put(o.in.mod)
+	o.d.releaseID(testFileOf(f).id)
 }
 
 // Read copies from the payload at *pos.
 func (o *fileOps) Read(_ *vfs.Context, f *vfs.File, dst []byte, pos *int64) (int, error) {
-	o.in.mod.Check("liveupdate_test_read")
 	tf := testFileOf(f)
 	tf.mu.Lock()
 	defer tf.mu.Unlock()
@@ -102,7 +90,6 @@ func (o *fileOps) Read(_ *vfs.Context, f *vfs.File, dst []byte, pos *int64) (int
 // Write copies into the payload at *pos, growing it (zero-filled) up to
 // PayloadMax; ENOSPC if nothing fits.
 func (o *fileOps) Write(_ *vfs.Context, f *vfs.File, src []byte, pos *int64) (int, error) {
-	o.in.mod.Check("liveupdate_test_write")
 	tf := testFileOf(f)
 	tf.mu.Lock()
 	defer tf.mu.Unlock()
@@ -125,7 +112,6 @@ func (o *fileOps) Write(_ *vfs.Context, f *vfs.File, src []byte, pos *int64) (in
 // Llseek moves *pos (SEEK_SET, SEEK_CUR, SEEK_END); EINVAL outside
 // [0, PayloadMax] or for another whence.
 func (o *fileOps) Llseek(f *vfs.File, pos *int64, off int64, whence int) (int64, error) {
-	o.in.mod.Check("liveupdate_test_llseek")
 	tf := testFileOf(f)
 	tf.mu.Lock()
 	size := int64(len(tf.payload))
@@ -150,7 +136,6 @@ func (o *fileOps) Llseek(f *vfs.File, pos *int64, off int64, whence int) (int64,
 
 // Ioctl answers IoctlGetID with the file's id (a u64).
 func (o *fileOps) Ioctl(_ *vfs.Context, f *vfs.File, cmd uint32, arg usermem.Buffer) error {
-	o.in.mod.Check("liveupdate_test_ioctl")
 	if cmd != IoctlGetID {
 		return syscall.ENOTTY
 	}

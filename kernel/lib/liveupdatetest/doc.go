@@ -3,14 +3,19 @@
 // at registration) built as a loadable module and extended with a file
 // type of its own, so that user space can drive every handler callback.
 //
-// Loaded with init_module("liveupdate_test") (kernel.Task.InitModule), the
-// module registers the misc device /dev/liveupdate_test, the file handler
-// "liveupdate-test-v1" (owner: the module) and NumFLBs FLBs
-// "liveupdate-test-flb-vN" the handler depends on, then retrieves the
-// incoming state of each FLB (FLBGetIncoming + FLBPutIncoming). Its exit
-// (delete_module(), refused with EWOULDBLOCK while anything pins the
-// module: an open test file, a preserved or deserialized one, an FLB in
-// use) unregisters them.
+// The misc device /dev/liveupdate_test is built into the kernel
+// (Driver.DeviceInit at boot); the LUO side is the module. Loaded with
+// init_module("liveupdate_test") (kernel.Task.InitModule), the module
+// registers the file handler "liveupdate-test-v1" (owner: the module) and
+// NumFLBs FLBs "liveupdate-test-flb-vN" the handler depends on, then
+// retrieves the incoming state of each FLB (FLBGetIncoming +
+// FLBPutIncoming). Its exit (delete_module(), refused with EWOULDBLOCK
+// while LUO pins the module: a preserved or deserialized test file, an FLB
+// in use) unregisters them. This is upstream vfio's split: the device
+// files' fops belong to vfio, the LUO handler to vfio_pci, so an open test
+// file does not pin the handler's module and LUO's per-file
+// try_module_get() is what keeps the handler's code alive while LUO calls
+// it (the window of M16).
 //
 // Each open of /dev/liveupdate_test is a new test file with an id
 // (live-update number << 32 | per-kernel sequence from 1; ioctl IoctlGetID

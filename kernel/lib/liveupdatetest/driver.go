@@ -13,10 +13,11 @@ import (
 	"luomodel/kernel/vfs"
 )
 
-// Driver is one kernel's test module: the loadable Image, the instance
-// loaded from it (if any), and the test controls, which outlive a reload
-// of the module within the kernel (not a kexec: the next kernel has its
-// own Driver).
+// Driver is one kernel's test driver: the built-in device
+// /dev/liveupdate_test (DeviceInit), the loadable Image of the module
+// holding the handler and FLBs, the instance loaded from it (if any), and
+// the test controls, which outlive a reload of the module within the
+// kernel (not a kexec: the next kernel has its own Driver).
 type Driver struct {
 	luo *liveupdate.LUO // immutable
 	dom *locking.Domain // immutable
@@ -24,6 +25,10 @@ type Driver struct {
 	mm  *mm.MM          // immutable
 	kho *kho.KHO        // immutable
 	rep *bug.Reporter   // immutable
+	// misc and fops are the built-in device and its file operations;
+	// immutable once DeviceInit returns.
+	misc vfs.MiscDevice
+	fops fileOps
 
 	// mu is a leaf lock: it guards the fields below for the few
 	// instructions of a record or a decision, never across a callback
@@ -73,8 +78,19 @@ func New(cfg Config) *Driver {
 	for i := range d.flbState {
 		d.flbState[i] = []byte(FLBCompatible(i))
 	}
+	d.fops = fileOps{d: d}
+	d.misc = vfs.MiscDevice{Name: DeviceName, Fops: &d.fops, Open: d.open}
 	return d
 }
+
+// DeviceInit registers /dev/liveupdate_test, built into the kernel: the
+// test files' code is not the module's, so an open, preserved or retrieved
+// test file does not pin the module whose handler preserves it; only LUO's
+// per-file try_module_get() of the handler's owner does. This is upstream
+// vfio's split (the device files' fops belong to vfio, the LUO handler to
+// vfio_pci): the shape in which LUO's own pin is the handler module's only
+// protection while LUO calls it.
+func (d *Driver) DeviceInit() error { return d.vfs.MiscRegister(&d.misc) }
 
 // Image is the loadable module (install it with module.Modules.AddImage,
 // then load it with init_module).

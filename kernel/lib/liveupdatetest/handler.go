@@ -96,7 +96,7 @@ func (in *instance) fileID(a *liveupdate.FileOpArgs) uint64 {
 
 func (in *instance) canPreserve(_ *liveupdate.FileHandler, f *vfs.File) bool {
 	tf := testFileOf(f)
-	if tf == nil || tf.in != in {
+	if tf == nil {
 		in.d.record(Call{Op: OpCanPreserve, FLB: -1})
 		return false
 	}
@@ -194,7 +194,7 @@ func (in *instance) retrieve(a *liveupdate.FileOpArgs) error {
 		if s.Magic != SerMagic || s.Size > PayloadMax || s.Pos > PayloadMax || s.ID != id {
 			return syscall.EINVAL
 		}
-		file, _, err := in.newTestFile(s.ID, s.Payload)
+		file, _, err := in.d.newTestFile(s.ID, s.Payload)
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,6 @@ import (
 
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/module"
-	"luomodel/kernel/vfs"
 )
 
 // instance is one load of the module: the objects its init creates and
@@ -17,8 +16,6 @@ type instance struct {
 	ops  liveupdate.FileOps
 	fh   liveupdate.FileHandler
 	flbs [NumFLBs]*liveupdate.FLB
-	misc vfs.MiscDevice
-	fops fileOps
 	// luo is whether the handler and FLBs are registered (false when LUO
 	// is disabled).
 	luo bool
@@ -32,7 +29,6 @@ type instance struct {
 // leaves only the device. A failure unwinds what was done.
 func (d *Driver) moduleInit(m *module.Module) error {
 	in := &instance{d: d, mod: m}
-	in.fops = fileOps{in: in}
 	in.ops = liveupdate.FileOps{
 		CanPreserve: in.canPreserve,
 		Preserve:    in.preserve,
@@ -49,7 +45,6 @@ func (d *Driver) moduleInit(m *module.Module) error {
 	for i := range in.flbs {
 		in.flbs[i] = in.newFLB(i)
 	}
-	in.misc = vfs.MiscDevice{Name: DeviceName, Fops: &in.fops, Open: in.open}
 
 	d.mu.Lock()
 	if d.inst != nil {
@@ -80,15 +75,11 @@ func (d *Driver) moduleInit(m *module.Module) error {
 // register is the registration part of moduleInit, unwound on failure.
 func (in *instance) register() error {
 	d := in.d
-	if err := d.vfs.MiscRegister(&in.misc); err != nil {
-		return err
-	}
 	err := d.luo.RegisterFileHandler(&in.fh)
 	if errors.Is(err, syscall.EOPNOTSUPP) {
 		return nil // no live update: a plain device
 	}
 	if err != nil {
-		d.vfs.MiscDeregister(&in.misc)
 		return err
 	}
 	in.luo = true
@@ -96,7 +87,6 @@ func (in *instance) register() error {
 		if err := d.luo.RegisterFLB(&in.fh, flb); err != nil {
 			// Unregistering the handler unregisters its FLBs.
 			_ = d.luo.UnregisterFileHandler(&in.fh)
-			d.vfs.MiscDeregister(&in.misc)
 			return err
 		}
 	}
@@ -117,7 +107,6 @@ func (d *Driver) moduleExit(m *module.Module) {
 		err := d.luo.UnregisterFileHandler(&in.fh)
 		d.rep.WarnOn(err != nil, "liveupdate_test: unregistering the handler: %v", err)
 	}
-	d.vfs.MiscDeregister(&in.misc)
 	d.mu.Lock()
 	d.inst = nil
 	d.mu.Unlock()
