@@ -30,14 +30,7 @@ func TestProcessActionsReachCells(t *testing.T) {
 // close-on-exec flag of every fd, so a port that got one wrong is caught
 // even if no F_GETFD asks.
 func TestFDTablesAgreeSeesCloexec(t *testing.T) {
-	e, err := NewEnv(true)
-	require.NoError(t, err)
-	do := func(op model.Op) model.Result {
-		t.Helper()
-		r, err := e.Exec(op)
-		require.NoError(t, err)
-		return r
-	}
+	e, do := lockstepEnv(t, false)
 	do(model.Op{Kind: model.OpNewTask})
 	dev := int(do(model.Op{Kind: model.OpOpen, Task: 1, Path: model.DevLiveUpdate, Flags: model.ORdwr}).Ret)
 	r := do(model.Op{Kind: model.OpIoctl, Task: 1, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf("s")})

@@ -17,14 +17,7 @@ import (
 // (two memfds, tokens 1 and 2) and "b" (one memfd, token 3) preserved.
 func hostileEnv(t *testing.T) (*Env, func(model.Op) model.Result) {
 	t.Helper()
-	e, err := NewEnv(true)
-	require.NoError(t, err)
-	do := func(op model.Op) model.Result {
-		t.Helper()
-		r, err := e.Exec(op)
-		require.NoError(t, err)
-		return r
-	}
+	e, do := lockstepEnv(t, false)
 	task := model.TaskID(do(model.Op{Kind: model.OpNewTask}).Ret)
 	dev := int(do(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr}).Ret)
 	tok := uint64(1)
@@ -146,15 +139,7 @@ func TestHostileFolioNotPreserved(t *testing.T) {
 	} {
 		h := c.h
 		t.Run(fmt.Sprintf("%s/finish=%v", h, c.finish), func(t *testing.T) {
-			e, err := NewEnv(true)
-			require.NoError(t, err)
-			do := func(op model.Op) model.Result {
-				t.Helper()
-				r, err := e.Exec(op)
-				require.NoError(t, err)
-				require.NoError(t, e.checkReports())
-				return r
-			}
+			e, do := lockstepEnv(t, true)
 			task := model.TaskID(do(model.Op{Kind: model.OpNewTask}).Ret)
 			dev := int(do(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr}).Ret)
 			sfd := newFD(do(model.Op{Kind: model.OpIoctl, Task: task, FD: dev, Cmd: model.IoctlCreateSession, Buf: model.SessionArgBuf("a")}))
@@ -162,7 +147,7 @@ func TestHostileFolioNotPreserved(t *testing.T) {
 			do(model.Op{Kind: model.OpWrite, Task: task, FD: mfd, Buf: bytes.Repeat([]byte{'v'}, 3*model.PageSize)})
 			require.Zero(t, do(model.Op{Kind: model.OpIoctl, Task: task, FD: sfd, Cmd: model.IoctlSessionPreserveFD, Buf: model.FDArgBuf(int32(mfd), 7)}).Errno)
 			require.True(t, e.S.HostileApplies(h))
-			_, err = e.ExecHostile(h)
+			_, err := e.ExecHostile(h)
 			require.NoError(t, err, "trace:\n%s", e.TraceString())
 			task = model.TaskID(do(model.Op{Kind: model.OpNewTask}).Ret)
 			dev = int(do(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr}).Ret)
@@ -180,5 +165,23 @@ func TestHostileFolioNotPreserved(t *testing.T) {
 			do(model.Op{Kind: model.OpExit, Task: task})
 			require.NoError(t, e.ledger().Err())
 		})
+	}
+}
+
+// lockstepEnv boots a lockstep Env and returns it with a do that runs one
+// operation in lockstep and fails the test on a disagreement (and, with
+// reports, on a kernel report the model does not predict).
+func lockstepEnv(t *testing.T, reports bool) (*Env, func(model.Op) model.Result) {
+	t.Helper()
+	e, err := NewEnv(true)
+	require.NoError(t, err)
+	return e, func(op model.Op) model.Result {
+		t.Helper()
+		r, err := e.Exec(op)
+		require.NoError(t, err)
+		if reports {
+			require.NoError(t, e.checkReports())
+		}
+		return r
 	}
 }
