@@ -599,7 +599,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 	}
 
-	c.hist = addFLBHolds(addPins(c.hist))
+	c.hist = addFLBFinishing(addFLBHolds(addPins(c.hist)))
 	markMayBusy(c.hist)
 
 	obs := linOutput{}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/anishathalye/porcupine"
 
@@ -45,6 +46,9 @@ type linInput struct {
 	// it (PinID naming the query); between the two, other calls see the
 	// reference held (the last file's finish does not finish the FLB).
 	FLBHold, FLBPut bool
+	// Finishing, of an FLB query that found no data, are the session
+	// FINISH calls that overlap it (see flbQueryMidFinish).
+	Finishing []finishingCall
 	// Call is the call's clock; PinRet, of a pinned close, its return's.
 	Call, PinRet int64
 	// Phase is a phase of the test module's life (churn.go), recorded
@@ -118,6 +122,7 @@ type linState struct {
 // it may still act on the file, through the pin.
 type pinFD struct {
 	fd, inst int
+	task     model.TaskID // the closing task, whose table holds fd
 	ret      int64
 	finished bool // the release's first half (UnpinFinish) is done
 	// flb marks the reference of an FLB query's get (FLBHold), held
@@ -316,6 +321,9 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		delete(pins, in.PinID)
 		return true, newLinState(next, st.inst, pins, st.mod)
 	}
+	if flbQueryMidFinish(st, in, out) {
+		return true, st
+	}
 	if in.FDInst < 0 {
 		return linStepFD(st, in, out, in.Op.FD)
 	}
@@ -406,7 +414,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		if pins == nil {
 			pins = map[int]pinFD{}
 		}
-		pins[in.NewInst] = pinFD{fd: pinned, inst: in.FDInst, ret: in.PinRet}
+		pins[in.NewInst] = pinFD{fd: pinned, inst: in.FDInst, task: op.Task, ret: in.PinRet}
 	}
 	inst := st.inst
 	mod := st.mod
@@ -659,6 +667,66 @@ func addFLBHolds(hist []porcupine.Operation) []porcupine.Operation {
 			Output:   linOutput{},
 			Return:   c.Return,
 		})
+	}
+	return hist
+}
+
+// finishingCall is a session FINISH call: its task and fd instance.
+type finishingCall struct {
+	task model.TaskID
+	inst int
+}
+
+// flbQueryMidFinish accepts an FLB query's ENODATA, with no effect, when a
+// finish in flight ends that FLB: the release of a pinned close (before
+// its UnpinFinish) or a FINISH call that overlaps the query.
+// luo_flb_file_finish() walks the handler's FLBs one at a time, each
+// under its own incoming lock, so a concurrent query may find one FLB
+// finished and the next not yet, while the model's finish is one step.
+// A query that finds no data changes nothing; the finish itself is still
+// linearized whole, where its own step puts it.
+func flbQueryMidFinish(st *linState, in linInput, out linOutput) bool {
+	if in.Op.Kind != model.OpTestCtl || in.Op.TestCmd != model.TestCmdFLBIncoming ||
+		out.Pending || out.Res.Errno != syscall.ENODATA {
+		return false
+	}
+	endsFLB := func(task model.TaskID, fd int) bool {
+		_, after := model.Step(st.s, model.Op{Kind: model.OpIoctl, Task: task, FD: fd,
+			Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
+		res, _ := model.Step(after, in.Op)
+		return res.Errno == syscall.ENODATA
+	}
+	for _, pin := range st.pins {
+		if !pin.flb && !pin.finished && pin.fd >= 0 && lastRef(&st.s, pin.task, pin.fd) && endsFLB(pin.task, pin.fd) {
+			return true
+		}
+	}
+	for _, f := range in.Finishing {
+		if fd, ok := st.inst[f.inst]; ok && endsFLB(f.task, fd.model) {
+			return true
+		}
+	}
+	return false
+}
+
+// addFLBFinishing lists, on every FLB query of hist that found no data,
+// the session FINISH calls that overlap it.
+func addFLBFinishing(hist []porcupine.Operation) []porcupine.Operation {
+	for i := range hist {
+		c := &hist[i]
+		in := c.Input.(linInput)
+		out := c.Output.(linOutput)
+		if out.Pending || out.Res.Errno != syscall.ENODATA || in.Op.Kind != model.OpTestCtl || in.Op.TestCmd != model.TestCmdFLBIncoming {
+			continue
+		}
+		for j, o := range hist {
+			oin := o.Input.(linInput)
+			if j != i && oin.Op.Kind == model.OpIoctl && oin.Op.Cmd == model.IoctlSessionFinish && oin.FDInst >= 0 &&
+				o.Call <= c.Return && o.Return >= c.Call {
+				in.Finishing = append(in.Finishing, finishingCall{task: oin.Op.Task, inst: oin.FDInst})
+			}
+		}
+		c.Input = in
 	}
 	return hist
 }
