@@ -74,6 +74,14 @@
 //     unpreserve or a finish that does not free what the handler
 //     preserved leaks.
 //
+// # What it does not check
+//
+// Each check is one live update (one kexec), its syscalls in sequence: races
+// between the handler's callbacks and other syscalls are the concurrent
+// campaign's (proptest/concurrent). The FLB calls LUO makes for the
+// handler's FLBs are recorded but not predicted here; `luo check` predicts
+// and compares them for the test module's FLBs.
+//
 // The memfd handler and the test module's handler both pass it (see the
 // package tests); the package example shows a minimal handler.
 package luotest
