@@ -93,3 +93,18 @@ func TestCaptureStackStartsAtTheCaller(t *testing.T) {
 	require.Contains(t, s, "TestCaptureStackStartsAtTheCaller")
 	require.Empty(t, bug.Stack(nil).String())
 }
+
+func TestCollectorSortsExpectedWarns(t *testing.T) {
+	var c bug.Collector
+	r := bug.NewReporter(c.File)
+	r.Filef(bug.KindWarn, "kho: restore of 0x1000", "detail")
+	r.Filef(bug.KindWarn, "refcount_t: underflow", "detail")
+	r.Filef(bug.KindUAF, "kho: restore of 0x2000", "a UAF is never expected")
+	require.Len(t, c.Reports(), 3)
+	bad := c.Unexpected("kho: restore of ")
+	require.Len(t, bad, 2)
+	require.Equal(t, "refcount_t: underflow", bad[0].Title)
+	require.Equal(t, bug.KindUAF, bad[1].Kind)
+	c.Reset()
+	require.Empty(t, c.Reports())
+}

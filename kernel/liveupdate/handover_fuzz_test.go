@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -50,7 +49,7 @@ const (
 // handoverImage is a prepared hand-over, ready to be corrupted and booted.
 type handoverImage struct {
 	m        *machine.Machine
-	rep      *handoverReports
+	rep      *bug.Collector
 	handover mm.PhysAddr
 	regions  [numRegions]struct {
 		pa mm.PhysAddr
@@ -61,18 +60,6 @@ type handoverImage struct {
 	saved *mm.RAMImage
 }
 
-// handoverReports collects reports; the harness decides which are bugs.
-type handoverReports struct {
-	mu   sync.Mutex
-	reps []*bug.Report
-}
-
-func (h *handoverReports) file(r *bug.Report) {
-	h.mu.Lock()
-	h.reps = append(h.reps, r)
-	h.mu.Unlock()
-}
-
 // expectedWarns are the titles of the WARNs a corrupt hand-over may
 // rightly cause: kho_restore_page() WARNs on an address that is not the
 // head of a preserved block of the expected order, in Linux too.
@@ -80,26 +67,6 @@ var expectedWarns = []string{
 	"kho: restore of ",
 	"kho: restore_pages of ",
 	"kho: cannot claim preserved ",
-}
-
-// unexpected returns the reports that are bugs: every report but the
-// expected WARNs.
-func (h *handoverReports) unexpected() []*bug.Report {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []*bug.Report
-next:
-	for _, r := range h.reps {
-		if r.Kind == bug.KindWarn {
-			for _, p := range expectedWarns {
-				if strings.HasPrefix(r.Title, p) {
-					continue next
-				}
-			}
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 // readU64 reads a little-endian u64 from raw memory.
@@ -114,8 +81,8 @@ func readU64(tb testing.TB, ram *mm.RAM, pa mm.PhysAddr) uint64 {
 // kernel's kexec preparation and finds each region from the bytes.
 func newHandoverImage(tb testing.TB) *handoverImage {
 	tb.Helper()
-	img := &handoverImage{rep: &handoverReports{}}
-	m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: handoverMiB, Report: img.rep.file})
+	img := &handoverImage{rep: &bug.Collector{}}
+	m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: handoverMiB, Report: img.rep.File})
 	require.NoError(tb, err)
 	img.m = m
 	task := m.Kernel().NewTask()
@@ -165,9 +132,7 @@ func newHandoverImage(tb testing.TB) *handoverImage {
 func (img *handoverImage) reset(tb testing.TB) {
 	ram := img.m.RAM()
 	ram.Restore(img.saved)
-	img.rep.mu.Lock()
-	img.rep.reps = nil
-	img.rep.mu.Unlock()
+	img.rep.Reset()
 }
 
 // xor applies mask over region r, from its start.
@@ -268,7 +233,7 @@ func (img *handoverImage) bootAndDrive(tb testing.TB) outcome {
 
 func (img *handoverImage) checkReports(tb testing.TB) {
 	tb.Helper()
-	if bad := img.rep.unexpected(); len(bad) > 0 {
+	if bad := img.rep.Unexpected(expectedWarns...); len(bad) > 0 {
 		tb.Fatalf("%d unexpected report(s); first:\n%s", len(bad), bad[0])
 	}
 }
@@ -283,7 +248,7 @@ func TestHandoverImageIntact(t *testing.T) {
 		require.NoError(t, out.openErr)
 		require.Equal(t, []string{"vm0", "vm1"}, out.sessions)
 		require.Equal(t, 3, out.retrieved)
-		require.Empty(t, img.rep.reps)
+		require.Empty(t, img.rep.Reports())
 		img.reset(t)
 	}
 }

@@ -3,8 +3,6 @@ package liveupdatetest_test
 import (
 	"errors"
 	"runtime"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,14 +48,7 @@ type flbImage struct {
 		n  int
 	}
 	saved *mm.RAMImage // what survives the kexec, for reset
-	mu    sync.Mutex
-	reps  []*bug.Report // guarded by mu
-}
-
-func (img *flbImage) file(r *bug.Report) {
-	img.mu.Lock()
-	img.reps = append(img.reps, r)
-	img.mu.Unlock()
+	reps  bug.Collector
 }
 
 var expectedFLBWarns = []string{
@@ -69,25 +60,15 @@ var expectedFLBWarns = []string{
 
 func (img *flbImage) checkReports(tb testing.TB) {
 	tb.Helper()
-	img.mu.Lock()
-	defer img.mu.Unlock()
-next:
-	for _, r := range img.reps {
-		if r.Kind == bug.KindWarn {
-			for _, p := range expectedFLBWarns {
-				if strings.HasPrefix(r.Title, p) {
-					continue next
-				}
-			}
-		}
-		tb.Fatalf("unexpected report:\n%s", r)
+	if bad := img.reps.Unexpected(expectedFLBWarns...); len(bad) > 0 {
+		tb.Fatalf("unexpected report:\n%s", bad[0])
 	}
 }
 
 func newFLBImage(tb testing.TB) *flbImage {
 	tb.Helper()
 	img := &flbImage{}
-	m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: 16, Report: img.file})
+	m, err := machine.New(machine.Config{LiveUpdate: true, MemoryMiB: 16, Report: img.reps.File})
 	require.NoError(tb, err)
 	img.m = m
 	k := m.Kernel()
@@ -127,9 +108,7 @@ func newFLBImage(tb testing.TB) *flbImage {
 func (img *flbImage) reset(tb testing.TB) {
 	ram := img.m.RAM()
 	ram.Restore(img.saved)
-	img.mu.Lock()
-	img.reps = nil
-	img.mu.Unlock()
+	img.reps.Reset()
 }
 
 func (img *flbImage) xor(tb testing.TB, r flbRegion, mask []byte) {
@@ -217,9 +196,7 @@ func TestFLBHandoverImageIntact(t *testing.T) {
 		n, err := img.bootAndDrive(t)
 		require.NoError(t, err)
 		require.Equal(t, 2, n)
-		img.mu.Lock()
-		require.Empty(t, img.reps)
-		img.mu.Unlock()
+		require.Empty(t, img.reps.Reports())
 		img.reset(t)
 	}
 }
