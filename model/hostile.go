@@ -408,14 +408,17 @@ func (s *State) deserializeFileSet(se *Session, e ImageSession) syscall.Errno {
 	return 0
 }
 
-// memfdUsers is how many luo_files pin the memfd handler: every
-// outgoing preserved memfd, and once deserialized every incoming memfd
-// until its session finishes.
-func (s *State) memfdUsers() int {
+// memfdUsers is how many luo_files pin the memfd handler.
+func (s *State) memfdUsers() int { return s.handlerUsers(KindMemfd, MemfdCompatible) }
+
+// handlerUsers is how many luo_files pin the handler of files of kind
+// (compatible compat): every outgoing preserved one, and once deserialized
+// every incoming one until its session finishes.
+func (s *State) handlerUsers(kind FileKind, compat string) int {
 	n := 0
 	for _, id := range s.Outgoing {
 		for _, f := range s.Sessions[id].Out {
-			if s.Files[f.File].Kind == KindMemfd {
+			if s.Files[f.File].Kind == kind {
 				n++
 			}
 		}
@@ -423,7 +426,7 @@ func (s *State) memfdUsers() int {
 	if s.Deserialized {
 		for _, id := range s.Incoming {
 			for _, f := range s.Sessions[id].In {
-				if f.Handler == MemfdCompatible {
+				if f.Handler == compat {
 					n++
 				}
 			}

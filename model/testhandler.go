@@ -246,23 +246,7 @@ func (s *State) ModuleRefs() int {
 	if !s.Test.Loaded {
 		return 0
 	}
-	n := 0
-	for _, id := range s.Outgoing {
-		for _, f := range s.Sessions[id].Out {
-			if s.Files[f.File].Kind == KindTest {
-				n++
-			}
-		}
-	}
-	if s.Deserialized {
-		for _, id := range s.Incoming {
-			for _, f := range s.Sessions[id].In {
-				if f.Handler == TestCompatible {
-					n++
-				}
-			}
-		}
-	}
+	n := s.handlerUsers(KindTest, TestCompatible)
 	for _, st := range s.Test.FLBs {
 		if st.OutCount > 0 {
 			n++
