@@ -646,6 +646,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	for i, fd := range pre {
 		inst[i] = instFD{model: fd, port: fd}
 	}
+	numberOps(c.hist)
 	pm := porcupineModel(start, inst)
 	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
 	switch verdict {

@@ -2,7 +2,6 @@ package concurrent
 
 import (
 	"fmt"
-	"hash/maphash"
 	"maps"
 	"slices"
 	"strconv"
@@ -18,6 +17,8 @@ import (
 // linInput is one operation of a history: a syscall of a thread, or the
 // observation that ends a round.
 type linInput struct {
+	// ID is the operation's index in the history checked (numberOps).
+	ID     int
 	Thread int
 	Op     model.Op
 	// FDInst and BufInst are the fd instances (see linState) behind Op.FD
@@ -110,9 +111,22 @@ type linState struct {
 	pins map[int]pinFD  // pinning close (PinID) -> its pin
 	mod  modPhase       // the test module's open transient state
 	// canon is the state's canonical form (see key), rendered on first
-	// use: porcupine hashes every state it reaches, while the states of a
-	// replay (finalState) are never compared.
+	// use: porcupine hashes states by fingerprint and compares by key only
+	// those whose fingerprints meet, and the states of a replay
+	// (finalState) are never compared.
 	canon string
+	// succ are the successful steps porcupine took from this state, by
+	// the history index of the operation (linInput.ID): finalState
+	// replays porcupine's linearization along them instead of stepping
+	// the model again. Written by porcupine's goroutine only.
+	succ []linSucc
+}
+
+// linSucc is a step taken: the operation's history index and the state it
+// led to.
+type linSucc struct {
+	id   int
+	next *linState
 }
 
 // pinFD is a pin: the hidden model fd (-1: none), the instance the close
@@ -179,6 +193,36 @@ func (st *linState) key() string {
 	}
 	st.canon = string(b)
 	return st.canon
+}
+
+// fingerprint hashes part of key (model.State.Fingerprint): equal keys
+// have equal fingerprints.
+func (st *linState) fingerprint() uint64 {
+	h := mix64(st.s.Fingerprint() ^ uint64(st.mod))
+	// Map entries in no order: a sum of each one's hash.
+	var inst, pins uint64
+	for k, v := range st.inst {
+		inst += mix64(uint64(k)<<40 ^ uint64(v.model)<<20 ^ uint64(v.port))
+	}
+	for k, p := range st.pins {
+		e := mix64(uint64(k)<<40 ^ uint64(p.fd)<<20 ^ uint64(p.inst))
+		e = mix64(e ^ uint64(p.ret))
+		if p.finished {
+			e = mix64(e ^ 1)
+		}
+		if p.flb {
+			e = mix64(e ^ 2)
+		}
+		pins += e
+	}
+	return mix64(h ^ mix64(inst) + pins)
+}
+
+// mix64 is splitmix64's finalizer.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }
 
 // describeBefore renders what the quiescent check compares: the outgoing
@@ -511,19 +555,27 @@ func sameIgnoringFDs(op model.Op, a, b model.Result) bool {
 	return blank(a).Equal(blank(b))
 }
 
-// porcupineModel is the model for one round starting at init.
+// porcupineModel is the model for one round starting at init, for a
+// history numbered by numberOps. Init always returns the same state, the
+// root of the steps it memoizes (linState.succ).
 func porcupineModel(init model.State, inst map[int]instFD) porcupine.Model {
-	seed := maphash.MakeSeed()
+	root := newLinState(init, inst, nil, modStable)
 	return porcupine.Model{
-		Init: func() any { return newLinState(init, inst, nil, modStable) },
+		Init: func() any { return root },
 		Step: func(state, input, output any) (bool, any) {
-			return linStep(state.(*linState), input.(linInput), output.(linOutput))
+			st, in := state.(*linState), input.(linInput)
+			ok, next := linStep(st, in, output.(linOutput))
+			if ok {
+				st.succ = append(st.succ, linSucc{id: in.ID, next: next})
+			}
+			return ok, next
 		},
 		Equal: func(a, b any) bool { return a.(*linState).key() == b.(*linState).key() },
 		// Any hash consistent with Equal: porcupine only prunes states it
 		// has seen, so the verdict and the linearization do not depend
-		// on the seed.
-		Hash:              func(state any) uint64 { return maphash.String(seed, state.(*linState).key()) },
+		// on the hash, only how often two states are compared (and
+		// their keys rendered).
+		Hash:              func(state any) uint64 { return state.(*linState).fingerprint() },
 		DescribeOperation: describeOp,
 		DescribeState: func(state any) string {
 			return modelBefore(&state.(*linState).s) + modelRegistry(&state.(*linState).s)
@@ -571,6 +623,10 @@ func finalState(pm porcupine.Model, hist []porcupine.Operation, info porcupine.L
 	}
 	st := init
 	for _, i := range best {
+		if next := st.stepped(i); next != nil {
+			st = next
+			continue
+		}
 		ok, next := linStep(st, hist[i].Input.(linInput), hist[i].Output.(linOutput))
 		if !ok {
 			return init.s, false
@@ -578,6 +634,26 @@ func finalState(pm porcupine.Model, hist []porcupine.Operation, info porcupine.L
 		st = next
 	}
 	return st.s, true
+}
+
+// stepped returns the state porcupine reached from st by the operation
+// with history index id, or nil if it did not step it.
+func (st *linState) stepped(id int) *linState {
+	for _, s := range st.succ {
+		if s.id == id {
+			return s.next
+		}
+	}
+	return nil
+}
+
+// numberOps sets every operation's linInput.ID to its index in hist.
+func numberOps(hist []porcupine.Operation) {
+	for i := range hist {
+		in := hist[i].Input.(linInput)
+		in.ID = i
+		hist[i].Input = in
+	}
 }
 
 // addPins marks every successful close of hist that overlaps other calls
