@@ -46,6 +46,11 @@ type frame [PageSize]byte
 // chunk is the second level of RAM's sparse page table.
 type chunk struct {
 	frames [chunkPages]atomic.Pointer[frame]
+	// base holds, for each frame, the frame of a RAMImage that Restore
+	// made it share (nil if none): while frames[i] is base[i], the frame
+	// reads as the image and its first write copies it (copy on write).
+	// Written only by Restore, which runs while no kernel runs.
+	base [chunkPages]*frame
 }
 
 // RAM is the machine's physical memory: bytes at physical addresses and
@@ -66,7 +71,8 @@ type RAM struct {
 	// fill is what a frame without a buffer holds. Only Scrub changes it,
 	// and Scrub runs while no kernel runs (the machine is between kernels).
 	fill byte
-	// touched counts frames that hold a buffer of their own.
+	// touched counts frames that hold a buffer of their own (not the
+	// zero frame, not a frame shared with a RAMImage).
 	touched atomic.Int64
 	// zero is a frame of zeros that every frame zeroed whole shares until
 	// it is written (copy on write): the kernel zeroes what it allocates,
@@ -114,28 +120,25 @@ func (r *RAM) lookup(pfn PFN) *frame {
 }
 
 // materialize returns pfn's buffer for writing, creating it (filled with
-// the background byte, or zeros for a frame sharing the zero frame) if it
-// has none of its own. pfn must be in range.
+// the background byte, or a copy of the shared zero or image frame it
+// reads) if it has none of its own. pfn must be in range.
 func (r *RAM) materialize(pfn PFN) *frame {
-	cp := &r.chunks[pfn>>chunkShift]
-	c := cp.Load()
-	if c == nil {
-		fresh := new(chunk)
-		if cp.CompareAndSwap(nil, fresh) {
-			c = fresh
-		} else {
-			c = cp.Load()
-		}
-	}
-	fp := &c.frames[pfn&(chunkPages-1)]
+	c := r.chunk(pfn)
+	i := pfn & (chunkPages - 1)
+	fp := &c.frames[i]
 	for {
 		old := fp.Load()
-		if old != nil && old != r.zero {
+		if r.owned(c, i, old) {
 			return old
 		}
 		fresh := new(frame)
-		if old == nil && r.fill != 0 {
-			fillBytes(fresh[:], r.fill)
+		switch {
+		case old == nil:
+			if r.fill != 0 {
+				fillBytes(fresh[:], r.fill)
+			}
+		case old != r.zero:
+			*fresh = *old // an image frame
 		}
 		if fp.CompareAndSwap(old, fresh) {
 			r.touched.Add(1)
@@ -144,8 +147,9 @@ func (r *RAM) materialize(pfn PFN) *frame {
 	}
 }
 
-// share makes pfn read as zeros without a buffer of its own.
-func (r *RAM) share(pfn PFN) {
+// chunk returns the chunk of pfn, creating it if needed. pfn must be in
+// range.
+func (r *RAM) chunk(pfn PFN) *chunk {
 	cp := &r.chunks[pfn>>chunkShift]
 	c := cp.Load()
 	if c == nil {
@@ -156,7 +160,20 @@ func (r *RAM) share(pfn PFN) {
 			c = cp.Load()
 		}
 	}
-	if old := c.frames[pfn&(chunkPages-1)].Swap(r.zero); old != nil && old != r.zero {
+	return c
+}
+
+// owned reports whether f, the buffer of frame i of c, is the frame's own
+// (not nil, the zero frame or a shared image frame).
+func (r *RAM) owned(c *chunk, i PFN, f *frame) bool {
+	return f != nil && f != r.zero && f != c.base[i]
+}
+
+// share makes pfn read as zeros without a buffer of its own.
+func (r *RAM) share(pfn PFN) {
+	c := r.chunk(pfn)
+	i := pfn & (chunkPages - 1)
+	if old := c.frames[i].Swap(r.zero); r.owned(c, i, old) {
 		r.touched.Add(-1)
 	}
 }
@@ -167,9 +184,21 @@ func (r *RAM) drop(pfn PFN) {
 	if c == nil {
 		return
 	}
-	if old := c.frames[pfn&(chunkPages-1)].Swap(nil); old != nil && old != r.zero {
+	i := pfn & (chunkPages - 1)
+	if old := c.frames[i].Swap(nil); r.owned(c, i, old) {
 		r.touched.Add(-1)
 	}
+}
+
+// install makes pfn share the image frame f (copy on write). Like Restore,
+// it must run while no kernel accesses the RAM.
+func (r *RAM) install(pfn PFN, f *frame) {
+	c := r.chunk(pfn)
+	i := pfn & (chunkPages - 1)
+	if old := c.frames[i].Swap(f); r.owned(c, i, old) {
+		r.touched.Add(-1)
+	}
+	c.base[i] = f
 }
 
 // fillBytes sets every byte of b to v.
@@ -270,31 +299,88 @@ func (r *RAM) XorRaw(pa PhysAddr, mask []byte) error {
 }
 
 // RAMImage is a copy of some ranges of RAM, e.g. what survives a kexec,
-// so that a harness can boot many kernels from one hand-over.
+// so that a harness can boot many kernels from one hand-over. Its frames
+// are immutable: every RAM it is restored into shares the frames the
+// ranges cover whole, copying one only when it is written.
 type RAMImage struct {
-	keep  []Range
-	saved [][]byte
+	keep   []Range
+	frames []imageFrame // frames the ranges cover whole
+	pieces []imagePiece // the bytes of frames the ranges cover in part
+}
+
+// imageFrame is a whole frame of a RAMImage.
+type imageFrame struct {
+	pfn PFN
+	f   *frame
+}
+
+// imagePiece is part of a frame of a RAMImage.
+type imagePiece struct {
+	pa PhysAddr
+	b  []byte
 }
 
 // Save copies the ranges of keep; EFAULT if one reaches beyond RAM.
 func (r *RAM) Save(keep []Range) (*RAMImage, error) {
 	img := &RAMImage{keep: append([]Range(nil), keep...)}
 	for _, k := range keep {
-		b := make([]byte, k.Size)
-		if err := r.ReadRaw(k.Start, b); err != nil {
-			return nil, err
+		if !r.inRange(k.Start, k.Size) {
+			return nil, syscall.EFAULT
 		}
-		img.saved = append(img.saved, b)
+	}
+	// Byte intervals of keep, sorted and merged, so that a frame is either
+	// covered whole or in pieces that are saved as bytes.
+	type span struct{ start, end uint64 }
+	spans := make([]span, 0, len(keep))
+	for _, k := range keep {
+		if k.Size > 0 {
+			spans = append(spans, span{uint64(k.Start), uint64(k.Start) + k.Size})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	merged := spans[:0]
+	for _, s := range spans {
+		if n := len(merged); n > 0 && s.start <= merged[n-1].end {
+			merged[n-1].end = max(merged[n-1].end, s.end)
+			continue
+		}
+		merged = append(merged, s)
+	}
+	piece := func(start, end uint64) {
+		if start < end {
+			b := make([]byte, end-start)
+			r.readRaw(PhysAddr(start), b)
+			img.pieces = append(img.pieces, imagePiece{PhysAddr(start), b})
+		}
+	}
+	for _, s := range merged {
+		first := (s.start + PageSize - 1) &^ (PageSize - 1) // first whole frame
+		last := s.end &^ (PageSize - 1)                     // end of the last whole frame
+		if first >= last {
+			piece(s.start, s.end)
+			continue
+		}
+		piece(s.start, first)
+		for pa := first; pa < last; pa += PageSize {
+			f := new(frame)
+			r.readRaw(PhysAddr(pa), f[:])
+			img.frames = append(img.frames, imageFrame{PhysAddr(pa).PFN(), f})
+		}
+		piece(last, s.end)
 	}
 	return img, nil
 }
 
 // Restore writes img back and scrubs every frame outside it: RAM as a
-// kexec that preserved exactly img's ranges leaves it. Like Scrub, it must
-// run while no kernel accesses the RAM.
+// kexec that preserved exactly img's ranges leaves it. The frames img
+// covers whole are shared with it until written. Like Scrub, it must run
+// while no kernel accesses the RAM.
 func (r *RAM) Restore(img *RAMImage) {
-	for i, k := range img.keep {
-		r.writeRaw(k.Start, img.saved[i])
+	for _, p := range img.pieces {
+		r.writeRaw(p.pa, p.b)
+	}
+	for _, f := range img.frames {
+		r.install(f.pfn, f.f)
 	}
 	r.Scrub(img.keep)
 }

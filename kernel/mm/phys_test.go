@@ -179,6 +179,51 @@ func TestRAMSaveRestore(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EFAULT)
 }
 
+func TestRAMRestoreSharesFrames(t *testing.T) {
+	src := NewRAM(256 * kib)
+	want := bytes.Repeat([]byte{0x5a}, 3*PageSize)
+	require.NoError(t, src.WriteRaw(4*PageSize, want))
+	// Frames 4 and 5 whole, part of frame 6, and a piece of frame 8.
+	img, err := src.Save([]Range{{Start: 4 * PageSize, Size: PageSize + 100}, {Start: 5 * PageSize, Size: PageSize + 100}, {Start: 8*PageSize + 7, Size: 9}})
+	require.NoError(t, err)
+
+	a, b := NewRAM(256*kib), NewRAM(256*kib)
+	a.Restore(img)
+	b.Restore(img)
+	require.EqualValues(t, 2, a.TouchedPages(), "whole frames are shared, pieces copied")
+
+	// A write to a shared frame copies it: the image and other RAMs keep
+	// the saved bytes.
+	require.NoError(t, a.WriteRaw(4*PageSize+1, []byte{1}))
+	require.EqualValues(t, 3, a.TouchedPages())
+	got := make([]byte, 2*PageSize+100)
+	require.NoError(t, a.ReadRaw(4*PageSize, got))
+	require.Equal(t, append(append([]byte{0x5a}, 1), want[2:len(got)]...), got)
+	require.NoError(t, b.ReadRaw(4*PageSize, got))
+	require.Equal(t, want[:len(got)], got)
+	c := NewRAM(256 * kib)
+	c.Restore(img)
+	require.NoError(t, c.ReadRaw(4*PageSize, got))
+	require.Equal(t, want[:len(got)], got)
+
+	// Beyond the pieces, a partly kept frame reads as the RAM had it.
+	one := make([]byte, 1)
+	require.NoError(t, b.ReadRaw(6*PageSize+100, one))
+	require.Equal(t, byte(0), one[0])
+	require.NoError(t, b.ReadRaw(7*PageSize, one))
+	require.Equal(t, byte(PoisonByte), one[0])
+
+	// Scrubbing and zeroing shared frames gives nothing back that is not
+	// the RAM's own; restoring again replaces what was written.
+	require.NoError(t, a.Poison(5))
+	a.Scrub(nil)
+	require.EqualValues(t, 0, a.TouchedPages())
+	a.Restore(img)
+	require.NoError(t, a.ReadRaw(4*PageSize, got))
+	require.Equal(t, want[:len(got)], got)
+	require.EqualValues(t, 2, a.TouchedPages())
+}
+
 func TestRAMXorRaw(t *testing.T) {
 	r := NewRAM(64 * kib)
 	require.NoError(t, r.WriteRaw(PageSize, []byte{0x0f, 0xf0, 0xff}))
