@@ -278,13 +278,14 @@ func (l *LUO) preemptPoint() { l.dom.Yield(locking.PointPhase) }
 func (l *LUO) mightSleep() { l.dom.Yield(locking.PointPhase) }
 
 // freeTrack is an object's poison flag (KASAN's freed shadow) and the
-// stack of the free that set it (KASAN's free track). Recording costs one
-// runtime.Callers per free; the frames are only symbolized in a report.
+// stack of the free that set it (KASAN's free track). Recording costs a
+// walk of the frame-pointer chain per free; the frames are only symbolized
+// in a report.
 type freeTrack struct {
 	freed atomic.Bool
 	// at is stored once, before freed is set, so that a reader that sees
 	// freed also sees where.
-	at atomic.Pointer[bug.Stack]
+	at atomic.Pointer[bug.Trace]
 }
 
 // Load reports whether the object was freed.
@@ -294,8 +295,7 @@ func (t *freeTrack) Load() bool { return t.freed.Load() }
 // the first free records its stack.
 func (t *freeTrack) Swap(v bool) bool {
 	if v && !t.freed.Load() {
-		at := bug.CaptureStack(1, 16) // from the caller of Swap
-		t.at.CompareAndSwap(nil, &at)
+		t.at.CompareAndSwap(nil, bug.CaptureTrace(1, 16)) // from the caller of Swap
 	}
 	return t.freed.Swap(v)
 }

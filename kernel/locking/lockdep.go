@@ -299,7 +299,7 @@ func (l *lockdep) acquire(m *lockdepMap, sub int, mode lockMode, try bool, skip 
 	id := CurrentTask()
 	h := heldLock{inst: m, class: l.class(m, sub), mode: mode, trylock: try}
 	// Called here, not in a helper, so that the one frame skipped is ours.
-	h.ip.n = uint8(ipCallers(1, h.ip.pc[:]))
+	h.ip.n = uint8(bug.FrameCallers(1, h.ip.pc[:]))
 	// Pushed first, validated against the locks below it: one trip to the
 	// shard instead of a lookup and a push.
 	t := l.push(id, &h)
@@ -572,7 +572,7 @@ func (l *lockdep) sysExit(where string, skip int) {
 // this package it starts with are dropped when rendered.
 func saveTrace() []uintptr {
 	var pcs [depStackDepth]uintptr
-	n := ipCallers(1, pcs[:])
+	n := bug.FrameCallers(1, pcs[:])
 	return slices.Clone(pcs[:n])
 }
 

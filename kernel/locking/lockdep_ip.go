@@ -12,8 +12,8 @@ import (
 // graph. A Go lock has no free _RET_IP_: runtime.Callers walks the frames
 // with the full unwinder and costs tens of nanoseconds per frame, which on
 // every acquisition dominated checking campaigns. So a held lock keeps a
-// few return addresses read off the frame-pointer chain (ipCallers, a load
-// per frame, in lockdep_fp.go; runtime.Callers where Go keeps no frame
+// few return addresses read off the frame-pointer chain (bug.FrameCallers, a
+// load per frame; runtime.Callers where Go keeps no frame
 // pointers), and the rare paths (a new dependency, a report) still take
 // full stacks with runtime.Callers.
 

@@ -19,14 +19,16 @@ import (
 // free stacks in a bounded stack depot and quarantine, too).
 const freeLogSize = 1024
 
+// freeStackDepth is how many frames of a free's stack the log keeps.
+const freeStackDepth = 16
+
 // freeRecord is one remembered free.
 type freeRecord struct {
 	pfn   PFN
 	order uint
 	seq   uint64
 	task  int64
-	n     int
-	pcs   [16]uintptr
+	at    bug.Trace
 }
 
 // freeLog is a ring of the most recent frees. Its owner guards it.
@@ -38,7 +40,8 @@ type freeLog struct {
 }
 
 // record remembers that the current task freed [pfn, pfn+2^order) here.
-// Cost: one runtime.Callers, and an allocation only while the log grows.
+// Cost: a walk of the frame-pointer chain, and an allocation only while
+// the log grows.
 func (l *freeLog) record(pfn PFN, order uint) {
 	if i := int(l.seq); i == len(l.recs) && i < freeLogSize {
 		grown := make([]freeRecord, max(16, 2*i))
@@ -48,8 +51,8 @@ func (l *freeLog) record(pfn PFN, order uint) {
 	r := &l.recs[l.seq%uint64(len(l.recs))]
 	l.seq++
 	r.pfn, r.order, r.seq, r.task = pfn, order, l.seq, locking.CurrentTask()
-	// Skip runtime.Callers, record and FreePages itself.
-	r.n = runtime.Callers(3, r.pcs[:])
+	// From the caller of FreePages: skip record and FreePages itself.
+	r.at.Capture(2, freeStackDepth)
 }
 
 // describe renders the newest remembered free covering pfn.
@@ -68,7 +71,7 @@ func (l *freeLog) describe(pfn PFN) string {
 		return "the free of this page is too old to be remembered"
 	}
 	return fmt.Sprintf("Freed by task %d (pfn %#x, order %d):\n", best.task, best.pfn, best.order) +
-		bug.Stack(best.pcs[:best.n]).String()
+		best.at.String()
 }
 
 // callerName names the function that called into package mm's memory

@@ -104,7 +104,7 @@ type Module struct {
 	state atomic.Int32
 	// freedAt is where free_module() ran (set once, before state becomes
 	// StateGone).
-	freedAt atomic.Pointer[bug.Stack]
+	freedAt atomic.Pointer[bug.Trace]
 }
 
 // Name returns the module's name.
@@ -390,8 +390,7 @@ func (ms *Modules) Delete(name string, flags uint) error {
 
 // free ports free_module(): unlist m and free its memory.
 func (ms *Modules) free(m *Module) {
-	at := bug.CaptureStack(1, 16)
-	m.freedAt.CompareAndSwap(nil, &at)
+	m.freedAt.CompareAndSwap(nil, bug.CaptureTrace(1, 16))
 	ms.mutex.Lock()
 	for i, it := range ms.list {
 		if it == m {

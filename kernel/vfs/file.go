@@ -63,13 +63,12 @@ type File struct {
 
 	// seq orders files by creation for leak reports. Immutable.
 	seq uint64
-	// created holds the creation stack (program counters). Immutable.
-	created  [creationStackDepth]uintptr
-	ncreated int // immutable
+	// created holds the creation stack. Immutable.
+	created bug.Trace
 	// freedAt is where the release started (program counters), for
 	// use-after-free reports; nil until then. Stored once, after
 	// released is set.
-	freedAt atomic.Pointer[bug.Stack]
+	freedAt atomic.Pointer[bug.Trace]
 }
 
 // Name is what readlink(/proc/self/fd/N) would show.

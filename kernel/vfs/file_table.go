@@ -1,8 +1,6 @@
 package vfs
 
 import (
-	"runtime"
-
 	"luomodel/kernel/bug"
 	"luomodel/kernel/locking"
 )
@@ -22,7 +20,7 @@ func (v *VFS) NewFile(name string, flags int, ops FileOperations, inode *Inode, 
 	f := &File{vfs: v, name: name, flags: flags, mode: modeFromFlags(flags), ops: ops, inode: inode, priv: priv}
 	f.refs.Store(1)
 	f.posLock.Init(v.dom, "file.f_pos_lock")
-	f.ncreated = runtime.Callers(2, f.created[:])
+	f.created.Capture(1, creationStackDepth)
 	v.leaks.add(f)
 	return f
 }
@@ -85,8 +83,7 @@ func (f *File) put() bool {
 // recordFree remembers where the file was freed, as KASAN's free stack:
 // from the caller of the function that calls recordFree.
 func (f *File) recordFree() {
-	at := bug.CaptureStack(2, creationStackDepth)
-	f.freedAt.Store(&at)
+	f.freedAt.Store(bug.CaptureTrace(2, creationStackDepth))
 }
 
 // freedStack renders where the file was freed, for a use-after-free

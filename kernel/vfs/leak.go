@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"cmp"
-	"luomodel/kernel/bug"
 	"slices"
 	"sync"
 )
@@ -49,7 +48,7 @@ func (v *VFS) LiveFiles() []*File {
 }
 
 // CreationStack renders where the file was created, innermost first.
-func (f *File) CreationStack() string { return bug.Stack(f.created[:f.ncreated]).String() }
+func (f *File) CreationStack() string { return f.created.String() }
 
 // TestingT is the part of *testing.T that CheckNoLeaks uses.
 type TestingT interface {

@@ -1,18 +1,21 @@
 //go:build amd64 || arm64
 
-package locking
+package bug
 
 import "unsafe"
 
-// getfp returns its caller's frame pointer (lockdep_fp_$GOARCH.s).
+// getfp returns its caller's frame pointer (fp_$GOARCH.s).
 func getfp() unsafe.Pointer
 
-// ipCallers stores in pcs the return addresses of the frames above its
-// caller, skipping skip of them, by following the frame-pointer chain as
-// the runtime's execution tracer does (fpTracebackPCs): on amd64 and arm64
+// FrameCallers stores in pcs the return addresses of the frames above its
+// caller (skip 0: starting in the caller), skipping skip of them, by
+// following the frame-pointer chain as the runtime's execution tracer does
+// (fpTracebackPCs): on amd64 and arm64
 // every Go frame saves its caller's frame pointer at *fp and its return
 // address one word above. The addresses are physical frames; CallersFrames
-// expands the inlined calls within them. It returns how many it stored.
+// expands the inlined calls within them, but unlike runtime.Callers the
+// walk counts physical frames in skip and keeps the frames of wrappers.
+// It returns how many it stored.
 //
 // The walk reads only the current goroutine's stack and makes no call, so
 // the stack cannot move under it. The chain ends with a nil frame pointer
@@ -20,8 +23,8 @@ func getfp() unsafe.Pointer
 // ends it too.
 //
 //go:noinline
-func ipCallers(skip int, pcs []uintptr) int {
-	fp := getfp() // ipCallers' own frame: its return address is in the caller
+func FrameCallers(skip int, pcs []uintptr) int {
+	fp := getfp() // FrameCallers' own frame: its return address is in the caller
 	for ; skip > 0 && fp != nil; skip-- {
 		fp = nextFrame(fp)
 	}

@@ -1,12 +1,12 @@
 //go:build !amd64 && !arm64
 
-package locking
+package bug
 
 import "runtime"
 
-// ipCallers stores in pcs the return addresses of the frames above its
+// FrameCallers stores in pcs the return addresses of the frames above its
 // caller, skipping skip of them. Without frame pointers to follow it falls
 // back to the runtime's unwinder, which is correct but slower.
-func ipCallers(skip int, pcs []uintptr) int {
+func FrameCallers(skip int, pcs []uintptr) int {
 	return runtime.Callers(skip+2, pcs)
 }
