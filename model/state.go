@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -75,15 +76,19 @@ func newTask() *Task {
 // shared: the caller takes their references).
 func (t *Task) clone() *Task {
 	nt := *t
-	nt.FDs = make(map[int]FileID, len(t.FDs))
-	for fd, f := range t.FDs {
-		nt.FDs[fd] = f
-	}
-	nt.Cloexec = make(map[int]bool, len(t.Cloexec))
-	for fd := range t.Cloexec {
-		nt.Cloexec[fd] = true
-	}
+	nt.cloneTables()
 	return &nt
+}
+
+// cloneTables gives t its own copies of its fd table and close-on-exec
+// flags (an empty flag set stays nil: setFD makes it).
+func (t *Task) cloneTables() {
+	t.FDs = maps.Clone(t.FDs)
+	if len(t.Cloexec) == 0 {
+		t.Cloexec = nil
+	} else {
+		t.Cloexec = maps.Clone(t.Cloexec)
+	}
 }
 
 // removeFD takes fd out of the table (its close-on-exec flag with it).
@@ -280,51 +285,61 @@ func NewState(enabled bool) State {
 	}
 }
 
-// Clone returns a deep copy of s (memfd byte slices are shared: they are
-// immutable).
+// Clone returns a deep copy of s (memfd byte slices and test payloads are
+// shared: they are immutable). The tasks, files, inodes and sessions are
+// copied into one array per kind: the porcupine search clones a state for
+// every operation it tries.
 func (s State) Clone() State {
 	c := s
+	tasks := make([]Task, len(s.Tasks))
 	c.Tasks = make(map[TaskID]*Task, len(s.Tasks))
+	i := 0
 	for id, t := range s.Tasks {
-		c.Tasks[id] = t.clone()
+		nt := &tasks[i]
+		i++
+		*nt = *t
+		nt.cloneTables()
+		c.Tasks[id] = nt
 	}
+	files := make([]File, len(s.Files))
 	c.Files = make(map[FileID]*File, len(s.Files))
+	i = 0
 	for id, f := range s.Files {
-		nf := *f
-		c.Files[id] = &nf
+		files[i] = *f
+		c.Files[id] = &files[i]
+		i++
 	}
+	inodes := make([]Inode, len(s.Inodes))
 	c.Inodes = make(map[InodeID]*Inode, len(s.Inodes))
+	i = 0
 	for id, in := range s.Inodes {
-		ni := *in
-		c.Inodes[id] = &ni
+		inodes[i] = *in
+		c.Inodes[id] = &inodes[i]
+		i++
 	}
+	sessions := make([]Session, len(s.Sessions))
 	c.Sessions = make(map[SessionID]*Session, len(s.Sessions))
+	i = 0
 	for id, se := range s.Sessions {
-		ns := *se
-		ns.Out = append([]OutFile(nil), se.Out...)
-		ns.In = append([]InFile(nil), se.In...)
-		c.Sessions[id] = &ns
+		ns := &sessions[i]
+		i++
+		*ns = *se
+		ns.Out = slices.Clone(se.Out)
+		ns.In = slices.Clone(se.In)
+		c.Sessions[id] = ns
 	}
-	c.Outgoing = append([]SessionID(nil), s.Outgoing...)
+	c.Outgoing = slices.Clone(s.Outgoing)
 	c.outNames = nil
-	c.Incoming = append([]SessionID(nil), s.Incoming...)
-	c.Preserved = make(map[InodeID]bool, len(s.Preserved))
-	for id := range s.Preserved {
-		c.Preserved[id] = true
-	}
-	c.PreservedTest = make(map[TestFileID]bool, len(s.PreservedTest))
-	for id := range s.PreservedTest {
-		c.PreservedTest[id] = true
-	}
-	c.TestFiles = make(map[TestFileID]*TestFile, len(s.TestFiles))
-	for id, tf := range s.TestFiles {
-		ntf := *tf
-		c.TestFiles[id] = &ntf
-	}
+	c.Incoming = slices.Clone(s.Incoming)
+	c.Preserved = maps.Clone(s.Preserved)
+	c.PreservedTest = maps.Clone(s.PreservedTest)
+	// A test file's payload is replaced, never written: the entries are
+	// shared.
+	c.TestFiles = maps.Clone(s.TestFiles)
 	c.Test = s.Test.clone()
 	c.TestCtl = s.TestCtl.clone()
-	c.FLBIn = append([]FLBSer(nil), s.FLBIn...)
-	c.Calls = append([]Call(nil), s.Calls...)
+	c.FLBIn = slices.Clone(s.FLBIn)
+	c.Calls = slices.Clone(s.Calls)
 	return c
 }
 

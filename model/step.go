@@ -181,6 +181,9 @@ func (s *State) installFlags(t *Task, id FileID, cloexec bool) int {
 func (t *Task) setFD(fd int, id FileID, cloexec bool) {
 	t.FDs[fd] = id
 	if cloexec {
+		if t.Cloexec == nil {
+			t.Cloexec = map[int]bool{}
+		}
 		t.Cloexec[fd] = true
 	} else {
 		delete(t.Cloexec, fd)

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,13 +89,14 @@ func (c *TestControls) flbState(i int) []byte {
 }
 
 func (c TestControls) clone() TestControls {
-	n := TestControls{Refuse: make(map[TestFileID]bool, len(c.Refuse)), FLBStates: c.FLBStates, FLBConsumed: c.FLBConsumed}
-	for _, d := range c.Directives {
-		nd := *d
-		n.Directives = append(n.Directives, &nd)
-	}
-	for k, v := range c.Refuse {
-		n.Refuse[k] = v
+	n := TestControls{Refuse: maps.Clone(c.Refuse), FLBStates: c.FLBStates, FLBConsumed: c.FLBConsumed}
+	if len(c.Directives) > 0 {
+		ds := make([]Directive, len(c.Directives))
+		n.Directives = make([]*Directive, len(c.Directives))
+		for i, d := range c.Directives {
+			ds[i] = *d
+			n.Directives[i] = &ds[i]
+		}
 	}
 	return n
 }
@@ -432,8 +434,8 @@ func (s *State) testWrite(f *File, p []byte) Result {
 	}
 	// A write past the end zero-fills the gap.
 	n := min(int64(len(p)), room)
-	tf := s.TestFiles[f.Test]
-	tf.Payload = writeAt(tf.Payload, f.Pos, p[:n])
+	// A new TestFile: clones of the state share the old one.
+	s.TestFiles[f.Test] = &TestFile{Payload: writeAt(s.TestFiles[f.Test].Payload, f.Pos, p[:n])}
 	f.Pos += n
 	return okResult(n)
 }
