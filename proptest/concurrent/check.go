@@ -115,7 +115,7 @@ type checker struct {
 	m   *machine.Machine
 	s   model.State
 	// setupLog is the sequential part, for traces.
-	setupLog []string
+	setupLog []logLine
 
 	// The round in progress. task and kt are the round's process.
 	task model.TaskID
@@ -215,7 +215,22 @@ type setups struct {
 type setupImage struct {
 	h        *machine.Handover
 	s        model.State
-	setupLog []string
+	setupLog []logLine
+}
+
+// logLine is a line of the setup log: text, or else a call and its result,
+// rendered only for a trace (most checks pass).
+type logLine struct {
+	text string
+	op   model.Op
+	res  model.Result
+}
+
+func (l logLine) String() string {
+	if l.text != "" {
+		return l.text
+	}
+	return model.Format(l.op, l.res)
 }
 
 func (su *setups) get(cfg Config, scheduled bool) (*setupImage, error) {
@@ -266,7 +281,7 @@ func (c *checker) seq(op model.Op) (model.Result, error) {
 	if op.Kind == model.OpNewTask {
 		pr = mr
 	}
-	c.setupLog = append(c.setupLog, model.Format(op, pr))
+	c.setupLog = append(c.setupLog, logLine{op: op, res: pr})
 	if !pr.Equal(mr) {
 		return pr, fmt.Errorf("setup: port and model disagree:\n  port:  %s\n  model: %s (%v)", model.Format(op, pr), model.Format(op, mr), raw)
 	}
@@ -375,7 +390,7 @@ func (c *checker) prologue(prog Program) (filled map[int]int, err error) {
 func (c *checker) kexec() error {
 	h, err := c.m.KexecSave()
 	c.saved = h
-	c.setupLog = append(c.setupLog, fmt.Sprintf("reboot(LINUX_REBOOT_CMD_KEXEC) = %v", err))
+	c.setupLog = append(c.setupLog, logLine{text: fmt.Sprintf("reboot(LINUX_REBOOT_CMD_KEXEC) = %v", err)})
 	if err != nil {
 		return fmt.Errorf("setup kexec: %w", err)
 	}

@@ -150,8 +150,10 @@ func unreachable(class string, a, b Kind) bool {
 }
 
 // expectedPairs are the goals: for each lock, every pair of instructions
-// that take it, except those that can never meet (unreachable).
-func expectedPairs() []csKey {
+// that take it, except those that can never meet (unreachable). Computed
+// once from the constant tables (the generator asks at every check);
+// callers must not modify the slice.
+var expectedPairs = sync.OnceValue(func() []csKey {
 	var out []csKey
 	for _, class := range luoLocks {
 		var ks []Kind
@@ -170,7 +172,7 @@ func expectedPairs() []csKey {
 		}
 	}
 	return out
-}
+})
 
 // CSGoals is the number of critical-section pairs the table aims at.
 func CSGoals() int { return len(expectedPairs()) }
