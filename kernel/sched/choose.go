@@ -29,6 +29,8 @@ type Decision struct {
 
 // Chooser picks who runs next: an index into d.Candidates. It is called on
 // the goroutine of the task that reached the point, never concurrently.
+// d and its slices belong to the scheduler, which reuses them for the next
+// decision: a Chooser must not keep them after Choose returns.
 type Chooser interface {
 	Choose(d *Decision) int
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"luomodel/kernel/locking"
@@ -99,6 +100,9 @@ type Scheduler struct {
 	// holders maps a lock to the tasks holding it (LockObserver); guarded
 	// by mu.
 	holders map[locking.WaitObject][]*Task
+	// dec is the Decision pickLocked hands the Chooser, reused (with its
+	// slices) from one decision to the next; guarded by mu.
+	dec Decision
 	// exited counts task goroutines that have not returned.
 	exited sync.WaitGroup
 }
@@ -187,20 +191,15 @@ func (s *Scheduler) Released(l locking.WaitObject, read bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if hs := s.holders[l]; len(hs) > 0 {
-		for i, h := range hs {
-			if h == t {
-				s.holders[l] = append(hs[:i:i], hs[i+1:]...)
-				break
-			}
-		}
-		if len(s.holders[l]) == 0 {
-			delete(s.holders, l)
-		}
+	// Deleted in place: nothing keeps these slices outside mu. A lock
+	// nobody holds keeps its empty slice, for the next holder.
+	hs := s.holders[l]
+	if i := slices.Index(hs, t); i >= 0 {
+		s.holders[l] = slices.Delete(hs, i, i+1)
 	}
 	for i := len(t.held) - 1; i >= 0; i-- {
 		if t.held[i].obj == l {
-			t.held = append(t.held[:i:i], t.held[i+1:]...)
+			t.held = slices.Delete(t.held, i, i+1)
 			break
 		}
 	}
@@ -497,7 +496,7 @@ func (s *Scheduler) pickLocked(cur *Task, curRunnable bool) (next *Task, deadloc
 		return k, false
 	}
 	n := len(s.tasks)
-	var cands []int
+	cands := s.dec.Candidates[:0]
 	if cur != nil && curRunnable {
 		cands = append(cands, cur.idx)
 	}
@@ -518,7 +517,8 @@ func (s *Scheduler) pickLocked(cur *Task, curRunnable bool) (next *Task, deadloc
 	case 1:
 		return s.tasks[cands[0]], false
 	}
-	d := &Decision{Step: s.res.Steps, Current: idxOf(cur), CurrentRunnable: cur != nil && curRunnable, Candidates: cands}
+	d := &s.dec
+	*d = Decision{Step: s.res.Steps, Current: idxOf(cur), CurrentRunnable: cur != nil && curRunnable, Candidates: cands, Held: d.Held[:0]}
 	if curRunnable {
 		d.Point = s.point
 	}
