@@ -160,7 +160,7 @@ type taskShard struct {
 	// the next acquisition of a busy task neither inserts nor deletes; a
 	// sweep every sweepEvery emptyings drops the tasks that stayed idle
 	// since the previous sweep, so the table does not grow with the number
-	// of goroutines ever run.
+	// of goroutines ever run. nil until the shard's first task.
 	tasks   map[int64]*ldTask
 	emptied int      // guarded by mu: stacks emptied since the last sweep
 	_       [40]byte // keep shards on separate cache lines
@@ -198,14 +198,10 @@ type lockdep struct {
 }
 
 func newLockdep(rep *bug.Reporter, reported *reportOnce) *lockdep {
-	l := &lockdep{
+	return &lockdep{
 		rep:      rep,
 		reported: reported,
 	}
-	for i := range l.shards {
-		l.shards[i].tasks = make(map[int64]*ldTask)
-	}
-	return l
 }
 
 // family returns the class family of name, registering it if needed. A
@@ -317,6 +313,10 @@ func (l *lockdep) push(id int64, h *heldLock) *ldTask {
 	sh.mu.Lock()
 	t := sh.tasks[id]
 	if t == nil {
+		if sh.tasks == nil {
+			// Made on first use: a kernel's few tasks use a few shards.
+			sh.tasks = make(map[int64]*ldTask)
+		}
 		t = &ldTask{id: id}
 		sh.tasks[id] = t
 	}
