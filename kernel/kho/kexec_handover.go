@@ -50,6 +50,8 @@ type KHO struct {
 	memMap    mm.PhysAddr   // guarded by outMu; the "preserved-memory-map" value
 	chunks    []mm.PhysAddr // guarded by outMu; the pages of memMap's chain
 	finalized bool          // guarded by outMu
+	// rootBuf is writeRootLocked's scratch page, reused; guarded by outMu.
+	rootBuf []byte
 
 	track memTrack
 
@@ -123,7 +125,10 @@ func (k *KHO) Incoming() *Handover { return k.in }
 // hold kho_out.lock, the FDT edits do not assert it).
 func (k *KHO) writeRootLocked() error {
 	k.outMu.AssertHeld()
-	buf := make([]byte, mm.PageSize)
+	if k.rootBuf == nil {
+		k.rootBuf = make([]byte, mm.PageSize)
+	}
+	buf := k.rootBuf // cleared by fdt.Create
 	w, err := fdt.Create(buf)
 	if err != nil {
 		return syscall.ENOMEM

@@ -49,8 +49,9 @@ type chunk struct {
 	// base holds, for each frame, the frame of a RAMImage that Restore
 	// made it share (nil if none): while frames[i] is base[i], the frame
 	// reads as the image and its first write copies it (copy on write).
-	// Written only by Restore, which runs while no kernel runs.
-	base [chunkPages]*frame
+	// Written only by Restore, which runs while no kernel runs; nil in a
+	// chunk nothing was restored into.
+	base *[chunkPages]*frame
 }
 
 // RAM is the machine's physical memory: bytes at physical addresses and
@@ -166,7 +167,7 @@ func (r *RAM) chunk(pfn PFN) *chunk {
 // owned reports whether f, the buffer of frame i of c, is the frame's own
 // (not nil, the zero frame or a shared image frame).
 func (r *RAM) owned(c *chunk, i PFN, f *frame) bool {
-	return f != nil && f != r.zero && f != c.base[i]
+	return f != nil && f != r.zero && (c.base == nil || f != c.base[i])
 }
 
 // share makes pfn read as zeros without a buffer of its own.
@@ -197,6 +198,9 @@ func (r *RAM) install(pfn PFN, f *frame) {
 	i := pfn & (chunkPages - 1)
 	if old := c.frames[i].Swap(f); r.owned(c, i, old) {
 		r.touched.Add(-1)
+	}
+	if c.base == nil {
+		c.base = new([chunkPages]*frame)
 	}
 	c.base[i] = f
 }
