@@ -42,6 +42,9 @@ type Config struct {
 	// takes (CSCoverage.Undeclared), for the test that the coverage goals
 	// miss none; it walks the stack at every acquisition.
 	RecordTaken bool
+	// checkHist, if set (tests), sees each round's porcupine model and a
+	// copy of its history just before the linearizability check.
+	checkHist func(pm porcupine.Model, hist []porcupine.Operation)
 }
 
 func (c Config) withDefaults() Config {
@@ -663,6 +666,9 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	}
 	numberOps(c.hist)
 	pm := porcupineModel(start, inst)
+	if c.cfg.checkHist != nil {
+		c.cfg.checkHist(pm, slices.Clone(c.hist))
+	}
 	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
 	switch verdict {
 	case porcupine.Illegal:
