@@ -45,6 +45,17 @@ type Config struct {
 	// checkHist, if set (tests), sees each round's porcupine model and a
 	// copy of its history just before the linearizability check.
 	checkHist func(pm porcupine.Model, hist []porcupine.Operation)
+	// crossCheck, if not nil, runs porcupine's whole search on every
+	// round, also when its first descent (firstDescent) already
+	// linearized the history, fails the round unless both agree, and
+	// counts the rounds of each kind (tests).
+	crossCheck *descentCounts
+}
+
+// descentCounts counts the rounds whose history porcupine's first descent
+// linearized (descended) and those it left to the whole search.
+type descentCounts struct {
+	descended, searched atomic.Int64
 }
 
 func (c Config) withDefaults() Config {
@@ -669,7 +680,23 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	if c.cfg.checkHist != nil {
 		c.cfg.checkHist(pm, slices.Clone(c.hist))
 	}
+	// Most histories linearize on porcupine's first descent: the search
+	// then costs only its steps.
+	desc, descended := firstDescent(pm.Init().(*linState), c.hist)
+	if cc := c.cfg.crossCheck; cc == nil {
+		if descended {
+			c.s = desc.s
+			return nil
+		}
+	} else if descended {
+		cc.descended.Add(1)
+	} else {
+		cc.searched.Add(1)
+	}
 	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
+	if descended && verdict != porcupine.Ok {
+		return fail("internal: first descent", fmt.Sprintf("the first descent linearized the history, porcupine says %v", verdict))
+	}
 	switch verdict {
 	case porcupine.Illegal:
 		f := fail("not linearizable", "history is not linearizable against the model")
@@ -683,6 +710,9 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	next, ok := finalState(pm, c.hist, info)
 	if !ok {
 		return fail("internal: no complete linearization", "internal: no complete linearization of a linearizable history")
+	}
+	if descended && !model.Equal(next, desc.s) {
+		return fail("internal: first descent", "the first descent and porcupine end in different states:\n"+desc.s.Canon()+"\n"+next.Canon())
 	}
 	c.s = next
 	return nil

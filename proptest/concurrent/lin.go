@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -805,4 +806,64 @@ func addFLBFinishing(hist []porcupine.Operation) []porcupine.Operation {
 		c.Input = in
 	}
 	return hist
+}
+
+// firstDescent is porcupine's search (v1.3.1, checkSingle) up to its first
+// backtrack: the call and return events in porcupine's order, then, from
+// the first event each time, the first call whose step succeeds is
+// linearized, until every operation is (the search's first descent) or a
+// return comes first (it would backtrack). Along one descent the set of
+// linearized operations only grows, so porcupine's cache of visited
+// states never prunes it: when the descent completes, porcupine finds the
+// same linearization and the same final state, at the cost of the steps
+// alone. Otherwise (ok false) the caller runs porcupine.
+func firstDescent(init *linState, hist []porcupine.Operation) (*linState, bool) {
+	evs := make(descentEvents, 0, 2*len(hist))
+	for i, op := range hist {
+		evs = append(evs, descentEvent{id: i, time: op.Call}, descentEvent{id: i, time: op.Return, ret: true})
+	}
+	// porcupine's makeEntries order: sort.Sort (not stable) with the
+	// same comparison on the same sequence permutes it the same way.
+	sort.Sort(evs)
+	done := make([]bool, len(hist))
+	st := init
+	for left := len(hist); left > 0; left-- {
+		stepped := false
+		for _, e := range evs {
+			if done[e.id] {
+				continue
+			}
+			if e.ret {
+				return nil, false
+			}
+			ok, next := linStep(st, hist[e.id].Input.(linInput), hist[e.id].Output.(linOutput))
+			if ok {
+				st, done[e.id], stepped = next, true, true
+				break
+			}
+		}
+		if !stepped {
+			return nil, false
+		}
+	}
+	return st, true
+}
+
+// descentEvent is a call (or return) of operation id of a history, at time.
+type descentEvent struct {
+	id   int
+	time int64
+	ret  bool
+}
+
+// descentEvents sorts as porcupine's byTime does.
+type descentEvents []descentEvent
+
+func (a descentEvents) Len() int      { return len(a) }
+func (a descentEvents) Swap(i, j int) { a[i], a[j] = a[j], a[i] }
+func (a descentEvents) Less(i, j int) bool {
+	if a[i].time != a[j].time {
+		return a[i].time < a[j].time
+	}
+	return !a[i].ret && a[j].ret
 }
