@@ -407,28 +407,64 @@ func (s *State) sessionRelease(sid SessionID) {
 		}
 		s.Incoming = removeID(s.Incoming, sid)
 	} else {
-		for i := len(se.Out) - 1; i >= 0; i-- {
-			of := se.Out[i]
-			f := s.Files[of.File]
-			obj := s.testObj(f, se, of.Token)
-			if f.Kind == KindTest {
-				s.recordHandler(TestCompatible, CbUnpreserve, obj, 0)
-				s.flbFileUnpreserve()
-				s.recordHandler(TestCompatible, CbGetID, obj, 0)
-				delete(s.PreservedTest, f.Test)
-			} else {
-				s.recordHandler(MemfdCompatible, CbUnpreserve, obj, 0)
-				s.recordHandler(MemfdCompatible, CbGetID, obj, 0)
-				delete(s.Preserved, f.Inode)
-				s.Inodes[f.Inode].Frozen = false
-			}
-			s.put(of.File)
-		}
-		se.Out = nil
+		s.unpreserveFiles(se)
 		s.Outgoing = removeID(s.Outgoing, sid)
 		delete(s.outNames, se.Name)
 	}
 	delete(s.Sessions, sid)
+}
+
+// unpreserveFiles ports luo_file_unpreserve_files() for outgoing session
+// se: every file unpreserved, newest first (its FLBs' counts and the
+// handler's module pin go), and the set emptied.
+func (s *State) unpreserveFiles(se *Session) {
+	for i := len(se.Out) - 1; i >= 0; i-- {
+		of := se.Out[i]
+		f := s.Files[of.File]
+		obj := s.testObj(f, se, of.Token)
+		if f.Kind == KindTest {
+			s.recordHandler(TestCompatible, CbUnpreserve, obj, 0)
+			s.flbFileUnpreserve()
+			s.recordHandler(TestCompatible, CbGetID, obj, 0)
+			delete(s.PreservedTest, f.Test)
+		} else {
+			s.recordHandler(MemfdCompatible, CbUnpreserve, obj, 0)
+			s.recordHandler(MemfdCompatible, CbGetID, obj, 0)
+			delete(s.Preserved, f.Inode)
+			s.Inodes[f.Inode].Frozen = false
+		}
+		s.put(of.File)
+	}
+	se.Out = nil
+}
+
+// UnpreserveSessionFiles is the first half of the release of the outgoing
+// session whose file fd of task names (luo_session_release(): the files
+// unpreserved under the session's mutex, then the session unlisted): the
+// session stays listed, with no files. Anything else is left as it is. A
+// concurrent checker splits a release that other calls overlap into these
+// halves: between them a delete_module() may find the module's last pin
+// gone while the session's name is still taken.
+func UnpreserveSessionFiles(s State, task TaskID, fd int) State {
+	t, ok := s.Tasks[task]
+	if !ok {
+		return s
+	}
+	fid, ok := t.FDs[fd]
+	if !ok {
+		return s
+	}
+	f := s.Files[fid]
+	if f == nil || f.Kind != KindSession {
+		return s
+	}
+	if se := s.Sessions[f.Session]; se == nil || se.Incoming || len(se.Out) == 0 {
+		return s
+	}
+	n := s.Clone()
+	n.Calls = n.Calls[:0:0]
+	n.unpreserveFiles(n.Sessions[n.Files[fid].Session])
+	return n
 }
 
 // removeID returns l without id, in l's array: the list is its state's

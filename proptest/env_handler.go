@@ -358,11 +358,11 @@ func (e *Env) checkCalls(before *kernel.Kernel, op model.Op, pr model.Result) er
 	return nil
 }
 
-// expectedReport says whether a report is one the model predicts
+// ExpectedReport says whether a report is one the model predicts
 // (model.State.Warns): a refcount WARN of an FLB's incoming count, an
 // FLB whose last put could not retrieve it, or KHO's restore check on a
 // memfd folio entry that names no preserved block (a hostile hand-over).
-func expectedReport(r *bug.Report) bool {
+func ExpectedReport(r *bug.Report) bool {
 	t := r.Title + r.Detail
 	return r.Kind == bug.KindWarn && (strings.Contains(t, "refcount_t") || strings.Contains(t, "retrieve for finish failed") ||
 		strings.Contains(t, "which is not a preserved block"))
@@ -374,7 +374,7 @@ func (e *Env) checkReports() error {
 	reps := e.Reports()
 	warns := 0
 	for _, r := range reps {
-		if e.lockstep && expectedReport(r) {
+		if e.lockstep && ExpectedReport(r) {
 			warns++
 			continue
 		}

@@ -29,6 +29,10 @@ const (
 	// section, as a preemptible kernel can, yields from
 	// LockObserver.Acquired).
 	PointLockHeld
+	// PointModulePut: module_put() just dropped a module's last user
+	// reference (its preempt_enable()): a delete_module() may now unload
+	// it, while the caller may still be about to run the module's code.
+	PointModulePut
 )
 
 var pointNames = [...]string{
@@ -39,6 +43,7 @@ var pointNames = [...]string{
 	PointFDRemove:    "fd-remove",
 	PointPhase:       "phase",
 	PointLockHeld:    "lock-held",
+	PointModulePut:   "module-put",
 }
 
 // String names p for traces.

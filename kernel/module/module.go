@@ -187,7 +187,11 @@ func Put(m *Module) {
 			// preempt_enable(): a preemption point, where the
 			// last reference's drop can meet a delete_module().
 			if m.dom != nil {
-				m.dom.Yield(locking.PointPhase)
+				p := locking.PointPhase
+				if v-1 == refBase {
+					p = locking.PointModulePut
+				}
+				m.dom.Yield(p)
 			}
 			return
 		}

@@ -22,6 +22,7 @@ import (
 	"luomodel/kernel/sched"
 	"luomodel/machine"
 	"luomodel/model"
+	"luomodel/proptest"
 )
 
 // Config configures a check.
@@ -92,7 +93,12 @@ type Failure struct {
 }
 
 func (f *Failure) Error() string {
-	s := fmt.Sprintf("%s (round %d, %d context switches, %d preemptions)\n%s", f.What, f.Round, f.Switches, f.Preemptions, f.Trace)
+	s := fmt.Sprintf("%s (round %d, %d context switches, %d preemptions)\n", f.What, f.Round, f.Switches, f.Preemptions)
+	// The rounds before (their trace is not kept): what they ran.
+	for i, p := range f.Programs[:max(0, len(f.Programs)-1)] {
+		s += fmt.Sprintf("round %d's program (passed):\n%s", i+1, p)
+	}
+	s += f.Trace
 	if f.HTML != "" {
 		s += "porcupine visualization: " + f.HTML + "\n"
 	}
@@ -282,6 +288,24 @@ func (c *checker) firstReport() *bug.Report {
 	return c.reports[0]
 }
 
+// unexpectedReport returns the first report filed that the model does not
+// predict (proptest.ExpectedReport: a refcount WARN of an FLB's count, as
+// an FLB linked or unlinked while files count on it leaves), and how many
+// predicted ones were filed: the observation compares that count with the
+// model's (model.State.Warns).
+func (c *checker) unexpectedReport() (*bug.Report, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.reports {
+		if !proptest.ExpectedReport(r) {
+			return r, n
+		}
+		n++
+	}
+	return nil, n
+}
+
 // seq runs op sequentially on port and model; they must agree.
 func (c *checker) seq(op model.Op) (model.Result, error) {
 	var pr model.Result
@@ -303,37 +327,36 @@ func (c *checker) seq(op model.Op) (model.Result, error) {
 }
 
 // setup hands sessions "a" (with memfd token 1 and a test file token 2)
-// and "b" (a test file token 2) to a second kernel.
+// and "b" (a test file token 2) to a second kernel. The test files, whose
+// handler counts on the test FLBs, are in both sessions: two sessions'
+// finishes or releases then meet on an FLB's incoming lock and on the
+// registry's rwsem.
 func (c *checker) setup() error {
 	if err := c.newProcess(true); err != nil {
 		return err
 	}
 	for _, in := range []Instr{
 		{Kind: KCreate, Name: "a", Dst: SlotResult},
-		{Kind: KPreserve, Src: SlotResult, Memfd: 0, Token: 1},
+		{Kind: KPreserve, Src: SlotResult, File: 0, Token: 1},
+		{Kind: KPreserve, Src: SlotResult, File: firstTestFile, Token: 2},
 		{Kind: KCreate, Name: "b", Dst: SlotResult + 1},
+		{Kind: KPreserve, Src: SlotResult + 1, File: firstTestFile + 1, Token: 2},
 	} {
-		r, err := c.seq(opFor(in, c.task, c.slotOf(0)))
+		op := opFor(in, c.task, c.slotOf(0))
+		r, err := c.seq(op)
 		if err != nil {
 			return err
 		}
-		if fd, ok := fdResult(opFor(in, c.task, c.slotOf(0)), r); ok {
+		if fd, ok := fdResult(op, r); ok {
 			c.slots[in.Dst].Store(pack(fd, -1))
-		}
-	}
-	// Test files, whose handler counts on the test FLB, in both sessions:
-	// two sessions' finishes or releases then meet on the FLB's incoming
-	// lock and on the registry's rwsem.
-	for _, s := range []int{SlotResult, SlotResult + 1} {
-		if err := c.setupTestFile(c.slot0(s), 2); err != nil {
-			return err
 		}
 	}
 	return c.kexec()
 }
 
-// newProcess starts the round's process: the test module (if load), the
-// device and two memfds.
+// newProcess starts the round's process: the test module loaded (if
+// load) or unloaded (if not, and nothing pins it), the device, two memfds
+// and two test files.
 func (c *checker) newProcess(load bool) error {
 	r, err := c.seq(model.Op{Kind: model.OpNewTask})
 	if err != nil {
@@ -344,11 +367,18 @@ func (c *checker) newProcess(load bool) error {
 		c.slots[i].Store(pack(-1, -1))
 	}
 	// The test module, before /dev/liveupdate: handed-over test files
-	// need its handler (EEXIST once loaded).
-	if load {
-		if _, err := c.seq(model.Op{Kind: model.OpInitModule, Task: c.task, Name: model.TestModuleName}); err != nil {
-			return err
-		}
+	// need its handler at the first open (EEXIST if the probe of the
+	// last round's kexec loaded it). A round that starts with the load
+	// starts without the module if nothing pins it (EWOULDBLOCK if
+	// something does; the model says which).
+	switch {
+	case load:
+		_, err = c.seq(model.Op{Kind: model.OpInitModule, Task: c.task, Name: model.TestModuleName})
+	case c.s.Test.Loaded:
+		_, err = c.seq(model.Op{Kind: model.OpDeleteModule, Task: c.task, Name: model.TestModuleName})
+	}
+	if err != nil {
+		return err
 	}
 	c.m.Kernel().Modules().SetObserver(c.observeModule)
 	r, err = c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
@@ -361,8 +391,18 @@ func (c *checker) newProcess(load bool) error {
 		if err != nil {
 			return err
 		}
-		c.slots[SlotMemfd0+i].Store(pack(int(r.Ret), SlotMemfd0+i))
+		c.slots[SlotFile0+i].Store(pack(int(r.Ret), SlotFile0+i))
 		if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: int(r.Ret), Buf: []byte(fmt.Sprintf("memfd %d", i))}); err != nil {
+			return err
+		}
+	}
+	for i := firstTestFile; i < NumFiles; i++ {
+		r, err = c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdateTest, Flags: model.ORdwr})
+		if err != nil {
+			return err
+		}
+		c.slots[SlotFile0+i].Store(pack(int(r.Ret), SlotFile0+i))
+		if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: int(r.Ret), Buf: []byte(fileName(i))}); err != nil {
 			return err
 		}
 	}
@@ -539,6 +579,10 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.hist, c.events, c.reports = nil, nil, nil
 	c.mu.Unlock()
 	c.rebooted.Store(false)
+	// The WARNs the model predicted before the round; those the kernel
+	// files from here on (the prologue's too) are counted against the
+	// model's at the observation.
+	warns0 := c.s.Warns
 	if err := c.newProcess(r == 1 || !prog.startsUnloaded()); err != nil {
 		return &Failure{Category: "process setup failed", What: err.Error(), Round: r, Trace: c.trace(prog, nil)}
 	}
@@ -559,8 +603,8 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	for th := range c.cur {
 		c.cur[th].Store(-1)
 		if th < len(prog) {
-			if i := preLen(prog[th]); i < len(prog[th]) {
-				c.cur[th].Store(int32(prog[th][i].Kind))
+			if b := body(prog[th]); len(b) > 0 {
+				c.cur[th].Store(int32(b[0].Kind))
 			}
 		}
 	}
@@ -568,7 +612,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		c.mu.Lock()
 		c.gids[th] = locking.CurrentTask()
 		c.mu.Unlock()
-		for _, in := range prog[th][preLen(prog[th]):] {
+		for _, in := range body(prog[th]) {
 			c.cur[th].Store(int32(in.Kind))
 			c.exec(th, st, in)
 		}
@@ -616,7 +660,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 		return fail(cat, "a task failed: "+res.Failure.Error())
 	}
-	if rep := c.firstReport(); rep != nil {
+	if rep, _ := c.unexpectedReport(); rep != nil {
 		return fail("kernel report: "+rep.Error(), "the kernel filed a report:\n"+rep.String())
 	}
 	// Pending calls of killed threads.
@@ -651,27 +695,33 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		return fail("machine halted", "machine halted: "+fmt.Sprint(c.m.Halted()))
 	}
 	// LUO deserializes the hand-over at the first open of the device: a
-	// probe process opens and closes it (no trace in the model).
-	probe := nk.NewTask()
-	if fd, err := probe.Open(model.DevLiveUpdate, model.ORdwr); err == nil {
-		_ = probe.Close(fd)
+	// probe process runs the round's epilogue (the test module's load),
+	// then opens and closes the device; the model does the same in the
+	// observation's step (probeModel).
+	post := prog.epilogue()
+	obs.After = probePort(nk, post)
+	rep, warns := c.unexpectedReport()
+	if rep != nil {
+		return fail("kernel report: "+rep.Error(), "the kernel filed a report (kexec or probe):\n"+rep.String())
 	}
-	probe.Exit()
 	d := nk.LUO().Snapshot()
 	// The new kernel's registrations too: a churn instruction (churn.go)
 	// acted on the kernel it ran in, and the model must have applied it
 	// before the kexec, not after.
-	obs.After = portCrossed(&d) + portRegistry(nk, &d)
+	obs.After += portCrossed(&d) + portRegistry(nk, &d) + describeWarns(warns0+warns)
 	call := c.clock.Load() + 20
 	c.hist = append(c.hist, porcupine.Operation{
-		ClientId: len(prog), Input: linInput{Observe: true, Rebooted: rebooted}, Call: call, Output: obs, Return: call + 1,
+		ClientId: len(prog), Input: linInput{Observe: true, Rebooted: rebooted, Post: post}, Call: call, Output: obs, Return: call + 1,
 	})
 	if c.cfg.NoLin {
 		return nil
 	}
 	// The setup's fds: the model's numbers are the port's (sequential).
 	setupFD := func(i int) instFD { return instFD{model: c.slot0(i), port: c.slot0(i)} }
-	inst := map[int]instFD{SlotDev: setupFD(SlotDev), SlotMemfd0: setupFD(SlotMemfd0), SlotMemfd0 + 1: setupFD(SlotMemfd0 + 1)}
+	inst := map[int]instFD{SlotDev: setupFD(SlotDev)}
+	for i := range NumFiles {
+		inst[SlotFile0+i] = setupFD(SlotFile0 + i)
+	}
 	for i, fd := range pre {
 		inst[i] = instFD{model: fd, port: fd}
 	}
@@ -772,7 +822,7 @@ func (c *checker) trace(prog Program, res *sched.Result) string {
 	for _, l := range c.setupLog {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}
-	b.WriteString("program (threads of one process; sN are shared fd slots: s0 device, s1-s2 memfds):\n")
+	b.WriteString("program (threads of one process; sN are shared fd slots: s0 device, s1-s2 memfds, s3-s4 test files):\n")
 	b.WriteString(prog.String())
 	c.mu.Lock()
 	evs := slices.Clone(c.events)
@@ -815,19 +865,39 @@ func (c *checker) trace(prog Program, res *sched.Result) string {
 	return b.String()
 }
 
-// setupTestFile preserves a test module file (payload "test") in the
-// session at sessFD under token: the handed-over file the rounds'
-// FLB queries and module unloads race the session's finish with.
-func (c *checker) setupTestFile(sessFD int, token uint64) error {
-	r, err := c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdateTest, Flags: model.ORdwr})
+// probePort is the probe of the kernel a round's kexec booted: a fresh
+// process runs the round's epilogue (Instr.Post), then opens and closes
+// /dev/liveupdate, whose first open deserializes what crossed. It returns
+// what the probe saw (describeProbe).
+func probePort(k *kernel.Kernel, post []Instr) string {
+	probe := k.NewTask()
+	defer probe.Exit()
+	var res []model.Result
+	for _, in := range post {
+		r, _ := execPort(probe, opFor(in, 0, func(int) int { return -1 }))
+		res = append(res, r)
+	}
+	fd, err := probe.Open(model.DevLiveUpdate, model.ORdwr)
+	open := model.Result{Ret: int64(fd)}
 	if err != nil {
-		return err
+		open = model.Result{Errno: errnoUnknown}
+		if en, ok := asErrno(err); ok {
+			open.Errno = en
+		}
+	} else {
+		_ = probe.Close(fd)
 	}
-	fd := int(r.Ret)
-	if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: fd, Buf: []byte("test")}); err != nil {
-		return err
+	return describeProbe(post, res, open)
+}
+
+// describeProbe renders the probe's calls and results: the epilogue's,
+// then the open's errno.
+func describeProbe(post []Instr, res []model.Result, open model.Result) string {
+	var b strings.Builder
+	b.WriteString("probe:")
+	for i, in := range post {
+		fmt.Fprintf(&b, " %s=%d", in.Kind, int(res[i].Errno))
 	}
-	_, err = c.seq(model.Op{Kind: model.OpIoctl, Task: c.task, FD: sessFD, Cmd: model.IoctlSessionPreserveFD,
-		Buf: model.FDArgBuf(int32(fd), token)})
-	return err
+	fmt.Fprintf(&b, " open=%d ", int(open.Errno))
+	return b.String()
 }

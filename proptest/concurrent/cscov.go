@@ -33,7 +33,22 @@ var luoLocks = []string{
 	"luo_flb_private.outgoing.lock",
 	"luo_flb_private.incoming.lock",
 	"module_mutex",
+	moduleLastPut,
 }
+
+// moduleLastPut is not a lock but the test module's last reference: its
+// rows pair an instruction whose calls drop it (a release that
+// unpreserves or finishes a test file, a FINISH), preempted right after
+// module_put() (locking.PointModulePut), with a delete_module() that runs
+// then and may unload the module under the caller, which must not use
+// the module's code any more (M16: the handler's get_id after LUO's last
+// put). The scheduler steers there as to a lock (steeredChooser).
+const moduleLastPut = "liveupdate_test.refcnt (last put)"
+
+// flbOutgoingLock is an FLB's outgoing lock: the preserve and the
+// unpreserve (a release of a new session) of a test file take each test
+// FLB's.
+const flbOutgoingLock = "luo_flb_private.outgoing.lock"
 
 // takes lists, for each instruction, the LUO locks it takes, including
 // those of a session's release for close. (A release that the fdput() of a
@@ -45,17 +60,17 @@ var luoLocks = []string{
 var takes = map[Kind][]string{
 	KCreate:     {"luo_session_serialize_rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex"},
 	KRetrieve:   {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session.mutex"},
-	KClose:      {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock"},
-	KPreserve:   {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_register_rwlock"},
+	KClose:      {"luo_session_serialize_rwsem", "luo_session_global.incoming.rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock", flbOutgoingLock, "luo_flb_private.incoming.lock", moduleLastPut},
+	KPreserve:   {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_register_rwlock", flbOutgoingLock},
 	KRetrieveFD: {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_file.mutex"},
-	KFinish:     {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock"},
+	KFinish:     {"luo_session_serialize_rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock", "luo_flb_private.incoming.lock", moduleLastPut},
 	KGetName:    {"luo_session_serialize_rwsem"},
 	KReboot:     {"luo_session_serialize_rwsem", "luo_session_global.outgoing.rwsem", "luo_session.mutex", "luo_file.mutex", "luo_register_rwlock"},
 	KFLBGet:     {"luo_flb_private.incoming.lock"},
 	// The test module's load registers its handler and FLBs and takes
 	// and puts their incoming objects; its unload unregisters them.
 	KLoadMod:    {"luo_register_rwlock", "luo_flb_private.incoming.lock", "module_mutex"},
-	KUnloadMod:  {"luo_register_rwlock", "module_mutex"},
+	KUnloadMod:  {"luo_register_rwlock", "module_mutex", moduleLastPut},
 	KRegFLB:     {"luo_register_rwlock"},
 	KUnregFLB:   {"luo_register_rwlock"},
 	KRegister:   {"luo_register_rwlock"},
@@ -108,6 +123,10 @@ const serializeRwsem = "luo_session_serialize_rwsem"
 func unreachable(class string, a, b Kind) bool {
 	if a == KReboot && b == KReboot {
 		return true
+	}
+	// The last put meets an unload, not another put.
+	if class == moduleLastPut {
+		return (a == KUnloadMod) == (b == KUnloadMod)
 	}
 	if class != serializeRwsem && (a == KReboot && slices.Contains(takes[b], serializeRwsem) ||
 		b == KReboot && slices.Contains(takes[a], serializeRwsem)) {
@@ -468,7 +487,20 @@ func (s *steeredChooser) Choose(d *sched.Decision) int {
 		s.waiter = -1
 		s.c.window.Store(-1)
 	}
+	if j, ok := s.lastPut(d); ok {
+		return j
+	}
 	i := s.inner.Choose(d)
+	if i > 0 && d.Point == locking.PointModulePut && d.CurrentRunnable && d.Current < maxThreads &&
+		d.Candidates[i] < maxThreads && s.c.cur[d.Candidates[i]].Load() == int32(KUnloadMod) {
+		if a := s.c.cur[d.Current].Load(); a >= 0 && !unreachable(moduleLastPut, Kind(a), KUnloadMod) {
+			for _, cov := range []*CSCoverage{s.c.cov, s.c.steer} {
+				if cov != nil {
+					cov.hit(pairKey(moduleLastPut, Kind(a), KUnloadMod))
+				}
+			}
+		}
+	}
 	if i > 0 && d.CurrentRunnable && d.Point == locking.PointLockHeld {
 		if j, class := s.c.steerTarget(d); j > 0 {
 			i = j
@@ -480,6 +512,49 @@ func (s *steeredChooser) Choose(d *sched.Decision) int {
 		}
 	}
 	return i
+}
+
+// lastPut steers to the module's last put (moduleLastPut): while the
+// current thread runs an instruction that can drop the test module's last
+// reference and another runnable thread's is delete-module, for a pair this
+// check has not reached, the current thread runs on undisturbed (0) until
+// module_put() drops the last reference; there the CPU goes to the
+// delete-module thread, in a window that lasts until its instruction ends
+// (or blocks, or steerWindow points pass). A switch there to a
+// delete-module thread, steered or drawn (Choose), reaches the pair. ok
+// is false where it does not decide.
+func (s *steeredChooser) lastPut(d *sched.Decision) (int, bool) {
+	c := s.c
+	if c.steer == nil || !d.CurrentRunnable || d.Current < 0 || d.Current >= maxThreads {
+		return 0, false
+	}
+	a := c.cur[d.Current].Load()
+	if a < 0 || !slices.Contains(takes[Kind(a)], moduleLastPut) || Kind(a) == KUnloadMod {
+		return 0, false
+	}
+	k := pairKey(moduleLastPut, Kind(a), KUnloadMod)
+	if c.steer.reached(k) {
+		return 0, false
+	}
+	for i, o := range d.Candidates[1:] {
+		if o >= maxThreads || c.cur[o].Load() != int32(KUnloadMod) {
+			continue
+		}
+		if d.Point != locking.PointModulePut {
+			return 0, true
+		}
+		for _, cov := range []*CSCoverage{c.cov, c.steer} {
+			if cov != nil {
+				cov.hit(k)
+			}
+		}
+		s.waiter, s.left, s.kind = o, steerWindow, int32(KUnloadMod)
+		c.waiterMet.Store(false)
+		c.windowClass.Store(int32(slices.Index(luoLocks, moduleLastPut)))
+		c.window.Store(int32(o))
+		return 1 + i, true
+	}
+	return 0, false
 }
 
 // unreached returns the goals c has not seen contended, in the table's

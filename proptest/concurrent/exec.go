@@ -80,7 +80,7 @@ func opFor(in Instr, task model.TaskID, slot func(int) int) model.Op {
 		op.Kind, op.FD = model.OpDup, slot(in.Src)
 	case KPreserve:
 		op.Kind, op.FD, op.Cmd = model.OpIoctl, slot(in.Src), model.IoctlSessionPreserveFD
-		op.Buf = model.FDArgBuf(int32(slot(SlotMemfd0+in.Memfd)), in.Token)
+		op.Buf = model.FDArgBuf(int32(slot(SlotFile0+in.File)), in.Token)
 	case KRetrieveFD:
 		op.Kind, op.FD, op.Cmd = model.OpIoctl, slot(in.Src), model.IoctlSessionRetrieveFD
 		op.Buf = model.FDArgBuf(-1, in.Token)

@@ -33,12 +33,16 @@ type linInput struct {
 	// (what crossed the kexec that ends the round) are checked.
 	Observe  bool
 	Rebooted bool
+	// Post is the round's epilogue, which the observation's probe ran
+	// before its first open of the device in the new kernel (probeModel).
+	Post []Instr
 	// Pin marks a close that concurrent calls may outlive (see pins);
 	// Unpin is the release that follows it, PinID naming the close
 	// (its NewInst).
 	Pin, Unpin bool
 	// UnpinFinish is the first half of the release: the session's
-	// finish (luo_session_release() finishes a retrieved session, then
+	// finish, or its files' unpreserve (luo_session_release() finishes
+	// a retrieved session or unpreserves an outgoing one's files, then
 	// removes it; another call may see the half done).
 	UnpinFinish bool
 	PinID       int
@@ -105,12 +109,25 @@ type linOutput struct {
 // removed: another call may see it finished and still listed): an
 // UnpinFinish operation, a FINISH on the pin, and an Unpin operation, which
 // closes the pin. Both are linearized anywhere from the close's call to the
-// last return of the calls that overlap the close.
+// last return of the calls that overlap the close. An outgoing session's
+// release is split the same way: its files unpreserved (the module's last
+// pin may go there), then the session unlisted.
 type linState struct {
 	s    model.State
 	inst map[int]instFD // instance id -> its fds
 	pins map[int]pinFD  // pinning close (PinID) -> its pin
 	mod  modPhase       // the test module's open transient state
+	// old is, once a reboot of the round is linearized, the kernel it
+	// left (nil: none), and oldMod its module's transient state: a call
+	// that acts on the kernel as a whole (kernelWide) and returned after
+	// the reboot started may have run in it after the serialization,
+	// which it cannot change, and before the jump (liveupdate_reboot()
+	// serializes, then the other CPUs run on until they are stopped; a
+	// session call waits on the serialize rwsem, an FLB's registration
+	// does not). Such a call is linearized there, and its answer is the
+	// old kernel's.
+	old    *model.State
+	oldMod modPhase
 	// canon is the state's canonical form (see key), rendered on first
 	// use: porcupine hashes states by fingerprint and compares by key only
 	// those whose fingerprints meet, and the states of a replay
@@ -167,6 +184,11 @@ func (st *linState) key() string {
 	b := []byte(st.s.Canon())
 	b = append(b, "|mod"...)
 	b = strconv.AppendInt(b, int64(st.mod), 10)
+	if st.old != nil {
+		b = append(b, "|old"...)
+		b = strconv.AppendInt(b, int64(st.oldMod), 10)
+		b = append(b, st.old.Canon()...)
+	}
 	for _, k := range slices.Sorted(maps.Keys(st.inst)) {
 		v := st.inst[k]
 		b = append(b, '|')
@@ -268,9 +290,54 @@ func portBefore(d *liveupdate.DebugState) string {
 	return describeBefore(out, in, ret, d.InUse)
 }
 
-// modelCrossed renders the incoming sessions of a freshly kexec'ed state:
-// names in list order, each with its file tokens in order.
+// probeModel is probePort on the model state s of the kernel a round's
+// kexec booted: a new process runs the epilogue post, then opens and closes
+// the device (the deserialization, or its failure: a test file whose
+// module the epilogue did not load is ENOENT, cached) and exits.
+func probeModel(s *model.State, post []Instr) string {
+	task := model.TaskID(s.Apply(model.Op{Kind: model.OpNewTask}).Ret)
+	var res []model.Result
+	for _, in := range post {
+		res = append(res, s.Apply(opFor(in, task, func(int) int { return -1 })))
+	}
+	open := s.Apply(model.Op{Kind: model.OpOpen, Task: task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
+	if open.Errno == 0 {
+		s.Apply(model.Op{Kind: model.OpClose, Task: task, FD: int(open.Ret)})
+	}
+	s.Apply(model.Op{Kind: model.OpExit, Task: task})
+	return describeProbe(post, res, open)
+}
+
+// describeWarns renders the count of WARNs the kernel filed that the
+// model predicts (model.State.Warns).
+func describeWarns(n int) string { return fmt.Sprintf(" warns=%d", n) }
+
+// describeFLBsIn renders the FLB block a kernel was handed (names and
+// counts, sorted): which FLBs crossed is hidden state until a load of the
+// test module retrieves them, and a registration racing the reboot
+// decides it (linState.old).
+func describeFLBsIn(names []string, counts []int) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s/%d", n, counts[i])
+	}
+	slices.Sort(parts)
+	return " flbs-in=[" + strings.Join(parts, " ") + "]"
+}
+
+// modelCrossed renders the incoming sessions of a freshly kexec'ed and
+// deserialized state: names in list order, each with its file tokens in
+// order; then the FLBs handed over.
 func modelCrossed(s *model.State) string {
+	var names []string
+	var counts []int
+	for _, f := range s.FLBIn {
+		names, counts = append(names, f.Name), append(counts, f.Count)
+	}
+	return modelSessionsCrossed(s) + describeFLBsIn(names, counts)
+}
+
+func modelSessionsCrossed(s *model.State) string {
 	var parts []string
 	for _, id := range s.Incoming {
 		se := s.Sessions[id]
@@ -284,6 +351,16 @@ func modelCrossed(s *model.State) string {
 }
 
 func portCrossed(d *liveupdate.DebugState) string {
+	var names []string
+	var counts []int
+	for _, f := range d.FLBInEntries {
+		n, _, _ := strings.Cut(string(f.Name[:]), "\x00")
+		names, counts = append(names, n), append(counts, int(f.Count))
+	}
+	return portSessionsCrossed(d) + describeFLBsIn(names, counts)
+}
+
+func portSessionsCrossed(d *liveupdate.DebugState) string {
 	var parts []string
 	for _, se := range d.Incoming.Sessions {
 		var toks []string
@@ -295,8 +372,50 @@ func portCrossed(d *liveupdate.DebugState) string {
 	return strings.Join(parts, " ")
 }
 
-// linStep is the model's step for porcupine, on fd instances.
+// kernelWide reports whether in acts on the kernel as a whole (churn.go's
+// instructions, their halves and module phases), not through a task.
+func kernelWide(in linInput) bool {
+	if in.Observe {
+		return false
+	}
+	if in.Phase != "" {
+		return true
+	}
+	switch in.Op.Kind {
+	case model.OpTestCtl, model.OpInitModule, model.OpDeleteModule, model.OpRegisterHandler, model.OpUnregisterHandler:
+		return true
+	}
+	return false
+}
+
+// linStep is the model's step for porcupine, on fd instances; once a
+// reboot is linearized, a kernel-wide call steps the kernel it left
+// (linState.old).
 func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
+	if st.old == nil || in.Observe {
+		return linStepLive(st, in, out)
+	}
+	if kernelWide(in) {
+		dead := &linState{s: *st.old, inst: st.inst, pins: st.pins, mod: st.oldMod}
+		ok, n := linStepLive(dead, in, out)
+		if !ok {
+			return false, st
+		}
+		// A WARN it files counts with the machine's (the copy shares
+		// the state's maps, which no step writes).
+		s := st.s
+		s.Warns += n.s.Warns - st.old.Warns
+		return true, &linState{s: s, inst: st.inst, pins: n.pins, mod: st.mod, old: &n.s, oldMod: n.mod}
+	}
+	ok, next := linStepLive(st, in, out)
+	if ok && next != st {
+		next.old, next.oldMod = st.old, st.oldMod
+	}
+	return ok, next
+}
+
+// linStepLive is linStep in the running kernel.
+func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if in.Observe {
 		s := st.s
 		if !in.Rebooted {
@@ -304,8 +423,10 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 				return false, st
 			}
 			s = model.Kexec(s)
+		} else {
+			s = s.Clone()
 		}
-		if modelCrossed(&s)+modelRegistry(&s) != out.After {
+		if probeModel(&s, in.Post)+modelCrossed(&s)+modelRegistry(&s)+describeWarns(s.Warns) != out.After {
 			return false, st
 		}
 		return true, newLinState(s, nil, nil, modStable)
@@ -325,6 +446,7 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		if pin.fd >= 0 && lastRef(&st.s, in.Op.Task, pin.fd) {
 			_, next = model.Step(st.s, model.Op{Kind: model.OpIoctl, Task: in.Op.Task, FD: pin.fd,
 				Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
+			next = model.UnpreserveSessionFiles(next, in.Op.Task, pin.fd)
 		}
 		pins := maps.Clone(st.pins)
 		pin.finished = true
@@ -496,7 +618,11 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		}
 		inst[in.NewInst] = instFD{model: mfd, port: port, ret: out.Ret}
 	}
-	return true, newLinState(next, inst, pins, mod)
+	ns := newLinState(next, inst, pins, mod)
+	if op.Kind == model.OpKexec && res.Errno == 0 {
+		ns.old, ns.oldMod = &st.s, st.mod
+	}
+	return true, ns
 }
 
 // lastRef reports whether fd of task is the last reference to its file:
@@ -590,7 +716,7 @@ func describeOp(input, output any) string {
 		return fmt.Sprintf("quiescent: %s; crossed: %s", out.Before, out.After)
 	}
 	if in.UnpinFinish {
-		return fmt.Sprintf("T%d release, first half (a session's finish), of the file closed by its close (call %d)", in.Thread, in.PinID)
+		return fmt.Sprintf("T%d release, first half (a retrieved session's finish, an outgoing one's unpreserve), of the file closed by its close (call %d)", in.Thread, in.PinID)
 	}
 	if in.Phase != "" {
 		return fmt.Sprintf("T%d module %s %s", in.Thread, model.TestModuleName, in.Phase)

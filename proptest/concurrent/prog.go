@@ -18,7 +18,7 @@ const (
 	KRetrieve               // RETRIEVE_SESSION(Name) on slot 0 -> Dst
 	KClose                  // close(Src)
 	KDup                    // dup(Src) -> Dst
-	KPreserve               // PRESERVE_FD(memfd slot Memfd, Token) on Src
+	KPreserve               // PRESERVE_FD(fixed file File, Token) on Src
 	KRetrieveFD             // RETRIEVE_FD(Token) on Src -> Dst
 	KFinish                 // FINISH on Src
 	KGetName                // GET_NAME on Src
@@ -50,9 +50,9 @@ var kindNames = [...]string{
 func (k Kind) String() string { return kindNames[k] }
 
 // Slots name fds, and every thread of the round's process sees every slot,
-// as threads share an fd table: 0-2 are set up before the threads start
-// (the device and two memfds, never closed by programs); 3-7 receive the
-// fds the programs obtain (sessions, retrieved files, dups), which any
+// as threads share an fd table: 0-4 are set up before the threads start
+// (the device, two memfds and two test files, never closed by programs);
+// 5-9 receive the fds the programs obtain (sessions, retrieved files, dups), which any
 // thread may then use or close. So two threads meet on one session or one
 // file through the same fd or through two (a dup, a second retrieve), and a
 // close races the users of its fd. A call that names a slot uses the fd
@@ -60,13 +60,30 @@ func (k Kind) String() string { return kindNames[k] }
 // that number and another call was handed it, the call acts on that
 // other file, as in Linux (fdget() looks the number up once): the
 // linearizability check follows numbers too (lin.go).
+//
+// The fixed files are the files programs preserve (Instr.File): two memfds
+// and two test files (/dev/liveupdate_test, whose handler is the test
+// module's and counts on its FLBs), so that two sessions' preserves and
+// releases meet on an FLB's outgoing lock, and a release's last put of the
+// handler's module can meet its unload (M16).
 const (
 	SlotDev    = 0 // /dev/liveupdate
-	SlotMemfd0 = 1 // two memfds
-	SlotResult = 3 // first slot for fds the programs obtain
-	NumSlots   = 8
+	SlotFile0  = 1 // the fixed files: memfds in 1-2, test files in 3-4
+	NumFiles   = 4
+	SlotResult = SlotFile0 + NumFiles // first slot for fds the programs obtain
+	NumSlots   = SlotResult + 5
 	maxThreads = 4
+	// firstTestFile is the first test file's index (Instr.File).
+	firstTestFile = 2
 )
+
+// fileName names fixed file i (Instr.File).
+func fileName(i int) string {
+	if i >= firstTestFile {
+		return fmt.Sprintf("test%d", i-firstTestFile)
+	}
+	return fmt.Sprintf("memfd%d", i)
+}
 
 // names are the session names programs use: "a" and "b" were handed over
 // by the setup, "c" never exists at first.
@@ -78,7 +95,7 @@ type Instr struct {
 	Name  string // create, retrieve
 	Src   int    // slot of the fd operated on
 	Dst   int    // slot receiving a returned fd
-	Memfd int    // preserve: 0 or 1
+	File  int    // preserve: the fixed file (0-1 memfds, 2-3 test files)
 	Token uint64 // preserve, retrieve-fd
 	// Pre marks an instruction of the round's prologue: the leading Pre
 	// instructions of every thread run sequentially, in lockstep with the
@@ -86,13 +103,27 @@ type Instr struct {
 	// 1's), so that the threads start on sessions already retrieved,
 	// created or holding files, where they meet at once.
 	Pre bool
-	FLB int // flb-get-incoming, register-flb, unregister-flb: 0 or 1
+	// Post marks an instruction of the round's epilogue (only
+	// init-module): the trailing Post instructions of every thread are
+	// not run by the threads but by the checker's probe, a fresh
+	// process of the kernel the round's kexec boots, before it opens
+	// /dev/liveupdate (whose first open deserializes what crossed), as
+	// user space loads the modules it needs at boot. Without it the
+	// probe opens the device with no test module, and a test file that
+	// crossed fails the deserialization (ENOENT, cached); the model
+	// predicts both (lin.go).
+	Post bool
+	FLB  int // flb-get-incoming, register-flb, unregister-flb: 0 or 1
 }
 
 func (in Instr) String() string {
 	if in.Pre {
 		in.Pre = false
 		return "pre " + in.String()
+	}
+	if in.Post {
+		in.Post = false
+		return "post " + in.String()
 	}
 	switch in.Kind {
 	case KOpenDev:
@@ -106,7 +137,7 @@ func (in Instr) String() string {
 	case KDup:
 		return fmt.Sprintf("s%d = dup s%d", in.Dst, in.Src)
 	case KPreserve:
-		return fmt.Sprintf("preserve s%d memfd%d token %d", in.Src, in.Memfd, in.Token)
+		return fmt.Sprintf("preserve s%d %s token %d", in.Src, fileName(in.File), in.Token)
 	case KRetrieveFD:
 		return fmt.Sprintf("s%d = retrieve-fd s%d token %d", in.Dst, in.Src, in.Token)
 	case KFinish, KGetName:
@@ -142,7 +173,7 @@ func (p Program) String() string {
 // loaded before the device's first open.
 func (p Program) startsUnloaded() bool {
 	for _, th := range p {
-		for _, in := range th {
+		for _, in := range body(th) {
 			if in.Kind == KUnloadMod {
 				break
 			}
@@ -197,7 +228,7 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 	var pre []Instr
 	if planted != nil {
 		a, b = plant(*planted)
-		pre = plantPrologue(a, b)
+		pre = plantPrologue(planted.Class, a, b)
 	} else {
 		pre = drawPrologue(t, label)
 	}
@@ -230,12 +261,71 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 			p[i] = append(p[i], in)
 		}
 	}
+	memfdsIfLoading(p)
+	// The epilogue: mostly, the next kernel's user space loads the test
+	// module before it opens /dev/liveupdate.
+	if rapid.IntRange(0, 3).Draw(t, label+"-post-load") != 0 {
+		p[0] = append(p[0], Instr{Kind: KLoadMod, Post: true})
+	}
 	return p
 }
 
+// memfdsIfLoading makes the threads' preserves of test files preserves of
+// memfds in a program whose threads load the test module. The module's
+// init registers its handler, then links its FLBs one by one, and a
+// preserve in between counts on the FLBs linked so far (a WARN at its
+// unpreserve or finish, as for an FLB linked later); the model's load is
+// one step (the coming phase, churn.go), which cannot say how many were
+// linked. So rounds that load the module leave test files to the
+// prologue, which runs before the threads.
+func memfdsIfLoading(p Program) {
+	loads := false
+	for _, th := range p {
+		for _, in := range body(th) {
+			loads = loads || in.Kind == KLoadMod
+		}
+	}
+	if !loads {
+		return
+	}
+	for _, th := range p {
+		pre := preLen(th)
+		for i := pre; i < len(th); i++ {
+			if th[i].Kind == KPreserve && th[i].File >= firstTestFile {
+				th[i].File -= firstTestFile
+			}
+		}
+	}
+}
+
+// postLen returns the length of the epilogue that ends th (Instr.Post).
+func postLen(th []Instr) int {
+	n := 0
+	for n < len(th) && th[len(th)-1-n].Post {
+		n++
+	}
+	return n
+}
+
+// body returns the instructions of th that its thread runs: those between
+// the prologue and the epilogue.
+func body(th []Instr) []Instr {
+	pre := preLen(th)
+	return th[pre:max(pre, len(th)-postLen(th))]
+}
+
+// epilogue returns the round's epilogue, thread by thread.
+func (p Program) epilogue() []Instr {
+	var out []Instr
+	for _, th := range p {
+		out = append(out, th[len(th)-postLen(th):]...)
+	}
+	return out
+}
+
 // drawPrologue draws the round's prologue (Instr.Pre): whether to
-// retrieve each session the setup hands over ("a" to slot 3, "b" to slot
-// 4) and whether to create a session (slot 5) and preserve a memfd in it,
+// retrieve each session the setup hands over ("a" to slot 5, "b" to slot
+// 6) and whether to create a session (slot 7) and preserve a file in it,
 // so that the threads' first instructions already meet on them (two
 // finishes or closes of retrieved sessions whose files count on one FLB; a
 // preserve and a close on one new session). Shrinking moves toward no
@@ -251,7 +341,7 @@ func drawPrologue(t *rapid.T, label string) []Instr {
 		dst := SlotResult + 2
 		out = append(out, Instr{Kind: KCreate, Name: rapid.SampledFrom(names).Draw(t, "pre-name"), Dst: dst, Pre: true})
 		if rapid.IntRange(0, 1).Draw(t, label+"-pre-preserve") == 1 {
-			out = append(out, Instr{Kind: KPreserve, Src: dst, Memfd: rapid.IntRange(0, 1).Draw(t, "pre-memfd"),
+			out = append(out, Instr{Kind: KPreserve, Src: dst, File: rapid.IntRange(0, NumFiles-1).Draw(t, "pre-file"),
 				Token: uint64(rapid.IntRange(1, 2).Draw(t, "pre-token")), Pre: true})
 		}
 	}
@@ -260,9 +350,9 @@ func drawPrologue(t *rapid.T, label string) []Instr {
 
 // plantSessions are the instructions that make the sessions planted
 // instructions act on, by slot: the sessions the setup hands over,
-// retrieved ("a", with a memfd, in slot 3, "b" in slot 4, each with a test
+// retrieved ("a", with a memfd, in slot 5, "b" in slot 6, each with a test
 // file whose handler counts on the test FLB), and two new sessions ("c" in
-// slot 5, "a" in slot 6).
+// slot 7, "a" in slot 8).
 var plantSessions = map[int]Instr{
 	SlotResult:     {Kind: KRetrieve, Name: "a", Dst: SlotResult, Pre: true},
 	SlotResult + 1: {Kind: KRetrieve, Name: "b", Dst: SlotResult + 1, Pre: true},
@@ -271,32 +361,56 @@ var plantSessions = map[int]Instr{
 }
 
 // plantPrologue is the prologue of a round with planted instructions a and
-// b: the sessions they act on (plantSessions), in slot order.
-func plantPrologue(a, b Instr) []Instr {
+// b: the sessions they act on (plantSessions), in slot order; on an FLB's
+// outgoing lock and on the module's last put, a new session that a
+// planted close releases holds a test file (the n-th new session the n-th
+// test file, so that two planted instructions act on two files of the
+// FLB); a finish planted against delete-module finds the only test file
+// left, retrieved.
+func plantPrologue(class string, a, b Instr) []Instr {
 	var out []Instr
 	for slot := SlotResult; slot < SlotResult+len(plantSessions); slot++ {
 		if a.Src == slot || b.Src == slot {
 			out = append(out, plantSessions[slot])
+			if n := slot - plantOutgoing[0]; (class == flbOutgoingLock || class == moduleLastPut) && n >= 0 &&
+				(a.Kind == KClose && a.Src == slot || b.Kind == KClose && b.Src == slot) {
+				out = append(out, Instr{Kind: KPreserve, Src: slot, File: firstTestFile + n, Token: 1, Pre: true})
+			}
+			if class == moduleLastPut && slot == plantIncoming[0] && (a.Kind == KFinish || b.Kind == KFinish) {
+				// The finish drops the module's last reference: its
+				// test file retrieved (finish then calls get_id), "b"'s
+				// finished first.
+				other := plantSessions[plantIncoming[1]]
+				out = append(out, Instr{Kind: KRetrieveFD, Src: slot, Dst: NumSlots - 1, Token: 2, Pre: true},
+					other, Instr{Kind: KFinish, Src: other.Dst, Pre: true})
+			}
 		}
 	}
 	return out
 }
 
+// plantIncoming and plantOutgoing are the slots of plantSessions' handed
+// over (retrieved) and new sessions.
+var (
+	plantIncoming = []int{SlotResult, SlotResult + 1}
+	plantOutgoing = []int{SlotResult + 2, SlotResult + 3}
+)
+
 // plant returns the two instructions of goal k, acting on plantSessions: on a session's mutex both on one session (of the kind their
 // instructions take: incoming for retrieve-fd, finish and close,
 // outgoing for preserve), on any other lock each on its own (a close on
 // incoming sessions, whose release finishes files with FLBs, except on
-// the outgoing list's rwsem). A retrieve names the session the other
+// the outgoing list's rwsem and on an FLB's outgoing lock, where it
+// releases a new session holding a test file; a preserve there preserves
+// a test file, the n-th instruction the n-th). A retrieve names the session the other
 // instruction acts on; results go to slot 7.
 func plant(k csKey) (a, b Instr) {
 	const out = NumSlots - 1
-	incoming := []int{SlotResult, SlotResult + 1}
-	outgoing := []int{SlotResult + 2, SlotResult + 3}
 	side := func(kind Kind) []int {
-		if kind == KPreserve || (kind == KClose && k.Class == "luo_session_global.outgoing.rwsem") {
-			return outgoing
+		if kind == KPreserve || (kind == KClose && (k.Class == "luo_session_global.outgoing.rwsem" || k.Class == flbOutgoingLock || k.Class == moduleLastPut)) {
+			return plantOutgoing
 		}
-		return incoming
+		return plantIncoming
 	}
 	one := func(kind Kind, nth int) Instr {
 		in := Instr{Kind: kind}
@@ -315,7 +429,10 @@ func plant(k csKey) (a, b Instr) {
 		case KDup, KRetrieveFD:
 			in.Src, in.Dst = src, out
 		case KPreserve:
-			in.Src, in.Memfd, in.Token = src, 1, 2
+			in.Src, in.File, in.Token = src, 1, 2
+			if k.Class == flbOutgoingLock {
+				in.File = firstTestFile + nth%2
+			}
 		case KClose, KFinish, KGetName:
 			in.Src = src
 		}
@@ -384,7 +501,7 @@ func drawInstr(t *rapid.T, noReboot bool, written []int, boost func(Kind) int) I
 	}
 	switch k {
 	case KPreserve:
-		in.Memfd = rapid.IntRange(0, 1).Draw(t, "memfd")
+		in.File = rapid.IntRange(0, NumFiles-1).Draw(t, "file")
 		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
 	case KRetrieveFD:
 		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
@@ -401,7 +518,7 @@ func (in Instr) refs() (fdSlot, bufSlot int) {
 	case KCloseDev, KCreate, KRetrieve:
 		return SlotDev, -1
 	case KPreserve:
-		return in.Src, SlotMemfd0 + in.Memfd
+		return in.Src, SlotFile0 + in.File
 	case KClose, KDup, KRetrieveFD, KFinish, KGetName:
 		return in.Src, -1
 	}
