@@ -11,24 +11,39 @@
 //
 //	setup   (sequential, in lockstep with the model) sessions "a" and "b"
 //	        are created, a memfd is preserved in "a" and a test module
-//	        file (whose handler counts on the test FLB) in each, and the
+//	        file (whose handler counts on the test FLBs) in each, and the
 //	        machine live-updates, so that round 1 has incoming sessions;
-//	round r a fresh process opens /dev/liveupdate and creates two memfds
-//	        (slots 0-2), runs the round's drawn prologue sequentially, in
-//	        lockstep (retrieves, creates and preserves whose fds go to
-//	        slots 3-5, so that the threads start on sessions they can
-//	        meet on at once), then its threads run their programs
-//	        concurrently; fds they obtain go to slots 3-7, which every
+//	round r a fresh process opens /dev/liveupdate and the fixed files,
+//	        two memfds and two test files (slots 0-4), runs the round's
+//	        drawn prologue sequentially, in lockstep (retrieves, creates
+//	        and preserves whose fds go to slots 5-8, so that the threads
+//	        start on sessions they can meet on at once), then its threads
+//	        run their programs concurrently: they preserve the fixed
+//	        files (test files as well as memfds, so that two sessions
+//	        meet on an FLB's outgoing lock and a release's last put of
+//	        the test module meets its unload), retrieve, finish and close;
+//	        fds they obtain go to slots 5-9, which every
 //	        thread may use and close, as threads share an fd table, so
 //	        two threads meet on one session or file and a close races
 //	        the users of its fd (prog.go);
 //	        a "reboot" instruction (at most one per round) live-updates the
 //	        machine from inside the round: every other thread is killed
-//	        where it stands, as the jump to the next kernel would;
+//	        where it stands, as the jump to the next kernel would; a call
+//	        on the kernel as a whole (an FLB's registration, a module
+//	        load) that overlaps it may run in the old kernel after the
+//	        serialization, and is linearized there (lin.go: linState.old);
 //	quiesce the port's session lists are compared with the model, then the
-//	        machine live-updates (unless the round did) and the sessions that
-//	        crossed are compared too. Both comparisons are operations of the
-//	        history, so porcupine picks a linearization that explains them.
+//	        machine live-updates (unless the round did); a probe process
+//	        of the new kernel runs the round's epilogue (mostly: the test
+//	        module loaded, as user space loads the modules it needs at
+//	        boot), then opens /dev/liveupdate, whose first open
+//	        deserializes what crossed (a test file without its module
+//	        fails it, ENOENT, cached); the model runs the same probe, and
+//	        the probe's results, the sessions and FLBs that crossed, the
+//	        registry and the count of the WARNs the model predicts (a
+//	        refcount WARN of an FLB linked while files counted on it) are
+//	        compared. Both comparisons are operations of the history, so
+//	        porcupine picks a linearization that explains them.
 //
 // Linearizability is checked on the whole history, not per session name:
 // the threads share one fd table and the device, and fd numbers (lowest
@@ -70,7 +85,12 @@
 // the check has not reached (its two instructions first in two threads,
 // on sessions a fixed prologue prepares) and weights the instructions of
 // pairs not reached. Steering is per check, so that a seed replays the
-// same draws.
+// same draws. One row is not a lock: the test module's last reference
+// (module_put() dropping it, locking.PointModulePut) met by a
+// delete_module(), where a caller that still runs the module's code after
+// its last put (M16) meets the unload; the thread that can drop it runs
+// undisturbed to the put while a delete-module is ready, and the put
+// hands the CPU to it.
 //
 // The same programs also run free on real goroutines (Stress), under the
 // race detector with go-deadlock's watchdog on, as a second, independent
