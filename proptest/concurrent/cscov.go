@@ -517,7 +517,9 @@ func (s *steeredChooser) Choose(d *sched.Decision) int {
 // lastPut steers to the module's last put (moduleLastPut): while the
 // current thread runs an instruction that can drop the test module's last
 // reference and another runnable thread's is delete-module, for a pair this
-// check has not reached, the current thread runs on undisturbed (0) until
+// check has not reached, the current thread runs on undisturbed (0; at a
+// lock it holds that another thread's unreached pair takes, the lock
+// pairs' steering decides) until
 // module_put() drops the last reference; there the CPU goes to the
 // delete-module thread, in a window that lasts until its instruction ends
 // (or blocks, or steerWindow points pass). A switch there to a
@@ -527,6 +529,14 @@ func (s *steeredChooser) lastPut(d *sched.Decision) (int, bool) {
 	c := s.c
 	if c.steer == nil || !d.CurrentRunnable || d.Current < 0 || d.Current >= maxThreads {
 		return 0, false
+	}
+	// Inside a lock that another thread's unreached pair waits for, the
+	// lock pairs' steering decides (a release's FLB outgoing lock, say,
+	// before its last put).
+	if d.Point == locking.PointLockHeld {
+		if j, _ := c.steerTarget(d); j > 0 {
+			return 0, false
+		}
 	}
 	a := c.cur[d.Current].Load()
 	if a < 0 || !slices.Contains(takes[Kind(a)], moduleLastPut) || Kind(a) == KUnloadMod {
