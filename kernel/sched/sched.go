@@ -299,6 +299,7 @@ func (s *Scheduler) Run() Result {
 
 // taskMain is a task's goroutine.
 func (s *Scheduler) taskMain(t *Task, reg *sync.WaitGroup) {
+	growStack(0)
 	defer s.exited.Done()
 	defer s.exit(t)
 	t.id = locking.CurrentTask()
@@ -314,6 +315,22 @@ func (s *Scheduler) taskMain(t *Task, reg *sync.WaitGroup) {
 		return
 	}
 	t.fn(t)
+}
+
+// taskStack is about the stack a task's syscalls reach (the kernel's
+// call chains under lockdep and the scheduler's hooks).
+const taskStack = 16 << 10
+
+// growStack gives the calling goroutine a stack of at least taskStack
+// bytes at once, while it is shallow: growing it on demand, deep in a
+// syscall, copies it (and walks its frames) once per doubling, for every
+// task of every run. It returns pad[i] so that the frame is not optimized
+// away.
+//
+//go:noinline
+func growStack(i int) byte {
+	var pad [taskStack / 2]byte
+	return pad[i]
 }
 
 // exit runs when a task's function returns, panics or unwinds: a panic is
