@@ -218,7 +218,13 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 	var boost func(Kind) int
 	var planted *csKey
 	if steer != nil {
-		boost = steer.boost
+		// The weights, once: steer's hits do not change while a program
+		// is drawn (the rounds add them).
+		var boosts [numKinds]int
+		for k := range numKinds {
+			boosts[k] = steer.boost(k)
+		}
+		boost = func(k Kind) int { return boosts[k] }
 		if goals := steer.unreached(g.Reboot); len(goals) > 0 && rapid.IntRange(0, 2).Draw(t, label+"-plant") == 2 {
 			k := goals[rapid.IntRange(0, len(goals)-1).Draw(t, label+"-plant-pair")]
 			planted = &k
