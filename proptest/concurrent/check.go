@@ -134,8 +134,10 @@ type checker struct {
 	cfg Config
 	m   *machine.Machine
 	s   model.State
-	// setupLog is the sequential part, for traces.
-	setupLog []logLine
+	// setupLog is the sequential part, for traces: setupBase, the saved
+	// setup's (immutable, shared by every check that boots from it),
+	// then this check's own.
+	setupBase, setupLog []logLine
 
 	// The round in progress. task and kt are the round's process.
 	task model.TaskID
@@ -199,7 +201,7 @@ func newChecker(cfg Config, scheduled bool, su *setups) (*checker, error) {
 			if err != nil {
 				return nil, err
 			}
-			c.m, c.s, c.setupLog = m, img.s.Clone(), slices.Clone(img.setupLog)
+			c.m, c.s, c.setupBase = m, img.s.Clone(), img.setupLog
 			return c, nil
 		}
 	}
@@ -575,8 +577,14 @@ func asErrno(err error) (syscall.Errno, bool) {
 
 // round runs one program. chooser nil means free-running goroutines.
 func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
+	ops := 0
+	for _, th := range prog {
+		ops += len(th)
+	}
 	c.mu.Lock()
-	c.hist, c.events, c.reports = nil, nil, nil
+	// A call and a return for each instruction, and a few more (a module
+	// phase, the observation, pins): sized once instead of grown.
+	c.hist, c.events, c.reports = make([]porcupine.Operation, 0, ops+8), make([]histEvent, 0, 2*ops+8), nil
 	c.mu.Unlock()
 	c.rebooted.Store(false)
 	// The WARNs the model predicted before the round; those the kernel
@@ -819,7 +827,7 @@ func (c *checker) visualize(pm porcupine.Model, info porcupine.LinearizationInfo
 func (c *checker) trace(prog Program, res *sched.Result) string {
 	var b strings.Builder
 	b.WriteString("setup (sequential):\n")
-	for _, l := range c.setupLog {
+	for _, l := range slices.Concat(c.setupBase, c.setupLog) {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}
 	b.WriteString("program (threads of one process; sN are shared fd slots: s0 device, s1-s2 memfds, s3-s4 test files):\n")

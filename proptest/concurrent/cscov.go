@@ -572,7 +572,7 @@ func (s *steeredChooser) lastPut(d *sched.Decision) (int, bool) {
 func (c *CSCoverage) unreached(reboot bool) []csKey {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []csKey
+	out := make([]csKey, 0, len(expectedPairs()))
 	for _, k := range expectedPairs() {
 		if c.hits[k] == 0 && (reboot || (k.A != KReboot && k.B != KReboot)) {
 			out = append(out, k)
