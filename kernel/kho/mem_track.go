@@ -19,10 +19,53 @@ import (
 // blocks of one order starting at a PreserveBits-aligned block index. The
 // bitmap page is allocated from the MM when first needed, as upstream's
 // get_zeroed_page(); the bits are kept here and copied into that page by
-// kho_mem_serialize(), so marking a block costs no memory access.
+// kho_mem_serialize(), so marking a block costs no memory access. Only the
+// words up to the highest bit set so far are kept (the rest are zero): the
+// blocks of a small machine's memory fill a small part of a page.
 type physBits struct {
-	pa    mm.PhysAddr               // immutable: the page holding the bitmap
-	words [PreserveBits / 64]uint64 // guarded by memTrack.mu
+	pa    mm.PhysAddr // immutable: the page holding the bitmap
+	words []uint64    // guarded by memTrack.mu; at most PreserveBits/64
+}
+
+// set sets bit, growing the words to hold it (to the words of the blocks in
+// memory, whole, so that a bitmap grows once).
+//
+// Requires: memTrack.mu held.
+func (b *physBits) set(bit uint64, ramWords int) {
+	if w := int(bit / 64); w >= len(b.words) {
+		grown := make([]uint64, max(w+1, ramWords))
+		copy(grown, b.words)
+		b.words = grown
+	}
+	b.words[bit/64] |= 1 << (bit % 64)
+}
+
+// clear clears bit.
+//
+// Requires: memTrack.mu held.
+func (b *physBits) clear(bit uint64) {
+	if w := int(bit / 64); w < len(b.words) {
+		b.words[w] &^= 1 << (bit % 64)
+	}
+}
+
+// test reports whether bit is set.
+//
+// Requires: memTrack.mu held.
+func (b *physBits) test(bit uint64) bool {
+	w := int(bit / 64)
+	return w < len(b.words) && b.words[w]&(1<<(bit%64)) != 0
+}
+
+// ramWords is how many words of the bitmap of (order, index) cover blocks
+// in m's memory.
+func ramWords(m *mm.MM, order uint, index uint64) int {
+	blocks := (m.RAM().Pages() + 1<<order - 1) >> order
+	first := index * PreserveBits
+	if blocks <= first {
+		return 0
+	}
+	return int((min(blocks-first, PreserveBits) + 63) / 64)
 }
 
 // memPhys is struct kho_mem_phys: the bitmaps of one order, by
@@ -105,10 +148,11 @@ func (t *memTrack) preserveOrder(m *mm.MM, pfn mm.PFN, order uint) error {
 	high := uint64(pfn) >> order
 	bit := high % PreserveBits
 	t.mu.Lock()
+	words := ramWords(m, order, high/PreserveBits)
 	b := t.lookupLocked(order, high/PreserveBits)
 	if b != nil {
 		// The common case takes the lock once.
-		b.words[bit/64] |= 1 << (bit % 64)
+		b.set(bit, words)
 		t.mu.Unlock()
 		return nil
 	}
@@ -118,7 +162,7 @@ func (t *memTrack) preserveOrder(m *mm.MM, pfn mm.PFN, order uint) error {
 		return err
 	}
 	t.mu.Lock()
-	b.words[bit/64] |= 1 << (bit % 64)
+	b.set(bit, words)
 	t.mu.Unlock()
 	return nil
 }
@@ -135,8 +179,7 @@ func (t *memTrack) unpreserveOrder(pfn mm.PFN, order uint) bool {
 	if b == nil {
 		return false
 	}
-	bit := high % PreserveBits
-	b.words[bit/64] &^= 1 << (bit % 64)
+	b.clear(high % PreserveBits)
 	return true
 }
 
@@ -151,8 +194,7 @@ func (t *memTrack) isPreserved(pfn mm.PFN, order uint) bool {
 	if b == nil {
 		return false
 	}
-	bit := high % PreserveBits
-	return b.words[bit/64]&(1<<(bit%64)) != 0
+	return b.test(high % PreserveBits)
 }
 
 // blockOrder is the order __kho_preserve() / kho_preserve_pages() use for
@@ -236,6 +278,7 @@ func (t *memTrack) serialize(m *mm.MM) (first mm.PhysAddr, chunks []mm.PhysAddr,
 			for i, w := range b.words {
 				binary.LittleEndian.PutUint64(buf[i*8:], w)
 			}
+			clear(buf[len(b.words)*8:])
 			if err := m.Write(b.pa, buf); err != nil {
 				return fail(err)
 			}
