@@ -90,17 +90,53 @@ func ret(r Result) string {
 
 // ErrnoName is the errno's C name ("EEXIST"), or "OK" for 0.
 func ErrnoName(e syscall.Errno) string {
-	names := map[syscall.Errno]string{
-		0: "OK", syscall.EPERM: "EPERM", syscall.ENOENT: "ENOENT", syscall.ESRCH: "ESRCH",
-		syscall.EIO: "EIO", syscall.E2BIG: "E2BIG", syscall.EBADF: "EBADF",
-		syscall.EAGAIN: "EAGAIN", syscall.ENOMEM: "ENOMEM", syscall.EFAULT: "EFAULT",
-		syscall.EBUSY: "EBUSY", syscall.EEXIST: "EEXIST", syscall.EINVAL: "EINVAL",
-		syscall.EMFILE: "EMFILE", syscall.ENOTTY: "ENOTTY", syscall.EFBIG: "EFBIG",
-		syscall.ENOSPC: "ENOSPC", syscall.ESPIPE: "ESPIPE", syscall.ENOSYS: "ENOSYS",
-		syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.ENODATA: "ENODATA", syscall.ENODEV: "ENODEV",
-	}
-	if n, ok := names[e]; ok {
-		return n
+	// A switch, not a map literal: this runs for every result counted,
+	// and a literal would build its map at every call.
+	switch e {
+	case 0:
+		return "OK"
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.ENOENT:
+		return "ENOENT"
+	case syscall.ESRCH:
+		return "ESRCH"
+	case syscall.EIO:
+		return "EIO"
+	case syscall.E2BIG:
+		return "E2BIG"
+	case syscall.EBADF:
+		return "EBADF"
+	case syscall.EAGAIN:
+		return "EAGAIN"
+	case syscall.ENOMEM:
+		return "ENOMEM"
+	case syscall.EFAULT:
+		return "EFAULT"
+	case syscall.EBUSY:
+		return "EBUSY"
+	case syscall.EEXIST:
+		return "EEXIST"
+	case syscall.EINVAL:
+		return "EINVAL"
+	case syscall.EMFILE:
+		return "EMFILE"
+	case syscall.ENOTTY:
+		return "ENOTTY"
+	case syscall.EFBIG:
+		return "EFBIG"
+	case syscall.ENOSPC:
+		return "ENOSPC"
+	case syscall.ESPIPE:
+		return "ESPIPE"
+	case syscall.ENOSYS:
+		return "ENOSYS"
+	case syscall.EOPNOTSUPP:
+		return "EOPNOTSUPP"
+	case syscall.ENODATA:
+		return "ENODATA"
+	case syscall.ENODEV:
+		return "ENODEV"
 	}
 	return fmt.Sprintf("errno%d", int(e))
 }
