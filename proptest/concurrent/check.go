@@ -168,6 +168,9 @@ type checker struct {
 
 	// cur is the instruction each thread runs, or runs next (-1: done).
 	cur [maxThreads]atomic.Int32
+	// child is the process each thread forked and runs in (fork.go), nil
+	// while it runs in the round's process; only that thread uses it.
+	child [maxThreads]*proc
 	// cov is the campaign's critical-section coverage (may be nil), and
 	// steer this check's own, which the scheduler steers by: per check,
 	// so that a seed replays the same draws.
@@ -471,7 +474,15 @@ func (c *checker) slotInst(th, i int) (fd, inst int) {
 	if i < 0 {
 		return -1, -1
 	}
-	return unpack(c.slots[i].Load())
+	return unpack(c.slotsOf(th)[i].Load())
+}
+
+// slotsOf returns the slots of thread th's process.
+func (c *checker) slotsOf(th int) *[NumSlots]atomic.Int64 {
+	if th < maxThreads && c.child[th] != nil {
+		return &c.child[th].slots
+	}
+	return &c.slots
 }
 
 func pack(fd, inst int) int64 { return int64(inst)<<32 | int64(uint32(int32(fd))) }
@@ -502,6 +513,14 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		// change it records (churn.go).
 		return
 	}
+	ch := c.child[th]
+	if in.Kind == KFork && ch != nil || in.Kind == KExec && ch == nil {
+		return // a child does not fork; only a child execs (fork.go)
+	}
+	kt, procID := c.kt, 0
+	if ch != nil {
+		kt, procID = ch.kt, ch.id
+	}
 	// The op's fds and their instances are read from the slots once, here
 	// (opFor read the same slots: a thread's own calls never change a
 	// slot between the two reads, and no other thread runs in between
@@ -517,7 +536,10 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		putLE32(op.Buf[4:], uint32(int32(bufNum)))
 	}
 	call := c.clock.Add(1)
-	li := linInput{Thread: th, Op: op, FDInst: fdInst, BufInst: bufInst, FDNum: fdNum, BufNum: bufNum, NewInst: int(call) + NumSlots, Call: call}
+	li := linInput{Thread: th, Op: op, FDInst: fdInst, BufInst: bufInst, FDNum: fdNum, BufNum: bufNum, NewInst: int(call) + NumSlots, Call: call, Proc: procID}
+	if in.Kind == KExec || in.Kind == KExit {
+		li.Chain = portChain(kt, in.Kind == KExit)
+	}
 	c.mu.Lock()
 	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
 	c.mu.Unlock()
@@ -539,18 +561,21 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		r, _ = execTestCtl(c.m.Kernel(), op)
 	} else if op.Kind == model.OpRegisterHandler || op.Kind == model.OpUnregisterHandler {
 		r, _ = execRegistration(c.m.Kernel(), op)
+	} else if in.Kind == KFork {
+		r, li.ChildFDs = c.fork(th, kt, li.NewInst)
 	} else {
-		r, _ = execPort(c.kt, op)
+		r, _ = execPort(kt, op)
 	}
 	ret := c.clock.Add(1)
+	slots := c.slotsOf(th)
 	if fd, ok := fdResult(op, r); ok && in.Dst >= SlotResult {
-		c.slots[in.Dst].Store(pack(fd, li.NewInst))
+		slots[in.Dst].Store(pack(fd, li.NewInst))
 	}
 	if in.Kind == KClose && r.Errno == 0 {
 		// The number may be reused by anyone now; later uses of the slot
 		// must fail with EBADF, as in the model, unless another thread
 		// has put a new fd there meanwhile.
-		c.slots[in.Src].CompareAndSwap(pack(fdNum, fdInst), pack(-1, -1))
+		slots[in.Src].CompareAndSwap(pack(fdNum, fdInst), pack(-1, -1))
 	}
 	c.event(histEvent{thread: th, ret: true, op: op, res: r})
 	if c.out != nil {
@@ -591,6 +616,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	// files from here on (the prologue's too) are counted against the
 	// model's at the observation.
 	warns0 := c.s.Warns
+	c.child = [maxThreads]*proc{}
 	if err := c.newProcess(r == 1 || !prog.startsUnloaded()); err != nil {
 		return &Failure{Category: "process setup failed", What: err.Error(), Round: r, Trace: c.trace(prog, nil)}
 	}
@@ -623,6 +649,11 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		for _, in := range body(prog[th]) {
 			c.cur[th].Store(int32(in.Kind))
 			c.exec(th, st, in)
+		}
+		if c.child[th] != nil && !c.rebooted.Load() {
+			// A forked child's program ends with its exit.
+			c.cur[th].Store(int32(KExit))
+			c.exec(th, st, Instr{Kind: KExit})
 		}
 		c.cur[th].Store(-1)
 	}
@@ -680,7 +711,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 	}
 
-	c.hist = addFLBFinishing(addFLBHolds(addPins(c.hist)))
+	c.hist = addFLBFinishing(addFLBHolds(addChains(addPins(c.hist))))
 	markMayBusy(c.hist)
 
 	obs := linOutput{}
@@ -908,4 +939,29 @@ func describeProbe(post []Instr, res []model.Result, open model.Result) string {
 	}
 	fmt.Fprintf(&b, " open=%d ", int(open.Errno))
 	return b.String()
+}
+
+// fork forks thread th's process kt (fork.go): the thread goes on in the
+// child, whose slots are the parent's, each naming its copy of the
+// parent's instance. It returns the result and the fds the child holds.
+func (c *checker) fork(th int, kt *kernel.Task, forkInst int) (model.Result, []int) {
+	child, err := kt.Fork()
+	if err != nil {
+		r := model.Result{Errno: errnoUnknown}
+		if en, ok := asErrno(err); ok {
+			r.Errno = en
+		}
+		return r, nil
+	}
+	ch := &proc{id: forkInst, kt: child}
+	for i := range ch.slots {
+		fd, inst := unpack(c.slots[i].Load())
+		if inst >= 0 {
+			inst = childInst(forkInst, inst)
+		}
+		ch.slots[i].Store(pack(fd, inst))
+	}
+	fds, _ := child.FDs()
+	c.child[th] = ch
+	return model.Result{}, fds
 }

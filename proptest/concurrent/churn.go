@@ -214,12 +214,12 @@ func mayHoldRef(in linInput, mod bool) bool {
 	if in.Observe || in.Phase != "" {
 		return false
 	}
-	if in.Unpin || in.UnpinFinish {
+	if in.Unpin || in.UnpinFinish || in.ChainRel {
 		return true // a release in progress
 	}
 	op := in.Op
 	switch op.Kind {
-	case model.OpClose:
+	case model.OpClose, model.OpExec, model.OpExit:
 		return true
 	case model.OpIoctl:
 		switch op.Cmd {

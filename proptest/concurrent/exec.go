@@ -56,6 +56,14 @@ func execPort(t *kernel.Task, op model.Op) (r model.Result, raw error) {
 		return res(0, t.InitModule(op.Name))
 	case model.OpDeleteModule:
 		return res(0, t.DeleteModule(op.Name, 0x800)) // O_NONBLOCK
+	case model.OpExec:
+		return res(0, t.Exec())
+	case model.OpExit:
+		t.Exit()
+		return model.Result{}, nil
+	case model.OpFcntl:
+		v, err := t.Fcntl(op.FD, int(op.Cmd), op.Arg)
+		return res(int64(v), err)
 	}
 	return model.Result{Errno: syscall.ENOSYS}, nil
 }
@@ -105,6 +113,15 @@ func opFor(in Instr, task model.TaskID, slot func(int) int) model.Op {
 		op.Kind = model.OpRegisterHandler
 	case KUnregister:
 		op.Kind = model.OpUnregisterHandler
+	case KFork:
+		op.Kind = model.OpFork
+	case KExec:
+		op.Kind = model.OpExec
+	case KExit:
+		op.Kind = model.OpExit
+	case KGetFD, KSetFD, KDupFD, KDupFDCloexec:
+		op.Kind, op.FD, op.Arg = model.OpFcntl, slot(in.Src), in.Arg
+		op.Cmd = map[Kind]uint32{KGetFD: model.FGetfd, KSetFD: model.FSetfd, KDupFD: model.FDupfd, KDupFDCloexec: model.FDupfdCloexec}[in.Kind]
 	}
 	return op
 }
@@ -117,6 +134,10 @@ func fdResult(op model.Op, r model.Result) (int, bool) {
 	switch op.Kind {
 	case model.OpOpen, model.OpDup, model.OpMemfdCreate:
 		return int(r.Ret), true
+	case model.OpFcntl:
+		if op.Cmd == model.FDupfd || op.Cmd == model.FDupfdCloexec {
+			return int(r.Ret), true
+		}
 	case model.OpIoctl:
 		switch op.Cmd {
 		case model.IoctlCreateSession, model.IoctlRetrieveSession, model.IoctlSessionRetrieveFD:

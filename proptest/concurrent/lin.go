@@ -65,6 +65,21 @@ type linInput struct {
 	Phase   string
 	Phased  bool
 	MayBusy bool
+	// Proc is the process that made the call (fork.go): 0 the round's,
+	// else the NewInst of the fork that made it; Op.Task is then the
+	// model task the fork's linearization gave it (linState.procs).
+	// ChildFDs, of a fork, are the fds the port's child holds right
+	// after it. Chain, of an exec or exit, is the number of session
+	// and device fds it closes, in the port; Chained marks one whose
+	// releases are split (chainStart), ChainRel a step of those
+	// releases (chainStep): ChainStep is its index, PinID names the
+	// exec or exit.
+	Proc      int
+	ChildFDs  []int
+	Chain     int
+	Chained   bool
+	ChainRel  bool
+	ChainStep int
 }
 
 // linOutput is what the port returned. Pending: the thread was killed by
@@ -128,6 +143,9 @@ type linState struct {
 	// old kernel's.
 	old    *model.State
 	oldMod modPhase
+	// procs maps the forked processes (linInput.Proc) to their model
+	// tasks (fork.go); nil in a round that has not forked.
+	procs map[int]model.TaskID
 	// canon is the state's canonical form (see key), rendered on first
 	// use: porcupine hashes states by fingerprint and compares by key only
 	// those whose fingerprints meet, and the states of a replay
@@ -160,6 +178,12 @@ type pinFD struct {
 	// flb marks the reference of an FLB query's get (FLBHold), held
 	// until its FLBPut; fd and inst are then -1.
 	flb bool
+	// chain, of an exec or exit (fork.go), are the hidden fds that keep
+	// the files it closed, in release order, and next the step reached
+	// (two per file); exit says the task dies after the last.
+	chain []int
+	next  int
+	exit  bool
 }
 
 // instFD is a live fd instance: the model's fd and the port's number (-1:
@@ -168,6 +192,7 @@ type pinFD struct {
 type instFD struct {
 	model, port int
 	ret         int64
+	proc        int // the process whose table holds it (linInput.Proc)
 }
 
 func newLinState(s model.State, inst map[int]instFD, pins map[int]pinFD, mod modPhase) *linState {
@@ -213,6 +238,20 @@ func (st *linState) key() string {
 		b = strconv.AppendBool(b, p.finished)
 		b = append(b, ':')
 		b = strconv.AppendBool(b, p.flb)
+		for _, fd := range p.chain {
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(fd), 10)
+		}
+		if p.chain != nil {
+			b = append(b, '@')
+			b = strconv.AppendInt(b, int64(p.next), 10)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(st.procs)) {
+		b = append(b, "|t"...)
+		b = strconv.AppendInt(b, int64(k), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(st.procs[k]), 10)
 	}
 	st.canon = string(b)
 	return st.canon
@@ -388,10 +427,30 @@ func kernelWide(in linInput) bool {
 	return false
 }
 
-// linStep is the model's step for porcupine, on fd instances; once a
-// reboot is linearized, a kernel-wide call steps the kernel it left
-// (linState.old).
+// linStep is the model's step for porcupine, on fd instances: a forked
+// process's call steps the model task its fork's linearization gave it
+// (linState.procs, fork.go).
 func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
+	if st.procs == nil {
+		return linStepKernel(st, in, out)
+	}
+	if in.Proc != 0 {
+		task, ok := st.procs[in.Proc]
+		if !ok {
+			return false, st // the fork comes first
+		}
+		in.Op.Task = task
+	}
+	ok, next := linStepKernel(st, in, out)
+	if ok && next != st && next.procs == nil {
+		next.procs = st.procs
+	}
+	return ok, next
+}
+
+// linStepKernel is linStep with in's task resolved; once a reboot is
+// linearized, a kernel-wide call steps the kernel it left (linState.old).
+func linStepKernel(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if st.old == nil || in.Observe {
 		return linStepLive(st, in, out)
 	}
@@ -416,6 +475,12 @@ func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 
 // linStepLive is linStep in the running kernel.
 func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
+	if in.Op.Kind == model.OpFork && !in.Observe {
+		return forkStep(st, in, out)
+	}
+	if in.ChainRel {
+		return chainStep(st, in)
+	}
 	if in.Observe {
 		s := st.s
 		if !in.Rebooted {
@@ -443,8 +508,8 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 			return false, st // the close comes first
 		}
 		next := st.s
-		if pin.fd >= 0 && lastRef(&st.s, in.Op.Task, pin.fd) {
-			_, next = model.Step(st.s, model.Op{Kind: model.OpIoctl, Task: in.Op.Task, FD: pin.fd,
+		if pin.fd >= 0 && lastRef(&st.s, pin.task, pin.fd) {
+			_, next = model.Step(st.s, model.Op{Kind: model.OpIoctl, Task: pin.task, FD: pin.fd,
 				Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
 			next = model.UnpreserveSessionFiles(next, in.Op.Task, pin.fd)
 		}
@@ -482,7 +547,7 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		fd := pin.fd
 		next := st.s
 		if fd >= 0 {
-			_, next = model.Step(st.s, model.Op{Kind: model.OpClose, Task: in.Op.Task, FD: fd})
+			_, next = model.Step(st.s, model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
 		}
 		pins := maps.Clone(st.pins)
 		delete(pins, in.PinID)
@@ -501,7 +566,7 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	// close, or before it (then the file is pinned; not for a close, which
 	// acts on the table entry, not on the file). If the number had a new
 	// holder before the call started, the lookup found that one.
-	if fd, ok := installedBefore(st, in.FDNum, in.Call); ok {
+	if fd, ok := installedBefore(st, in.Proc, in.FDNum, in.Call); ok {
 		return linStepFD(st, in, out, fd)
 	}
 	for _, id := range slices.Sorted(maps.Keys(st.pins)) {
@@ -514,36 +579,36 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 			}
 		}
 	}
-	if ok, next := linStepFD(st, in, out, modelFD(st, in.FDInst, in.FDNum)); ok {
+	if ok, next := linStepFD(st, in, out, modelFD(st, in.Proc, in.FDInst, in.FDNum)); ok {
 		return ok, next
 	}
 	// The number's new holder may not be installed yet when the call
 	// looks it up: the call that returns it reserves the number first
 	// and installs the file last, so a lookup in between finds nothing.
-	if installedLate(st, in.FDNum, in.Call) {
+	if installedLate(st, in.Proc, in.FDNum, in.Call) {
 		return linStepFD(st, in, out, -1)
 	}
 	return false, st
 }
 
-// installedBefore returns the model fd of the live instance with port
-// number num that a call of this round returned before clock call (the
-// newest, if several).
-func installedBefore(st *linState, num int, call int64) (int, bool) {
+// installedBefore returns the model fd of the live instance of process
+// proc with port number num that a call of this round returned before
+// clock call (the newest, if several).
+func installedBefore(st *linState, proc, num int, call int64) (int, bool) {
 	best, mfd := -1, -1
 	for id, fd := range st.inst {
-		if num >= 0 && fd.port == num && fd.ret > 0 && fd.ret < call && id > best {
+		if num >= 0 && fd.port == num && fd.proc == proc && fd.ret > 0 && fd.ret < call && id > best {
 			best, mfd = id, fd.model
 		}
 	}
 	return mfd, best >= 0
 }
 
-// installedLate reports whether a live instance with port number num was
-// returned by a call that had not returned by clock call.
-func installedLate(st *linState, num int, call int64) bool {
+// installedLate reports whether a live instance of process proc with port
+// number num was returned by a call that had not returned by clock call.
+func installedLate(st *linState, proc, num int, call int64) bool {
 	for _, fd := range st.inst {
-		if num >= 0 && fd.port == num && fd.ret > call {
+		if num >= 0 && fd.port == num && fd.proc == proc && fd.ret > call {
 			return true
 		}
 	}
@@ -558,7 +623,10 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 	}
 	if in.BufInst >= 0 && len(op.Buf) >= 8 {
 		op.Buf = append([]byte{}, op.Buf...)
-		putLE32(op.Buf[4:], uint32(int32(modelFD(st, in.BufInst, in.BufNum))))
+		putLE32(op.Buf[4:], uint32(int32(modelFD(st, in.Proc, in.BufInst, in.BufNum))))
+	}
+	if in.Chained {
+		return chainStart(st, in, out, op)
 	}
 	pins := st.pins
 	pinned := -1
@@ -566,7 +634,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		// The pin: a hidden dup of the fd, so that the close does not
 		// release the file.
 		if r, s2 := model.Step(st.s, model.Op{Kind: model.OpDup, Task: op.Task, FD: op.FD}); r.Errno == 0 {
-			st = &linState{s: s2, inst: st.inst, pins: st.pins, mod: st.mod}
+			st = &linState{s: s2, inst: st.inst, pins: st.pins, mod: st.mod, procs: st.procs}
 			pinned = int(r.Ret)
 		}
 	}
@@ -602,10 +670,12 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 	case op.Kind == model.OpClose:
 		inst = map[int]instFD{}
 		for k, v := range st.inst {
-			if v.model != op.FD {
+			if v.model != op.FD || v.proc != in.Proc {
 				inst[k] = v
 			}
 		}
+	case op.Kind == model.OpExec || op.Kind == model.OpExit:
+		inst = closedInsts(st.inst, &next, op.Task, in.Proc)
 	}
 	if mfd, ok := fdResult(op, res); ok {
 		inst = maps.Clone(inst)
@@ -616,7 +686,10 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		if pfd, ok := fdResult(op, out.Res); ok && !out.Pending {
 			port = pfd
 		}
-		inst[in.NewInst] = instFD{model: mfd, port: port, ret: out.Ret}
+		inst[in.NewInst] = instFD{model: mfd, port: port, ret: out.Ret, proc: in.Proc}
+		if op.Kind == model.OpFcntl && port >= 0 && port < op.Arg {
+			return false, st // F_DUPFD's fd is the lowest free one >= arg
+		}
 	}
 	ns := newLinState(next, inst, pins, mod)
 	if op.Kind == model.OpKexec && res.Errno == 0 {
@@ -644,7 +717,7 @@ func lastRef(s *model.State, task model.TaskID, fd int) bool {
 // modelFD is the model's fd for an instance; once the instance is closed,
 // that of the live instance holding the port's number num, else -1
 // (EBADF).
-func modelFD(st *linState, inst, num int) int {
+func modelFD(st *linState, proc, inst, num int) int {
 	if fd, ok := st.inst[inst]; ok {
 		return fd.model
 	}
@@ -656,7 +729,7 @@ func modelFD(st *linState, inst, num int) int {
 	// the number's holder once the older is closed.
 	best, mfd := -1, -1
 	for id, fd := range st.inst {
-		if fd.port == num && id > best {
+		if fd.port == num && fd.proc == proc && id > best {
 			best, mfd = id, fd.model
 		}
 	}
@@ -878,6 +951,7 @@ func addFLBHolds(hist []porcupine.Operation) []porcupine.Operation {
 type finishingCall struct {
 	task model.TaskID
 	inst int
+	proc int // the process that made it (linInput.Proc): task is then its model task's
 }
 
 // flbQueryMidFinish accepts an FLB query's ENODATA, with no effect, when a
@@ -905,11 +979,15 @@ func flbQueryMidFinish(st *linState, in linInput, out linOutput) bool {
 		}
 	}
 	for _, f := range in.Finishing {
-		if fd, ok := st.inst[f.inst]; ok && endsFLB(f.task, fd.model) {
+		task := f.task
+		if f.proc != 0 {
+			task = st.procs[f.proc]
+		}
+		if fd, ok := st.inst[f.inst]; ok && endsFLB(task, fd.model) {
 			return true
 		}
 	}
-	return false
+	return chainMidFinish(st, endsFLB)
 }
 
 // addFLBFinishing lists, on every FLB query of hist that found no data,
@@ -926,7 +1004,7 @@ func addFLBFinishing(hist []porcupine.Operation) []porcupine.Operation {
 			oin := o.Input.(linInput)
 			if j != i && oin.Op.Kind == model.OpIoctl && oin.Op.Cmd == model.IoctlSessionFinish && oin.FDInst >= 0 &&
 				o.Call <= c.Return && o.Return >= c.Call {
-				in.Finishing = append(in.Finishing, finishingCall{task: oin.Op.Task, inst: oin.FDInst})
+				in.Finishing = append(in.Finishing, finishingCall{task: oin.Op.Task, inst: oin.FDInst, proc: oin.Proc})
 			}
 		}
 		c.Input = in

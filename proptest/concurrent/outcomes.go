@@ -38,6 +38,8 @@ func (o *Outcomes) add(k Kind, r model.Result) {
 	res := "ok"
 	if r.Errno != 0 {
 		res = model.ErrnoName(r.Errno)
+	} else if k == KGetFD && r.Ret == model.FdCloexec {
+		res = "FD_CLOEXEC"
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

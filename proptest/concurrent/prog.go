@@ -2,9 +2,12 @@ package concurrent
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"pgregory.net/rapid"
+
+	"luomodel/model"
 )
 
 // Kind is an instruction of a task's program.
@@ -35,6 +38,18 @@ const (
 	KUnregFLB   // liveupdate_unregister_flb(test handler, test FLB FLB)
 	KRegister   // liveupdate_register_file_handler(memfd)
 	KUnregister // liveupdate_unregister_file_handler(memfd)
+	// Processes (fork.go): the thread forks, and goes on as the child,
+	// a process of its own whose fd table is a copy of the parent's;
+	// exec closes its close-on-exec fds; fcntl reads and sets an fd's
+	// close-on-exec flag and dups it. A forked thread's process exits
+	// when its program ends (KExit, never drawn).
+	KFork         // fork(); the thread continues in the child
+	KExec         // execve(): do_close_on_exec(); in a forked child only
+	KGetFD        // fcntl(Src, F_GETFD)
+	KSetFD        // fcntl(Src, F_SETFD, Arg)
+	KDupFD        // fcntl(Src, F_DUPFD, Arg) -> Dst
+	KDupFDCloexec // fcntl(Src, F_DUPFD_CLOEXEC, Arg) -> Dst
+	KExit         // exit() of a forked child, after its program
 	numKinds
 )
 
@@ -45,6 +60,8 @@ var kindNames = [...]string{
 	KFLBGet: "flb-get-incoming", KLoadMod: "init-module", KUnloadMod: "delete-module",
 	KRegFLB: "register-flb", KUnregFLB: "unregister-flb",
 	KRegister: "register-handler", KUnregister: "unregister-handler",
+	KFork: "fork", KExec: "exec", KGetFD: "fcntl-getfd", KSetFD: "fcntl-setfd",
+	KDupFD: "fcntl-dupfd", KDupFDCloexec: "fcntl-dupfd-cloexec", KExit: "exit",
 }
 
 func (k Kind) String() string { return kindNames[k] }
@@ -114,6 +131,9 @@ type Instr struct {
 	// predicts both (lin.go).
 	Post bool
 	FLB  int // flb-get-incoming, register-flb, unregister-flb: 0 or 1
+	// Arg is fcntl's argument: F_SETFD's flags (0 or FD_CLOEXEC), the
+	// lowest fd F_DUPFD and F_DUPFD_CLOEXEC may return.
+	Arg int
 }
 
 func (in Instr) String() string {
@@ -142,8 +162,14 @@ func (in Instr) String() string {
 		return fmt.Sprintf("s%d = retrieve-fd s%d token %d", in.Dst, in.Src, in.Token)
 	case KFinish, KGetName:
 		return fmt.Sprintf("%s s%d", in.Kind, in.Src)
-	case KReboot, KLoadMod, KUnloadMod, KRegister, KUnregister:
+	case KReboot, KLoadMod, KUnloadMod, KRegister, KUnregister, KFork, KExec, KExit:
 		return in.Kind.String()
+	case KGetFD:
+		return fmt.Sprintf("%s s%d", in.Kind, in.Src)
+	case KSetFD:
+		return fmt.Sprintf("%s s%d %d", in.Kind, in.Src, in.Arg)
+	case KDupFD, KDupFDCloexec:
+		return fmt.Sprintf("s%d = %s s%d %d", in.Dst, in.Kind, in.Src, in.Arg)
 	case KFLBGet, KRegFLB, KUnregFLB:
 		return fmt.Sprintf("%s flb%d", in.Kind, in.FLB)
 	}
@@ -202,6 +228,7 @@ var weights = [numKinds]int{
 	KPreserve: 2, KRetrieveFD: 2, KFinish: 2, KGetName: 1, KReboot: 1,
 	KFLBGet: 2, KLoadMod: 2, KUnloadMod: 2, KRegFLB: 1, KUnregFLB: 1,
 	KRegister: 1, KUnregister: 1,
+	KFork: 2, KExec: 2, KGetFD: 1, KSetFD: 1, KDupFD: 1, KDupFDCloexec: 1,
 }
 
 // Draw generates one round's program.
@@ -256,8 +283,10 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 	}
 	for i := range p {
 		m := rapid.IntRange(1, max(1, g.MaxOps)).Draw(t, label+"-ops")
+		forked := false
 		for range m {
-			in := drawInstr(t, rebooted, written, boost)
+			in := drawInstr(t, rebooted, forked, written, boost)
+			forked = forked || in.Kind == KFork
 			if in.Dst >= SlotResult {
 				written = append(written, in.Dst)
 			}
@@ -266,6 +295,7 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 			}
 			p[i] = append(p[i], in)
 		}
+		p[i] = drawExec(t, p[i], written)
 	}
 	memfdsIfLoading(p)
 	// The epilogue: mostly, the next kernel's user space loads the test
@@ -327,6 +357,24 @@ func (p Program) epilogue() []Instr {
 		out = append(out, th[len(th)-postLen(th):]...)
 	}
 	return out
+}
+
+// drawExec may insert an exec after a thread's fork (the child's), at a
+// drawn place: its instructions after the exec use what it closed. An
+// exec drawn last is followed by an F_GETFD of a slot some thread fills
+// (written), so that what it should have closed is looked at.
+func drawExec(t *rapid.T, th []Instr, written []int) []Instr {
+	at := slices.IndexFunc(th, func(in Instr) bool { return in.Kind == KFork })
+	if at < 0 || slices.ContainsFunc(th, func(in Instr) bool { return in.Kind == KExec }) ||
+		rapid.IntRange(0, 1).Draw(t, "fork-exec") == 0 {
+		return th
+	}
+	at = rapid.IntRange(at+1, len(th)).Draw(t, "exec-at")
+	th = slices.Insert(th, at, Instr{Kind: KExec})
+	if at == len(th)-1 && len(written) > 0 {
+		th = append(th, Instr{Kind: KGetFD, Src: written[rapid.IntRange(0, len(written)-1).Draw(t, "exec-getfd")]})
+	}
+	return th
 }
 
 // drawPrologue draws the round's prologue (Instr.Pre): whether to
@@ -452,11 +500,18 @@ func plant(k csKey) (a, b Instr) {
 
 // drawInstr draws an instruction, its kind by weight (index 0, retrieve,
 // is what shrinking moves toward); written lists the result slots the
-// program's threads filled so far (any thread may use them).
-func drawInstr(t *rapid.T, noReboot bool, written []int, boost func(Kind) int) Instr {
+// program's threads filled so far (any thread may use them), and forked
+// says the thread has forked: it may exec, and not fork again (a child
+// does not fork, see fork.go).
+func drawInstr(t *rapid.T, noReboot, forked bool, written []int, boost func(Kind) int) Instr {
 	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot, KFLBGet,
-		KLoadMod, KUnloadMod, KRegFLB, KUnregFLB, KRegister, KUnregister}
+		KLoadMod, KUnloadMod, KRegFLB, KUnregFLB, KRegister, KUnregister,
+		KGetFD, KSetFD, KDupFD, KDupFDCloexec, KFork, KExec} // last: what rapid's bias to the range's end draws most
+
 	weight := func(k Kind) int {
+		if k == KFork && forked || k == KExec && !forked {
+			return 0
+		}
 		if boost == nil {
 			return weights[k]
 		}
@@ -492,7 +547,7 @@ func drawInstr(t *rapid.T, noReboot bool, written []int, boost func(Kind) int) I
 		return result.Draw(t, label)
 	}
 	switch k {
-	case KOpenDev, KDup, KRetrieveFD, KCreate, KRetrieve:
+	case KOpenDev, KDup, KRetrieveFD, KCreate, KRetrieve, KDupFD, KDupFDCloexec:
 		in.Dst = result.Draw(t, "dst")
 	}
 	switch k {
@@ -502,7 +557,7 @@ func drawInstr(t *rapid.T, noReboot bool, written []int, boost func(Kind) int) I
 		in.Src = operand("src")
 	case KDup:
 		in.Src = rapid.IntRange(0, NumSlots-1).Draw(t, "src")
-	case KPreserve, KRetrieveFD, KFinish, KGetName:
+	case KPreserve, KRetrieveFD, KFinish, KGetName, KGetFD, KSetFD, KDupFD, KDupFDCloexec:
 		in.Src = operand("src")
 	}
 	switch k {
@@ -513,6 +568,11 @@ func drawInstr(t *rapid.T, noReboot bool, written []int, boost func(Kind) int) I
 		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
 	case KFLBGet, KRegFLB, KUnregFLB:
 		in.FLB = rapid.IntRange(0, 1).Draw(t, "flb")
+	case KSetFD:
+		in.Arg = rapid.IntRange(0, model.FdCloexec).Draw(t, "fdflags")
+	case KDupFD, KDupFDCloexec:
+		// Mostly any fd; sometimes one above every fd the round holds.
+		in.Arg = rapid.SampledFrom([]int{0, 0, 12}).Draw(t, "dupfd-min")
 	}
 	return in
 }
@@ -525,7 +585,7 @@ func (in Instr) refs() (fdSlot, bufSlot int) {
 		return SlotDev, -1
 	case KPreserve:
 		return in.Src, SlotFile0 + in.File
-	case KClose, KDup, KRetrieveFD, KFinish, KGetName:
+	case KClose, KDup, KRetrieveFD, KFinish, KGetName, KGetFD, KSetFD, KDupFD, KDupFDCloexec:
 		return in.Src, -1
 	}
 	return -1, -1

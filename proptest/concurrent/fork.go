@@ -1,0 +1,330 @@
+package concurrent
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/anishathalye/porcupine"
+
+	"luomodel/kernel"
+	"luomodel/model"
+)
+
+// Processes in the rounds (issue 13): a thread may fork (Task.Fork:
+// dup_fd() gives the child a copy of the fd table, the same numbers on
+// the same files, with their close-on-exec flags) and then goes on as the
+// child, a process of its own that runs the rest of the thread's program
+// beside the parent's threads; a child may exec (do_close_on_exec()
+// closes its close-on-exec fds, so a session fd or a retrieved file LUO
+// returned goes, as upstream gives them O_CLOEXEC) and exits when its
+// program ends (exit_files()). A session whose last fd goes in an exec or
+// an exit is released there, racing the other threads; a close in one
+// process of an fd the other inherited leaves the session alive. fcntl
+// F_GETFD and F_SETFD read and set an fd's close-on-exec flag, F_DUPFD and
+// F_DUPFD_CLOEXEC dup it: the model predicts the flag of every fd, so
+// F_GETFD checks what LUO set on the fds it returned, and exec which of
+// them go.
+//
+// A child does not fork again, and only a child execs (Linux's
+// de_thread() would kill the parent's other threads: the round's process
+// never execs). The child's slots are a copy of the parent's at the fork,
+// each naming a child instance of the parent's instance (childInst), and
+// its results go to its own slots.
+//
+// The check (lin.go) maps each process to its model task at the fork's
+// linearization (linState.procs) and keeps fd instances per process, so
+// that a number is looked up in the table of the process that used it.
+// At the fork's linearization the child gets, of the parent's live
+// instances, those whose numbers the port's child holds (ChildFDs, read
+// right after the fork, when no one else can touch the child's table):
+// dup_fd() copies what is installed when it runs, which need not be what
+// the model's parent holds at the linearization point (a concurrent
+// call's fd reserved but not yet installed, a close's hidden pin). Every
+// other fd of the model's child is closed at once (the parent holds them,
+// so nothing is released).
+//
+// An exec or exit that overlaps other calls is checked in steps, as a
+// close is (lin.go): at its linearization, the files it closes that LUO
+// can tell apart (sessions and the device) are pinned by hidden dups in
+// the task, in the order the port drops them (by the port's fd number),
+// and each is then released in two halves (a retrieved session's finish,
+// then the close of the pin), each a pseudo-operation (ChainRel) that
+// must follow the one before, anywhere from the call to the last return
+// of the calls on fds it overlaps. The port tells how many such files the
+// call closes (Chain), so the history holds that many halves.
+
+// proc is a forked child process of a round, run by one thread.
+type proc struct {
+	id    int // its fork's NewInst (linInput.Proc)
+	kt    *kernel.Task
+	slots [NumSlots]atomic.Int64
+}
+
+// childInst is the instance id of the child's copy, made by the fork
+// whose NewInst is fork, of the parent's instance inst (below 1<<20: the
+// round's process's ids, as children do not fork).
+func childInst(fork, inst int) int { return fork<<20 | inst }
+
+// forkStep is linStep for a fork.
+func forkStep(st *linState, in linInput, out linOutput) (bool, *linState) {
+	res, next := model.Step(st.s, in.Op)
+	if !out.Pending && res.Errno != out.Res.Errno {
+		return false, st
+	}
+	if res.Errno != 0 || out.Pending {
+		// Failed, or killed by the reboot before it returned: no child
+		// runs (the kexec ends every process).
+		return true, newLinState(next, st.inst, st.pins, st.mod)
+	}
+	child := model.TaskID(res.Ret)
+	byNum := map[int]int{} // port number -> the parent's newest instance
+	for id, fd := range st.inst {
+		if fd.proc != in.Proc || fd.port < 0 || !slices.Contains(in.ChildFDs, fd.port) {
+			continue
+		}
+		if cur, ok := byNum[fd.port]; !ok || id > cur {
+			byNum[fd.port] = id
+		}
+	}
+	inst := maps.Clone(st.inst)
+	if inst == nil {
+		inst = map[int]instFD{}
+	}
+	keep := map[int]bool{}
+	for num, id := range byNum {
+		fd := st.inst[id]
+		inst[childInst(in.NewInst, id)] = instFD{model: fd.model, port: num, ret: out.Ret, proc: in.NewInst}
+		keep[fd.model] = true
+	}
+	for _, fd := range slices.Sorted(maps.Keys(next.Tasks[child].FDs)) {
+		if !keep[fd] {
+			next.Apply(model.Op{Kind: model.OpClose, Task: child, FD: fd})
+		}
+	}
+	procs := maps.Clone(st.procs)
+	if procs == nil {
+		procs = map[int]model.TaskID{}
+	}
+	procs[in.NewInst] = child
+	ns := newLinState(next, inst, st.pins, st.mod)
+	ns.procs = procs
+	return true, ns
+}
+
+// closedInsts returns inst without the instances of process proc whose
+// model fds task no longer holds (an exec or exit closed them).
+func closedInsts(inst map[int]instFD, s *model.State, task model.TaskID, proc int) map[int]instFD {
+	t := s.Tasks[task]
+	out := make(map[int]instFD, len(inst))
+	for k, v := range inst {
+		if v.proc == proc && (t == nil || !t.Alive || !hasFD(t, v.model)) {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func hasFD(t *model.Task, fd int) bool { _, ok := t.FDs[fd]; return ok }
+
+// chainStart is linStepFD for an exec or exit whose releases are split
+// (linInput.Chained): it pins the sessions and the device it closes
+// (pinFD.chain) and closes the rest at once.
+func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *linState) {
+	s := st.s.Clone()
+	t := s.Tasks[op.Task]
+	if t == nil || !t.Alive {
+		res, next := model.Step(st.s, op)
+		if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
+			return false, st
+		}
+		return true, newLinState(next, st.inst, st.pins, st.mod)
+	}
+	port := map[int]int{} // model fd -> port number
+	for _, fd := range st.inst {
+		if fd.proc == in.Proc && fd.port >= 0 {
+			port[fd.model] = fd.port
+		}
+	}
+	var ents []int
+	for fd, fid := range t.FDs {
+		if op.Kind == model.OpExec && !t.Cloexec[fd] {
+			continue
+		}
+		if f := s.Files[fid]; f != nil && (f.Kind == model.KindSession || f.Kind == model.KindDevice) {
+			ents = append(ents, fd)
+		}
+	}
+	order := func(fd int) int {
+		if p, ok := port[fd]; ok {
+			return p
+		}
+		return 1<<20 + fd // no instance: after those the port numbered
+	}
+	slices.SortFunc(ents, func(a, b int) int { return cmp.Compare(order(a), order(b)) })
+	chain := make([]int, 0, len(ents))
+	for _, fd := range ents {
+		if r := s.Apply(model.Op{Kind: model.OpDup, Task: op.Task, FD: fd}); r.Errno == 0 {
+			chain = append(chain, int(r.Ret))
+		}
+	}
+	var res model.Result
+	exit := op.Kind == model.OpExit && len(chain) > 0
+	switch {
+	case op.Kind == model.OpExec || !exit:
+		res = s.Apply(op)
+	default:
+		// The exit, but for the task's death and the pins: the last
+		// release ends the task.
+		for _, fd := range slices.Sorted(maps.Keys(t.FDs)) {
+			if !slices.Contains(chain, fd) {
+				s.Apply(model.Op{Kind: model.OpClose, Task: op.Task, FD: fd})
+			}
+		}
+	}
+	if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
+		return false, st
+	}
+	pins := maps.Clone(st.pins)
+	if pins == nil {
+		pins = map[int]pinFD{}
+	}
+	pins[in.NewInst] = pinFD{fd: -1, inst: -1, task: op.Task, chain: chain, exit: exit}
+	inst := st.inst
+	if op.Kind == model.OpExit {
+		inst = maps.Clone(inst)
+		maps.DeleteFunc(inst, func(_ int, v instFD) bool { return v.proc == in.Proc })
+	} else {
+		inst = closedInsts(inst, &s, op.Task, in.Proc)
+	}
+	return true, newLinState(s, inst, pins, st.mod)
+}
+
+// chainStep is a step of the releases of an exec or exit (ChainRel): step
+// 2k is the first half of the release of the chain's k-th file if the
+// pin is its last reference (luo_session_release(): a retrieved session
+// is finished, an outgoing one's files unpreserved, before either is
+// unlisted), step 2k+1 closes its pin. The last step releases whatever
+// the port did not count, and ends an exiting task.
+func chainStep(st *linState, in linInput) (bool, *linState) {
+	pin, ok := st.pins[in.PinID]
+	if !ok || pin.chain == nil || pin.next != in.ChainStep {
+		return false, st // the exec or exit, and the steps before, come first
+	}
+	s := st.s.Clone()
+	release := func(fd int, half int) {
+		if half == 0 {
+			if lastRef(&s, pin.task, fd) {
+				s.Apply(model.Op{Kind: model.OpIoctl, Task: pin.task, FD: fd, Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
+				s = model.UnpreserveSessionFiles(s, pin.task, fd)
+			}
+			return
+		}
+		s.Apply(model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
+	}
+	k := in.ChainStep / 2
+	if k < len(pin.chain) {
+		release(pin.chain[k], in.ChainStep%2)
+	}
+	pins := maps.Clone(st.pins)
+	if in.ChainStep == 2*in.Chain-1 {
+		for _, fd := range pin.chain[min(k+1, len(pin.chain)):] {
+			release(fd, 0)
+			release(fd, 1)
+		}
+		if pin.exit {
+			s.Apply(model.Op{Kind: model.OpExit, Task: pin.task})
+		}
+		delete(pins, in.PinID)
+	} else {
+		pin.next++
+		pins[in.PinID] = pin
+	}
+	return true, newLinState(s, st.inst, pins, st.mod)
+}
+
+// chainMidFinish reports whether a chain's release in flight may have
+// finished part of a session whose finish ends an FLB (endsFLB).
+func chainMidFinish(st *linState, endsFLB func(model.TaskID, int) bool) bool {
+	for _, pin := range st.pins {
+		for k, fd := range pin.chain {
+			if pin.next <= 2*k && lastRef(&st.s, pin.task, fd) && endsFLB(pin.task, fd) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// addChains marks every exec and exit of hist that closes sessions or the
+// device (Chain) and overlaps other calls, and adds its release steps
+// (see chainStep), each from the call to the last return among it and
+// the calls on fds that overlap it.
+func addChains(hist []porcupine.Operation) []porcupine.Operation {
+	n := len(hist)
+	client := 0
+	for _, o := range hist {
+		client = max(client, o.ClientId)
+	}
+	for i := range n {
+		c := &hist[i]
+		in := c.Input.(linInput)
+		out := c.Output.(linOutput)
+		if in.Chain == 0 || out.Pending || out.Res.Errno != 0 {
+			continue
+		}
+		last, overlap := c.Return, false
+		for j := range n {
+			o := hist[j]
+			oin := o.Input.(linInput)
+			if j == i || oin.Observe || o.Call > c.Return || o.Return < c.Call {
+				continue
+			}
+			overlap = true
+			if (oin.FDInst >= 0 || oin.BufInst >= 0) && o.Return > last {
+				last = o.Return
+			}
+		}
+		if !overlap {
+			continue
+		}
+		in.Chained = true
+		c.Input = in
+		for step := range 2 * in.Chain {
+			client++
+			hist = append(hist, porcupine.Operation{
+				ClientId: client,
+				Input: linInput{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, Proc: in.Proc, ChainRel: true,
+					ChainStep: step, Chain: in.Chain, PinID: in.NewInst, FDInst: -1, BufInst: -1},
+				Call:   c.Call,
+				Output: linOutput{},
+				Return: last,
+			})
+		}
+	}
+	return hist
+}
+
+// portChain counts the fds an exec (all: an exit) of kt would close that
+// hold a session or the device: the files whose releases LUO can tell
+// apart. kt is a child no other thread touches.
+func portChain(kt *kernel.Task, all bool) int {
+	infos, err := kt.FDInfos()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, fi := range infos {
+		if !all && !fi.CloseOnExec {
+			continue
+		}
+		name, err := kt.Readlink(fi.FD)
+		if err == nil && (strings.HasPrefix(name, "anon_inode:[luo_session]") || name == model.DevLiveUpdate) {
+			n++
+		}
+	}
+	return n
+}
