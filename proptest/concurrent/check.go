@@ -51,6 +51,9 @@ type Config struct {
 	// linearized the history, fails the round unless both agree, and
 	// counts the rounds of each kind (tests).
 	crossCheck *descentCounts
+	// fault makes the harness act as a broken port would (fork.go), for
+	// the tests that show the check catches it.
+	fault forkFault
 }
 
 // descentCounts counts the rounds whose history porcupine's first descent
@@ -563,6 +566,8 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		r, _ = execRegistration(c.m.Kernel(), op)
 	} else if in.Kind == KFork {
 		r, li.ChildFDs = c.fork(th, kt, li.NewInst)
+	} else if in.Kind == KExec && c.cfg.fault == faultExecKeepsFDs {
+		r = model.Result{}
 	} else {
 		r, _ = execPort(kt, op)
 	}
@@ -962,6 +967,11 @@ func (c *checker) fork(th int, kt *kernel.Task, forkInst int) (model.Result, []i
 		ch.slots[i].Store(pack(fd, inst))
 	}
 	fds, _ := child.FDs()
+	if c.cfg.fault == faultForkDropsCloexec {
+		for _, fd := range fds {
+			_ = child.FcntlSetFD(fd, 0)
+		}
+	}
 	c.child[th] = ch
 	return model.Result{}, fds
 }

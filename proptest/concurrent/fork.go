@@ -56,6 +56,19 @@ import (
 // of the calls on fds it overlaps. The port tells how many such files the
 // call closes (Chain), so the history holds that many halves.
 
+// forkFault is a broken port the harness imitates (Config.fault), for the
+// tests that show the check catches it.
+type forkFault int
+
+const (
+	_ forkFault = iota // 0: none, the port as it is
+	// faultExecKeepsFDs: exec returns 0 and closes nothing.
+	faultExecKeepsFDs
+	// faultForkDropsCloexec: the child's fds lose their close-on-exec
+	// flags (dup_fd() not copying close_on_exec), so its exec keeps them.
+	faultForkDropsCloexec
+)
+
 // proc is a forked child process of a round, run by one thread.
 type proc struct {
 	id    int // its fork's NewInst (linInput.Proc)

@@ -1,0 +1,75 @@
+package concurrent
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// forkPrograms share a session between two processes: the parent's
+// prologue retrieves "a" or "b" or creates "c"; one thread forks, and its
+// child execs (closing its copy of the session fd, or keeping it after
+// F_SETFD cleared the flag) and exits, while the parent's other thread
+// closes its own copy and looks the session up by name: the session is
+// released by whichever process lets go last.
+func forkPrograms() []Program {
+	const r = SlotResult
+	return []Program{
+		{
+			{{Kind: KRetrieve, Name: "a", Dst: r, Pre: true}, {Kind: KFork}, {Kind: KExec}, {Kind: KGetFD, Src: r}},
+			{{Kind: KClose, Src: r}, {Kind: KRetrieve, Name: "a", Dst: r + 1}},
+		},
+		{
+			{{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true}, {Kind: KFork}, {Kind: KSetFD, Src: r + 2, Arg: 0}, {Kind: KExec}, {Kind: KGetName, Src: r + 2}},
+			{{Kind: KClose, Src: r + 2}, {Kind: KCreate, Name: "c", Dst: r + 3}, {Kind: KDupFDCloexec, Src: r, Arg: 0, Dst: r + 4}},
+		},
+		{
+			{{Kind: KRetrieve, Name: "b", Dst: r + 1, Pre: true}, {Kind: KFork}, {Kind: KClose, Src: r + 1}, {Kind: KDupFD, Src: SlotDev, Arg: 12, Dst: r + 4}},
+			{{Kind: KFinish, Src: r + 1}, {Kind: KClose, Src: r + 1}, {Kind: KFLBGet, FLB: 0}},
+		},
+	}
+}
+
+// TestForkExhaustive checks every schedule with at most one preemption of
+// forkPrograms on the reference port.
+func TestForkExhaustive(t *testing.T) {
+	for _, prog := range forkPrograms() {
+		runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+		require.NoError(t, err, "%v", prog)
+		require.Greater(t, runs, 10)
+		t.Logf("%d schedules", runs)
+	}
+}
+
+// TestForkFaultsCaught shows that the check catches an exec that closes
+// nothing and a fork whose child loses the close-on-exec flags: the
+// session fds LUO returns are O_CLOEXEC, so the model has the child's
+// exec close them.
+func TestForkFaultsCaught(t *testing.T) {
+	for _, fault := range []forkFault{faultExecKeepsFDs, faultForkDropsCloexec} {
+		_, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir(), fault: fault}, forkPrograms()[0], 1, 3000)
+		var f *Failure
+		require.ErrorAs(t, err, &f, "fault %d not caught", fault)
+		require.Equal(t, "not linearizable", f.Category)
+		t.Logf("fault %d: %s", fault, f.Trace)
+	}
+}
+
+// TestForkCloexecOfLUOFds checks, in one schedule, what F_GETFD returns
+// on the fds LUO returns (sessions, retrieved files: FD_CLOEXEC, as
+// upstream's get_unused_fd_flags(O_CLOEXEC)) and on a dup (clear).
+func TestForkCloexecOfLUOFds(t *testing.T) {
+	const r = SlotResult
+	c, err := newChecker(Config{Rounds: 1}, true, nil)
+	require.NoError(t, err)
+	c.out = &Outcomes{}
+	prog := Program{
+		{{Kind: KRetrieve, Name: "a", Dst: r}, {Kind: KRetrieveFD, Src: r, Token: 1, Dst: r + 1},
+			{Kind: KGetFD, Src: r}, {Kind: KGetFD, Src: r + 1}, {Kind: KDup, Src: r, Dst: r + 2}, {Kind: KGetFD, Src: r + 2}},
+		{},
+	}
+	f := c.round(1, prog, nil)
+	require.Nil(t, f)
+	require.Equal(t, int64(2), c.out.n[KGetFD]["FD_CLOEXEC"])
+	require.Equal(t, int64(1), c.out.n[KGetFD]["ok"])
+}
