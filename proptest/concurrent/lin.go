@@ -275,6 +275,9 @@ func (st *linState) fingerprint() uint64 {
 		if p.flb {
 			e = mix64(e ^ 2)
 		}
+		if p.chain != nil {
+			e = mix64(e ^ uint64(p.next)<<8 ^ uint64(len(p.chain))<<16)
+		}
 		pins += e
 	}
 	return mix64(h ^ mix64(inst) + pins)
