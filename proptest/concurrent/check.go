@@ -541,7 +541,7 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	call := c.clock.Add(1)
 	li := linInput{Thread: th, Op: op, FDInst: fdInst, BufInst: bufInst, FDNum: fdNum, BufNum: bufNum, NewInst: int(call) + NumSlots, Call: call, Proc: procID}
 	if in.Kind == KExec || in.Kind == KExit {
-		li.Chain = portChain(kt, in.Kind == KExit)
+		li.Fork = &forkInput{Chain: portChain(kt, in.Kind == KExit)}
 	}
 	c.mu.Lock()
 	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
@@ -565,7 +565,8 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	} else if op.Kind == model.OpRegisterHandler || op.Kind == model.OpUnregisterHandler {
 		r, _ = execRegistration(c.m.Kernel(), op)
 	} else if in.Kind == KFork {
-		r, li.ChildFDs = c.fork(th, kt, li.NewInst)
+		li.Fork = &forkInput{}
+		r, li.Fork.ChildFDs = c.fork(th, kt, li.NewInst)
 	} else if in.Kind == KExec && c.cfg.fault == faultExecKeepsFDs {
 		r = model.Result{}
 	} else {

@@ -214,7 +214,7 @@ func mayHoldRef(in linInput, mod bool) bool {
 	if in.Observe || in.Phase != "" {
 		return false
 	}
-	if in.Unpin || in.UnpinFinish || in.ChainRel {
+	if in.Unpin || in.UnpinFinish || in.Fork != nil && in.Fork.Rel {
 		return true // a release in progress
 	}
 	op := in.Op

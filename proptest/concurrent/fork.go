@@ -51,10 +51,24 @@ import (
 // can tell apart (sessions and the device) are pinned by hidden dups in
 // the task, in the order the port drops them (by the port's fd number),
 // and each is then released in two halves (a retrieved session's finish,
-// then the close of the pin), each a pseudo-operation (ChainRel) that
+// then the close of the pin), each a pseudo-operation (forkInput.Rel) that
 // must follow the one before, anywhere from the call to the last return
 // of the calls on fds it overlaps. The port tells how many such files the
 // call closes (Chain), so the history holds that many halves.
+
+// forkInput is what a fork, an exec or exit, or one of their release
+// steps adds to its linInput. ChildFDs, of a fork, are the fds the port's
+// child holds right after it. Chain, of an exec or exit, is the number of
+// session and device fds it closes in the port; Chained marks one whose
+// releases are split (chainStart), Rel one of those releases' steps
+// (chainStep), Step its index (PinID names the exec or exit).
+type forkInput struct {
+	ChildFDs []int
+	Chain    int
+	Chained  bool
+	Rel      bool
+	Step     int
+}
 
 // forkFault is a broken port the harness imitates (Config.fault), for the
 // tests that show the check catches it.
@@ -95,7 +109,7 @@ func forkStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 	child := model.TaskID(res.Ret)
 	byNum := map[int]int{} // port number -> the parent's newest instance
 	for id, fd := range st.inst {
-		if fd.proc != in.Proc || fd.port < 0 || !slices.Contains(in.ChildFDs, fd.port) {
+		if fd.proc != in.Proc || fd.port < 0 || !slices.Contains(in.Fork.ChildFDs, fd.port) {
 			continue
 		}
 		if cur, ok := byNum[fd.port]; !ok || id > cur {
@@ -144,7 +158,7 @@ func closedInsts(inst map[int]instFD, s *model.State, task model.TaskID, proc in
 func hasFD(t *model.Task, fd int) bool { _, ok := t.FDs[fd]; return ok }
 
 // chainStart is linStepFD for an exec or exit whose releases are split
-// (linInput.Chained): it pins the sessions and the device it closes
+// (forkInput.Chained): it pins the sessions and the device it closes
 // (pinFD.chain) and closes the rest at once.
 func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *linState) {
 	s := st.s.Clone()
@@ -216,15 +230,15 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 	return true, newLinState(s, inst, pins, st.mod)
 }
 
-// chainStep is a step of the releases of an exec or exit (ChainRel): step
-// 2k is the first half of the release of the chain's k-th file if the
-// pin is its last reference (luo_session_release(): a retrieved session
-// is finished, an outgoing one's files unpreserved, before either is
-// unlisted), step 2k+1 closes its pin. The last step releases whatever
+// chainStep is a step of the releases of an exec or exit (forkInput.Rel):
+// step 2k is the first half of the release of the chain's k-th file if
+// the pin is its last reference (luo_session_release(): a retrieved
+// session is finished, an outgoing one's files unpreserved, before either
+// is unlisted), step 2k+1 closes its pin. The last step releases whatever
 // the port did not count, and ends an exiting task.
 func chainStep(st *linState, in linInput) (bool, *linState) {
 	pin, ok := st.pins[in.PinID]
-	if !ok || pin.chain == nil || pin.next != in.ChainStep {
+	if !ok || pin.chain == nil || pin.next != in.Fork.Step {
 		return false, st // the exec or exit, and the steps before, come first
 	}
 	s := st.s.Clone()
@@ -238,12 +252,12 @@ func chainStep(st *linState, in linInput) (bool, *linState) {
 		}
 		s.Apply(model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
 	}
-	k := in.ChainStep / 2
+	k := in.Fork.Step / 2
 	if k < len(pin.chain) {
-		release(pin.chain[k], in.ChainStep%2)
+		release(pin.chain[k], in.Fork.Step%2)
 	}
 	pins := maps.Clone(st.pins)
-	if in.ChainStep == 2*in.Chain-1 {
+	if in.Fork.Step == 2*in.Fork.Chain-1 {
 		for _, fd := range pin.chain[min(k+1, len(pin.chain)):] {
 			release(fd, 0)
 			release(fd, 1)
@@ -286,7 +300,7 @@ func addChains(hist []porcupine.Operation) []porcupine.Operation {
 		c := &hist[i]
 		in := c.Input.(linInput)
 		out := c.Output.(linOutput)
-		if in.Chain == 0 || out.Pending || out.Res.Errno != 0 {
+		if in.Fork == nil || in.Fork.Chain == 0 || out.Pending || out.Res.Errno != 0 {
 			continue
 		}
 		last, overlap := c.Return, false
@@ -304,14 +318,16 @@ func addChains(hist []porcupine.Operation) []porcupine.Operation {
 		if !overlap {
 			continue
 		}
-		in.Chained = true
+		f := *in.Fork
+		f.Chained = true
+		in.Fork = &f
 		c.Input = in
-		for step := range 2 * in.Chain {
+		for step := range 2 * f.Chain {
 			client++
 			hist = append(hist, porcupine.Operation{
 				ClientId: client,
-				Input: linInput{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, Proc: in.Proc, ChainRel: true,
-					ChainStep: step, Chain: in.Chain, PinID: in.NewInst, FDInst: -1, BufInst: -1},
+				Input: linInput{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, Proc: in.Proc,
+					Fork: &forkInput{Rel: true, Step: step, Chain: f.Chain}, PinID: in.NewInst, FDInst: -1, BufInst: -1},
 				Call:   c.Call,
 				Output: linOutput{},
 				Return: last,

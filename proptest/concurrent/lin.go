@@ -68,18 +68,9 @@ type linInput struct {
 	// Proc is the process that made the call (fork.go): 0 the round's,
 	// else the NewInst of the fork that made it; Op.Task is then the
 	// model task the fork's linearization gave it (linState.procs).
-	// ChildFDs, of a fork, are the fds the port's child holds right
-	// after it. Chain, of an exec or exit, is the number of session
-	// and device fds it closes, in the port; Chained marks one whose
-	// releases are split (chainStart), ChainRel a step of those
-	// releases (chainStep): ChainStep is its index, PinID names the
-	// exec or exit.
-	Proc      int
-	ChildFDs  []int
-	Chain     int
-	Chained   bool
-	ChainRel  bool
-	ChainStep int
+	// Fork is what a fork, exec or exit and their release steps add.
+	Proc int
+	Fork *forkInput
 }
 
 // linOutput is what the port returned. Pending: the thread was killed by
@@ -481,7 +472,7 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if in.Op.Kind == model.OpFork && !in.Observe {
 		return forkStep(st, in, out)
 	}
-	if in.ChainRel {
+	if in.Fork != nil && in.Fork.Rel {
 		return chainStep(st, in)
 	}
 	if in.Observe {
@@ -628,7 +619,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		op.Buf = append([]byte{}, op.Buf...)
 		putLE32(op.Buf[4:], uint32(int32(modelFD(st, in.Proc, in.BufInst, in.BufNum))))
 	}
-	if in.Chained {
+	if in.Fork != nil && in.Fork.Chained {
 		return chainStart(st, in, out, op)
 	}
 	pins := st.pins
