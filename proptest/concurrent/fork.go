@@ -46,20 +46,23 @@ import (
 // other fd of the model's child is closed at once (the parent holds them,
 // so nothing is released).
 //
-// An exec or exit that overlaps other calls is checked in steps, as a
-// close is (lin.go): at its linearization, the files it closes that LUO
-// can tell apart (sessions and the device) are pinned by hidden dups in
-// the task, in the order the port drops them (by the port's fd number),
-// and each is then released in two halves (a retrieved session's finish,
-// then the close of the pin), each a pseudo-operation (forkInput.Rel) that
-// must follow the one before, anywhere from the call to the last return
-// of the calls on fds it overlaps. The port tells how many such files the
-// call closes (Chain), so the history holds that many halves.
+// An exec or exit that overlaps calls that can tell its releases apart is
+// checked in steps, as a close is (lin.go): at its linearization, the
+// files it closes that LUO can tell apart (sessions and the device) are
+// pinned by hidden dups in the task, in the order the port drops them (by
+// the port's fd number), and each is then released, a session in two
+// halves (a retrieved session's finish or an outgoing one's unpreserve,
+// then the close of the pin), the device in one (the close of the pin):
+// each step a pseudo-operation (forkInput.Rel) that must follow the one
+// before, anywhere from the call to the last return of the calls on fds
+// it overlaps. The port tells how many such steps the call's files take
+// (Chain), so the history holds that many.
 
 // forkInput is what a fork, an exec or exit, or one of their release
 // steps adds to its linInput. ChildFDs, of a fork, are the fds the port's
 // child holds right after it. Chain, of an exec or exit, is the number of
-// session and device fds it closes in the port; Chained marks one whose
+// release steps of the session and device fds it closes in the port (two
+// per session, one for the device); Chained marks one whose
 // releases are split (chainStart), Rel one of those releases' steps
 // (chainStep), Step its index (PinID names the exec or exit).
 type forkInput struct {
@@ -192,10 +195,17 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 		return 1<<20 + fd // no instance: after those the port numbered
 	}
 	slices.SortFunc(ents, func(a, b int) int { return cmp.Compare(order(a), order(b)) })
-	chain := make([]int, 0, len(ents))
+	chain := make([]int, 0, 2*len(ents))
+	var pinned []int
 	for _, fd := range ents {
+		session := s.Files[t.FDs[fd]].Kind == model.KindSession
 		if r := s.Apply(model.Op{Kind: model.OpDup, Task: op.Task, FD: fd}); r.Errno == 0 {
-			chain = append(chain, int(r.Ret))
+			p := int(r.Ret)
+			pinned = append(pinned, p)
+			if session {
+				chain = append(chain, p<<1)
+			}
+			chain = append(chain, p<<1|1)
 		}
 	}
 	var res model.Result
@@ -207,7 +217,7 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 		// The exit, but for the task's death and the pins: the last
 		// release ends the task.
 		for _, fd := range slices.Sorted(maps.Keys(t.FDs)) {
-			if !slices.Contains(chain, fd) {
+			if !slices.Contains(pinned, fd) {
 				s.Apply(model.Op{Kind: model.OpClose, Task: op.Task, FD: fd})
 			}
 		}
@@ -230,20 +240,21 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 	return true, newLinState(s, inst, pins, st.mod)
 }
 
-// chainStep is a step of the releases of an exec or exit (forkInput.Rel):
-// step 2k is the first half of the release of the chain's k-th file if
-// the pin is its last reference (luo_session_release(): a retrieved
-// session is finished, an outgoing one's files unpreserved, before either
-// is unlisted), step 2k+1 closes its pin. The last step releases whatever
-// the port did not count, and ends an exiting task.
+// chainStep is a step of the releases of an exec or exit (forkInput.Rel),
+// the chain's step-th (pinFD.chain): a session's first half, if its pin
+// is its last reference (luo_session_release(): a retrieved session is
+// finished, an outgoing one's files unpreserved, before either is
+// unlisted), or the close of a pin. The last step releases whatever the
+// port did not count, and ends an exiting task.
 func chainStep(st *linState, in linInput) (bool, *linState) {
 	pin, ok := st.pins[in.PinID]
 	if !ok || pin.chain == nil || pin.next != in.Fork.Step {
 		return false, st // the exec or exit, and the steps before, come first
 	}
 	s := st.s.Clone()
-	release := func(fd int, half int) {
-		if half == 0 {
+	release := func(e int) {
+		fd := e >> 1
+		if e&1 == 0 {
 			if lastRef(&s, pin.task, fd) {
 				s.Apply(model.Op{Kind: model.OpIoctl, Task: pin.task, FD: fd, Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
 				s = model.UnpreserveSessionFiles(s, pin.task, fd)
@@ -252,15 +263,14 @@ func chainStep(st *linState, in linInput) (bool, *linState) {
 		}
 		s.Apply(model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
 	}
-	k := in.Fork.Step / 2
+	k := in.Fork.Step
 	if k < len(pin.chain) {
-		release(pin.chain[k], in.Fork.Step%2)
+		release(pin.chain[k])
 	}
 	pins := maps.Clone(st.pins)
-	if in.Fork.Step == 2*in.Fork.Chain-1 {
-		for _, fd := range pin.chain[min(k+1, len(pin.chain)):] {
-			release(fd, 0)
-			release(fd, 1)
+	if k == in.Fork.Chain-1 {
+		for _, e := range pin.chain[min(k+1, len(pin.chain)):] {
+			release(e)
 		}
 		if pin.exit {
 			s.Apply(model.Op{Kind: model.OpExit, Task: pin.task})
@@ -277,8 +287,8 @@ func chainStep(st *linState, in linInput) (bool, *linState) {
 // finished part of a session whose finish ends an FLB (endsFLB).
 func chainMidFinish(st *linState, endsFLB func(model.TaskID, int) bool) bool {
 	for _, pin := range st.pins {
-		for k, fd := range pin.chain {
-			if pin.next <= 2*k && lastRef(&st.s, pin.task, fd) && endsFLB(pin.task, fd) {
+		for k, e := range pin.chain {
+			if fd := e >> 1; e&1 == 0 && pin.next <= k && lastRef(&st.s, pin.task, fd) && endsFLB(pin.task, fd) {
 				return true
 			}
 		}
@@ -287,9 +297,13 @@ func chainMidFinish(st *linState, endsFLB func(model.TaskID, int) bool) bool {
 }
 
 // addChains marks every exec and exit of hist that closes sessions or the
-// device (Chain) and overlaps other calls, and adds its release steps
-// (see chainStep), each from the call to the last return among it and
-// the calls on fds that overlap it.
+// device (Chain) and overlaps a call that can tell its releases apart
+// (seesRelease), and adds its release steps (see chainStep), each from
+// the call to the last return among it and the calls on fds that overlap
+// it. An exec or exit that overlaps only calls that cannot is checked as
+// one step: those calls answer the same whatever it released, and a file
+// one of them holds for the call (fdget()) is the last reference only if
+// its fd was closed meanwhile, and that close's release is split (addPins).
 func addChains(hist []porcupine.Operation) []porcupine.Operation {
 	n := len(hist)
 	client := 0
@@ -310,7 +324,7 @@ func addChains(hist []porcupine.Operation) []porcupine.Operation {
 			if j == i || oin.Observe || o.Call > c.Return || o.Return < c.Call {
 				continue
 			}
-			overlap = true
+			overlap = overlap || seesRelease(oin)
 			if (oin.FDInst >= 0 || oin.BufInst >= 0) && o.Return > last {
 				last = o.Return
 			}
@@ -322,7 +336,7 @@ func addChains(hist []porcupine.Operation) []porcupine.Operation {
 		f.Chained = true
 		in.Fork = &f
 		c.Input = in
-		for step := range 2 * f.Chain {
+		for step := range f.Chain {
 			client++
 			hist = append(hist, porcupine.Operation{
 				ClientId: client,
@@ -337,9 +351,25 @@ func addChains(hist []porcupine.Operation) []porcupine.Operation {
 	return hist
 }
 
-// portChain counts the fds an exec (all: an exit) of kt would close that
-// hold a session or the device: the files whose releases LUO can tell
-// apart. kt is a child no other thread touches.
+// seesRelease reports whether a call's answer may depend on a session's
+// or the device's release, or on its halves: not so for fd-table calls
+// (fork, exec, exit, fcntl, dup, close), which answer by the caller's table
+// alone, nor for the halves of closes' releases, which answer nothing.
+func seesRelease(in linInput) bool {
+	if in.Unpin || in.UnpinFinish {
+		return false
+	}
+	switch in.Op.Kind {
+	case model.OpFork, model.OpExec, model.OpExit, model.OpFcntl, model.OpDup, model.OpClose:
+		return false
+	}
+	return true
+}
+
+// portChain counts the release steps (chainStep) of the fds an exec (all:
+// an exit) of kt would close that hold a session (two) or the device
+// (one): the files whose releases LUO can tell apart. kt is a child no
+// other thread touches.
 func portChain(kt *kernel.Task, all bool) int {
 	infos, err := kt.FDInfos()
 	if err != nil {
@@ -351,7 +381,11 @@ func portChain(kt *kernel.Task, all bool) int {
 			continue
 		}
 		name, err := kt.Readlink(fi.FD)
-		if err == nil && (strings.HasPrefix(name, "anon_inode:[luo_session]") || name == model.DevLiveUpdate) {
+		switch {
+		case err != nil:
+		case strings.HasPrefix(name, "anon_inode:[luo_session]"):
+			n += 2
+		case name == model.DevLiveUpdate:
 			n++
 		}
 	}

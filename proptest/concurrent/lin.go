@@ -169,9 +169,10 @@ type pinFD struct {
 	// flb marks the reference of an FLB query's get (FLBHold), held
 	// until its FLBPut; fd and inst are then -1.
 	flb bool
-	// chain, of an exec or exit (fork.go), are the hidden fds that keep
-	// the files it closed, in release order, and next the step reached
-	// (two per file); exit says the task dies after the last.
+	// chain, of an exec or exit (fork.go), are the release steps of the
+	// hidden fds that keep the files it closed, in order, each fd<<1 |
+	// half (a session's halves 0 and 1, the device's 1 alone), and next
+	// the step reached; exit says the task dies after the last.
 	chain []int
 	next  int
 	exit  bool
