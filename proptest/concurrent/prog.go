@@ -228,7 +228,7 @@ var weights = [numKinds]int{
 	KPreserve: 2, KRetrieveFD: 2, KFinish: 2, KGetName: 1, KReboot: 1,
 	KFLBGet: 2, KLoadMod: 2, KUnloadMod: 2, KRegFLB: 1, KUnregFLB: 1,
 	KRegister: 1, KUnregister: 1,
-	KFork: 2, KExec: 2, KGetFD: 1, KSetFD: 1, KDupFD: 1, KDupFDCloexec: 1,
+	KFork: 1, KExec: 2, KGetFD: 1, KSetFD: 1, KDupFD: 1, KDupFDCloexec: 1,
 }
 
 // Draw generates one round's program.
