@@ -4,9 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"reflect"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,17 +184,6 @@ func (r *race) guard(w int, prop func(*rapid.T)) func(*rapid.T) {
 			}
 		}()
 		prop(t)
-	}
-}
-
-// campaignGC makes the garbage collector run less often than Go's default
-// (GOGC=100) unless GOGC is set: every check boots machines whose memory
-// is garbage at its end, and at 100 the collector took about a quarter of
-// a campaign's CPU (measured at 400: -25% CPU, 180 MB peak for -j 2
-// instead of 55 MB).
-func campaignGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
 	}
 }
 

@@ -122,7 +122,7 @@ func checkMain(args []string, prop func(*proptest.Stats, map[string]bool) func(*
 		}
 	}
 	registerRapidFlags()
-	campaignGC()
+	proptest.CampaignGC()
 	_ = flag.Set("rapid.steps", strconv.Itoa(c.steps))
 	_ = flag.Set("rapid.shrinktime", rapidShrink.String())
 	return c.run()

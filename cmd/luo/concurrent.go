@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"luomodel/proptest"
 	"luomodel/proptest/concurrent"
 	"luomodel/proptest/summary"
 )
@@ -177,7 +178,7 @@ func runConcurrent(args []string) int {
 		sharded = true
 	}
 	registerRapidFlags()
-	campaignGC()
+	proptest.CampaignGC()
 	start := time.Now()
 	r := concurrentCampaign(concurrentConfig{d: *duration, checks: *checks, seed: *seed, campaign: *campaign,
 		shard: shard, jobs: *jobs, outDir: *out})
