@@ -461,8 +461,7 @@ func UnpreserveSessionFiles(s State, task TaskID, fd int) State {
 	if se := s.Sessions[f.Session]; se == nil || se.Incoming || len(se.Out) == 0 {
 		return s
 	}
-	n := s.Clone()
-	n.Calls = n.Calls[:0:0]
+	n := s.cloneForApply()
 	n.unpreserveFiles(n.Sessions[n.Files[fid].Session])
 	return n
 }

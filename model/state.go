@@ -290,7 +290,17 @@ func NewState(enabled bool) State {
 // copied into one array per kind: the porcupine search clones a state for
 // every operation it tries.
 func (s State) Clone() State {
+	c := s.cloneForApply()
+	c.Calls = slices.Clone(s.Calls)
+	return c
+}
+
+// cloneForApply is Clone without the callback trace of the last operation
+// (Calls is nil), for a copy that apply is about to step: apply starts a
+// new trace, so the old one's copy would be garbage at once.
+func (s State) cloneForApply() State {
 	c := s
+	c.Calls = nil
 	tasks := make([]Task, len(s.Tasks))
 	c.Tasks = make(map[TaskID]*Task, len(s.Tasks))
 	i := 0
@@ -339,7 +349,6 @@ func (s State) Clone() State {
 	c.Test = s.Test.clone()
 	c.TestCtl = s.TestCtl.clone()
 	c.FLBIn = slices.Clone(s.FLBIn)
-	c.Calls = slices.Clone(s.Calls)
 	return c
 }
 

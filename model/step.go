@@ -5,7 +5,7 @@ import "syscall"
 // Step applies op to s and returns the result the kernel must produce and
 // the next state. s is not modified.
 func Step(s State, op Op) (Result, State) {
-	n := s.Clone()
+	n := s.cloneForApply()
 	r := n.apply(op)
 	return r, n
 }

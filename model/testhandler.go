@@ -652,8 +652,7 @@ func (s *State) flbGetIncoming(i int) ([]byte, syscall.Errno) {
 // as liveupdate_flb_get_incoming() and _put_incoming() are two calls
 // between which others see the reference held.
 func FLBGetIncomingHeld(s State, i int) (Result, State) {
-	n := s.Clone()
-	n.Calls = n.Calls[:0:0]
+	n := s.cloneForApply()
 	if !n.Test.Loaded {
 		return errResult(syscall.ENODEV), n
 	}
@@ -669,8 +668,7 @@ func FLBGetIncomingHeld(s State, i int) (Result, State) {
 
 // FLBPutIncomingHeld drops the reference FLBGetIncomingHeld kept.
 func FLBPutIncomingHeld(s State, i int) State {
-	n := s.Clone()
-	n.Calls = n.Calls[:0:0]
+	n := s.cloneForApply()
 	n.flbPutIncoming(i)
 	return n
 }
