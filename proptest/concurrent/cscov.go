@@ -421,7 +421,15 @@ func (c *checker) steerTo(d *sched.Decision) bool {
 // steerTarget returns the index in d.Candidates of the first other
 // runnable thread whose instruction takes a LUO lock the current thread
 // holds, for a pair this check has not reached, and that lock's class; 0
-// if none.
+// if none. At a phase point (the long parts of LUO's operations: the
+// serialization between sessions, the reboot's wait for the jump, the
+// might_sleep() before a handler's or an FLB's callback) the locks the
+// current instruction takes count too, held there or not, and so do pairs
+// already reached (after the unreached ones): a port that drops a lock,
+// or releases it early, runs that part outside the section, and the pair
+// must meet there to show it, though it may have met elsewhere in the
+// section already (an FLB's last put counts down under its lock, then
+// runs Finish).
 func (c *checker) steerTarget(d *sched.Decision) (int, string) {
 	if c.steer == nil || d.Current < 0 || d.Current >= maxThreads {
 		return 0, ""
@@ -430,7 +438,13 @@ func (c *checker) steerTarget(d *sched.Decision) (int, string) {
 	if a < 0 {
 		return 0, ""
 	}
-	for _, class := range d.Held {
+	classes := d.Held
+	phase := d.Point == locking.PointPhase
+	if phase {
+		classes = append(slices.Clip(classes), takes[Kind(a)]...)
+	}
+	fallback, fallbackClass := 0, ""
+	for _, class := range classes {
 		if !isLUOLock(class) {
 			continue
 		}
@@ -439,12 +453,18 @@ func (c *checker) steerTarget(d *sched.Decision) (int, string) {
 				continue
 			}
 			b := c.cur[o].Load()
-			if b >= 0 && slices.Contains(takes[Kind(b)], class) && !unreachable(class, Kind(a), Kind(b)) && !c.steer.reached(pairKey(class, Kind(a), Kind(b))) {
+			if b < 0 || !slices.Contains(takes[Kind(b)], class) || unreachable(class, Kind(a), Kind(b)) {
+				continue
+			}
+			if !c.steer.reached(pairKey(class, Kind(a), Kind(b))) {
 				return 1 + i, class
+			}
+			if phase && fallback == 0 {
+				fallback, fallbackClass = 1+i, class
 			}
 		}
 	}
-	return 0, ""
+	return fallback, fallbackClass
 }
 
 // steerWindow bounds the scheduling points a steered window lasts.
@@ -452,7 +472,10 @@ const steerWindow = 64
 
 // steeredChooser completes the scheduler's steering: once the inner
 // chooser preempts a thread inside a critical section at a steered point
-// (locking.PointLockHeld), the CPU goes to the thread whose instruction
+// (locking.PointLockHeld), or at a phase point inside one (a long section's
+// yields between its parts, a might_sleep() before a callback, the
+// reboot's wait for the jump after the serialization: where most of the
+// section's work is done), the CPU goes to the thread whose instruction
 // takes that lock, and that thread keeps it, with no preemption drawn,
 // until it goes to take the lock (of that class) another thread holds
 // (contend), its
@@ -501,7 +524,7 @@ func (s *steeredChooser) Choose(d *sched.Decision) int {
 			}
 		}
 	}
-	if i > 0 && d.CurrentRunnable && d.Point == locking.PointLockHeld {
+	if i > 0 && d.CurrentRunnable && (d.Point == locking.PointLockHeld || d.Point == locking.PointPhase) {
 		if j, class := s.c.steerTarget(d); j > 0 {
 			i = j
 			s.waiter, s.left = d.Candidates[j], steerWindow

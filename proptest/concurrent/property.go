@@ -59,7 +59,11 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 			var ch sched.Chooser
 			if scheduled {
 				prog = cfg.Gen.draw(t, "program", c.steer)
-				ch = c.steered(sched.RapidSteered(t, c.steerTo))
+				rs := sched.RapidSteered
+				if rapid.IntRange(0, 1).Draw(t, "focused") == 1 {
+					rs = sched.RapidFocused
+				}
+				ch = c.steered(rs(t, c.steerTo))
 			} else {
 				prog = cfg.Gen.Draw(t, "program")
 			}
