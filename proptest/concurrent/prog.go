@@ -235,9 +235,11 @@ var weights = [numKinds]int{
 func (g Gen) Draw(t *rapid.T, label string) Program { return g.draw(t, label, nil) }
 
 // draw is Draw steered by the critical-section coverage steer, if not nil:
-// in one round in three, a pair of instructions on a lock that steer has not
-// seen contended is planted (plant), and instruction kinds of such pairs
-// weigh more.
+// in three rounds in four, a pair of instructions on a lock that steer has
+// not seen contended is planted (plant, drawGoal), and instruction kinds
+// of such pairs weigh more. (A planted pair is only two instructions of
+// the round, the rest is drawn as ever; the fourth round keeps a drawn
+// prologue.)
 func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 	n := rapid.IntRange(2, min(maxThreads, max(2, g.MaxThreads))).Draw(t, label+"-threads")
 	p := make(Program, n)
@@ -252,15 +254,15 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 			boosts[k] = steer.boost(k)
 		}
 		boost = func(k Kind) int { return boosts[k] }
-		if goals := steer.unreached(g.Reboot); len(goals) > 0 && rapid.IntRange(0, 2).Draw(t, label+"-plant") == 2 {
-			k := goals[rapid.IntRange(0, len(goals)-1).Draw(t, label+"-plant-pair")]
+		if goals := steer.unreached(g.Reboot); len(goals) > 0 && rapid.IntRange(0, 3).Draw(t, label+"-plant") != 0 {
+			k := drawGoal(t, label, goals)
 			planted = &k
 		}
 	}
 	var a, b Instr
 	var pre []Instr
 	if planted != nil {
-		a, b = plant(*planted)
+		a, b = plant(*planted, rapid.IntRange(0, 1).Draw(t, label+"-plant-flb"))
 		pre = plantPrologue(planted.Class, a, b)
 	} else {
 		pre = drawPrologue(t, label)
@@ -377,6 +379,53 @@ func drawExec(t *rapid.T, th []Instr, written []int) []Instr {
 	return th
 }
 
+// drawGoal draws the pair to plant among goals: first a lock, uniformly
+// among the locks with goals left (each lock of the lock order is as
+// likely to be the one the planted pair meets on, however many
+// instructions take it: the register rwsem, which every churn instruction
+// takes, has half the goals), then a pair on it, weighted by plantWeight.
+// The random part of the generator draws pairs of heavy instructions (two
+// retrieves) often on its own, pairs of light ones (a preserve and the
+// round's one reboot, a query of an FLB and a finish) seldom, so planting
+// favours the latter. Shrinking moves toward the first lock and its first
+// goal.
+func drawGoal(t *rapid.T, label string, goals []csKey) csKey {
+	var classes []string
+	for _, k := range goals {
+		if !slices.Contains(classes, k.Class) {
+			classes = append(classes, k.Class)
+		}
+	}
+	class := classes[rapid.IntRange(0, len(classes)-1).Draw(t, label+"-plant-lock")]
+	total := 0
+	for _, k := range goals {
+		if k.Class == class {
+			total += plantWeight(k)
+		}
+	}
+	v := rapid.IntRange(0, total-1).Draw(t, label+"-plant-pair")
+	for _, k := range goals {
+		if k.Class != class {
+			continue
+		}
+		if v < plantWeight(k) {
+			return k
+		}
+		v -= plantWeight(k)
+	}
+	panic("unreachable")
+}
+
+// plantWeight is the weight of goal k among the pairs of its lock to
+// plant: inversely proportional to the chance that the generator draws
+// k's two instructions by itself (the product of their weights), from 1
+// for a pair of the heaviest kind (two retrieves: 25) up to 25 (a get-name
+// and a reboot: 1).
+func plantWeight(k csKey) int {
+	heaviest := slices.Max(weights[:])
+	return max(1, heaviest*heaviest/max(1, weights[k.A]*weights[k.B]))
+}
+
 // drawPrologue draws the round's prologue (Instr.Pre): whether to
 // retrieve each session the setup hands over ("a" to slot 5, "b" to slot
 // 6) and whether to create a session (slot 7) and preserve a file in it,
@@ -420,7 +469,11 @@ var plantSessions = map[int]Instr{
 // planted close releases holds a test file (the n-th new session the n-th
 // test file, so that two planted instructions act on two files of the
 // FLB); a finish planted against delete-module finds the only test file
-// left, retrieved.
+// left, retrieved. On an FLB's incoming lock the section that matters is
+// the last put's (it runs Finish and clears the object under the lock): a
+// finish or close planted against a query of the FLB acts on session "a",
+// and the prologue retrieves and finishes "b" first, so that "a"'s file
+// holds the FLB's last reference.
 func plantPrologue(class string, a, b Instr) []Instr {
 	var out []Instr
 	for slot := SlotResult; slot < SlotResult+len(plantSessions); slot++ {
@@ -440,6 +493,11 @@ func plantPrologue(class string, a, b Instr) []Instr {
 			}
 		}
 	}
+	ends := func(in Instr) bool { return (in.Kind == KFinish || in.Kind == KClose) && in.Src == SlotResult }
+	if class == "luo_flb_private.incoming.lock" && (a.Kind == KFLBGet && ends(b) || b.Kind == KFLBGet && ends(a)) {
+		other := SlotResult + 1
+		out = append(out, plantSessions[other], Instr{Kind: KFinish, Src: other, Pre: true})
+	}
 	return out
 }
 
@@ -457,8 +515,11 @@ var (
 // the outgoing list's rwsem and on an FLB's outgoing lock, where it
 // releases a new session holding a test file; a preserve there preserves
 // a test file, the n-th instruction the n-th). A retrieve names the session the other
-// instruction acts on; results go to slot 7.
-func plant(k csKey) (a, b Instr) {
+// instruction acts on; results go to slot 7. An instruction on a test FLB
+// acts on FLB flb (both on the same: they meet on its locks; drawn, as
+// the handler's two FLBs are finished one after the other, and a query
+// of either meets a different part of a finish).
+func plant(k csKey, flb int) (a, b Instr) {
 	const out = NumSlots - 1
 	side := func(kind Kind) []int {
 		if kind == KPreserve || (kind == KClose && (k.Class == "luo_session_global.outgoing.rwsem" || k.Class == flbOutgoingLock || k.Class == moduleLastPut)) {
@@ -492,6 +553,9 @@ func plant(k csKey) (a, b Instr) {
 		}
 		if kind == KRetrieveFD {
 			in.Token = 2
+		}
+		if kind == KFLBGet || kind == KRegFLB || kind == KUnregFLB {
+			in.FLB = flb
 		}
 		return in
 	}
