@@ -73,3 +73,29 @@ func TestForkCloexecOfLUOFds(t *testing.T) {
 	require.Equal(t, int64(2), c.out.n[KGetFD]["FD_CLOEXEC"])
 	require.Equal(t, int64(1), c.out.n[KGetFD]["ok"])
 }
+
+// TestForkChildReleaseOfRetrieved checks every schedule with at most one
+// preemption of a child that retrieves a session and closes it while the
+// parent's other thread runs (and forks too): the close's release is
+// split (addPins) and its pin is a hidden fd of the child's table whose
+// number, in the parent's, holds an outgoing session with a file
+// preserved. The release's first half finishes the retrieved session and
+// must not unpreserve the parent's session's files (the check once
+// stepped the half on the round's process's task, not the closing
+// task's: "not linearizable", the crossed outgoing session lacking its
+// file in the model only).
+func TestForkChildReleaseOfRetrieved(t *testing.T) {
+	const r = SlotResult
+	prog := Program{
+		{
+			{Kind: KRetrieve, Name: "b", Dst: r, Pre: true}, {Kind: KCreate, Name: "c", Dst: r + 1, Pre: true},
+			{Kind: KPreserve, Src: r + 1, File: 0, Token: 1, Pre: true},
+			{Kind: KFork}, {Kind: KExec}, {Kind: KRetrieve, Name: "a", Dst: r + 2}, {Kind: KClose, Src: r + 2},
+		},
+		{{Kind: KGetName, Src: r + 1}, {Kind: KFork}, {Kind: KGetName, Src: r}},
+	}
+	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err, "%v", prog)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules", runs)
+}

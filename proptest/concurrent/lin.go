@@ -504,9 +504,13 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		}
 		next := st.s
 		if pin.fd >= 0 && lastRef(&st.s, pin.task, pin.fd) {
+			// The pin is an fd of the closing task (pin.task), not of the
+			// half's Op.Task: a forked child's close is made in the
+			// round's process's name (its Proc resolves it), and the same
+			// number there may hold another session.
 			_, next = model.Step(st.s, model.Op{Kind: model.OpIoctl, Task: pin.task, FD: pin.fd,
 				Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
-			next = model.UnpreserveSessionFiles(next, in.Op.Task, pin.fd)
+			next = model.UnpreserveSessionFiles(next, pin.task, pin.fd)
 		}
 		pins := maps.Clone(st.pins)
 		pin.finished = true
