@@ -119,16 +119,37 @@ type histEvent struct {
 	// note, if set, is the event instead of a call or return (a module
 	// phase, churn.go).
 	note string
+	// proc is the forked process that made the call (linInput.Proc, 0:
+	// the round's), child the one a fork made (its NewInst).
+	proc, child int
 }
 
 func (e histEvent) text() string {
 	if e.note != "" {
 		return e.note
 	}
-	if e.ret {
-		return "ret  " + model.Format(e.op, e.res)
+	var s string
+	switch {
+	case e.op.Kind == model.OpFork && !e.ret:
+		s = fmt.Sprintf("t%d: fork()", e.op.Task)
+	case e.op.Kind == model.OpFork && e.res.Errno == 0:
+		// The port's fork returns no task id: the child is named by
+		// its fork (p<NewInst>).
+		s = fmt.Sprintf("t%d: fork() = p%d", e.op.Task, e.child)
+	case e.ret:
+		s = model.Format(e.op, e.res)
+	default:
+		s = strings.TrimSuffix(model.Format(e.op, model.Result{}), " = 0")
 	}
-	return "call " + strings.TrimSuffix(model.Format(e.op, model.Result{}), " = 0")
+	if e.proc != 0 {
+		// A child's op carries the round's process's task: the check
+		// gives the child its model task at the fork's linearization.
+		s = fmt.Sprintf("p%d", e.proc) + strings.TrimPrefix(s, fmt.Sprintf("t%d", e.op.Task))
+	}
+	if e.ret {
+		return "ret  " + s
+	}
+	return "call " + s
 }
 
 // checker is one check in progress: a machine and the model state of the
@@ -546,7 +567,7 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	c.mu.Lock()
 	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
 	c.mu.Unlock()
-	c.event(histEvent{thread: th, op: op})
+	c.event(histEvent{thread: th, op: op, proc: procID})
 	var r model.Result
 	if in.Kind == KReboot {
 		err := c.m.Kexec()
@@ -583,7 +604,7 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		// has put a new fd there meanwhile.
 		slots[in.Src].CompareAndSwap(pack(fdNum, fdInst), pack(-1, -1))
 	}
-	c.event(histEvent{thread: th, ret: true, op: op, res: r})
+	c.event(histEvent{thread: th, ret: true, op: op, res: r, proc: procID, child: li.NewInst})
 	if c.out != nil {
 		c.out.add(in.Kind, r)
 	}
@@ -903,7 +924,7 @@ func (c *checker) trace(prog Program, res *sched.Result) string {
 		}
 		return cmp.Compare(a.order, b.order)
 	})
-	b.WriteString("interleaving ([scheduling points so far]):\n")
+	b.WriteString("interleaving ([scheduling points so far]; pN: the child process forked by the call whose instance id is N):\n")
 	for _, l := range lines {
 		fmt.Fprintf(&b, "  [%4d] %s\n", l.step, l.text)
 	}
