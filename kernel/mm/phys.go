@@ -1,6 +1,8 @@
 package mm
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"syscall"
@@ -334,22 +336,13 @@ func (r *RAM) Save(keep []Range) (*RAMImage, error) {
 	}
 	// Byte intervals of keep, sorted and merged, so that a frame is either
 	// covered whole or in pieces that are saved as bytes.
-	type span struct{ start, end uint64 }
-	spans := make([]span, 0, len(keep))
+	spans := make([]interval[uint64], 0, len(keep))
 	for _, k := range keep {
 		if k.Size > 0 {
-			spans = append(spans, span{uint64(k.Start), uint64(k.Start) + k.Size})
+			spans = append(spans, interval[uint64]{uint64(k.Start), uint64(k.Start) + k.Size})
 		}
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
-	merged := spans[:0]
-	for _, s := range spans {
-		if n := len(merged); n > 0 && s.start <= merged[n-1].end {
-			merged[n-1].end = max(merged[n-1].end, s.end)
-			continue
-		}
-		merged = append(merged, s)
-	}
+	merged := mergeIntervals(spans)
 	piece := func(start, end uint64) {
 		if start < end {
 			b := make([]byte, end-start)
@@ -406,8 +399,7 @@ func (r *RAM) Poison(pfn PFN) error {
 // scrubbed frames give their Go memory back.
 func (r *RAM) Scrub(keep []Range) {
 	// Frames of keep as sorted, merged [first, last) intervals.
-	type span struct{ first, last PFN }
-	var spans []span
+	var spans []interval[PFN]
 	for _, k := range keep {
 		if k.Size == 0 || uint64(k.Start) >= r.size {
 			continue
@@ -416,27 +408,19 @@ func (r *RAM) Scrub(keep []Range) {
 		if end < uint64(k.Start) { // overflow
 			end = r.size
 		}
-		spans = append(spans, span{k.Start.PFN(), PhysAddr(end + PageSize - 1).PFN()})
+		spans = append(spans, interval[PFN]{k.Start.PFN(), PhysAddr(end + PageSize - 1).PFN()})
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].first < spans[j].first })
-	merged := spans[:0]
-	for _, s := range spans {
-		if n := len(merged); n > 0 && s.first <= merged[n-1].last {
-			merged[n-1].last = max(merged[n-1].last, s.last)
-			continue
-		}
-		merged = append(merged, s)
-	}
+	merged := mergeIntervals(spans)
 	kept := func(pfn PFN) bool {
-		i := sort.Search(len(merged), func(i int) bool { return merged[i].last > pfn })
-		return i < len(merged) && merged[i].first <= pfn
+		i := sort.Search(len(merged), func(i int) bool { return merged[i].end > pfn })
+		return i < len(merged) && merged[i].start <= pfn
 	}
 
 	// Kept frames without a buffer read as the old background: give them
 	// one before the background changes.
 	if r.fill != PoisonByte {
 		for _, s := range merged {
-			for pfn := s.first; pfn < s.last; pfn++ {
+			for pfn := s.start; pfn < s.end; pfn++ {
 				if r.lookup(pfn) == nil {
 					r.materialize(pfn)
 				}
@@ -456,4 +440,23 @@ func (r *RAM) Scrub(keep []Range) {
 		}
 	}
 	r.fill = PoisonByte
+}
+
+// interval is the half-open interval [start, end).
+type interval[T cmp.Ordered] struct{ start, end T }
+
+// mergeIntervals sorts spans by start and merges those that overlap or
+// touch, in place: Save and Scrub walk the ranges a kexec keeps this way,
+// in bytes and in frames.
+func mergeIntervals[T cmp.Ordered](spans []interval[T]) []interval[T] {
+	slices.SortFunc(spans, func(a, b interval[T]) int { return cmp.Compare(a.start, b.start) })
+	merged := spans[:0]
+	for _, s := range spans {
+		if n := len(merged); n > 0 && s.start <= merged[n-1].end {
+			merged[n-1].end = max(merged[n-1].end, s.end)
+			continue
+		}
+		merged = append(merged, s)
+	}
+	return merged
 }
