@@ -446,15 +446,7 @@ func (s *State) unpreserveFiles(se *Session) {
 // halves: between them a delete_module() may find the module's last pin
 // gone while the session's name is still taken.
 func UnpreserveSessionFiles(s State, task TaskID, fd int) State {
-	t, ok := s.Tasks[task]
-	if !ok {
-		return s
-	}
-	fid, ok := t.FDs[fd]
-	if !ok {
-		return s
-	}
-	f := s.Files[fid]
+	fid, f := s.FDFile(task, fd)
 	if f == nil || f.Kind != KindSession {
 		return s
 	}

@@ -557,3 +557,17 @@ func (c *canon) inode(id InodeID) *canon {
 
 // Equal reports whether a and b are the same state up to id renaming.
 func Equal(a, b State) bool { return a.Canon() == b.Canon() }
+
+// FDFile returns the open file description fd of task refers to, and its
+// ID; nil if task or fd does not exist.
+func (s *State) FDFile(task TaskID, fd int) (FileID, *File) {
+	t, ok := s.Tasks[task]
+	if !ok {
+		return 0, nil
+	}
+	fid, ok := t.FDs[fd]
+	if !ok {
+		return 0, nil
+	}
+	return fid, s.Files[fid]
+}

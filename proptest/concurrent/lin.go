@@ -701,16 +701,8 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 // only then does closing it release the file (a dup made from the closed
 // fd by a call that looked it up before the close keeps it open).
 func lastRef(s *model.State, task model.TaskID, fd int) bool {
-	t, ok := s.Tasks[task]
-	if !ok {
-		return false
-	}
-	fid, ok := t.FDs[fd]
-	if !ok {
-		return false
-	}
-	f, ok := s.Files[fid]
-	return ok && f.Refs == 1
+	_, f := s.FDFile(task, fd)
+	return f != nil && f.Refs == 1
 }
 
 // modelFD is the model's fd for an instance; once the instance is closed,
