@@ -306,10 +306,7 @@ func chainMidFinish(st *linState, endsFLB func(model.TaskID, int) bool) bool {
 // its fd was closed meanwhile, and that close's release is split (addPins).
 func addChains(hist []porcupine.Operation) []porcupine.Operation {
 	n := len(hist)
-	client := 0
-	for _, o := range hist {
-		client = max(client, o.ClientId)
-	}
+	client := maxClientID(hist)
 	for i := range n {
 		c := &hist[i]
 		in := c.Input.(linInput)

@@ -901,10 +901,7 @@ func addPins(hist []porcupine.Operation) []porcupine.Operation {
 // put (FLBPut), a pseudo-operation over the query's span.
 func addFLBHolds(hist []porcupine.Operation) []porcupine.Operation {
 	n := len(hist)
-	client := 0
-	for _, o := range hist {
-		client = max(client, o.ClientId)
-	}
+	client := maxClientID(hist)
 	for i := range n {
 		c := &hist[i]
 		in := c.Input.(linInput)
@@ -1061,4 +1058,14 @@ func (a descentEvents) Less(i, j int) bool {
 		return a[i].time < a[j].time
 	}
 	return !a[i].ret && a[j].ret
+}
+
+// maxClientID returns the highest ClientId of hist: the pseudo-operations
+// a split adds each get a row of their own above it.
+func maxClientID(hist []porcupine.Operation) int {
+	client := 0
+	for _, o := range hist {
+		client = max(client, o.ClientId)
+	}
+	return client
 }
