@@ -146,6 +146,44 @@ func (s *State) devIoctl(t *Task, cmd uint32, buf []byte) (syscall.Errno, int64)
 	return 0, 0
 }
 
+// FailsUnlocked reports whether op fails in s before LUO takes
+// luo_session_serialize_rwsem, or any LUO lock: a call on an fd the
+// task does not hold (EBADF), or an ioctl on a file without LUO's ioctls
+// or that LUO's dispatcher rejects (spec 1.6, steps 1-6, the
+// session-type check among them). Such a call answers at once even while
+// a reboot that serialized holds the rwsem, and changes nothing.
+func FailsUnlocked(s *State, op Op) bool {
+	t := s.Tasks[op.Task]
+	if t == nil || !t.Alive {
+		return false
+	}
+	switch op.Kind {
+	case OpClose, OpDup, OpFcntl, OpRead, OpWrite, OpLseek, OpFtruncate, OpIoctl:
+	default:
+		return false
+	}
+	_, f, e := s.fget(t, op.FD)
+	if e != 0 {
+		return true
+	}
+	if op.Kind != OpIoctl {
+		return false
+	}
+	buf := append([]byte{}, op.Buf...)
+	switch f.Kind {
+	case KindDevice:
+		_, e = dispatch(devOps, 0, op.Cmd, buf, nil)
+	case KindSession:
+		se := s.Sessions[f.Session]
+		_, e = dispatch(sessionOps, CmdSessionBase, op.Cmd, buf, func(g byte) bool {
+			return g == 'o' && !se.Retrieved || g == 'i' && se.Retrieved || g != 'o' && g != 'i'
+		})
+	default:
+		return true // ENOTTY: no unlocked_ioctl
+	}
+	return e != 0
+}
+
 // sessionIoctl ports luo_session.c:luo_session_ioctl() and its ops.
 func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (syscall.Errno, int64) {
 	gate := func(g byte) bool {

@@ -514,3 +514,34 @@ func TestApplyEqualsStep(t *testing.T) {
 	}
 	require.Empty(t, applied.Apply(Op{Kind: OpRead, Task: 2, FD: 2, N: 16}).Data, "at EOF")
 }
+
+// TestFailsUnlocked: the failures before the serialize rwsem (fd lookup,
+// a file without LUO's ioctls, the dispatcher's checks, the session-type
+// check among them) and not the ops' own.
+func TestFailsUnlocked(t *testing.T) {
+	w := newWorld(t)
+	dev := w.open(DevLiveUpdate)
+	null := w.open(DevNull)
+	s := w.create(dev, "s")
+	op := func(fd int, cmd uint32, buf []byte) Op { return Op{Kind: OpIoctl, Task: 1, FD: fd, Cmd: cmd, Buf: buf} }
+	for _, tc := range []struct {
+		name string
+		op   Op
+		want bool
+	}{
+		{"bad fd", op(42, IoctlSessionFinish, FinishArgBuf(0)), true},
+		{"not luo", op(null, IoctlSessionFinish, FinishArgBuf(0)), true},
+		{"finish on outgoing", op(s, IoctlSessionFinish, FinishArgBuf(0)), true},
+		{"dev nr", op(dev, IoctlSessionFinish, FinishArgBuf(0)), true},
+		{"get-name", op(s, IoctlSessionGetName, GetNameArgBuf(0)), false},
+		{"get-name reserved", op(s, IoctlSessionGetName, GetNameArgBuf(1)), false},
+		{"preserve bad fd", op(s, IoctlSessionPreserveFD, FDArgBuf(42, 1)), false},
+		{"create", op(dev, IoctlCreateSession, SessionArgBuf("s")), false},
+		{"dup bad fd", Op{Kind: OpDup, Task: 1, FD: -1}, true},
+		{"close bad fd", Op{Kind: OpClose, Task: 1, FD: 42}, true},
+		{"close", Op{Kind: OpClose, Task: 1, FD: s}, false},
+		{"dup", Op{Kind: OpDup, Task: 1, FD: null}, false},
+	} {
+		require.Equal(t, tc.want, FailsUnlocked(&w.s, tc.op), tc.name)
+	}
+}

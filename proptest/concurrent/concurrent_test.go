@@ -3,6 +3,7 @@ package concurrent_test
 import (
 	"flag"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -165,5 +166,33 @@ func TestChurnExhaustive(t *testing.T) {
 		runs, err := concurrent.Exhaust(concurrent.Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
 		require.NoError(t, err, "%v", prog)
 		require.Greater(t, runs, 10)
+	}
+}
+
+// TestRebootUnlockedFailureExhaustive checks every schedule with at most
+// two preemptions of a reboot racing an FLB's unregistration and then a
+// call that fails before any LUO lock (a FINISH on an outgoing session,
+// a dup of an empty slot): the unregistration may run in the old kernel
+// after the serialization (the FLB crosses), and the failing call after
+// it, while the reboot holds the serialize rwsem; the check once had no
+// linearization for that (the call could run neither in the old kernel
+// nor before the reboot, after the unregistration).
+func TestRebootUnlockedFailureExhaustive(t *testing.T) {
+	r := concurrent.SlotResult
+	pre := []concurrent.Instr{{Kind: concurrent.KCreate, Name: "a", Dst: r + 2, Pre: true}, {Kind: concurrent.KPreserve, Src: r + 2, File: 2, Token: 1, Pre: true}}
+	for _, prog := range []concurrent.Program{
+		{
+			append(slices.Clone(pre), concurrent.Instr{Kind: concurrent.KReboot}),
+			{{Kind: concurrent.KUnregFLB, FLB: 0}, {Kind: concurrent.KFinish, Src: r + 2}},
+		},
+		{
+			append(slices.Clone(pre), concurrent.Instr{Kind: concurrent.KUnregFLB, FLB: 0}, concurrent.Instr{Kind: concurrent.KDup, Src: r + 4, Dst: r}),
+			{{Kind: concurrent.KReboot}},
+		},
+	} {
+		runs, err := concurrent.Exhaust(concurrent.Config{Rounds: 1, OutDir: t.TempDir()}, prog, 2, 3000)
+		require.NoError(t, err, "%v", prog)
+		require.Greater(t, runs, 10)
+		t.Logf("%d schedules", runs)
 	}
 }

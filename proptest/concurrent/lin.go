@@ -129,11 +129,15 @@ type linState struct {
 	// the reboot started may have run in it after the serialization,
 	// which it cannot change, and before the jump (liveupdate_reboot()
 	// serializes, then the other CPUs run on until they are stopped; a
-	// session call waits on the serialize rwsem, an FLB's registration
-	// does not). Such a call is linearized there, and its answer is the
-	// old kernel's.
+	// session call waits on the serialize rwsem, unless it fails before
+	// taking it (oldInst); an FLB's registration does not). Such a call
+	// is linearized there, and its answer is the old kernel's.
 	old    *model.State
 	oldMod modPhase
+	// oldInst is the fd instances at the reboot's linearization: a call
+	// that fails before the serialize rwsem (model.FailsUnlocked) may
+	// answer in the old kernel too, on its fds (failedUnlockedInOld).
+	oldInst map[int]instFD
 	// procs maps the forked processes (linInput.Proc) to their model
 	// tasks (fork.go); nil in a round that has not forked.
 	procs map[int]model.TaskID
@@ -205,6 +209,12 @@ func (st *linState) key() string {
 		b = append(b, "|old"...)
 		b = strconv.AppendInt(b, int64(st.oldMod), 10)
 		b = append(b, st.old.Canon()...)
+		for _, k := range slices.Sorted(maps.Keys(st.oldInst)) {
+			b = append(b, "|o"...)
+			b = strconv.AppendInt(b, int64(k), 10)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, int64(st.oldInst[k].model), 10)
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.inst)) {
 		v := st.inst[k]
@@ -459,13 +469,38 @@ func linStepKernel(st *linState, in linInput, out linOutput) (bool, *linState) {
 		// the state's maps, which no step writes).
 		s := st.s
 		s.Warns += n.s.Warns - st.old.Warns
-		return true, &linState{s: s, inst: st.inst, pins: n.pins, mod: st.mod, old: &n.s, oldMod: n.mod}
+		return true, &linState{s: s, inst: st.inst, pins: n.pins, mod: st.mod, old: &n.s, oldMod: n.mod, oldInst: st.oldInst}
 	}
 	ok, next := linStepLive(st, in, out)
 	if ok && next != st {
-		next.old, next.oldMod = st.old, st.oldMod
+		next.old, next.oldMod, next.oldInst = st.old, st.oldMod, st.oldInst
+	}
+	if !ok && failedUnlockedInOld(st, in, out) {
+		return true, st
 	}
 	return ok, next
+}
+
+// failedUnlockedInOld reports whether in, a call of a task, is answered
+// by the old kernel after the serialization: it fails there before any
+// LUO lock (model.FailsUnlocked: a bad fd, a FINISH on an outgoing
+// session), so the serialize rwsem the reboot holds from the
+// serialization to the jump does not stop it, and it changes nothing.
+// Real time may put it there: after a kernel-wide call that ran in the
+// old kernel (linState.old).
+func failedUnlockedInOld(st *linState, in linInput, out linOutput) bool {
+	if out.Pending || out.Res.Errno == 0 || kernelWide(in) || in.Fork != nil || in.Pin || in.Unpin || in.UnpinFinish || in.FLBHold || in.FLBPut {
+		return false
+	}
+	op := in.Op
+	if in.FDInst >= 0 {
+		op.FD = modelFD(&linState{inst: st.oldInst}, in.Proc, in.FDInst, in.FDNum)
+	}
+	if !model.FailsUnlocked(st.old, op) {
+		return false
+	}
+	res, _ := model.Step(*st.old, op)
+	return sameIgnoringFDs(op, res, out.Res)
 }
 
 // linStepLive is linStep in the running kernel.
@@ -692,7 +727,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 	}
 	ns := newLinState(next, inst, pins, mod)
 	if op.Kind == model.OpKexec && res.Errno == 0 {
-		ns.old, ns.oldMod = &st.s, st.mod
+		ns.old, ns.oldMod, ns.oldInst = &st.s, st.mod, st.inst
 	}
 	return true, ns
 }
