@@ -184,6 +184,31 @@ func FailsUnlocked(s *State, op Op) bool {
 	return e != 0
 }
 
+// FDTableOnly reports whether op, run in s, takes no LUO lock and
+// changes only the calling task's fd table (and its files' reference
+// counts): a dup or fcntl of a held fd, or a close that does not release
+// the file into LUO (another reference stays, or the file is /dev/null
+// or a memfd, whose release never reaches LUO; a preserved or retrieved
+// file holds LUO's own reference). Like FailsUnlocked's calls, it runs at
+// once even while a reboot that serialized holds the serialize rwsem.
+func FDTableOnly(s *State, op Op) bool {
+	t := s.Tasks[op.Task]
+	if t == nil || !t.Alive {
+		return false
+	}
+	_, f, e := s.fget(t, op.FD)
+	if e != 0 {
+		return false
+	}
+	switch op.Kind {
+	case OpDup, OpFcntl:
+		return true
+	case OpClose:
+		return f.Refs > 1 || f.Kind == KindNull || f.Kind == KindMemfd
+	}
+	return false
+}
+
 // sessionIoctl ports luo_session.c:luo_session_ioctl() and its ops.
 func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (syscall.Errno, int64) {
 	gate := func(g byte) bool {

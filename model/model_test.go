@@ -545,3 +545,32 @@ func TestFailsUnlocked(t *testing.T) {
 		require.Equal(t, tc.want, FailsUnlocked(&w.s, tc.op), tc.name)
 	}
 }
+
+// TestFDTableOnly: dup and fcntl of a held fd, a close that leaves a
+// reference or releases a file outside LUO; not a close that releases a
+// session, the device or a test file, nor any other call.
+func TestFDTableOnly(t *testing.T) {
+	w := newWorld(t)
+	dev := w.open(DevLiveUpdate)
+	null := w.open(DevNull)
+	s := w.create(dev, "s")
+	s2 := w.create(dev, "s2")
+	dupS2 := int(w.ok(Op{Kind: OpDup, Task: 1, FD: s2}))
+	for _, tc := range []struct {
+		name string
+		op   Op
+		want bool
+	}{
+		{"dup session", Op{Kind: OpDup, Task: 1, FD: s}, true},
+		{"dup bad fd", Op{Kind: OpDup, Task: 1, FD: 42}, false},
+		{"fcntl", Op{Kind: OpFcntl, Task: 1, FD: dev, Cmd: FDupfd, Arg: 10}, true},
+		{"close null", Op{Kind: OpClose, Task: 1, FD: null}, true},
+		{"close shared session", Op{Kind: OpClose, Task: 1, FD: dupS2}, true},
+		{"close last session ref", Op{Kind: OpClose, Task: 1, FD: s}, false},
+		{"close device", Op{Kind: OpClose, Task: 1, FD: dev}, false},
+		{"close bad fd", Op{Kind: OpClose, Task: 1, FD: 42}, false},
+		{"ioctl", Op{Kind: OpIoctl, Task: 1, FD: s, Cmd: IoctlSessionGetName, Buf: GetNameArgBuf(0)}, false},
+	} {
+		require.Equal(t, tc.want, FDTableOnly(&w.s, tc.op), tc.name)
+	}
+}

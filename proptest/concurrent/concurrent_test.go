@@ -196,3 +196,31 @@ func TestRebootUnlockedFailureExhaustive(t *testing.T) {
 		t.Logf("%d schedules", runs)
 	}
 }
+
+// TestRebootUnlockedFDTableExhaustive checks every schedule with at most
+// two preemptions of a reboot racing an FLB's unregistration among a dup
+// of the device and its close (luo concurrent -seed 8692368452486931517):
+// the unregistration may run in the old kernel after the serialization
+// (the FLB crosses), and the close after it, which takes no LUO lock and
+// drops a reference that is not the device's last; the check once had no
+// linearization for a successful call there. In the second program the
+// dup, too, may run in the old kernel, and the close acts on its fd.
+func TestRebootUnlockedFDTableExhaustive(t *testing.T) {
+	r := concurrent.SlotResult
+	pre := []concurrent.Instr{{Kind: concurrent.KCreate, Name: "a", Dst: r + 2, Pre: true}, {Kind: concurrent.KPreserve, Src: r + 2, File: 2, Token: 1, Pre: true}}
+	for _, prog := range []concurrent.Program{
+		{
+			append(slices.Clone(pre), concurrent.Instr{Kind: concurrent.KDup, Src: 0, Dst: r}, concurrent.Instr{Kind: concurrent.KUnregFLB, FLB: 0}, concurrent.Instr{Kind: concurrent.KClose, Src: r}),
+			{{Kind: concurrent.KReboot}},
+		},
+		{
+			append(slices.Clone(pre), concurrent.Instr{Kind: concurrent.KUnregFLB, FLB: 0}, concurrent.Instr{Kind: concurrent.KDup, Src: 0, Dst: r}, concurrent.Instr{Kind: concurrent.KClose, Src: r}),
+			{{Kind: concurrent.KReboot}},
+		},
+	} {
+		runs, err := concurrent.Exhaust(concurrent.Config{Rounds: 1, OutDir: t.TempDir()}, prog, 2, 3000)
+		require.NoError(t, err, "%v", prog)
+		require.Greater(t, runs, 10)
+		t.Logf("%d schedules", runs)
+	}
+}

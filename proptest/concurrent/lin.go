@@ -134,9 +134,11 @@ type linState struct {
 	// is linearized there, and its answer is the old kernel's.
 	old    *model.State
 	oldMod modPhase
-	// oldInst is the fd instances at the reboot's linearization: a call
-	// that fails before the serialize rwsem (model.FailsUnlocked) may
-	// answer in the old kernel too, on its fds (failedUnlockedInOld).
+	// oldInst is the old kernel's fd instances: those at the reboot's
+	// linearization, then as the calls that run there without any LUO
+	// lock change them; such a call (one that fails before the serialize
+	// rwsem, model.FailsUnlocked, or changes only its fd table,
+	// model.FDTableOnly) may answer in the old kernel too (unlockedInOld).
 	oldInst map[int]instFD
 	// procs maps the forked processes (linInput.Proc) to their model
 	// tasks (fork.go); nil in a round that has not forked.
@@ -214,6 +216,8 @@ func (st *linState) key() string {
 			b = strconv.AppendInt(b, int64(k), 10)
 			b = append(b, ':')
 			b = strconv.AppendInt(b, int64(st.oldInst[k].model), 10)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, int64(st.oldInst[k].port), 10)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.inst)) {
@@ -475,32 +479,75 @@ func linStepKernel(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if ok && next != st {
 		next.old, next.oldMod, next.oldInst = st.old, st.oldMod, st.oldInst
 	}
-	if !ok && failedUnlockedInOld(st, in, out) {
-		return true, st
+	if !ok {
+		return unlockedInOld(st, in, out)
 	}
 	return ok, next
 }
 
-// failedUnlockedInOld reports whether in, a call of a task, is answered
-// by the old kernel after the serialization: it fails there before any
-// LUO lock (model.FailsUnlocked: a bad fd, a FINISH on an outgoing
-// session), so the serialize rwsem the reboot holds from the
-// serialization to the jump does not stop it, and it changes nothing.
-// Real time may put it there: after a kernel-wide call that ran in the
-// old kernel (linState.old).
-func failedUnlockedInOld(st *linState, in linInput, out linOutput) bool {
-	if out.Pending || out.Res.Errno == 0 || kernelWide(in) || in.Fork != nil || in.Pin || in.Unpin || in.UnpinFinish || in.FLBHold || in.FLBPut {
-		return false
+// unlockedInOld steps in, a call of a task, in the old kernel after the
+// serialization: it fails there before any LUO lock (model.FailsUnlocked:
+// a bad fd, a FINISH on an outgoing session), and changes nothing, or it
+// takes no LUO lock and changes only the task's fd table
+// (model.FDTableOnly: a dup, an fcntl, a close that does not release into
+// LUO), which only the calls that follow it in the old kernel see
+// (linState.oldInst); so the serialize rwsem the reboot holds from the
+// serialization to the jump does not stop it. Real time may put it there:
+// after a kernel-wide call that ran in the old kernel (linState.old). A
+// pinning close's release halves are then no-ops in the new kernel.
+func unlockedInOld(st *linState, in linInput, out linOutput) (bool, *linState) {
+	if out.Pending || kernelWide(in) || in.Fork != nil || in.Unpin || in.UnpinFinish || in.FLBHold || in.FLBPut {
+		return false, st
+	}
+	if in.Pin && in.Op.Kind != model.OpClose {
+		return false, st
 	}
 	op := in.Op
 	if in.FDInst >= 0 {
 		op.FD = modelFD(&linState{inst: st.oldInst}, in.Proc, in.FDInst, in.FDNum)
 	}
-	if !model.FailsUnlocked(st.old, op) {
-		return false
+	failed := out.Res.Errno != 0
+	if failed && !model.FailsUnlocked(st.old, op) || !failed && !model.FDTableOnly(st.old, op) {
+		return false, st
 	}
-	res, _ := model.Step(*st.old, op)
-	return sameIgnoringFDs(op, res, out.Res)
+	res, next := model.Step(*st.old, op)
+	if !sameIgnoringFDs(op, res, out.Res) {
+		return false, st
+	}
+	pins := st.pins
+	if in.Pin {
+		pins = maps.Clone(pins)
+		if pins == nil {
+			pins = map[int]pinFD{}
+		}
+		pins[in.NewInst] = pinFD{fd: -1, inst: in.FDInst, task: op.Task, ret: in.PinRet}
+	} else if failed {
+		return true, st
+	}
+	inst := st.oldInst
+	if !failed && op.Kind == model.OpClose {
+		inst = map[int]instFD{}
+		for k, v := range st.oldInst {
+			if v.model != op.FD || v.proc != in.Proc {
+				inst[k] = v
+			}
+		}
+	}
+	if mfd, ok := fdResult(op, res); ok {
+		port, _ := fdResult(op, out.Res)
+		if op.Kind == model.OpFcntl && port < op.Arg {
+			return false, st // F_DUPFD's fd is the lowest free one >= arg
+		}
+		inst = maps.Clone(inst)
+		if inst == nil {
+			inst = map[int]instFD{}
+		}
+		inst[in.NewInst] = instFD{model: mfd, port: port, ret: out.Ret, proc: in.Proc}
+	}
+	if failed {
+		next = *st.old
+	}
+	return true, &linState{s: st.s, inst: st.inst, pins: pins, mod: st.mod, old: &next, oldMod: st.oldMod, oldInst: inst, procs: st.procs}
 }
 
 // linStepLive is linStep in the running kernel.
