@@ -51,7 +51,7 @@ func (s *State) Fingerprint() uint64 {
 	h = h.i(int64(len(s.Files))).i(int64(len(s.Inodes))).i(int64(len(s.Preserved) + len(s.PreservedTest))).i(int64(len(s.TestFiles)))
 	// The test module (canonTest).
 	m := &s.Test
-	h = h.bool(m.Loaded).i(int64(len(m.Links)))
+	h = h.bool(m.Loaded).i(int64(len(m.Links))).i(int64(m.LostPins))
 	for _, l := range m.Links {
 		h = h.i(int64(l))
 	}

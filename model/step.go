@@ -19,6 +19,13 @@ func (s *State) Apply(op Op) Result { return s.apply(op) }
 // apply mutates s (a private clone) by op. The handler and FLB callbacks
 // it makes are left in s.Calls.
 func (s *State) apply(op Op) Result {
+	r := s.applyOp(op)
+	s.settleTestModulePins()
+	return r
+}
+
+// applyOp is apply without the test module's pin floor.
+func (s *State) applyOp(op Op) Result {
 	s.Calls = s.Calls[:0:0]
 	switch op.Kind {
 	case OpNewTask:

@@ -163,6 +163,13 @@ type TestModule struct {
 	// (indices into FLBs).
 	Links []int
 	FLBs  [NTestFLBs]FLBState
+	// LostPins counts module_put()s of the module beyond the pins LUO
+	// took: an FLB finished a second time. Upstream's last
+	// liveupdate_flb_put_incoming() of an FLB whose retrieve failed
+	// retrieves it, which reloads the incoming count from the handed-over
+	// entry, so a further put (a file preserved while the FLB was
+	// unlinked) finishes it again and drops its owner's pin again.
+	LostPins int
 }
 
 func (m TestModule) clone() TestModule {
@@ -242,7 +249,8 @@ func (s *State) testRegistered() bool { return s.Test.Loaded && s.Enabled }
 // ModuleRefs is the test module's reference count as LUO holds it: one
 // per preserved or deserialized test file (handler owner), one per FLB
 // with outgoing files and one per retrieved, not yet finished incoming FLB
-// (FLB owner). The device /dev/liveupdate_test is built in (vfio's device
+// (FLB owner), less the lost pins; -1 is refcnt 0 (MODULE_REF_BASE put),
+// its floor. The device /dev/liveupdate_test is built in (vfio's device
 // files beside vfio_pci's handler): its open files pin nothing.
 func (s *State) ModuleRefs() int {
 	if !s.Test.Loaded {
@@ -257,7 +265,21 @@ func (s *State) ModuleRefs() int {
 			n++
 		}
 	}
-	return n
+	return n - s.Test.LostPins
+}
+
+// testModuleGet says whether try_module_get() of the test module
+// succeeds: not once lost pins left refcnt at 0.
+func (s *State) testModuleGet() bool { return s.ModuleRefs() > -1 }
+
+// settleTestModulePins applies module_put()'s floor after an operation:
+// a put of refcnt 0 is a WARN (atomic_dec_if_positive()) and changes
+// nothing, so refcnt never goes below 0 (ModuleRefs -1).
+func (s *State) settleTestModulePins() {
+	if r := s.ModuleRefs(); s.Test.Loaded && r < -1 {
+		s.Warns += -1 - r
+		s.Test.LostPins -= -1 - r
+	}
 }
 
 // loadModule ports init_module(2) of the test module and its init: the
@@ -295,7 +317,12 @@ func (s *State) deleteModule(name string) Result {
 	if name != TestModuleName || !s.Test.Loaded {
 		return errResult(syscall.ENOENT)
 	}
-	if s.ModuleRefs() > 0 {
+	// try_release_module_ref(): refcnt 0 (lost pins) is its BUG_ON,
+	// which the port files as a WARN before refusing.
+	if r := s.ModuleRefs(); r != 0 {
+		if r < 0 {
+			s.Warns++
+		}
 		return errResult(syscall.EAGAIN)
 	}
 	s.Test = TestModule{}
@@ -485,7 +512,8 @@ func (s *State) handlerCanPreserve(f *File, obj ObjRef) string {
 	}
 	ok := f.Kind == KindTest && s.TestCtl.fire(CbCanPreserve, false, f.Test, -1) == 0
 	s.recordHandler(TestCompatible, CbCanPreserve, obj, boolErr(ok))
-	if ok {
+	// A failed try_module_get() (lost pins) leaves no handler.
+	if ok && s.testModuleGet() {
 		return TestCompatible
 	}
 	return ""
@@ -521,6 +549,9 @@ func (s *State) testCallback(id TestFileID, cb string) syscall.Errno {
 func (s *State) flbPreserveOne(i int) syscall.Errno {
 	st := &s.Test.FLBs[i]
 	if st.OutCount == 0 {
+		if !s.testModuleGet() {
+			return syscall.ENODEV
+		}
 		if s.failAt(FaultFLBPreserve) {
 			return syscall.ENOMEM // the FLB is not called
 		}
@@ -602,6 +633,9 @@ func (s *State) flbRetrieveOne(i int) syscall.Errno {
 		return syscall.ENOENT
 	}
 	st.InCount = ser.Count
+	if !s.testModuleGet() {
+		return syscall.ENODEV
+	}
 	if s.failAt(FaultFLBRetrieve) {
 		return syscall.ENOMEM // the FLB is not called; retried later
 	}
@@ -694,6 +728,9 @@ func (s *State) flbPutIncoming(i int) {
 		}
 	}
 	s.recordFLB(TestFLBCompatible(i), FlbFinish, 0)
+	if st.Finished {
+		s.Test.LostPins++ // its pin was dropped by the first finish
+	}
 	st.HasIn, st.InObj = false, nil
 	st.Finished = true
 }

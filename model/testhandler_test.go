@@ -313,3 +313,43 @@ func TestCanonSeesFLBDirections(t *testing.T) {
 	c.TestCtl.FLBConsumed[0] = true
 	require.False(t, Equal(a, c))
 }
+
+// TestFLBSecondFinishLosesAPin: an FLB whose retrieve failed at the
+// module's init is retrieved by its last put, which reloads its incoming
+// count; a file preserved while it was unlinked puts it once more and
+// finishes it again (upstream's liveupdate_flb_put_incoming()), dropping
+// its owner's pin a second time: the module's refcnt falls to 0, so
+// delete_module() meets try_release_module_ref()'s BUG_ON (a WARN) and
+// EAGAIN, and no new pin can be taken.
+func TestFLBSecondFinishLosesAPin(t *testing.T) {
+	w := newWorld(t)
+	w.loadTest()
+	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdUnregisterFLB, FLB: 0})
+	dev := w.open(DevLiveUpdate)
+	s := w.create(dev, "a")
+	fd1, _ := w.testFile("")
+	require.Zero(t, w.preserve(s, fd1, 0).Errno) // counts on flb1 only
+	fd2, _ := w.testFile("")
+	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdRegisterFLB, FLB: 0})
+	require.Zero(t, w.preserve(s, fd2, 1).Errno) // counts on flb0 and flb1
+	w.ok(Op{Kind: OpKexec})
+	w.ok(Op{Kind: OpNewTask})
+	w.ok(Op{Kind: OpTestCtl, TestCmd: TestCmdFail, Name: "flb", FLB: 0, Callback: FlbRetrieve, Nth: 1, Errno: syscall.ENOMEM})
+	w.ok(Op{Kind: OpInitModule, Task: 2, Name: TestModuleName})
+	w.requireCalls(flb0+`.retrieve() = -ENOMEM`, flb1+`.retrieve() = 0`)
+	dev = int(w.ok(Op{Kind: OpOpen, Task: 2, Path: DevLiveUpdate, Flags: ORdwr}))
+	r := w.do(Op{Kind: OpIoctl, Task: 2, FD: dev, Cmd: IoctlRetrieveSession, Buf: SessionArgBuf("a")})
+	require.Zero(t, r.Errno)
+	w.ok(Op{Kind: OpIoctl, Task: 2, FD: int(int32(le32(r.Data[4:]))), Cmd: IoctlSessionFinish, Buf: FinishArgBuf(0)})
+	require.Equal(t, 2, strings.Count(w.calls(), flb0+`.finish() = 0`), "flb0 finishes twice")
+	require.Equal(t, -1, w.s.ModuleRefs(), "one pin lost: refcnt 0")
+	require.Zero(t, w.s.Warns)
+	w.fails(syscall.EAGAIN, Op{Kind: OpDeleteModule, Task: 2, Name: TestModuleName})
+	require.Equal(t, 1, w.s.Warns, "try_release_module_ref()'s BUG_ON")
+	// try_module_get() fails: the test handler takes no new file.
+	r = w.do(Op{Kind: OpIoctl, Task: 2, FD: dev, Cmd: IoctlCreateSession, Buf: SessionArgBuf("b")})
+	require.Zero(t, r.Errno)
+	fd3 := int32(w.ok(Op{Kind: OpOpen, Task: 2, Path: DevLiveUpdateTest, Flags: ORdwr}))
+	r = w.do(Op{Kind: OpIoctl, Task: 2, FD: int(int32(le32(r.Data[4:]))), Cmd: IoctlSessionPreserveFD, Buf: FDArgBuf(fd3, 0)})
+	require.Equal(t, syscall.ENOENT, r.Errno)
+}
