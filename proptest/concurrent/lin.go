@@ -938,6 +938,7 @@ func numberOps(hist []porcupine.Operation) {
 // the close is not atomic with it either.)
 func addPins(hist []porcupine.Operation) []porcupine.Operation {
 	n := len(hist)
+	client := maxClientID(hist)
 	for i := range n {
 		c := &hist[i]
 		in := c.Input.(linInput)
@@ -966,8 +967,9 @@ func addPins(hist []porcupine.Operation) []porcupine.Operation {
 			{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, UnpinFinish: true, PinID: in.NewInst, FDInst: -1, BufInst: -1},
 			{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, Unpin: true, PinID: in.NewInst, FDInst: -1, BufInst: -1},
 		} {
+			client++
 			hist = append(hist, porcupine.Operation{
-				ClientId: maxThreads + 1 + len(hist) - n, // a row of its own
+				ClientId: client,
 				Input:    half,
 				Call:     c.Call,
 				Output:   linOutput{},
@@ -1143,7 +1145,8 @@ func (a descentEvents) Less(i, j int) bool {
 }
 
 // maxClientID returns the highest ClientId of hist: the pseudo-operations
-// a split adds each get a row of their own above it.
+// each split (addPins, addChains, addFLBHolds) adds get rows of their own
+// above it, whatever ran before.
 func maxClientID(hist []porcupine.Operation) int {
 	client := 0
 	for _, o := range hist {
