@@ -47,8 +47,9 @@ type Config struct {
 	// copy of its history just before the linearizability check.
 	checkHist func(pm porcupine.Model, hist []porcupine.Operation)
 	// crossCheck, if not nil, runs porcupine's whole search on every
-	// round, also when its first descent (firstDescent) already
-	// linearized the history, fails the round unless both agree, and
+	// round, also when a descent (firstDescent, lateDescent) already
+	// linearized the history, fails the round unless both find it
+	// linearizable and the first descent ends in porcupine's state, and
 	// counts the rounds of each kind (tests).
 	crossCheck *descentCounts
 	// fault makes the harness act as a broken port would (fork.go), for
@@ -57,9 +58,10 @@ type Config struct {
 }
 
 // descentCounts counts the rounds whose history porcupine's first descent
-// linearized (descended) and those it left to the whole search.
+// linearized (descended), those the late descent did (late), and those
+// left to the whole search.
 type descentCounts struct {
-	descended, searched atomic.Int64
+	descended, late, searched atomic.Int64
 }
 
 func (c Config) withDefaults() Config {
@@ -792,26 +794,34 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		inst[i] = instFD{model: fd, port: fd}
 	}
 	numberOps(c.hist)
-	pm := porcupineModel(start, inst)
+	pm := porcupineModel(start, inst, c.hist)
 	if c.cfg.checkHist != nil {
 		c.cfg.checkHist(pm, slices.Clone(c.hist))
 	}
-	// Most histories linearize on porcupine's first descent: the search
-	// then costs only its steps.
-	desc, descended := firstDescent(pm.Init().(*linState), c.hist)
+	// Most histories linearize on porcupine's first descent, most others
+	// on the descent that takes releases late: the search then costs only
+	// their steps.
+	root := pm.Init().(*linState)
+	desc, descended := firstDescent(root, c.hist)
+	late := false
+	if !descended {
+		desc, late = lateDescent(root, c.hist)
+	}
 	if cc := c.cfg.crossCheck; cc == nil {
-		if descended {
+		if descended || late {
 			c.s = desc.s
 			return nil
 		}
 	} else if descended {
 		cc.descended.Add(1)
+	} else if late {
+		cc.late.Add(1)
 	} else {
 		cc.searched.Add(1)
 	}
 	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
-	if descended && verdict != porcupine.Ok {
-		return fail("internal: first descent", fmt.Sprintf("the first descent linearized the history, porcupine says %v", verdict))
+	if (descended || late) && verdict != porcupine.Ok {
+		return fail("internal: first descent", fmt.Sprintf("a descent (late %v) linearized the history, porcupine says %v", late, verdict))
 	}
 	switch verdict {
 	case porcupine.Illegal:
@@ -826,6 +836,12 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	next, ok := finalState(pm, c.hist, info)
 	if !ok {
 		return fail("internal: no complete linearization", "internal: no complete linearization of a linearizable history")
+	}
+	if late {
+		// Another linearization than porcupine's, as good an explanation:
+		// the next round starts from the descent's state, as it would
+		// without the cross-check.
+		next = desc.s
 	}
 	if descended && !model.Equal(next, desc.s) {
 		return fail("internal: first descent", "the first descent and porcupine end in different states:\n"+desc.s.Canon()+"\n"+next.Canon())

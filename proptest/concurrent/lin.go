@@ -144,22 +144,69 @@ type linState struct {
 	// tasks (fork.go); nil in a round that has not forked.
 	procs map[int]model.TaskID
 	// canon is the state's canonical form (see key), rendered on first
-	// use: porcupine hashes states by fingerprint and compares by key only
-	// those whose fingerprints meet, and the states of a replay
-	// (finalState) are never compared.
+	// use: states are told apart by fingerprint and compared by key only
+	// when their fingerprints meet (linStates.intern), and the states of
+	// a first descent are never compared.
 	canon string
-	// succ are the successful steps porcupine took from this state, by
-	// the history index of the operation (linInput.ID): finalState
-	// replays porcupine's linearization along them instead of stepping
-	// the model again. Written by porcupine's goroutine only.
+	// fp is the fingerprint, once interned is set.
+	fp uint64
+	// interned marks the one state of its key in a search (linStates):
+	// porcupine compares interned states by identity.
+	interned bool
+	// succ are the steps taken from this state, by the history index of
+	// the operation (linInput.ID), failed ones with next nil: a step is a
+	// function of the state's key and the operation, so the search takes
+	// each at most once per interned state, and finalState replays
+	// porcupine's linearization along them. Written by one goroutine at
+	// a time (the first descent's, then porcupine's).
 	succ []linSucc
 }
 
 // linSucc is a step taken: the operation's history index and the state it
-// led to.
+// led to (nil: the step failed).
 type linSucc struct {
 	id   int
 	next *linState
+}
+
+// linStates interns the states of one round's search: one state per key,
+// so that porcupine's cache compares states by identity and a state the
+// search reaches again along another path has its steps memoized
+// (linState.succ), instead of stepping the model and rendering a key per
+// visit. A search that revisits states (ops whose steps commute, an exec's
+// release chain beside other calls) makes most visits repeats.
+type linStates map[uint64][]*linState
+
+// intern returns the state of st's key, st itself if it is the first.
+// Keys are rendered only for states whose fingerprints meet.
+func (t linStates) intern(st *linState) *linState {
+	if st.interned {
+		return st
+	}
+	fp := st.fingerprint()
+	for _, o := range t[fp] {
+		if o.key() == st.key() {
+			return o
+		}
+	}
+	st.fp, st.interned = fp, true
+	t[fp] = append(t[fp], st)
+	return st
+}
+
+// step is linStep memoized in st.succ: op is hist's operation id.
+func (st *linState) step(hist []porcupine.Operation, id int) (bool, *linState) {
+	for _, s := range st.succ {
+		if s.id == id {
+			return s.next != nil, s.next
+		}
+	}
+	ok, next := linStep(st, hist[id].Input.(linInput), hist[id].Output.(linOutput))
+	if !ok {
+		next = nil
+	}
+	st.succ = append(st.succ, linSucc{id: id, next: next})
+	return ok, next
 }
 
 // pinFD is a pin: the hidden model fd (-1: none), the instance the close
@@ -828,27 +875,38 @@ func sameIgnoringFDs(op model.Op, a, b model.Result) bool {
 	return blank(a).Equal(blank(b))
 }
 
-// porcupineModel is the model for one round starting at init, for a
-// history numbered by numberOps. Init always returns the same state, the
-// root of the steps it memoizes (linState.succ).
-func porcupineModel(init model.State, inst map[int]instFD) porcupine.Model {
-	root := newLinState(init, inst, nil, modStable)
+// porcupineModel is the model for one round starting at init, for hist
+// alone (numbered by numberOps): it memoizes steps by history index
+// (linState.succ), so another history, even one derived from hist, needs
+// a model of its own. Init always returns the same state, the root of the
+// memoized steps; every state it returns is interned (linStates).
+func porcupineModel(init model.State, inst map[int]instFD, hist []porcupine.Operation) porcupine.Model {
+	states := linStates{}
+	root := states.intern(newLinState(init, inst, nil, modStable))
 	return porcupine.Model{
 		Init: func() any { return root },
-		Step: func(state, input, output any) (bool, any) {
-			st, in := state.(*linState), input.(linInput)
-			ok, next := linStep(st, in, output.(linOutput))
-			if ok {
-				st.succ = append(st.succ, linSucc{id: in.ID, next: next})
+		Step: func(state, input, _ any) (bool, any) {
+			st, id := state.(*linState), input.(linInput).ID
+			ok, next := st.step(hist, id)
+			if !ok {
+				return false, st
 			}
-			return ok, next
+			if !next.interned {
+				// A first descent's step: intern its state now.
+				next = states.intern(next)
+				for i := range st.succ {
+					if st.succ[i].id == id {
+						st.succ[i].next = next
+					}
+				}
+			}
+			return true, next
 		},
-		Equal: func(a, b any) bool { return a.(*linState).key() == b.(*linState).key() },
+		Equal: func(a, b any) bool { return a == b },
 		// Any hash consistent with Equal: porcupine only prunes states it
 		// has seen, so the verdict and the linearization do not depend
-		// on the hash, only how often two states are compared (and
-		// their keys rendered).
-		Hash:              func(state any) uint64 { return state.(*linState).fingerprint() },
+		// on the hash.
+		Hash:              func(state any) uint64 { return state.(*linState).fp },
 		DescribeOperation: describeOp,
 		DescribeState: func(state any) string {
 			return modelBefore(&state.(*linState).s) + modelRegistry(&state.(*linState).s)
@@ -896,28 +954,13 @@ func finalState(pm porcupine.Model, hist []porcupine.Operation, info porcupine.L
 	}
 	st := init
 	for _, i := range best {
-		if next := st.stepped(i); next != nil {
-			st = next
-			continue
-		}
-		ok, next := linStep(st, hist[i].Input.(linInput), hist[i].Output.(linOutput))
+		ok, next := st.step(hist, i)
 		if !ok {
 			return init.s, false
 		}
 		st = next
 	}
 	return st.s, true
-}
-
-// stepped returns the state porcupine reached from st by the operation
-// with history index id, or nil if it did not step it.
-func (st *linState) stepped(id int) *linState {
-	for _, s := range st.succ {
-		if s.id == id {
-			return s.next
-		}
-	}
-	return nil
 }
 
 // numberOps sets every operation's linInput.ID to its index in hist.
@@ -1092,8 +1135,36 @@ func addFLBFinishing(hist []porcupine.Operation) []porcupine.Operation {
 // linearized operations only grows, so porcupine's cache of visited
 // states never prunes it: when the descent completes, porcupine finds the
 // same linearization and the same final state, at the cost of the steps
-// alone. Otherwise (ok false) the caller runs porcupine.
+// alone. Otherwise (ok false) the caller tries lateDescent, then runs
+// porcupine, which retakes the descent's steps from memo (linState.succ).
 func firstDescent(init *linState, hist []porcupine.Operation) (*linState, bool) {
+	return descend(init, hist, false)
+}
+
+// lateDescent is firstDescent taking a deferrable pseudo-operation only
+// when no other call can be linearized before the next return: a release
+// after its close, an FLB reference's put, an exec's release chain, a
+// module phase. Their windows open at the call they complete, and taken
+// there at once (as porcupine's order does) they hide from the calls that
+// overlap them what those calls saw: a session still retrieved, a module
+// still busy. Such histories are most of those firstDescent leaves.
+// Every step is the model's, in an order real time allows, so a descent
+// that completes is a linearization; not necessarily porcupine's, whose
+// final state the model may tell apart (the next round starts from this
+// one's, an explanation as good).
+func lateDescent(init *linState, hist []porcupine.Operation) (*linState, bool) {
+	return descend(init, hist, true)
+}
+
+// deferrable reports whether lateDescent takes in last.
+func deferrable(in linInput) bool {
+	return in.Unpin || in.UnpinFinish || in.FLBPut || in.Fork != nil && in.Fork.Rel || in.Phase != ""
+}
+
+// descend is firstDescent, and lateDescent if late. Its steps are
+// memoized (linState.succ) only when it fails, for the search that
+// follows; most histories descend, and the memo would be garbage.
+func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, bool) {
 	evs := make(descentEvents, 0, 2*len(hist))
 	for i, op := range hist {
 		evs = append(evs, descentEvent{id: i, time: op.Call}, descentEvent{id: i, time: op.Return, ret: true})
@@ -1103,22 +1174,45 @@ func firstDescent(init *linState, hist []porcupine.Operation) (*linState, bool) 
 	sort.Sort(evs)
 	done := make([]bool, len(hist))
 	st := init
-	for left := len(hist); left > 0; left-- {
-		stepped := false
+	path := make([]linSucc, 0, len(hist))
+	// try linearizes the first call, in event order, whose step succeeds
+	// (deferrable ones skipped if skipDeferred), before the first return.
+	try := func(skipDeferred bool) bool {
 		for _, e := range evs {
 			if done[e.id] {
 				continue
 			}
 			if e.ret {
-				return nil, false
+				return false
 			}
-			ok, next := linStep(st, hist[e.id].Input.(linInput), hist[e.id].Output.(linOutput))
+			in := hist[e.id].Input.(linInput)
+			if skipDeferred && deferrable(in) {
+				continue
+			}
+			var ok bool
+			var next *linState
+			if late {
+				ok, next = st.step(hist, e.id) // firstDescent's steps, from memo
+			} else {
+				ok, next = linStep(st, in, hist[e.id].Output.(linOutput))
+			}
 			if ok {
-				st, done[e.id], stepped = next, true, true
-				break
+				path = append(path, linSucc{id: e.id, next: next})
+				st, done[e.id] = next, true
+				return true
 			}
 		}
-		if !stepped {
+		return false
+	}
+	for left := len(hist); left > 0; left-- {
+		if !try(late) && (!late || !try(false)) {
+			if !late {
+				from := init
+				for _, s := range path {
+					from.succ = append(from.succ, s)
+					from = s.next
+				}
+			}
 			return nil, false
 		}
 	}
