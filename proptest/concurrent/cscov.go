@@ -193,6 +193,39 @@ var expectedPairs = sync.OnceValue(func() []csKey {
 	return out
 })
 
+// lockMeets is a table for the scheduler's steering, which asks at every
+// scheduling point: by LUO lock (lockIndex), the instruction of the
+// thread that holds it (a) and another's (b), whether b takes the lock
+// and the two may meet in it.
+var lockMeets = sync.OnceValue(func() [][numKinds][numKinds]bool {
+	t := make([][numKinds][numKinds]bool, len(luoLocks))
+	for i, class := range luoLocks {
+		for a := range numKinds {
+			for b := range numKinds {
+				t[i][a][b] = slices.Contains(takes[b], class) && !unreachable(class, a, b)
+			}
+		}
+	}
+	return t
+})
+
+// dropsLastRef says, by instruction, whether it takes moduleLastPut.
+var dropsLastRef = sync.OnceValue(func() (t [numKinds]bool) {
+	for k := range numKinds {
+		t[k] = slices.Contains(takes[k], moduleLastPut)
+	}
+	return t
+})
+
+// lockIndex maps each LUO lock class to its index in luoLocks.
+var lockIndex = sync.OnceValue(func() map[string]int {
+	m := make(map[string]int, len(luoLocks))
+	for i, class := range luoLocks {
+		m[class] = i
+	}
+	return m
+})
+
 // CSGoals is the number of critical-section pairs the table aims at.
 func CSGoals() int { return len(expectedPairs()) }
 
@@ -445,15 +478,17 @@ func (c *checker) steerTarget(d *sched.Decision) (int, string) {
 	}
 	fallback, fallbackClass := 0, ""
 	for _, class := range classes {
-		if !isLUOLock(class) {
+		li, ok := lockIndex()[class]
+		if !ok {
 			continue
 		}
+		meets := &lockMeets()[li][a]
 		for i, o := range d.Candidates[1:] {
 			if o >= maxThreads {
 				continue
 			}
 			b := c.cur[o].Load()
-			if b < 0 || !slices.Contains(takes[Kind(b)], class) || unreachable(class, Kind(a), Kind(b)) {
+			if b < 0 || !meets[b] {
 				continue
 			}
 			if !c.steer.reached(pairKey(class, Kind(a), Kind(b))) {
@@ -562,7 +597,7 @@ func (s *steeredChooser) lastPut(d *sched.Decision) (int, bool) {
 		}
 	}
 	a := c.cur[d.Current].Load()
-	if a < 0 || !slices.Contains(takes[Kind(a)], moduleLastPut) || Kind(a) == KUnloadMod {
+	if a < 0 || !dropsLastRef()[a] || Kind(a) == KUnloadMod {
 		return 0, false
 	}
 	k := pairKey(moduleLastPut, Kind(a), KUnloadMod)
