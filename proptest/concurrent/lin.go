@@ -148,6 +148,12 @@ type linState struct {
 	// when their fingerprints meet (linStates.intern), and the states of
 	// a first descent are never compared.
 	canon string
+	// own marks a state of the first descent whose model state no other
+	// state shares (fresh, from a step of linStepFD) and that nothing
+	// looks at again once a step from it is tried: that step may apply
+	// the call to s in place (linStepFD), leaving the state consumed.
+	// A clone per step is most of a step's cost. Set by descend only.
+	own, fresh, consumed bool
 	// fp is the fingerprint, once interned is set.
 	fp uint64
 	// interned marks the one state of its key in a search (linStates):
@@ -192,6 +198,18 @@ func (t linStates) intern(st *linState) *linState {
 	st.fp, st.interned = fp, true
 	t[fp] = append(t[fp], st)
 	return st
+}
+
+// stepModel is model.Step from st's model state, applied in place if st
+// is the first descent's own (linState.own) and not after a reboot (the
+// old kernel's calls share it), which consumes st.
+func (st *linState) stepModel(op model.Op) (model.Result, model.State) {
+	if !st.own || st.old != nil {
+		return model.Step(st.s, op)
+	}
+	st.consumed = true
+	next := st.s
+	return next.Apply(op), next
 }
 
 // step is linStep memoized in st.succ: op is hist's operation id.
@@ -637,14 +655,16 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 			// half's Op.Task: a forked child's close is made in the
 			// round's process's name (its Proc resolves it), and the same
 			// number there may hold another session.
-			_, next = model.Step(st.s, model.Op{Kind: model.OpIoctl, Task: pin.task, FD: pin.fd,
+			_, next = st.stepModel(model.Op{Kind: model.OpIoctl, Task: pin.task, FD: pin.fd,
 				Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
 			next = model.UnpreserveSessionFiles(next, pin.task, pin.fd)
 		}
 		pins := maps.Clone(st.pins)
 		pin.finished = true
 		pins[in.PinID] = pin
-		return true, newLinState(next, st.inst, pins, st.mod)
+		ns := newLinState(next, st.inst, pins, st.mod)
+		ns.fresh = st.consumed
+		return true, ns
 	}
 	if in.FLBHold {
 		res, next := model.FLBGetIncomingHeld(st.s, in.Op.FLB)
@@ -675,11 +695,13 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		fd := pin.fd
 		next := st.s
 		if fd >= 0 {
-			_, next = model.Step(st.s, model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
+			_, next = st.stepModel(model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
 		}
 		pins := maps.Clone(st.pins)
 		delete(pins, in.PinID)
-		return true, newLinState(next, st.inst, pins, st.mod)
+		ns := newLinState(next, st.inst, pins, st.mod)
+		ns.fresh = st.consumed
+		return true, ns
 	}
 	if flbQueryMidFinish(st, in, out) {
 		return true, st
@@ -696,6 +718,12 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	// holder before the call started, the lookup found that one.
 	if fd, ok := installedBefore(st, in.Proc, in.FDNum, in.Call); ok {
 		return linStepFD(st, in, out, fd)
+	}
+	// What follows may try several steps from st: none in place.
+	if st.own {
+		shared := *st
+		shared.own = false
+		st = &shared
 	}
 	for _, id := range slices.Sorted(maps.Keys(st.pins)) {
 		if in.Op.Kind == model.OpClose {
@@ -761,12 +789,19 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 	if in.Pin && op.Kind == model.OpClose {
 		// The pin: a hidden dup of the fd, so that the close does not
 		// release the file.
-		if r, s2 := model.Step(st.s, model.Op{Kind: model.OpDup, Task: op.Task, FD: op.FD}); r.Errno == 0 {
-			st = &linState{s: s2, inst: st.inst, pins: st.pins, mod: st.mod, procs: st.procs}
+		own := st.own && st.old == nil
+		if r, s2 := st.stepModel(model.Op{Kind: model.OpDup, Task: op.Task, FD: op.FD}); r.Errno == 0 {
+			st = &linState{s: s2, inst: st.inst, pins: st.pins, mod: st.mod, procs: st.procs, own: own}
 			pinned = int(r.Ret)
 		}
 	}
-	res, next := model.Step(st.s, op)
+	var res model.Result
+	var next model.State
+	if op.Kind == model.OpKexec {
+		res, next = model.Step(st.s, op) // the old kernel's state stays (old)
+	} else {
+		res, next = st.stepModel(op)
+	}
 	if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 		return false, st
 	}
@@ -820,6 +855,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		}
 	}
 	ns := newLinState(next, inst, pins, mod)
+	ns.fresh = true
 	if op.Kind == model.OpKexec && res.Errno == 0 {
 		ns.old, ns.oldMod, ns.oldInst = &st.s, st.mod, st.inst
 	}
@@ -1136,7 +1172,7 @@ func addFLBFinishing(hist []porcupine.Operation) []porcupine.Operation {
 // states never prunes it: when the descent completes, porcupine finds the
 // same linearization and the same final state, at the cost of the steps
 // alone. Otherwise (ok false) the caller tries lateDescent, then runs
-// porcupine, which retakes the descent's steps from memo (linState.succ).
+// porcupine.
 func firstDescent(init *linState, hist []porcupine.Operation) (*linState, bool) {
 	return descend(init, hist, false)
 }
@@ -1161,9 +1197,13 @@ func deferrable(in linInput) bool {
 	return in.Unpin || in.UnpinFinish || in.FLBPut || in.Fork != nil && in.Fork.Rel || in.Phase != ""
 }
 
-// descend is firstDescent, and lateDescent if late. Its steps are
-// memoized (linState.succ) only when it fails, for the search that
-// follows; most histories descend, and the memo would be garbage.
+// descend is firstDescent, and lateDescent if late. The first descent
+// owns its states (linState.own): a step applies in place, and a step
+// that fails in place (consuming the state) makes it replay the calls
+// linearized so far from init, in place but the first. Most of its steps
+// succeed, and most histories descend. The late descent runs only where
+// the first failed; it steps as porcupine does (linState.step), leaving
+// its steps in memo for porcupine's search.
 func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, bool) {
 	evs := make(descentEvents, 0, 2*len(hist))
 	for i, op := range hist {
@@ -1174,7 +1214,29 @@ func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, 
 	sort.Sort(evs)
 	done := make([]bool, len(hist))
 	st := init
-	path := make([]linSucc, 0, len(hist))
+	path := make([]int, 0, len(hist))
+	step := func(id int) (bool, *linState) {
+		if late {
+			return st.step(hist, id) // the first descent's steps, from memo
+		}
+		ok, next := linStep(st, hist[id].Input.(linInput), hist[id].Output.(linOutput))
+		if ok {
+			next.own = next.fresh
+		}
+		return ok, next
+	}
+	// replay rebuilds st, consumed by a failed step, from init.
+	replay := func() bool {
+		st = init
+		for _, id := range path {
+			ok, next := step(id)
+			if !ok {
+				return false // not a function of the state: cannot happen
+			}
+			st = next
+		}
+		return true
+	}
 	// try linearizes the first call, in event order, whose step succeeds
 	// (deferrable ones skipped if skipDeferred), before the first return.
 	try := func(skipDeferred bool) bool {
@@ -1185,34 +1247,22 @@ func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, 
 			if e.ret {
 				return false
 			}
-			in := hist[e.id].Input.(linInput)
-			if skipDeferred && deferrable(in) {
+			if skipDeferred && deferrable(hist[e.id].Input.(linInput)) {
 				continue
 			}
-			var ok bool
-			var next *linState
-			if late {
-				ok, next = st.step(hist, e.id) // firstDescent's steps, from memo
-			} else {
-				ok, next = linStep(st, in, hist[e.id].Output.(linOutput))
-			}
-			if ok {
-				path = append(path, linSucc{id: e.id, next: next})
+			if ok, next := step(e.id); ok {
+				path = append(path, e.id)
 				st, done[e.id] = next, true
 				return true
+			}
+			if st.consumed && !replay() {
+				return false
 			}
 		}
 		return false
 	}
 	for left := len(hist); left > 0; left-- {
 		if !try(late) && (!late || !try(false)) {
-			if !late {
-				from := init
-				for _, s := range path {
-					from.succ = append(from.succ, s)
-					from = s.next
-				}
-			}
 			return nil, false
 		}
 	}
