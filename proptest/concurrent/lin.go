@@ -147,10 +147,10 @@ type linState struct {
 	// canon is the state's canonical form (see key), rendered on first
 	// use: states are told apart by fingerprint and compared by key only
 	// when their fingerprints meet (linStates.intern), and the states of
-	// a first descent are never compared.
+	// a descent are never compared.
 	canon string
-	// own marks a state of the first descent whose model state no other
-	// state shares (fresh, from a step of linStepFD) and that nothing
+	// own marks a state of a descent whose model state no other state
+	// shares (fresh, from a step of linStepFD) and that nothing
 	// looks at again once a step from it is tried: that step may apply
 	// the call to s in place (linStepFD), leaving the state consumed.
 	// A clone per step is most of a step's cost. Set by descend only.
@@ -164,8 +164,8 @@ type linState struct {
 	// the operation (linInput.ID), failed ones with next nil: a step is a
 	// function of the state's key and the operation, so the search takes
 	// each at most once per interned state, and finalState replays
-	// porcupine's linearization along them. Written by one goroutine at
-	// a time (the first descent's, then porcupine's).
+	// porcupine's linearization along them. Written by porcupine's
+	// goroutine, then by finalState's after the search.
 	succ []linSucc
 }
 
@@ -202,7 +202,7 @@ func (t linStates) intern(st *linState) *linState {
 }
 
 // stepModel is model.Step from st's model state, applied in place if st
-// is the first descent's own (linState.own) and not after a reboot (the
+// is a descent's own (linState.own) and not after a reboot (the
 // old kernel's calls share it), which consumes st.
 func (st *linState) stepModel(op model.Op) (model.Result, model.State) {
 	if !st.own || st.old != nil {
@@ -929,7 +929,7 @@ func porcupineModel(init model.State, inst map[int]instFD, hist []porcupine.Oper
 				return false, st
 			}
 			if !next.interned {
-				// A first descent's step: intern its state now.
+				// Stepped just now: memoize the state of its key.
 				next = states.intern(next)
 				for i := range st.succ {
 					if st.succ[i].id == id {
@@ -1203,13 +1203,11 @@ func deferrable(in linInput) bool {
 	return in.Unpin || in.UnpinFinish || in.FLBPut || in.Fork != nil && in.Fork.Rel || in.Phase != ""
 }
 
-// descend is firstDescent, and lateDescent if late. The first descent
-// owns its states (linState.own): a step applies in place, and a step
-// that fails in place (consuming the state) makes it replay the calls
-// linearized so far from init, in place but the first. Most of its steps
-// succeed, and most histories descend. The late descent runs only where
-// the first failed; it steps as porcupine does (linState.step), leaving
-// its steps in memo for porcupine's search.
+// descend is firstDescent, and lateDescent if late. A descent owns its
+// states (linState.own): a step applies in place, and a step that fails
+// in place (consuming the state) makes it replay the calls linearized so
+// far from init, in place but the first. Most steps succeed, and most
+// histories descend.
 func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, bool) {
 	evs := make(descentEvents, 0, 2*len(hist))
 	for i, op := range hist {
@@ -1222,9 +1220,6 @@ func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, 
 	st := init
 	path := make([]int, 0, len(hist))
 	step := func(id int) (bool, *linState) {
-		if late {
-			return st.step(hist, id) // the first descent's steps, from memo
-		}
 		ok, next := linStep(st, hist[id].Input.(linInput), hist[id].Output.(linOutput))
 		if ok {
 			next.own = next.fresh
