@@ -645,8 +645,9 @@ func (c *CSCoverage) boost(k Kind) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, class := range takes[k] {
+		meets := &lockMeets()[lockIndex()[class]][k]
 		for o := range numKinds {
-			if slices.Contains(takes[o], class) && !unreachable(class, k, o) && c.hits[pairKey(class, k, o)] == 0 {
+			if meets[o] && c.hits[pairKey(class, k, o)] == 0 {
 				return 2
 			}
 		}
