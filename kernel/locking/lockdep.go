@@ -2,7 +2,6 @@ package locking
 
 import (
 	"fmt"
-	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -105,10 +104,16 @@ type lockClass struct {
 	name string // immutable
 	sub  int    // immutable
 	id   int    // immutable: registration order, for stable report keys
-	// after ports lock_class.locks_after: the dependencies this -> next,
-	// keyed by next. Copy-on-write: replaced under lockdep.graphMu, loaded
-	// lock-free on the fast path.
-	after atomic.Pointer[map[*lockClass]*lockDep]
+	// after ports lock_class.locks_after: the first of the dependencies
+	// this -> next, in the order they were recorded, linked by
+	// lockDep.sibling. Appended under lockdep.graphMu, walked lock-free
+	// (list_add_tail_rcu(), list_for_each_entry_rcu()).
+	after atomic.Pointer[lockDep]
+	// afterTail is the last entry of after; guarded by lockdep.graphMu.
+	afterTail *lockDep
+	// depGen ports lock_class.dep_gen_id: the search (lockdep.depGen) that
+	// last reached this class; guarded by lockdep.graphMu.
+	depGen uint64
 }
 
 // String renders the class as lockdep does: name, and "/subclass" if any.
@@ -120,12 +125,20 @@ func (c *lockClass) String() string {
 }
 
 // lockDep ports struct lock_list: the dependency prev -> next, recorded the
-// first time a task acquired next while holding prev. Immutable.
+// first time a task acquired next while holding prev. The fields but
+// sibling and parent are immutable.
 type lockDep struct {
 	prev, next *lockClass
-	task       int64     // the task that recorded it
-	prevStack  []uintptr // where that task had acquired prev
-	stack      []uintptr // where it acquired next (save_trace())
+	task       int64      // the task that recorded it
+	prevIP     acquireIPs // where that task had acquired prev
+	stack      []uintptr  // where it acquired next (save_trace())
+	// sibling is the next entry of prev.after (lock_list.entry): stored
+	// once under lockdep.graphMu, loaded lock-free.
+	sibling atomic.Pointer[lockDep]
+	// parent ports lock_list.parent: the dependency through which the
+	// last search reached prev (nil: prev was its source); guarded by
+	// lockdep.graphMu.
+	parent *lockDep
 }
 
 // heldLock ports struct held_lock: one entry of a task's held-lock stack.
@@ -150,6 +163,9 @@ type ldTask struct {
 	// recent is set when the task pushes a lock and cleared by a sweep;
 	// guarded by the shard's mu.
 	recent bool
+	// heldBuf is held's first storage, enough for the usual nesting depth
+	// (held_locks[] is a fixed array in task_struct).
+	heldBuf [4]heldLock
 }
 
 // taskShard is one shard of a domain's task table.
@@ -186,12 +202,20 @@ type lockdep struct {
 	// waits on it for long. Acquisitions that add no new class or
 	// dependency never take it.
 	graphMu sync.Mutex
-	// families maps a class name to its *lockFamily: loaded lock-free by
-	// Init, stored once per name (a sync.Map, not a copy-on-write map: a
-	// boot registers a few dozen names, and copying the map for each was
-	// a tenth of a concurrent check's CPU).
-	families sync.Map
-	nclasses int // guarded by graphMu
+	// familiesMu guards families, which maps a class name to its family.
+	// A plain map: a boot registers a few dozen names and Inits a few
+	// hundred locks, so an uncontended lock per Init costs less than a
+	// lock-free map's nodes per name.
+	familiesMu sync.Mutex
+	families   map[string]*lockFamily
+	nclasses   int // guarded by graphMu
+	// depGen ports lockdep_dependency_gen_id: the number of the last graph
+	// search, which marks the classes it reached (lockClass.depGen), so a
+	// search needs no set of its own. Guarded by graphMu.
+	depGen uint64
+	// bfsQueue ports lock_cq, the search's queue, kept between searches
+	// for its storage; guarded by graphMu.
+	bfsQueue []*lockDep
 
 	// reported is the domain's record of problems already reported.
 	reported *reportOnce // immutable
@@ -201,18 +225,20 @@ func newLockdep(rep *bug.Reporter, reported *reportOnce) *lockdep {
 	return &lockdep{
 		rep:      rep,
 		reported: reported,
+		families: make(map[string]*lockFamily),
 	}
 }
 
-// family returns the class family of name, registering it if needed. A
-// kernel Inits a lock for every object it creates, always of a few dozen
-// names, so a known name is found without taking a lock.
+// family returns the class family of name, registering it if needed.
 func (l *lockdep) family(name string) *lockFamily {
-	if f, ok := l.families.Load(name); ok {
-		return f.(*lockFamily)
+	l.familiesMu.Lock()
+	defer l.familiesMu.Unlock()
+	f := l.families[name]
+	if f == nil {
+		f = &lockFamily{name: name}
+		l.families[name] = f
 	}
-	f, _ := l.families.LoadOrStore(name, &lockFamily{name: name})
-	return f.(*lockFamily)
+	return f
 }
 
 // class ports register_lock_class(): the class of subclass sub of m.
@@ -318,6 +344,7 @@ func (l *lockdep) push(id int64, h *heldLock) *ldTask {
 			sh.tasks = make(map[int64]*ldTask)
 		}
 		t = &ldTask{id: id}
+		t.held = t.heldBuf[:0]
 		sh.tasks[id] = t
 	}
 	t.held = append(t.held, *h)
@@ -415,38 +442,28 @@ func (l *lockdep) validateChain(t *ldTask, held []heldLock, next *heldLock, repo
 // with the new dependency closes a cycle. It returns the report, if any.
 // Task id holds held, prev among them. A new dependency saves the full
 // stack of this acquisition (save_trace()); a known one costs a lock-free
-// map lookup.
+// walk of prev's few dependencies.
 func (l *lockdep) checkPrevAdd(id int64, held []heldLock, prev, next *heldLock, skip int) *bug.Report {
-	if deps := prev.class.after.Load(); deps != nil {
-		if _, ok := (*deps)[next.class]; ok {
-			return nil // the fast path: a dependency seen before
-		}
+	if prev.class.dependsOn(next.class) {
+		return nil // the fast path: a dependency seen before
 	}
 	l.graphMu.Lock()
-	old := prev.class.after.Load()
-	if old != nil {
-		if _, ok := (*old)[next.class]; ok {
-			l.graphMu.Unlock()
-			return nil
-		}
+	if prev.class.dependsOn(next.class) {
+		l.graphMu.Unlock()
+		return nil
 	}
 	path := l.bfsLocked(next.class, prev.class)
 	dep := &lockDep{
-		prev:      prev.class,
-		next:      next.class,
-		task:      id,
-		prevStack: append([]uintptr(nil), prev.pcs()...),
-		stack:     saveTrace(),
+		prev:   prev.class,
+		next:   next.class,
+		task:   id,
+		prevIP: prev.ip,
+		stack:  saveTrace(),
 	}
 	// The dependency is recorded even when it closes a cycle: the cycle is
 	// reported once, and later acquisitions in the same order take the
 	// fast path instead of searching the graph again.
-	deps := make(map[*lockClass]*lockDep, 1)
-	if old != nil {
-		maps.Copy(deps, *old)
-	}
-	deps[next.class] = dep
-	prev.class.after.Store(&deps)
+	prev.class.addAfterLocked(dep)
 	l.graphMu.Unlock()
 	if path == nil {
 		return nil
@@ -454,41 +471,67 @@ func (l *lockdep) checkPrevAdd(id int64, held []heldLock, prev, next *heldLock, 
 	return l.circularBug(id, held, prev, next, path, skip+1)
 }
 
+// dependsOn reports whether the dependency c -> next is recorded: the walk
+// of locks_after in check_prev_add(). It takes no lock.
+func (c *lockClass) dependsOn(next *lockClass) bool {
+	for d := c.after.Load(); d != nil; d = d.sibling.Load() {
+		if d.next == next {
+			return true
+		}
+	}
+	return false
+}
+
+// addAfterLocked ports add_lock_to_list(): it appends dep to c's
+// dependencies, publishing it to lock-free walkers last. lockdep.graphMu
+// must be held.
+func (c *lockClass) addAfterLocked(dep *lockDep) {
+	if c.afterTail == nil {
+		c.after.Store(dep)
+	} else {
+		c.afterTail.sibling.Store(dep)
+	}
+	c.afterTail = dep
+}
+
 // bfsLocked ports check_noncircular() / __bfs_forwards(): the shortest
 // dependency path from src to target, nil if there is none (or src is
-// target, a case check_deadlock() owns). graphMu must be held.
+// target, a case check_deadlock() owns). Like __bfs() it queues
+// dependencies, searched in the order they were recorded, and marks each
+// one with the dependency it was reached from (lock_list.parent; nil for
+// src's own). graphMu must be held.
 func (l *lockdep) bfsLocked(src, target *lockClass) []*lockDep {
 	if src == target {
 		return nil
 	}
-	parent := map[*lockClass]*lockDep{src: nil}
-	queue := []*lockClass{src}
-	for len(queue) > 0 {
-		c := queue[0]
-		queue = queue[1:]
-		deps := c.after.Load()
-		if deps == nil {
-			continue
-		}
-		for next, dep := range *deps {
-			if _, seen := parent[next]; seen {
+	l.depGen++
+	src.depGen = l.depGen
+	queue := l.bfsQueue[:0]
+	defer func() { l.bfsQueue = queue[:0] }()
+	var from *lockDep // the dependency that reached c
+	for c, i := src, 0; ; i++ {
+		for dep := c.after.Load(); dep != nil; dep = dep.sibling.Load() {
+			if dep.next.depGen == l.depGen {
 				continue
 			}
-			parent[next] = dep
-			if next == target {
+			dep.next.depGen = l.depGen
+			dep.parent = from
+			if dep.next == target {
 				var path []*lockDep
-				for d := dep; d != nil; d = parent[d.prev] {
+				for d := dep; d != nil; d = d.parent {
 					path = append(path, d)
 				}
-				for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
-					path[i], path[j] = path[j], path[i]
-				}
+				slices.Reverse(path)
 				return path
 			}
-			queue = append(queue, next)
+			queue = append(queue, dep)
 		}
+		if i == len(queue) {
+			return nil
+		}
+		from = queue[i]
+		c = from.next
 	}
-	return nil
 }
 
 // release ports lock_release(): it pops m (held in mode) from the current

@@ -167,7 +167,7 @@ func (l *lockdep) circularBug(id int64, held []heldLock, prev, next *heldLock, p
 		d := path[i]
 		fmt.Fprintf(b, "\n-> #%d (%s --> %s):\n", i, d.prev, d.next)
 		fmt.Fprintf(b, "       recorded by %s, which held %s, taken at:\n", taskName(d.task), d.prev)
-		printStack(b, d.prevStack, "         ")
+		printStack(b, d.prevIP.pcs(), "         ")
 		fmt.Fprintf(b, "       and acquired %s at:\n", d.next)
 		printStack(b, d.stack, "         ")
 	}

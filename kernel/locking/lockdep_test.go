@@ -99,6 +99,25 @@ func TestLockdepThreeClassCycle(t *testing.T) {
 	require.Contains(t, rec.reports()[1].Detail, "B --> C --> B")
 }
 
+// The search reports the shortest dependency chain, not the first found:
+// A --> B --> C is recorded before A --> C, and C --> A closes the cycle
+// through A --> C.
+func TestLockdepShortestChain(t *testing.T) {
+	d, rec := newDomain(true)
+	a, b, c := newMutex(d, "A"), newMutex(d, "B"), newMutex(d, "C")
+	inTask(func() { lockAThenB(a, b) })
+	inTask(func() { lockAThenB(b, c) })
+	inTask(func() { lockAThenB(a, c) })
+	require.Empty(t, rec.titles())
+	inTask(func() { lockAThenB(c, a) })
+
+	require.Equal(t, []string{lockdepTitle(locking.TitleCircular)}, rec.titles())
+	detail := rec.reports()[0].Detail
+	require.Contains(t, detail, "Chain exists of:\n  A --> C --> A\n", detail)
+	require.Contains(t, detail, "-> #0 (A --> C):")
+	require.NotContains(t, detail, "(B --> C)")
+}
+
 // Read-after-read on an rwsem is recursive locking (readers are not
 // recursive: a writer that waits in between blocks the second read). Shown
 // free-running: the read is refused while the writer waits, and lockdep
