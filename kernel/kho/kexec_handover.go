@@ -133,27 +133,44 @@ func (k *KHO) writeRootLocked() error {
 	if err != nil {
 		return syscall.ENOMEM
 	}
-	steps := []func() error{
-		w.FinishReservemap,
-		func() error { return w.BeginNode("") },
-		func() error { return w.PropertyString("compatible", FDTCompatible) },
-		func() error { return w.PropertyU64LE(PropPreservedMemoryMap, uint64(k.memMap)) },
-	}
-	for _, s := range k.subtrees {
-		steps = append(steps,
-			func() error { return w.BeginNode(s.name) },
-			func() error { return w.PropertyU64LE(PropSubFDT, uint64(s.fdt)) },
-			w.EndNode)
-	}
-	steps = append(steps, w.EndNode, w.Finish)
-	for _, step := range steps {
-		if err := step(); err != nil {
-			// Only a full page (FDT_ERR_NOSPACE) can fail here;
-			// kho_add_subtree() reports it as -ENOMEM.
-			return syscall.ENOMEM
-		}
+	if err := k.writeRootNodesLocked(w); err != nil {
+		// Only a full page (FDT_ERR_NOSPACE) can fail here;
+		// kho_add_subtree() reports it as -ENOMEM.
+		return syscall.ENOMEM
 	}
 	return k.mm.Write(k.fdtPA, buf)
+}
+
+// writeRootNodesLocked writes the root FDT's structure with w: the root node,
+// its properties and one child node per subtree. k.outMu must be held.
+func (k *KHO) writeRootNodesLocked(w *fdt.Writer) error {
+	if err := w.FinishReservemap(); err != nil {
+		return err
+	}
+	if err := w.BeginNode(""); err != nil {
+		return err
+	}
+	if err := w.PropertyString("compatible", FDTCompatible); err != nil {
+		return err
+	}
+	if err := w.PropertyU64LE(PropPreservedMemoryMap, uint64(k.memMap)); err != nil {
+		return err
+	}
+	for _, s := range k.subtrees {
+		if err := w.BeginNode(s.name); err != nil {
+			return err
+		}
+		if err := w.PropertyU64LE(PropSubFDT, uint64(s.fdt)); err != nil {
+			return err
+		}
+		if err := w.EndNode(); err != nil {
+			return err
+		}
+	}
+	if err := w.EndNode(); err != nil {
+		return err
+	}
+	return w.Finish()
 }
 
 // validSubtreeName reports whether name can be a node name: libfdt would
