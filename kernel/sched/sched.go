@@ -97,9 +97,6 @@ type Scheduler struct {
 	// point is the kind of the scheduling point being decided (0: a
 	// block or an exit); guarded by mu.
 	point locking.Point
-	// holders maps a lock to the tasks holding it (LockObserver); guarded
-	// by mu.
-	holders map[locking.WaitObject][]*Task
 	// dec is the Decision pickLocked hands the Chooser, reused (with its
 	// slices) from one decision to the next; guarded by mu.
 	dec Decision
@@ -139,7 +136,7 @@ func New(dom *locking.Domain, opts Options) *Scheduler {
 	if opts.MaxSteps == 0 {
 		opts.MaxSteps = DefaultMaxSteps
 	}
-	return &Scheduler{dom: dom, opts: opts, byID: make(map[int64]*Task), holders: make(map[locking.WaitObject][]*Task)}
+	return &Scheduler{dom: dom, opts: opts, byID: make(map[int64]*Task)}
 }
 
 // Acquiring implements locking.LockObserver: it reports the holders of l
@@ -148,15 +145,23 @@ func (s *Scheduler) Acquiring(l locking.WaitObject, class string, read bool) {
 	if s.opts.OnContend == nil {
 		return
 	}
-	t := s.lookup()
+	s.mu.Lock()
+	t := s.currentLocked()
 	if t == nil {
+		s.mu.Unlock()
 		return
 	}
-	s.mu.Lock()
+	// The holders of l: the tasks whose held lists name it (a reader
+	// holding it twice, twice).
 	var hs []int
-	for _, h := range s.holders[l] {
-		if h != t {
-			hs = append(hs, h.idx)
+	for _, h := range s.tasks {
+		if h == t {
+			continue
+		}
+		for _, hl := range h.held {
+			if hl.obj == l {
+				hs = append(hs, h.idx)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -167,12 +172,12 @@ func (s *Scheduler) Acquiring(l locking.WaitObject, class string, read bool) {
 
 // Acquired implements locking.LockObserver.
 func (s *Scheduler) Acquired(l locking.WaitObject, class string, read bool) {
-	t := s.lookup()
+	s.mu.Lock()
+	t := s.currentLocked()
 	if t == nil {
+		s.mu.Unlock()
 		return
 	}
-	s.mu.Lock()
-	s.holders[l] = append(s.holders[l], t)
 	t.held = append(t.held, heldLock{obj: l, class: class})
 	s.mu.Unlock()
 	if s.opts.OnAcquire != nil {
@@ -185,17 +190,11 @@ func (s *Scheduler) Acquired(l locking.WaitObject, class string, read bool) {
 
 // Released implements locking.LockObserver.
 func (s *Scheduler) Released(l locking.WaitObject, read bool) {
-	t := s.lookup()
-	if t == nil {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Deleted in place: nothing keeps these slices outside mu. A lock
-	// nobody holds keeps its empty slice, for the next holder.
-	hs := s.holders[l]
-	if i := slices.Index(hs, t); i >= 0 {
-		s.holders[l] = slices.Delete(hs, i, i+1)
+	t := s.currentLocked()
+	if t == nil {
+		return
 	}
 	for i := len(t.held) - 1; i >= 0; i-- {
 		if t.held[i].obj == l {
@@ -348,21 +347,20 @@ func (s *Scheduler) exit(t *Task) {
 	s.switchLocked(t, false)
 }
 
-// lookup returns the calling goroutine's task, nil if it is not one.
-func (s *Scheduler) lookup() *Task {
-	id := locking.CurrentTask()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.byID[id]
+// currentLocked returns the calling goroutine's task, nil if it is not
+// one. s.mu must be held.
+func (s *Scheduler) currentLocked() *Task {
+	return s.byID[locking.CurrentTask()]
 }
 
 // Yield implements locking.Scheduler.
 func (s *Scheduler) Yield(p locking.Point) {
-	t := s.lookup()
+	s.mu.Lock()
+	t := s.currentLocked()
 	if t == nil {
+		s.mu.Unlock()
 		return
 	}
-	s.mu.Lock()
 	if t.killed {
 		s.mu.Unlock()
 		runtime.Goexit()
@@ -377,14 +375,15 @@ func (s *Scheduler) Yield(p locking.Point) {
 
 // Block implements locking.Scheduler.
 func (s *Scheduler) Block(w locking.WaitObject) {
-	t := s.lookup()
+	s.mu.Lock()
+	t := s.currentLocked()
 	if t == nil {
 		// Not a task of this run (e.g. a test's cleanup): a spurious
 		// wake-up; the lock retries.
+		s.mu.Unlock()
 		runtime.Gosched()
 		return
 	}
-	s.mu.Lock()
 	if t.killed {
 		s.mu.Unlock()
 		runtime.Goexit()
