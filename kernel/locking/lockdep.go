@@ -97,6 +97,10 @@ type lockFamily struct {
 	// sub ports lockdep_map.class_cache[]: created lazily under
 	// lockdep.graphMu, read lock-free.
 	sub [MaxSubclasses]atomic.Pointer[lockClass]
+	// class0 is the storage of subclass 0's class, allocated with the
+	// family: most names are only ever used at subclass 0. Written once
+	// under lockdep.graphMu, before sub[0] publishes it.
+	class0 lockClass
 }
 
 // lockClass ports struct lock_class: a (name, subclass) pair of a domain.
@@ -251,7 +255,12 @@ func (l *lockdep) class(m *lockdepMap, sub int) *lockClass {
 	c := m.fam.sub[sub].Load()
 	if c == nil {
 		l.nclasses++
-		c = &lockClass{name: m.fam.name, sub: sub, id: l.nclasses}
+		if sub == 0 {
+			c = &m.fam.class0
+		} else {
+			c = new(lockClass)
+		}
+		c.name, c.sub, c.id = m.fam.name, sub, l.nclasses
 		m.fam.sub[sub].Store(c)
 	}
 	return c
