@@ -20,6 +20,9 @@ const (
 	// sweepEvery is how many times a shard's tasks drop their last lock
 	// between two sweeps of the shard's idle tasks.
 	sweepEvery = 64
+	// familiesHint sizes a domain's family map for the lock names a
+	// kernel registers (a few dozen), so that it does not grow at boot.
+	familiesHint = 32
 )
 
 // lockKind is the type of lock a lockdepMap belongs to, for messages.
@@ -229,7 +232,7 @@ func newLockdep(rep *bug.Reporter, reported *reportOnce) *lockdep {
 	return &lockdep{
 		rep:      rep,
 		reported: reported,
-		families: make(map[string]*lockFamily),
+		families: make(map[string]*lockFamily, familiesHint),
 	}
 }
 
