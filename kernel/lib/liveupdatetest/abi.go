@@ -2,7 +2,7 @@ package liveupdatetest
 
 import (
 	"encoding/binary"
-	"fmt"
+	"strconv"
 
 	"luomodel/kernel/mm"
 )
@@ -29,7 +29,7 @@ const (
 )
 
 // FLBCompatible ports LIVEUPDATE_TEST_FLB_COMPATIBLE(i).
-func FLBCompatible(i int) string { return fmt.Sprintf("liveupdate-test-flb-v%d", i) }
+func FLBCompatible(i int) string { return "liveupdate-test-flb-v" + strconv.Itoa(i) }
 
 // Magic words of the serialized structs.
 const (
