@@ -248,7 +248,7 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 				// The fd was reserved, never installed; the caller's
 				// reference on the new file is dropped.
 				fd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
-				t := next.Tasks[op.Task]
+				t := next.wTask(op.Task)
 				fid := t.FDs[fd]
 				t.removeFD(fd)
 				next.put(fid)
@@ -300,14 +300,14 @@ func (s *State) failDeserialize(e syscall.Errno, atFile bool) {
 	if atFile {
 		for i, id := range s.Incoming {
 			if len(s.Sessions[id].In) > 0 {
-				s.Sessions[id].In = nil
+				s.wSession(id).In = nil
 				keep = i + 1
 				break
 			}
 		}
 	}
 	for _, id := range s.Incoming[keep:] {
-		delete(s.Sessions, id)
+		delete(s.sessionsW(), id)
 	}
 	s.Incoming = s.Incoming[:keep:keep]
 	s.Deserialized = true

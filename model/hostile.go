@@ -295,7 +295,7 @@ func (s *State) KexecHostile(h Hostile) Result {
 // dropIncoming forgets the incoming sessions kexec built.
 func (s *State) dropIncoming() {
 	for _, id := range s.Incoming {
-		delete(s.Sessions, id)
+		delete(s.sessionsW(), id)
 	}
 	s.Incoming = nil
 }
@@ -359,8 +359,9 @@ func (s *State) deserializeImage(img *Image) syscall.Errno {
 		}
 		sid := s.NextSession
 		s.NextSession++
-		se := &Session{Name: name, Incoming: true}
-		s.Sessions[sid] = se
+		se := &Session{Name: name, Incoming: true} // new: the state's own
+		s.addSession(sid, se)
+		s.ownIncoming()
 		s.Incoming = append(s.Incoming, sid)
 		if !e.HasArray {
 			if e.FileCount != 0 {

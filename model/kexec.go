@@ -46,28 +46,32 @@ func (s *State) kexec() {
 		}
 		next = append(next, h)
 	}
-	for _, t := range s.Tasks {
+	for id := range s.tasksW() {
+		t := s.wTask(id)
 		t.Alive = false
 		t.FDs = map[int]FileID{}
 		t.Cloexec = map[int]bool{}
 		t.nextFD = 0
 	}
-	s.Files = map[FileID]*File{}
+	// New maps, the state's own.
+	c := s.own()
+	s.Files, c.files = map[FileID]*File{}, true
 	s.openKinds, s.openIncoming = [KindTest + 1]int{}, 0
-	s.Inodes = map[InodeID]*Inode{}
-	s.Sessions = map[SessionID]*Session{}
-	s.Preserved = map[InodeID]bool{}
+	s.Inodes, c.inodes = map[InodeID]*Inode{}, true
+	s.Sessions, c.sessions = map[SessionID]*Session{}, true
+	s.Preserved, c.preserved = map[InodeID]bool{}, true
 	// An empty FLB block is still handed over by a kernel with LUO.
 	s.FLBIn, s.FLBInActive = nil, s.Enabled
 	if s.Enabled {
 		s.FLBIn = s.flbSerialize()
 	}
-	s.PreservedTest = map[TestFileID]bool{}
-	s.TestFiles = map[TestFileID]*TestFile{}
+	s.PreservedTest, c.preservedTest = map[TestFileID]bool{}, true
+	s.TestFiles, c.testFiles = map[TestFileID]*TestFile{}, true
 	s.Test = TestModule{} // modules do not survive a kexec
 	s.TestCtl = TestControls{Refuse: map[TestFileID]bool{}}
 	s.Outgoing, s.outNames = nil, nil
 	s.Incoming = nil
+	c.outgoing, c.incoming, c.outNames = true, true, true
 	s.DevInUse = false
 	s.Deserialized = false
 	s.DeserializeErr = 0
@@ -89,7 +93,7 @@ func (s *State) kexec() {
 	for _, h := range next {
 		sid := s.NextSession
 		s.NextSession++
-		s.Sessions[sid] = &Session{Name: h.name, Incoming: true, In: h.files}
+		s.addSession(sid, &Session{Name: h.name, Incoming: true, In: h.files})
 		s.Incoming = append(s.Incoming, sid)
 	}
 }

@@ -39,7 +39,7 @@ func (s *State) ioctl(t *Task, fd int, cmd uint32, buf []byte) (syscall.Errno, i
 	case KindDevice:
 		return s.devIoctl(t, cmd, buf)
 	case KindSession:
-		return s.sessionIoctl(t, s.Sessions[f.Session], cmd, buf)
+		return s.sessionIoctl(t, f.Session, cmd, buf)
 	}
 	return syscall.ENOTTY, 0 // no unlocked_ioctl
 }
@@ -116,9 +116,10 @@ func (s *State) devIoctl(t *Task, cmd uint32, buf []byte) (syscall.Errno, int64)
 		}
 		sid = s.NextSession
 		s.NextSession++
-		s.Sessions[sid] = &Session{Name: name}
+		s.addSession(sid, &Session{Name: name})
+		s.ownOutgoing()
 		s.Outgoing = append(s.Outgoing, sid)
-		s.outNames[name] = sid // FindOutgoing built it
+		s.outNamesW()[name] = sid // FindOutgoing built it
 	} else {
 		// luo_session_retrieve(): strncmp over 64 bytes, so an
 		// unterminated name never matches.
@@ -132,15 +133,15 @@ func (s *State) devIoctl(t *Task, cmd uint32, buf []byte) (syscall.Errno, int64)
 		if se.Retrieved {
 			return syscall.EINVAL, 0
 		}
-		se.Retrieved = true
 		for _, id := range s.Incoming {
 			if s.Sessions[id] == se {
 				sid = id
 			}
 		}
+		s.wSession(sid).Retrieved = true
 	}
 	fid := s.newFile(File{Kind: KindSession, Readable: true, Writable: true, Session: sid})
-	s.Sessions[sid].File = fid
+	s.wSession(sid).File = fid
 	fd := s.installFlags(t, fid, true) // get_unused_fd_flags(O_CLOEXEC)
 	binary.LittleEndian.PutUint32(buf[4:], uint32(int32(fd)))
 	return 0, 0
@@ -209,8 +210,10 @@ func FDTableOnly(s *State, op Op) bool {
 	return false
 }
 
-// sessionIoctl ports luo_session.c:luo_session_ioctl() and its ops.
-func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (syscall.Errno, int64) {
+// sessionIoctl ports luo_session.c:luo_session_ioctl() and its ops on
+// session sid.
+func (s *State) sessionIoctl(t *Task, sid SessionID, cmd uint32, buf []byte) (syscall.Errno, int64) {
+	se := s.Sessions[sid]
 	gate := func(g byte) bool {
 		switch g {
 		case 'o':
@@ -228,13 +231,13 @@ func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (sysc
 	case IoctlSessionPreserveFD:
 		fd := int(int32(binary.LittleEndian.Uint32(buf[4:])))
 		token := binary.LittleEndian.Uint64(buf[8:])
-		return s.preserveFile(t, se, fd, token), 0
+		return s.preserveFile(t, sid, fd, token), 0
 	case IoctlSessionRetrieveFD:
 		if e := s.reserveFD(t); e != 0 {
 			return e, 0
 		}
 		token := binary.LittleEndian.Uint64(buf[8:])
-		fid, e := s.retrieveFile(se, token)
+		fid, e := s.retrieveFile(sid, token)
 		if e != 0 {
 			return e, 0
 		}
@@ -245,7 +248,7 @@ func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (sysc
 		if binary.LittleEndian.Uint32(buf[4:]) != 0 {
 			return syscall.EINVAL, 0
 		}
-		return s.finishFiles(se), 0
+		return s.finishFiles(sid), 0
 	default: // GET_NAME
 		if binary.LittleEndian.Uint32(buf[4:]) != 0 {
 			return syscall.EINVAL, 0
@@ -265,7 +268,8 @@ func (s *State) sessionIoctl(t *Task, se *Session, cmd uint32, buf []byte) (sysc
 // each handler until one accepts, get_id and the map, the FLBs, the
 // luo_file allocation, the handler's preserve. A failure undoes the steps
 // before it in reverse.
-func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall.Errno {
+func (s *State) preserveFile(t *Task, sid SessionID, fd int, token uint64) syscall.Errno {
+	se := s.Sessions[sid]
 	for _, f := range se.Out {
 		if f.Token == token {
 			return syscall.EEXIST
@@ -307,7 +311,7 @@ func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall
 	case s.failAt(FaultFileAlloc), s.failAt(FaultHandlerPreserve):
 		e = syscall.ENOMEM
 	case h == MemfdCompatible:
-		e = s.memfdPreserve(s.Inodes[f.Inode])
+		e = s.memfdPreserve(s.wInode(f.Inode))
 		s.recordHandler(h, CbPreserve, obj, e)
 	default:
 		e = s.testPreserve(f.Test)
@@ -321,12 +325,13 @@ func (s *State) preserveFile(t *Task, se *Session, fd int, token uint64) syscall
 		return e
 	}
 	if h == MemfdCompatible {
-		s.Preserved[f.Inode] = true
-		s.Inodes[f.Inode].Frozen = true // memfd_luo_preserve(): shmem_freeze()
+		s.preservedW()[f.Inode] = true
+		s.wInode(f.Inode).Frozen = true // memfd_luo_preserve(): shmem_freeze()
 	} else {
-		s.PreservedTest[f.Test] = true
+		s.preservedTestW()[f.Test] = true
 	}
 	s.get(id) // LUO's reference
+	se = s.wSession(sid)
 	se.Out = append(se.Out, OutFile{Token: token, File: id})
 	return 0
 }
@@ -347,19 +352,22 @@ func (s *State) testPreserve(id TestFileID) syscall.Errno {
 // the preserved payload and id); later calls return the same file; a
 // failure is remembered (M6). The handler_retrieve site fails the handler
 // after it built the file, which it drops again.
-func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) {
+func (s *State) retrieveFile(sid SessionID, token uint64) (FileID, syscall.Errno) {
+	se := s.Sessions[sid]
 	for i := range se.In {
-		f := &se.In[i]
-		if f.Token != token {
+		if se.In[i].Token != token {
 			continue
 		}
-		if f.RetrieveErr != 0 {
-			return 0, f.RetrieveErr // M6: the remembered failure
+		if e := se.In[i].RetrieveErr; e != 0 {
+			return 0, e // M6: the remembered failure
 		}
-		if f.Retrieved {
-			s.get(f.File) // the caller's reference
-			return f.File, 0
+		if se.In[i].Retrieved {
+			s.get(se.In[i].File) // the caller's reference
+			return se.In[i].File, 0
 		}
+		// The handler's retrieve changes the entry, failing or not.
+		se = s.wSession(sid)
+		f := &se.In[i]
 		obj := ObjRef{Session: se.Name, Token: token}
 		var e syscall.Errno
 		if f.Handler == TestCompatible {
@@ -384,16 +392,16 @@ func (s *State) retrieveFile(se *Session, token uint64) (FileID, syscall.Errno) 
 		}
 		var fid FileID
 		if f.Handler == TestCompatible {
-			s.TestFiles[f.Test] = &TestFile{Payload: f.Data}
+			s.testFilesW()[f.Test] = &TestFile{Payload: f.Data}
 			fid = s.newFile(File{Kind: KindTest, Readable: true, Writable: true, Pos: f.Pos, Test: f.Test})
-			s.PreservedTest[f.Test] = true
+			s.preservedTestW()[f.Test] = true
 		} else {
 			ino := s.newInode(f.Data)
 			// Every page of the size was preserved (memfd_pin_folios()
 			// filled the holes) and is restored into the page cache.
-			s.Inodes[ino].Pages = withPages(nil, 0, pagesFor(int64(len(f.Data))))
+			s.wInode(ino).Pages = withPages(nil, 0, pagesFor(int64(len(f.Data))))
 			fid = s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Pos: f.Pos, Inode: ino})
-			s.Preserved[ino] = true
+			s.preservedW()[ino] = true
 		}
 		s.get(fid) // LUO's own reference, kept until finish
 		s.recordHandler(f.Handler, CbGetID, obj, 0)
@@ -418,7 +426,8 @@ func inObj(se *Session, f InFile) ObjRef {
 // first "no" is EBUSY with nothing changed; then every file is finished
 // from the tail: the handler's finish, its FLBs (reverse link order), and
 // a retrieved file leaves the map and loses LUO's reference.
-func (s *State) finishFiles(se *Session) syscall.Errno {
+func (s *State) finishFiles(sid SessionID) syscall.Errno {
+	se := s.Sessions[sid]
 	for _, f := range se.In {
 		if s.failAt(FaultCanFinish) {
 			return syscall.EBUSY
@@ -439,9 +448,9 @@ func (s *State) finishFiles(se *Session) syscall.Errno {
 		if f.Retrieved {
 			s.recordHandler(f.Handler, CbGetID, obj, 0)
 			if file := s.Files[f.File]; file.Kind == KindMemfd {
-				delete(s.Preserved, file.Inode)
+				delete(s.preservedW(), file.Inode)
 			} else {
-				delete(s.PreservedTest, file.Test)
+				delete(s.preservedTestW(), file.Test)
 			}
 			s.put(f.File)
 		}
@@ -451,7 +460,7 @@ func (s *State) finishFiles(se *Session) syscall.Errno {
 			s.Warns++
 		}
 	}
-	se.In = nil
+	s.wSession(sid).In = nil
 	return 0
 }
 
@@ -461,26 +470,29 @@ func (s *State) finishFiles(se *Session) syscall.Errno {
 // is aborted: luo_file_unpreserve_files(), tail first (the handler's
 // unpreserve, its FLBs in reverse link order, get_id for the map).
 func (s *State) sessionRelease(sid SessionID) {
-	se := s.Sessions[sid]
+	se := s.wSession(sid)
 	se.File = 0
 	if se.Retrieved {
-		if s.finishFiles(se) != 0 {
+		if s.finishFiles(sid) != 0 {
 			se.Stranded = true
 			return
 		}
+		s.ownIncoming()
 		s.Incoming = removeID(s.Incoming, sid)
 	} else {
-		s.unpreserveFiles(se)
+		s.unpreserveFiles(sid)
+		s.ownOutgoing()
 		s.Outgoing = removeID(s.Outgoing, sid)
-		delete(s.outNames, se.Name)
+		delete(s.outNamesW(), se.Name)
 	}
-	delete(s.Sessions, sid)
+	delete(s.sessionsW(), sid)
 }
 
 // unpreserveFiles ports luo_file_unpreserve_files() for outgoing session
-// se: every file unpreserved, newest first (its FLBs' counts and the
+// sid: every file unpreserved, newest first (its FLBs' counts and the
 // handler's module pin go), and the set emptied.
-func (s *State) unpreserveFiles(se *Session) {
+func (s *State) unpreserveFiles(sid SessionID) {
+	se := s.Sessions[sid]
 	for i := len(se.Out) - 1; i >= 0; i-- {
 		of := se.Out[i]
 		f := s.Files[of.File]
@@ -489,16 +501,16 @@ func (s *State) unpreserveFiles(se *Session) {
 			s.recordHandler(TestCompatible, CbUnpreserve, obj, 0)
 			s.flbFileUnpreserve()
 			s.recordHandler(TestCompatible, CbGetID, obj, 0)
-			delete(s.PreservedTest, f.Test)
+			delete(s.preservedTestW(), f.Test)
 		} else {
 			s.recordHandler(MemfdCompatible, CbUnpreserve, obj, 0)
 			s.recordHandler(MemfdCompatible, CbGetID, obj, 0)
-			delete(s.Preserved, f.Inode)
-			s.Inodes[f.Inode].Frozen = false
+			delete(s.preservedW(), f.Inode)
+			s.wInode(f.Inode).Frozen = false
 		}
 		s.put(of.File)
 	}
-	se.Out = nil
+	s.wSession(sid).Out = nil
 }
 
 // UnpreserveSessionFiles is the first half of the release of the outgoing
@@ -509,21 +521,21 @@ func (s *State) unpreserveFiles(se *Session) {
 // halves: between them a delete_module() may find the module's last pin
 // gone while the session's name is still taken.
 func UnpreserveSessionFiles(s State, task TaskID, fd int) State {
-	fid, f := s.FDFile(task, fd)
+	n := s.stepCopy()
+	fid, f := n.FDFile(task, fd)
 	if f == nil || f.Kind != KindSession {
-		return s
+		return n
 	}
-	if se := s.Sessions[f.Session]; se == nil || se.Incoming || len(se.Out) == 0 {
-		return s
+	if se := n.Sessions[f.Session]; se == nil || se.Incoming || len(se.Out) == 0 {
+		return n
 	}
-	n := s.cloneForApply()
-	n.unpreserveFiles(n.Sessions[n.Files[fid].Session])
+	n.unpreserveFiles(n.Files[fid].Session)
 	return n
 }
 
 // removeID returns l without id, in l's array: the list is its state's
-// own (Clone copies it) and no caller ranges over it while sessions are
-// released. The head goes by reslicing (the sessions a campaign fills
+// own (ownOutgoing, ownIncoming) and no caller ranges over it while
+// sessions are released. The head goes by reslicing (the sessions a campaign fills
 // are closed in creation order).
 func removeID(l []SessionID, id SessionID) []SessionID {
 	for i, x := range l {

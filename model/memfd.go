@@ -5,7 +5,7 @@ import "syscall"
 // read ports vfs_read() over /dev/null, a memfd (shmem_file_read_iter) and
 // files without a read op.
 func (s *State) read(t *Task, fd int, n int) Result {
-	_, f, e := s.fget(t, fd)
+	id, f, e := s.fget(t, fd)
 	if e != 0 {
 		return errResult(e)
 	}
@@ -16,7 +16,7 @@ func (s *State) read(t *Task, fd int, n int) Result {
 	case KindNull:
 		return Result{Data: []byte{}}
 	case KindTest:
-		return s.testRead(f, n)
+		return s.testRead(id, f, n)
 	case KindMemfd:
 		data := s.Inodes[f.Inode].Data
 		if f.Pos >= int64(len(data)) || n == 0 {
@@ -27,7 +27,7 @@ func (s *State) read(t *Task, fd int, n int) Result {
 			end = int64(len(data))
 		}
 		out := cloneBytes(data[f.Pos:end])
-		f.Pos = end
+		s.wFile(id).Pos = end
 		return Result{Ret: int64(len(out)), Data: out}
 	}
 	return errResult(syscall.EINVAL) // no read op: !FMODE_CAN_READ
@@ -39,7 +39,7 @@ func (s *State) read(t *Task, fd int, n int) Result {
 // an armed fault fails with ENOMEM), and a short write returns what was
 // written.
 func (s *State) write(t *Task, fd int, p []byte) Result {
-	_, f, e := s.fget(t, fd)
+	id, f, e := s.fget(t, fd)
 	if e != 0 {
 		return errResult(e)
 	}
@@ -50,12 +50,12 @@ func (s *State) write(t *Task, fd int, p []byte) Result {
 	case KindNull:
 		return okResult(int64(len(p)))
 	case KindTest:
-		return s.testWrite(f, p)
+		return s.testWrite(id, f, p)
 	case KindMemfd:
 		if len(p) == 0 {
 			return okResult(0)
 		}
-		in := s.Inodes[f.Inode]
+		in := s.wInode(f.Inode)
 		pos, written := f.Pos, int64(0)
 		var err syscall.Errno
 		for written < int64(len(p)) {
@@ -82,7 +82,7 @@ func (s *State) write(t *Task, fd int, p []byte) Result {
 		if written == 0 {
 			return errResult(err)
 		}
-		f.Pos = pos
+		s.wFile(id).Pos = pos
 		return okResult(written)
 	}
 	return errResult(syscall.EINVAL) // no write op: !FMODE_CAN_WRITE
@@ -105,7 +105,7 @@ func writeAt(data []byte, pos int64, p []byte) []byte {
 // without llseek are ESPIPE, /dev/null always returns 0, and a memfd
 // uses generic_file_llseek_size().
 func (s *State) lseek(t *Task, fd int, off int64, whence int) Result {
-	_, f, e := s.fget(t, fd)
+	id, f, e := s.fget(t, fd)
 	if e != 0 {
 		return errResult(e)
 	}
@@ -116,7 +116,7 @@ func (s *State) lseek(t *Task, fd int, off int64, whence int) Result {
 	case KindNull:
 		return okResult(0)
 	case KindTest:
-		return s.testLseek(f, off, whence)
+		return s.testLseek(id, f, off, whence)
 	case KindMemfd:
 		var npos int64
 		switch whence {
@@ -136,7 +136,7 @@ func (s *State) lseek(t *Task, fd int, off int64, whence int) Result {
 		if npos < 0 {
 			return errResult(syscall.EINVAL)
 		}
-		f.Pos = npos
+		s.wFile(id).Pos = npos
 		return okResult(npos)
 	}
 	return errResult(syscall.ESPIPE)
@@ -161,6 +161,7 @@ func (s *State) ftruncate(t *Task, fd int, length int64) Result {
 	if in.Frozen {
 		return errResult(syscall.EPERM)
 	}
+	in = s.wInode(f.Inode)
 	out := make([]byte, length)
 	copy(out, in.Data)
 	in.Data = out

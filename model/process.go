@@ -61,7 +61,7 @@ func (s *State) fork(t *Task) Result {
 	for _, fid := range child.FDs {
 		s.get(fid)
 	}
-	s.Tasks[id] = child
+	s.addTask(id, child)
 	return okResult(int64(id))
 }
 
@@ -71,6 +71,7 @@ func (s *State) fork(t *Task) Result {
 func (s *State) exec(t *Task) {
 	for _, fd := range t.sortedFDs() {
 		if t.Cloexec[fd] {
+			t = s.wTask(t.id)
 			id := t.FDs[fd]
 			t.removeFD(fd)
 			s.put(id)
@@ -94,10 +95,11 @@ func (s *State) fcntl(t *Task, fd, cmd, arg int) Result {
 		if arg < 0 || arg >= t.Nofile {
 			return errResult(syscall.EINVAL)
 		}
-		nfd, e := t.allocFDFrom(arg)
-		if e != 0 {
-			return errResult(e)
+		if t.freeFDFrom(arg) < 0 {
+			return errResult(syscall.EMFILE)
 		}
+		t = s.wTask(t.id)
+		nfd, _ := t.allocFDFrom(arg)
 		if s.failAt(FaultGetUnusedFD) {
 			return errResult(syscall.ENOMEM)
 		}
@@ -110,7 +112,7 @@ func (s *State) fcntl(t *Task, fd, cmd, arg int) Result {
 		}
 		return okResult(0)
 	case FSetfd:
-		t.setFD(fd, id, arg&FdCloexec != 0)
+		s.wTask(t.id).setFD(fd, id, arg&FdCloexec != 0)
 		return okResult(0)
 	}
 	return errResult(syscall.EINVAL)
@@ -127,6 +129,7 @@ func (s *State) setrlimit(t *Task, resource int, cur, max uint64) Result {
 	if max > NrOpen {
 		return errResult(syscall.EPERM)
 	}
+	t = s.wTask(t.id)
 	t.Nofile, t.NofileMax = int(cur), max
 	return okResult(0)
 }

@@ -65,6 +65,10 @@ type Task struct {
 	// every fd below it is in FDs (0 always holds). Without it a table
 	// filled to its limit costs a quadratic number of probes.
 	nextFD int
+	// id is the task's own id and owner the copy-on-write record of the
+	// state that may write it (cow.go).
+	id    TaskID
+	owner *cow
 }
 
 // newTask is a fresh process: no fds, the default limits.
@@ -73,9 +77,10 @@ func newTask() *Task {
 }
 
 // clone copies the task's fd table and limits (the open files are
-// shared: the caller takes their references).
+// shared: the caller takes their references). The copy has no owner.
 func (t *Task) clone() *Task {
 	nt := *t
+	nt.owner = nil
 	nt.cloneTables()
 	return &nt
 }
@@ -92,6 +97,7 @@ func (t *Task) cloneTables() {
 }
 
 // removeFD takes fd out of the table (its close-on-exec flag with it).
+// t must be writable (wTask).
 func (t *Task) removeFD(fd int) {
 	delete(t.FDs, fd)
 	delete(t.Cloexec, fd)
@@ -110,6 +116,8 @@ type File struct {
 	Inode    InodeID    // memfd only
 	Session  SessionID  // session only
 	Test     TestFileID // test files only
+
+	owner *cow // the state that may write it (cow.go)
 }
 
 // Inode is a memfd's contents. Data is immutable: every change installs a
@@ -126,6 +134,8 @@ type Inode struct {
 	Frozen bool
 	// Refs counts open file descriptions on the inode.
 	Refs int
+
+	owner *cow // the state that may write it (cow.go)
 }
 
 // OutFile is a file preserved in an outgoing session.
@@ -172,10 +182,21 @@ type Session struct {
 	File FileID
 	Out  []OutFile // outgoing: preserved files, preservation order
 	In   []InFile  // incoming: handed-over files, serialization order
+
+	owner *cow // the state that may write it (cow.go)
 }
 
-// State is everything user space can observe. Use Clone before mutating;
-// Step does.
+// clone copies the session and its file lists. The copy has no owner.
+func (se *Session) clone() *Session {
+	n := *se
+	n.owner = nil
+	n.Out = slices.Clone(se.Out)
+	n.In = slices.Clone(se.In)
+	return &n
+}
+
+// State is everything user space can observe. Step copies it on write
+// (cow.go); Clone copies it whole.
 type State struct {
 	// Enabled is "liveupdate=on" with KHO: /dev/liveupdate exists.
 	Enabled bool
@@ -261,6 +282,11 @@ type State struct {
 	// applied; it is consumed where the port consults the site. Not part
 	// of the observable state: it is clear between operations.
 	armed armedFault
+
+	// cow records what of the maps, lists and objects above this state
+	// owns, the rest being shared with the states Step copied it from or
+	// to (cow.go). Not part of the observable state.
+	cow *cow
 }
 
 // NewState returns the state of a freshly cold-booted machine with no
@@ -282,25 +308,21 @@ func NewState(enabled bool) State {
 		TestFiles:     map[TestFileID]*TestFile{},
 		NextTestFile:  1,
 		TestCtl:       TestControls{Refuse: map[TestFileID]bool{}},
+
+		cow: owningAll(),
 	}
 }
 
-// Clone returns a deep copy of s (memfd byte slices and test payloads are
-// shared: they are immutable). The tasks, files, inodes and sessions are
-// copied into one array per kind: the porcupine search clones a state for
-// every operation it tries.
+// Clone returns a deep copy of s that shares nothing with s (memfd byte
+// slices, test payloads and the test module's directives are shared: they
+// are immutable), for a caller that applies operations to it in place.
+// The tasks, files, inodes and sessions are copied into one array per
+// kind.
 func (s State) Clone() State {
-	c := s.cloneForApply()
-	c.Calls = slices.Clone(s.Calls)
-	return c
-}
-
-// cloneForApply is Clone without the callback trace of the last operation
-// (Calls is nil), for a copy that apply is about to step: apply starts a
-// new trace, so the old one's copy would be garbage at once.
-func (s State) cloneForApply() State {
 	c := s
-	c.Calls = nil
+	c.cow = owningAll()
+	own := c.cow
+	c.Calls = slices.Clone(s.Calls)
 	tasks := make([]Task, len(s.Tasks))
 	c.Tasks = make(map[TaskID]*Task, len(s.Tasks))
 	i := 0
@@ -309,6 +331,7 @@ func (s State) cloneForApply() State {
 		i++
 		*nt = *t
 		nt.cloneTables()
+		nt.owner = own
 		c.Tasks[id] = nt
 	}
 	files := make([]File, len(s.Files))
@@ -316,6 +339,7 @@ func (s State) cloneForApply() State {
 	i = 0
 	for id, f := range s.Files {
 		files[i] = *f
+		files[i].owner = own
 		c.Files[id] = &files[i]
 		i++
 	}
@@ -324,6 +348,7 @@ func (s State) cloneForApply() State {
 	i = 0
 	for id, in := range s.Inodes {
 		inodes[i] = *in
+		inodes[i].owner = own
 		c.Inodes[id] = &inodes[i]
 		i++
 	}
@@ -336,6 +361,7 @@ func (s State) cloneForApply() State {
 		*ns = *se
 		ns.Out = slices.Clone(se.Out)
 		ns.In = slices.Clone(se.In)
+		ns.owner = own
 		c.Sessions[id] = ns
 	}
 	c.Outgoing = slices.Clone(s.Outgoing)

@@ -3,21 +3,22 @@ package model
 import "syscall"
 
 // Step applies op to s and returns the result the kernel must produce and
-// the next state. s is not modified.
+// the next state. s is not modified: the next state shares what op does
+// not change with s, and copies the rest on write (cow.go).
 func Step(s State, op Op) (Result, State) {
-	n := s.cloneForApply()
+	n := s.stepCopy()
 	r := n.apply(op)
 	return r, n
 }
 
 // Apply applies op to s in place and returns the result the kernel must
-// produce; it is Step without the copy, for a caller that owns s and keeps
-// no older version of it (the lockstep checker). Memfd contents stay
-// shared with earlier clones safely: they are replaced, never written.
+// produce; it is Step without the copy, for a caller that keeps no older
+// version of s (the lockstep checker). What s shares with states Step
+// copied it from or to is copied before it is written.
 func (s *State) Apply(op Op) Result { return s.apply(op) }
 
-// apply mutates s (a private clone) by op. The handler and FLB callbacks
-// it makes are left in s.Calls.
+// apply mutates s by op, through the copy-on-write accessors. The handler
+// and FLB callbacks it makes are left in s.Calls.
 func (s *State) apply(op Op) Result {
 	r := s.applyOp(op)
 	s.settleTestModulePins()
@@ -31,7 +32,7 @@ func (s *State) applyOp(op Op) Result {
 	case OpNewTask:
 		id := s.NextTask
 		s.NextTask++
-		s.Tasks[id] = newTask()
+		s.addTask(id, newTask())
 		return okResult(int64(id))
 	case OpKexec:
 		if e := s.reboot(); e != 0 {
@@ -110,31 +111,35 @@ func (t *Task) allocFD() (int, syscall.Errno) { return t.allocFDFrom(0) }
 
 // allocFDFrom is alloc_fd(start, RLIMIT_NOFILE): the lowest free fd in
 // [start, limit). Like alloc_fd() it starts at next_fd when start is
-// below it, and moves next_fd up to what it found.
+// below it, and moves next_fd up to what it found. t must be writable
+// (wTask).
 func (t *Task) allocFDFrom(start int) (int, syscall.Errno) {
-	from := start
-	if start <= t.nextFD {
-		from = t.nextFD
+	fd := t.freeFDFrom(start)
+	if fd < 0 {
+		return -1, syscall.EMFILE
 	}
+	if start <= t.nextFD {
+		t.nextFD = fd
+	}
+	return fd, 0
+}
+
+// freeFDFrom is allocFDFrom's search, without moving next_fd: the lowest
+// free fd in [start, limit), or -1.
+func (t *Task) freeFDFrom(start int) int {
+	from := max(start, t.nextFD)
 	for fd := from; fd < t.Nofile; fd++ {
 		if _, used := t.FDs[fd]; !used {
-			if start <= t.nextFD {
-				t.nextFD = fd
-			}
-			return fd, 0
+			return fd
 		}
 	}
-	return -1, syscall.EMFILE
+	return -1
 }
 
 // hasFreeFD says whether allocFD would succeed. Fewer fds than the limit
 // in all means a free one below it (fds above a lowered limit count too).
 func (t *Task) hasFreeFD() bool {
-	if len(t.FDs) < t.Nofile {
-		return true
-	}
-	_, e := t.allocFD()
-	return e == 0
+	return len(t.FDs) < t.Nofile || t.freeFDFrom(0) >= 0
 }
 
 // reserveFD is the failure half of get_unused_fd_flags(), which every
@@ -156,10 +161,10 @@ func (s *State) newFile(f File) FileID {
 	id := s.NextFile
 	s.NextFile++
 	f.Refs = 1
-	s.Files[id] = &f
+	s.addFile(id, &f)
 	s.countFile(&f, 1)
 	if f.Kind == KindMemfd {
-		s.Inodes[f.Inode].Refs++
+		s.wInode(f.Inode).Refs++
 	}
 	return id
 }
@@ -168,7 +173,7 @@ func (s *State) newFile(f File) FileID {
 func (s *State) newInode(data []byte) InodeID {
 	id := s.NextInode
 	s.NextInode++
-	s.Inodes[id] = &Inode{Data: data}
+	s.addInode(id, &Inode{Data: data})
 	return id
 }
 
@@ -179,12 +184,14 @@ func (s *State) install(t *Task, id FileID) int { return s.installFlags(t, id, f
 // installFlags is install with close-on-exec as cloexec says
 // (get_unused_fd_flags(O_CLOEXEC) or not).
 func (s *State) installFlags(t *Task, id FileID, cloexec bool) int {
+	t = s.wTask(t.id)
 	fd, _ := t.allocFD()
 	t.setFD(fd, id, cloexec)
 	return fd
 }
 
-// setFD puts file id at fd with the given close-on-exec flag.
+// setFD puts file id at fd with the given close-on-exec flag. t must be
+// writable (wTask).
 func (t *Task) setFD(fd int, id FileID, cloexec bool) {
 	t.FDs[fd] = id
 	if cloexec {
@@ -198,16 +205,16 @@ func (t *Task) setFD(fd int, id FileID, cloexec bool) {
 }
 
 // get takes one more reference on an open file description.
-func (s *State) get(id FileID) { s.Files[id].Refs++ }
+func (s *State) get(id FileID) { s.wFile(id).Refs++ }
 
 // put drops one reference; the last one releases the file (fput()).
 func (s *State) put(id FileID) {
-	f := s.Files[id]
+	f := s.wFile(id)
 	f.Refs--
 	if f.Refs > 0 {
 		return
 	}
-	delete(s.Files, id)
+	delete(s.filesW(), id)
 	s.countFile(f, -1)
 	switch f.Kind {
 	case KindDevice:
@@ -215,14 +222,14 @@ func (s *State) put(id FileID) {
 	case KindSession:
 		s.sessionRelease(f.Session)
 	case KindMemfd:
-		in := s.Inodes[f.Inode]
+		in := s.wInode(f.Inode)
 		in.Refs--
 		if in.Refs == 0 {
-			delete(s.Inodes, f.Inode)
+			delete(s.inodesW(), f.Inode)
 		}
 	case KindTest:
 		// The test device's release; the module reference goes.
-		delete(s.TestFiles, f.Test)
+		delete(s.testFilesW(), f.Test)
 	}
 }
 
@@ -236,6 +243,7 @@ func (s *State) fget(t *Task, fd int) (FileID, *File, syscall.Errno) {
 }
 
 func (s *State) exit(t *Task) {
+	t = s.wTask(t.id)
 	for _, fd := range t.sortedFDs() {
 		id := t.FDs[fd]
 		t.removeFD(fd)
@@ -282,7 +290,7 @@ func (s *State) closeFD(t *Task, fd int) Result {
 	if !ok {
 		return errResult(syscall.EBADF)
 	}
-	t.removeFD(fd)
+	s.wTask(t.id).removeFD(fd)
 	s.put(id)
 	return okResult(0)
 }

@@ -67,7 +67,9 @@ type Directive struct {
 
 // TestControls are the test module's directions: armed directives, in
 // arming order (the first that matches a call counts it), and the files
-// whose can_finish refuses.
+// whose can_finish refuses. The directives, the list and the refusal set
+// are immutable (a change installs new ones): states that Step copied
+// share them.
 type TestControls struct {
 	Directives []*Directive
 	Refuse     map[TestFileID]bool
@@ -103,6 +105,7 @@ func (c TestControls) clone() TestControls {
 
 // fire counts a call of a callback on file (or FLB flb) against the
 // directives and returns the errno of the one that fires (0 if none).
+// The directive that counts it is replaced, in a new list.
 func (c *TestControls) fire(cb string, flbOp bool, file TestFileID, flb int) syscall.Errno {
 	for i, d := range c.Directives {
 		if d.Callback != cb || d.FLBOp != flbOp {
@@ -115,8 +118,11 @@ func (c *TestControls) fire(cb string, flbOp bool, file TestFileID, flb int) sys
 		} else if d.File != 0 && d.File != file {
 			continue
 		}
-		d.Calls++
-		if d.Calls < d.Nth {
+		if d.Calls+1 < d.Nth {
+			counted := *d
+			counted.Calls++
+			c.Directives = slices.Clone(c.Directives)
+			c.Directives[i] = &counted
 			return 0
 		}
 		c.Directives = append(c.Directives[:i:i], c.Directives[i+1:]...)
@@ -363,14 +369,19 @@ func (s *State) testCtl(op Op) Result {
 			}
 			d.FLB = -1
 		}
-		s.TestCtl.Directives = append(s.TestCtl.Directives, d)
+		s.TestCtl.Directives = append(slices.Clip(s.TestCtl.Directives), d)
 		return okResult(0)
 	case TestCmdRefuse:
-		if op.Nth != 0 {
-			s.TestCtl.Refuse[op.TestFile] = true
-		} else {
-			delete(s.TestCtl.Refuse, op.TestFile)
+		refuse := maps.Clone(s.TestCtl.Refuse)
+		if refuse == nil {
+			refuse = map[TestFileID]bool{}
 		}
+		if op.Nth != 0 {
+			refuse[op.TestFile] = true
+		} else {
+			delete(refuse, op.TestFile)
+		}
+		s.TestCtl.Refuse = refuse
 		return okResult(0)
 	case TestCmdRegisterFLB:
 		if !flbOK {
@@ -382,7 +393,7 @@ func (s *State) testCtl(op Op) Result {
 		if m.linked(op.FLB) {
 			return errResult(syscall.EEXIST)
 		}
-		m.Links = append(m.Links, op.FLB)
+		m.Links = append(slices.Clip(m.Links), op.FLB) // states share the old list
 		return okResult(0)
 	case TestCmdUnregisterFLB:
 		// liveupdate_unregister_flb() is void: not linked is a logged
@@ -432,7 +443,7 @@ func (s *State) testCtl(op Op) Result {
 func (s *State) openTestFile(f File) FileID {
 	id := s.NextTestFile
 	s.NextTestFile++
-	s.TestFiles[id] = &TestFile{Payload: []byte{}}
+	s.testFilesW()[id] = &TestFile{Payload: []byte{}}
 	f.Kind = KindTest
 	f.Test = id
 	return s.newFile(f)
@@ -440,18 +451,18 @@ func (s *State) openTestFile(f File) FileID {
 
 // testRead and testWrite are the test file's read and write: a payload
 // of at most TestPayloadMax bytes at the file position.
-func (s *State) testRead(f *File, n int) Result {
+func (s *State) testRead(id FileID, f *File, n int) Result {
 	data := s.TestFiles[f.Test].Payload
 	if f.Pos >= int64(len(data)) || n == 0 {
 		return Result{Data: []byte{}}
 	}
 	end := min(f.Pos+int64(n), int64(len(data)))
 	out := cloneBytes(data[f.Pos:end])
-	f.Pos = end
+	s.wFile(id).Pos = end
 	return Result{Ret: int64(len(out)), Data: out}
 }
 
-func (s *State) testWrite(f *File, p []byte) Result {
+func (s *State) testWrite(id FileID, f *File, p []byte) Result {
 	if len(p) == 0 {
 		return okResult(0)
 	}
@@ -461,15 +472,15 @@ func (s *State) testWrite(f *File, p []byte) Result {
 	}
 	// A write past the end zero-fills the gap.
 	n := min(int64(len(p)), room)
-	// A new TestFile: clones of the state share the old one.
-	s.TestFiles[f.Test] = &TestFile{Payload: writeAt(s.TestFiles[f.Test].Payload, f.Pos, p[:n])}
-	f.Pos += n
+	// A new TestFile: other states share the old one.
+	s.testFilesW()[f.Test] = &TestFile{Payload: writeAt(s.TestFiles[f.Test].Payload, f.Pos, p[:n])}
+	s.wFile(id).Pos += n
 	return okResult(n)
 }
 
 // testLseek is the test file's llseek: SEEK_SET, SEEK_CUR, SEEK_END
 // within [0, TestPayloadMax], else EINVAL.
-func (s *State) testLseek(f *File, off int64, whence int) Result {
+func (s *State) testLseek(id FileID, f *File, off int64, whence int) Result {
 	var np int64
 	switch whence {
 	case SeekSet:
@@ -484,7 +495,7 @@ func (s *State) testLseek(f *File, off int64, whence int) Result {
 	if np < 0 || np > TestPayloadMax {
 		return errResult(syscall.EINVAL)
 	}
-	f.Pos = np
+	s.wFile(id).Pos = np
 	return okResult(np)
 }
 
@@ -686,7 +697,7 @@ func (s *State) flbGetIncoming(i int) ([]byte, syscall.Errno) {
 // as liveupdate_flb_get_incoming() and _put_incoming() are two calls
 // between which others see the reference held.
 func FLBGetIncomingHeld(s State, i int) (Result, State) {
-	n := s.cloneForApply()
+	n := s.stepCopy()
 	if !n.Test.Loaded {
 		return errResult(syscall.ENODEV), n
 	}
@@ -702,7 +713,7 @@ func FLBGetIncomingHeld(s State, i int) (Result, State) {
 
 // FLBPutIncomingHeld drops the reference FLBGetIncomingHeld kept.
 func FLBPutIncomingHeld(s State, i int) State {
-	n := s.cloneForApply()
+	n := s.stepCopy()
 	n.flbPutIncoming(i)
 	return n
 }
@@ -833,9 +844,9 @@ func (s *State) deserializeFiles() {
 		se := s.Sessions[sid]
 		for _, f := range se.In {
 			if !s.handlerRegistered(f.Handler) {
-				se.In = nil
+				s.wSession(sid).In = nil
 				for _, id := range s.Incoming[i+1:] {
-					delete(s.Sessions, id)
+					delete(s.sessionsW(), id)
 				}
 				s.Incoming = s.Incoming[: i+1 : i+1]
 				s.DeserializeErr = syscall.ENOENT
