@@ -18,8 +18,11 @@ import (
 // the state's own copy (a pointer read before it may be the parent's: write
 // only through the one they return). Byte slices (memfd contents, page
 // maps, test payloads, FLB states), test payloads (TestFile) and the test
-// module's directives and refusals are immutable: a change installs a new
-// one.
+// module's directives, refusals and FLB links are immutable: a change
+// installs a new one.
+//
+// UnpreserveSessionFiles and FLB*IncomingHeld copy as Step does; Clone
+// copies everything and owns it.
 //
 // What a state owns is its cow record: the maps and lists it copied, and
 // the objects whose owner is the record. A state without a record owns
@@ -30,8 +33,8 @@ import (
 
 // cow records what a State owns.
 type cow struct {
-	// stepped: a Step copied a state holding this record (atomic: the
-	// concurrent checker may step one state from several goroutines).
+	// stepped: a Step copied a state holding this record (atomic: one
+	// state may be stepped from several goroutines at once).
 	stepped atomic.Bool
 
 	tasks, files, inodes, sessions      bool
