@@ -121,9 +121,10 @@ func FuzzKHOHandover(f *testing.F) {
 // checkHandover checks what a kernel accepted: the preserved blocks are
 // inside RAM, aligned to their size, disjoint, hold the root FDT, and
 // exactly their pages (and frame 0) are reserved; every other page is the
-// allocator's.
+// allocator's. BlockAt finds the block of every address in one.
 func checkHandover(t *testing.T, k *kernel.Kernel, in *kho.Handover) {
 	reserved := map[mm.PhysAddr]bool{0: true}
+	owner := map[mm.PhysAddr]kho.Block{}
 	fdtPreserved := false
 	var end uint64
 	for _, b := range in.Blocks() {
@@ -134,6 +135,7 @@ func checkHandover(t *testing.T, k *kernel.Kernel, in *kho.Handover) {
 		fdtPreserved = fdtPreserved || (b.PA <= fuzzFDTPA && fuzzFDTPA < end)
 		for pa := b.PA; uint64(pa) < end; pa += mm.PageSize {
 			reserved[pa] = true
+			owner[pa] = b
 		}
 	}
 	if !fdtPreserved {
@@ -143,6 +145,12 @@ func checkHandover(t *testing.T, k *kernel.Kernel, in *kho.Handover) {
 		st := k.MM().PageState(pa)
 		if reserved[pa] != (st == mm.PageReserved) {
 			t.Fatalf("page %#x is %v; preserved: %v", uint64(pa), st, reserved[pa])
+		}
+		want, inBlock := owner[pa]
+		for _, at := range []mm.PhysAddr{pa, pa + mm.PageSize - 1} {
+			if b, ok := in.BlockAt(at); ok != inBlock || b != want {
+				t.Fatalf("BlockAt(%#x) = %v, %v; want %v, %v", uint64(at), b, ok, want, inBlock)
+			}
 		}
 	}
 }

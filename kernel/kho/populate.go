@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"sort"
 	"syscall"
 
 	"luomodel/kernel/lib/fdt"
@@ -56,6 +57,20 @@ func (h *Handover) FDTAddr() mm.PhysAddr { return h.fdtPA }
 
 // Blocks returns the preserved blocks, sorted by address.
 func (h *Handover) Blocks() []Block { return slices.Clone(h.blocks) }
+
+// BlockAt returns the preserved block that contains pa, if any: the blocks
+// are sorted and disjoint (Populate rejects overlaps), so a binary search
+// finds it without copying them.
+func (h *Handover) BlockAt(pa mm.PhysAddr) (Block, bool) {
+	i := sort.Search(len(h.blocks), func(i int) bool {
+		b := h.blocks[i]
+		return uint64(b.PA)+b.Size() > uint64(pa)
+	})
+	if i < len(h.blocks) && h.blocks[i].PA <= pa {
+		return h.blocks[i], true
+	}
+	return Block{}, false
+}
 
 // Reserved returns the preserved blocks as ranges, for mm.New: memory the
 // new kernel must not hand out until a user restores it.

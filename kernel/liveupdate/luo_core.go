@@ -120,12 +120,8 @@ func (h khoHandover) incoming(pa mm.PhysAddr, size uint64) bool {
 	if in == nil {
 		return false
 	}
-	for _, b := range in.Blocks() {
-		if pa == b.PA && size <= b.Size() {
-			return true
-		}
-	}
-	return false
+	b, ok := in.BlockAt(pa)
+	return ok && b.PA == pa && size <= b.Size()
 }
 
 // EarlyInit ports luo_core.c:liveupdate_early_init() and

@@ -56,16 +56,15 @@ func (in *instance) peekSer(pa mm.PhysAddr, n int) ([]byte, bool) {
 	if h == nil || pa.PageOffset() != 0 {
 		return nil, false
 	}
-	for _, b := range h.Blocks() {
-		if pa >= b.PA && uint64(pa-b.PA)+uint64(n) <= b.Size() {
-			buf := make([]byte, n)
-			if err := in.d.mm.RAM().ReadRaw(pa, buf); err != nil {
-				return nil, false
-			}
-			return buf, true
-		}
+	b, ok := h.BlockAt(pa)
+	if !ok || uint64(pa-b.PA)+uint64(n) > b.Size() {
+		return nil, false
 	}
-	return nil, false
+	buf := make([]byte, n)
+	if err := in.d.mm.RAM().ReadRaw(pa, buf); err != nil {
+		return nil, false
+	}
+	return buf, true
 }
 
 // fileID is the id of the file a callback is about: the test file's, or
