@@ -239,8 +239,9 @@ type pinFD struct {
 	ret      int64
 	finished bool // the release's first half (UnpinFinish) is done
 	// flb marks the reference of an FLB query's get (FLBHold), held
-	// until its FLBPut; fd and inst are then -1.
-	flb bool
+	// until its FLBPut; fd and inst are then -1. noRef: the get, of a
+	// query a reboot killed, failed, and its put drops nothing.
+	flb, noRef bool
 	// chain, of an exec or exit (fork.go), are the release steps of the
 	// hidden fds that keep the files it closed, in order, each fd<<1 |
 	// half (a session's halves 0 and 1, the device's 1 alone), and next
@@ -310,6 +311,9 @@ func (st *linState) key() string {
 		b = strconv.AppendBool(b, p.finished)
 		b = append(b, ':')
 		b = strconv.AppendBool(b, p.flb)
+		if p.noRef {
+			b = append(b, "!ref"...)
+		}
 		for _, fd := range p.chain {
 			b = append(b, ',')
 			b = strconv.AppendInt(b, int64(fd), 10)
@@ -346,6 +350,9 @@ func (st *linState) fingerprint() uint64 {
 		}
 		if p.flb {
 			e = mix64(e ^ 2)
+		}
+		if p.noRef {
+			e = mix64(e ^ 4)
 		}
 		if p.chain != nil {
 			e = mix64(e ^ uint64(p.next)<<8 ^ uint64(len(p.chain))<<16)
@@ -669,14 +676,14 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	}
 	if in.FLBHold {
 		res, next := model.FLBGetIncomingHeld(st.s, in.Op.FLB)
-		if !sameIgnoringFDs(in.Op, res, out.Res) {
+		if !out.Pending && !sameIgnoringFDs(in.Op, res, out.Res) {
 			return false, st
 		}
 		pins := maps.Clone(st.pins)
 		if pins == nil {
 			pins = map[int]pinFD{}
 		}
-		pins[in.NewInst] = pinFD{fd: -1, inst: -1, flb: true}
+		pins[in.NewInst] = pinFD{fd: -1, inst: -1, flb: true, noRef: res.Errno != 0}
 		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	if in.FLBPut {
@@ -686,6 +693,9 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		}
 		pins := maps.Clone(st.pins)
 		delete(pins, in.PinID)
+		if pin.noRef {
+			return true, newLinState(st.s, st.inst, pins, st.mod)
+		}
 		return true, newLinState(model.FLBPutIncomingHeld(st.s, in.Op.FLB), st.inst, pins, st.mod)
 	}
 	if in.Unpin {
@@ -827,7 +837,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		if len(pins) > 0 {
 			dead := map[int]pinFD{}
 			for k, p := range pins {
-				dead[k] = pinFD{fd: -1, inst: p.inst, ret: p.ret, finished: p.finished, flb: p.flb}
+				dead[k] = pinFD{fd: -1, inst: p.inst, ret: p.ret, finished: p.finished, flb: p.flb, noRef: p.noRef}
 			}
 			pins = dead
 		}
@@ -1062,7 +1072,11 @@ func addPins(hist []porcupine.Operation) []porcupine.Operation {
 
 // addFLBHolds splits every successful FLB query of hist that overlaps
 // other calls into its get, which keeps the reference (FLBHold), and the
-// put (FLBPut), a pseudo-operation over the query's span.
+// put (FLBPut), a pseudo-operation over the query's span. A query a
+// reboot killed is split too: killed between its get and its put, it
+// holds the reference until the jump (its put then runs in the old
+// kernel, linState.old, where it changes nothing that crosses), and its
+// get may also have failed (pinFD.noRef).
 func addFLBHolds(hist []porcupine.Operation) []porcupine.Operation {
 	n := len(hist)
 	client := maxClientID(hist)
@@ -1070,7 +1084,7 @@ func addFLBHolds(hist []porcupine.Operation) []porcupine.Operation {
 		c := &hist[i]
 		in := c.Input.(linInput)
 		out := c.Output.(linOutput)
-		if in.Observe || in.Unpin || in.UnpinFinish || out.Pending || out.Res.Errno != 0 ||
+		if in.Observe || in.Unpin || in.UnpinFinish || !out.Pending && out.Res.Errno != 0 ||
 			in.Op.Kind != model.OpTestCtl || in.Op.TestCmd != model.TestCmdFLBIncoming {
 			continue
 		}
