@@ -167,11 +167,18 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 	s := st.s.Clone()
 	t := s.Tasks[op.Task]
 	if t == nil || !t.Alive {
+		// No task (a call a reboot killed, linearized after it): nothing
+		// to release, and the chain's steps are no-ops.
 		res, next := model.Step(st.s, op)
 		if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 			return false, st
 		}
-		return true, newLinState(next, st.inst, st.pins, st.mod)
+		pins := maps.Clone(st.pins)
+		if pins == nil {
+			pins = map[int]pinFD{}
+		}
+		pins[in.NewInst] = pinFD{fd: -1, inst: -1, task: op.Task, chain: []int{}}
+		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	port := map[int]int{} // model fd -> port number
 	for _, fd := range st.inst {
@@ -304,6 +311,10 @@ func chainMidFinish(st *linState, endsFLB func(model.TaskID, int) bool) bool {
 // one step: those calls answer the same whatever it released, and a file
 // one of them holds for the call (fdget()) is the last reference only if
 // its fd was closed meanwhile, and that close's release is split (addPins).
+// An exec or exit a reboot killed is split too: it may have released some
+// of its files and not the others (a release waits on the serialize
+// rwsem the reboot holds); the steps linearized after the reboot are
+// no-ops.
 func addChains(hist []porcupine.Operation) []porcupine.Operation {
 	n := len(hist)
 	client := maxClientID(hist)
@@ -311,7 +322,7 @@ func addChains(hist []porcupine.Operation) []porcupine.Operation {
 		c := &hist[i]
 		in := c.Input.(linInput)
 		out := c.Output.(linOutput)
-		if in.Fork == nil || in.Fork.Chain == 0 || out.Pending || out.Res.Errno != 0 {
+		if in.Fork == nil || in.Fork.Chain == 0 || !out.Pending && out.Res.Errno != 0 {
 			continue
 		}
 		last, overlap := c.Return, false

@@ -99,3 +99,26 @@ func TestForkChildReleaseOfRetrieved(t *testing.T) {
 	require.Greater(t, runs, 10)
 	t.Logf("%d schedules", runs)
 }
+
+// TestExitKilledByReboot: a child's exit releases the sessions it alone
+// still holds one after the other, each under the serialize rwsem, and a
+// reboot that takes the rwsem between two of them kills the exit half
+// done: the first session is gone, the second crosses. Found by the main
+// job (luo concurrent -seed 13368966899149161267): the checker took a
+// killed exit for all or nothing. Every schedule with at most two
+// preemptions must be linearizable on the reference port.
+func TestExitKilledByReboot(t *testing.T) {
+	const r = SlotResult
+	prog := Program{
+		{
+			{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true},
+			{Kind: KCreate, Name: "a", Dst: r + 3, Pre: true},
+			{Kind: KFork},
+		},
+		{{Kind: KClose, Src: r + 2}, {Kind: KClose, Src: r + 3}, {Kind: KReboot}},
+	}
+	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 2, 20000)
+	require.NoError(t, err)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules", runs)
+}

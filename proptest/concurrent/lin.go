@@ -833,11 +833,16 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		inst = nil      // every task, and so every fd, is gone
 		mod = modStable // and every module
 		// A release still pending ran in the old kernel, too late to
-		// matter: its Unpin is a no-op.
+		// matter: its Unpin is a no-op, and so are the steps left of an
+		// exec's or exit's release chain (a chain with no entries).
 		if len(pins) > 0 {
 			dead := map[int]pinFD{}
 			for k, p := range pins {
-				dead[k] = pinFD{fd: -1, inst: p.inst, ret: p.ret, finished: p.finished, flb: p.flb, noRef: p.noRef}
+				d := pinFD{fd: -1, inst: p.inst, ret: p.ret, finished: p.finished, flb: p.flb, noRef: p.noRef}
+				if p.chain != nil {
+					d.chain, d.next = []int{}, p.next
+				}
+				dead[k] = d
 			}
 			pins = dead
 		}
