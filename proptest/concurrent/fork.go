@@ -52,8 +52,13 @@ import (
 // pinned by hidden dups in the task, in the order the port drops them (by
 // the port's fd number), and each is then released, a session in two
 // halves (a retrieved session's finish or an outgoing one's unpreserve,
-// then the close of the pin), the device in one (the close of the pin):
-// each step a pseudo-operation (forkInput.Rel) that must follow the one
+// then the close of the pin), the device in one (the close of the pin).
+// An exit releases each file as it drops it (exit_files()); an exec drops
+// them all first and releases those it dropped last only when it returns
+// (the fput()s of do_close_on_exec() defer the release to task_work): its
+// chain starts with a drop per file, which closes the pin unless it is the
+// last reference, then the releases. Each step is a pseudo-operation
+// (forkInput.Rel) that must follow the one
 // before, anywhere from the call to the last return of the calls on fds
 // it overlaps. The port tells how many such steps the call's files take
 // (Chain), so the history holds that many.
@@ -62,7 +67,8 @@ import (
 // steps adds to its linInput. ChildFDs, of a fork, are the fds the port's
 // child holds right after it. Chain, of an exec or exit, is the number of
 // release steps of the session and device fds it closes in the port (two
-// per session, one for the device); Chained marks one whose
+// per session, one for the device, and an exec's drop of each); Chained
+// marks one whose
 // releases are split (chainStart), Rel one of those releases' steps
 // (chainStep), Step its index (PinID names the exec or exit).
 type forkInput struct {
@@ -202,18 +208,24 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 		return 1<<20 + fd // no instance: after those the port numbered
 	}
 	slices.SortFunc(ents, func(a, b int) int { return cmp.Compare(order(a), order(b)) })
-	chain := make([]int, 0, 2*len(ents))
-	var pinned []int
+	var pinned, pinnedFrom []int
 	for _, fd := range ents {
-		session := s.Files[t.FDs[fd]].Kind == model.KindSession
 		if r := s.Apply(model.Op{Kind: model.OpDup, Task: op.Task, FD: fd}); r.Errno == 0 {
-			p := int(r.Ret)
-			pinned = append(pinned, p)
-			if session {
-				chain = append(chain, p<<1)
-			}
-			chain = append(chain, p<<1|1)
+			pinned = append(pinned, int(r.Ret))
+			pinnedFrom = append(pinnedFrom, fd)
 		}
+	}
+	chain := make([]int, 0, 3*len(pinned))
+	if op.Kind == model.OpExec {
+		for _, p := range pinned {
+			chain = append(chain, p<<2|relDrop)
+		}
+	}
+	for i, p := range pinned {
+		if s.Files[t.FDs[pinnedFrom[i]]].Kind == model.KindSession {
+			chain = append(chain, p<<2|relFinish)
+		}
+		chain = append(chain, p<<2|relClose)
 	}
 	var res model.Result
 	exit := op.Kind == model.OpExit && len(chain) > 0
@@ -247,6 +259,13 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 	return true, newLinState(s, inst, pins, st.mod)
 }
 
+// A release chain's entries (pinFD.chain) are pin fd<<2 | one of these.
+const (
+	relFinish = iota + 1 // a session's first half, if the pin is its last reference
+	relClose             // the close of the pin: the release's second half if last
+	relDrop              // an exec's drop: the close of the pin unless it is the last
+)
+
 // chainStep is a step of the releases of an exec or exit (forkInput.Rel),
 // the chain's step-th (pinFD.chain): a session's first half, if its pin
 // is its last reference (luo_session_release(): a retrieved session is
@@ -260,15 +279,20 @@ func chainStep(st *linState, in linInput) (bool, *linState) {
 	}
 	s := st.s.Clone()
 	release := func(e int) {
-		fd := e >> 1
-		if e&1 == 0 {
+		fd := e >> 2
+		switch e & 3 {
+		case relFinish:
 			if lastRef(&s, pin.task, fd) {
 				s.Apply(model.Op{Kind: model.OpIoctl, Task: pin.task, FD: fd, Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
 				s = model.UnpreserveSessionFiles(s, pin.task, fd)
 			}
-			return
+		case relDrop:
+			if !lastRef(&s, pin.task, fd) {
+				s.Apply(model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
+			}
+		case relClose:
+			s.Apply(model.Op{Kind: model.OpClose, Task: pin.task, FD: fd}) // EBADF once dropped
 		}
-		s.Apply(model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
 	}
 	k := in.Fork.Step
 	if k < len(pin.chain) {
@@ -295,7 +319,7 @@ func chainStep(st *linState, in linInput) (bool, *linState) {
 func chainMidFinish(st *linState, endsFLB func(model.TaskID, int) bool) bool {
 	for _, pin := range st.pins {
 		for k, e := range pin.chain {
-			if fd := e >> 1; e&1 == 0 && pin.next <= k && lastRef(&st.s, pin.task, fd) && endsFLB(pin.task, fd) {
+			if fd := e >> 2; e&3 == relFinish && pin.next <= k && lastRef(&st.s, pin.task, fd) && endsFLB(pin.task, fd) {
 				return true
 			}
 		}
@@ -376,8 +400,8 @@ func seesRelease(in linInput) bool {
 
 // portChain counts the release steps (chainStep) of the fds an exec (all:
 // an exit) of kt would close that hold a session (two) or the device
-// (one): the files whose releases LUO can tell apart. kt is a child no
-// other thread touches.
+// (one), and an exec's drop of each: the files whose releases LUO can
+// tell apart. kt is a child no other thread touches.
 func portChain(kt *kernel.Task, all bool) int {
 	infos, err := kt.FDInfos()
 	if err != nil {
@@ -395,6 +419,11 @@ func portChain(kt *kernel.Task, all bool) int {
 			n += 2
 		case name == model.DevLiveUpdate:
 			n++
+		default:
+			continue
+		}
+		if !all {
+			n++ // the exec's drop
 		}
 	}
 	return n

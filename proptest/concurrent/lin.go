@@ -243,9 +243,9 @@ type pinFD struct {
 	// query a reboot killed, failed, and its put drops nothing.
 	flb, noRef bool
 	// chain, of an exec or exit (fork.go), are the release steps of the
-	// hidden fds that keep the files it closed, in order, each fd<<1 |
-	// half (a session's halves 0 and 1, the device's 1 alone), and next
-	// the step reached; exit says the task dies after the last.
+	// hidden fds that keep the files it closed, in order, each fd<<2 |
+	// relFinish, relClose or relDrop, and next the step reached; exit
+	// says the task dies after the last.
 	chain []int
 	next  int
 	exit  bool
