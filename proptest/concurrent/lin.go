@@ -736,6 +736,16 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		shared.own = false
 		st = &shared
 	}
+	// A live instance holding the number, its call linearized (its fd
+	// installed by now, though the call may not have returned), is
+	// tried before the closed file a pin keeps: a step has one outcome,
+	// and the pinned file stays reachable by linearizing that call later.
+	mfd := modelFD(st, in.Proc, in.FDInst, in.FDNum)
+	if mfd >= 0 {
+		if ok, next := linStepFD(st, in, out, mfd); ok {
+			return ok, next
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(st.pins)) {
 		if in.Op.Kind == model.OpClose {
 			break
@@ -746,8 +756,10 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 			}
 		}
 	}
-	if ok, next := linStepFD(st, in, out, modelFD(st, in.Proc, in.FDInst, in.FDNum)); ok {
-		return ok, next
+	if mfd < 0 {
+		if ok, next := linStepFD(st, in, out, mfd); ok {
+			return ok, next
+		}
 	}
 	// The number's new holder may not be installed yet when the call
 	// looks it up: the call that returns it reserves the number first
