@@ -149,16 +149,8 @@ func TestFLBQueryKilledByReboot(t *testing.T) {
 		{{Kind: KFLBGet, FLB: 1}},
 		{{Kind: KFinish, Src: r}, {Kind: KFLBGet, FLB: 1}, {Kind: KReboot}},
 	}
-	cfg := Config{Rounds: 1, OutDir: t.TempDir()}
-	su := &setups{}
-	x := sched.NewDFS(1)
-	runs := 0
-	for x.Next() {
-		runs++
-		if f := replay(cfg, su, []Program{prog}, nil, x); f != nil {
-			t.Fatalf("schedule %d: %v", runs, f)
-		}
-	}
+	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err)
 	require.Greater(t, runs, 10)
 	t.Logf("%d schedules with at most one preemption, all linearizable", runs)
 }

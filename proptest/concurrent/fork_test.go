@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"luomodel/kernel/sched"
 )
 
 // forkPrograms share a session between two processes: the parent's
@@ -148,11 +146,8 @@ func TestExecDefersReleases(t *testing.T) {
 	}
 	choices := make([]int, 24)
 	choices[0], choices[10], choices[23] = 2, 2, 1
-	c, err := newChecker(Config{Rounds: 1, OutDir: t.TempDir()}, true, nil)
-	require.NoError(t, err)
-	c.out = &Outcomes{}
-	require.Nil(t, c.round(1, prog, sched.Replay(choices)))
+	out := replayRound(t, prog, choices)
 	// The schedule still reaches the case: "b" gone, "a" listed.
-	require.Equal(t, int64(1), c.out.n[KRetrieve]["ENOENT"], "the replayed schedule no longer releases b before a")
-	require.Equal(t, int64(1), c.out.n[KRetrieve]["EINVAL"], "the replayed schedule no longer releases b before a")
+	require.Equal(t, int64(1), out.n[KRetrieve]["ENOENT"], "the replayed schedule no longer releases b before a")
+	require.Equal(t, int64(1), out.n[KRetrieve]["EINVAL"], "the replayed schedule no longer releases b before a")
 }

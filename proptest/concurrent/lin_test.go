@@ -25,12 +25,20 @@ func TestLookupFindsNumbersNewHolder(t *testing.T) {
 	for _, i := range []int{1, 2, 10, 15, 29} {
 		choices[i] = 1
 	}
+	out := replayRound(t, prog, choices)
+	// The schedule still reaches the case: the dup succeeds while "b" is
+	// still listed.
+	require.Equal(t, int64(1), out.n[KDupFD]["ok"], "the replayed schedule no longer reaches the case")
+	require.Equal(t, int64(1), out.n[KRetrieve]["EINVAL"], "the replayed schedule no longer reaches the case")
+}
+
+// replayRound runs prog as round 1 of a fresh check under the given
+// scheduling choices, requires it to pass, and returns its outcomes.
+func replayRound(t *testing.T, prog Program, choices []int) *Outcomes {
+	t.Helper()
 	c, err := newChecker(Config{Rounds: 1, OutDir: t.TempDir()}, true, nil)
 	require.NoError(t, err)
 	c.out = &Outcomes{}
 	require.Nil(t, c.round(1, prog, sched.Replay(choices)))
-	// The schedule still reaches the case: the dup succeeds while "b" is
-	// still listed.
-	require.Equal(t, int64(1), c.out.n[KDupFD]["ok"], "the replayed schedule no longer reaches the case")
-	require.Equal(t, int64(1), c.out.n[KRetrieve]["EINVAL"], "the replayed schedule no longer reaches the case")
+	return c.out
 }
