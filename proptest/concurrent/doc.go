@@ -54,12 +54,12 @@
 // concurrent call may see a higher one, which no sequential order explains.
 //
 // The search (lin.go): most histories linearize along porcupine's first
-// descent, taken without porcupine (firstDescent, on states it steps in
-// place); most others along a descent that tries the calls that returned
-// first, and releases last (lateDescent); the rest go to porcupine's
-// whole search, whose states are interned, compared by identity and
-// stepped once per operation (linStates). A history no descent
-// linearizes is judged by porcupine alone, and so is every failure.
+// descent, taken without porcupine (firstDescent); most others along a
+// descent that tries the calls that returned first, and releases last
+// (lateDescent); the rest go to porcupine's whole search, whose states
+// are interned, compared by identity and stepped once per operation
+// (linStates). A history no descent linearizes is judged by porcupine
+// alone, and so is every failure.
 //
 // A close drops the fd at once but the file's release may come later (a
 // concurrent call holds it) or be cut short by a reboot: the check splits

@@ -149,12 +149,6 @@ type linState struct {
 	// when their fingerprints meet (linStates.intern), and the states of
 	// a descent are never compared.
 	canon string
-	// own marks a state of a descent whose model state no other state
-	// shares (fresh, from a step of linStepFD) and that nothing
-	// looks at again once a step from it is tried: that step may apply
-	// the call to s in place (linStepFD), leaving the state consumed.
-	// A clone per step is most of a step's cost. Set by descend only.
-	own, fresh, consumed bool
 	// fp is the fingerprint, once interned is set.
 	fp uint64
 	// interned marks the one state of its key in a search (linStates):
@@ -201,27 +195,18 @@ func (t linStates) intern(st *linState) *linState {
 	return st
 }
 
-// stepModel is model.Step from st's model state, applied in place if st
-// is a descent's own (linState.own) and not after a reboot (the
-// old kernel's calls share it), which consumes st.
-func (st *linState) stepModel(op model.Op) (model.Result, model.State) {
-	if !st.own || st.old != nil {
-		return model.Step(st.s, op)
-	}
-	st.consumed = true
-	next := st.s
-	return next.Apply(op), next
-}
-
-// step is linStep memoized in st.succ: op is hist's operation id.
-func (st *linState) step(hist []porcupine.Operation, id int) (bool, *linState) {
+// step is linStep memoized in st.succ, for hist's operation id; the
+// state it leads to is interned in states.
+func (st *linState) step(hist []porcupine.Operation, id int, states linStates) (bool, *linState) {
 	for _, s := range st.succ {
 		if s.id == id {
 			return s.next != nil, s.next
 		}
 	}
 	ok, next := linStep(st, hist[id].Input.(linInput), hist[id].Output.(linOutput))
-	if !ok {
+	if ok {
+		next = states.intern(next)
+	} else {
 		next = nil
 	}
 	st.succ = append(st.succ, linSucc{id: id, next: next})
@@ -663,16 +648,14 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 			// half's Op.Task: a forked child's close is made in the
 			// round's process's name (its Proc resolves it), and the same
 			// number there may hold another session.
-			_, next = st.stepModel(model.Op{Kind: model.OpIoctl, Task: pin.task, FD: pin.fd,
+			_, next = model.Step(st.s, model.Op{Kind: model.OpIoctl, Task: pin.task, FD: pin.fd,
 				Cmd: model.IoctlSessionFinish, Buf: model.FinishArgBuf(0)})
 			next = model.UnpreserveSessionFiles(next, pin.task, pin.fd)
 		}
 		pins := maps.Clone(st.pins)
 		pin.finished = true
 		pins[in.PinID] = pin
-		ns := newLinState(next, st.inst, pins, st.mod)
-		ns.fresh = st.consumed
-		return true, ns
+		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	if in.FLBHold {
 		res, next := model.FLBGetIncomingHeld(st.s, in.Op.FLB)
@@ -706,13 +689,11 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		fd := pin.fd
 		next := st.s
 		if fd >= 0 {
-			_, next = st.stepModel(model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
+			_, next = model.Step(st.s, model.Op{Kind: model.OpClose, Task: pin.task, FD: fd})
 		}
 		pins := maps.Clone(st.pins)
 		delete(pins, in.PinID)
-		ns := newLinState(next, st.inst, pins, st.mod)
-		ns.fresh = st.consumed
-		return true, ns
+		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	if flbQueryMidFinish(st, in, out) {
 		return true, st
@@ -729,12 +710,6 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	// holder before the call started, the lookup found that one.
 	if fd, ok := installedBefore(st, in.Proc, in.FDNum, in.Call); ok {
 		return linStepFD(st, in, out, fd)
-	}
-	// What follows may try several steps from st: none in place.
-	if st.own {
-		shared := *st
-		shared.own = false
-		st = &shared
 	}
 	// A live instance holding the number, its call linearized (its fd
 	// installed by now, though the call may not have returned), is
@@ -812,19 +787,12 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 	if in.Pin && op.Kind == model.OpClose {
 		// The pin: a hidden dup of the fd, so that the close does not
 		// release the file.
-		own := st.own && st.old == nil
-		if r, s2 := st.stepModel(model.Op{Kind: model.OpDup, Task: op.Task, FD: op.FD}); r.Errno == 0 {
-			st = &linState{s: s2, inst: st.inst, pins: st.pins, mod: st.mod, procs: st.procs, own: own}
+		if r, s2 := model.Step(st.s, model.Op{Kind: model.OpDup, Task: op.Task, FD: op.FD}); r.Errno == 0 {
+			st = &linState{s: s2, inst: st.inst, pins: st.pins, mod: st.mod, procs: st.procs}
 			pinned = int(r.Ret)
 		}
 	}
-	var res model.Result
-	var next model.State
-	if op.Kind == model.OpKexec {
-		res, next = model.Step(st.s, op) // the old kernel's state stays (old)
-	} else {
-		res, next = st.stepModel(op)
-	}
+	res, next := model.Step(st.s, op)
 	if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 		return false, st
 	}
@@ -883,7 +851,6 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		}
 	}
 	ns := newLinState(next, inst, pins, mod)
-	ns.fresh = true
 	if op.Kind == model.OpKexec && res.Errno == 0 {
 		ns.old, ns.oldMod, ns.oldInst = &st.s, st.mod, st.inst
 	}
@@ -950,21 +917,11 @@ func porcupineModel(init model.State, inst map[int]instFD, hist []porcupine.Oper
 	return porcupine.Model{
 		Init: func() any { return root },
 		Step: func(state, input, _ any) (bool, any) {
-			st, id := state.(*linState), input.(linInput).ID
-			ok, next := st.step(hist, id)
-			if !ok {
-				return false, st
+			st := state.(*linState)
+			if ok, next := st.step(hist, input.(linInput).ID, states); ok {
+				return true, next
 			}
-			if !next.interned {
-				// Stepped just now: memoize the state of its key.
-				next = states.intern(next)
-				for i := range st.succ {
-					if st.succ[i].id == id {
-						st.succ[i].next = next
-					}
-				}
-			}
-			return true, next
+			return false, st
 		},
 		Equal: func(a, b any) bool { return a == b },
 		// Any hash consistent with Equal: porcupine only prunes states it
@@ -1016,9 +973,11 @@ func finalState(pm porcupine.Model, hist []porcupine.Operation, info porcupine.L
 	if len(best) != len(hist) {
 		return init.s, false
 	}
-	st := init
+	// porcupine took each of these steps, so they come from memo; a table
+	// of their own stands for porcupine's, which pm does not expose.
+	st, states := init, linStates{}
 	for _, i := range best {
-		ok, next := st.step(hist, i)
+		ok, next := st.step(hist, i, states)
 		if !ok {
 			return init.s, false
 		}
@@ -1234,11 +1193,7 @@ func deferrable(in linInput) bool {
 	return in.Unpin || in.UnpinFinish || in.FLBPut || in.Fork != nil && in.Fork.Rel || in.Phase != ""
 }
 
-// descend is firstDescent, and lateDescent if late. A descent owns its
-// states (linState.own): a step applies in place, and a step that fails
-// in place (consuming the state) makes it replay the calls linearized so
-// far from init, in place but the first. Most steps succeed, and most
-// histories descend.
+// descend is firstDescent, and lateDescent if late.
 func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, bool) {
 	evs := make(descentEvents, 0, 2*len(hist))
 	for i, op := range hist {
@@ -1249,26 +1204,6 @@ func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, 
 	sort.Sort(evs)
 	done := make([]bool, len(hist))
 	st := init
-	path := make([]int, 0, len(hist))
-	step := func(id int) (bool, *linState) {
-		ok, next := linStep(st, hist[id].Input.(linInput), hist[id].Output.(linOutput))
-		if ok {
-			next.own = next.fresh
-		}
-		return ok, next
-	}
-	// replay rebuilds st, consumed by a failed step, from init.
-	replay := func() bool {
-		st = init
-		for _, id := range path {
-			ok, next := step(id)
-			if !ok {
-				return false // not a function of the state: cannot happen
-			}
-			st = next
-		}
-		return true
-	}
 	// next are the calls that may come next (started before the first
 	// return not yet linearized), in the order they are tried.
 	next := make([]int, 0, len(hist))
@@ -1297,13 +1232,9 @@ func descend(init *linState, hist []porcupine.Operation, late bool) (*linState, 
 		}
 		stepped := false
 		for _, id := range next {
-			if ok, ns := step(id); ok {
-				path = append(path, id)
+			if ok, ns := linStep(st, hist[id].Input.(linInput), hist[id].Output.(linOutput)); ok {
 				st, done[id], stepped = ns, true, true
 				break
-			}
-			if st.consumed && !replay() {
-				return nil, false
 			}
 		}
 		if !stepped {
