@@ -142,7 +142,9 @@ func (k *KHO) writeRootLocked() error {
 }
 
 // writeRootNodesLocked writes the root FDT's structure with w: the root node,
-// its properties and one child node per subtree. k.outMu must be held.
+// its properties and one child node per subtree (what kho_out_fdt_setup()
+// and kho_add_subtree() put there). Requires: k.outMu held (its caller,
+// writeRootLocked, asserts it).
 func (k *KHO) writeRootNodesLocked(w *fdt.Writer) error {
 	if err := w.FinishReservemap(); err != nil {
 		return err

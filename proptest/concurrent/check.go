@@ -799,8 +799,8 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		c.cfg.checkHist(pm, slices.Clone(c.hist))
 	}
 	// Most histories linearize on porcupine's first descent, most others
-	// on the descent that takes releases late: the search then costs only
-	// their steps.
+	// on the late descent (returned first, releases last): the search
+	// then costs only their steps.
 	root := pm.Init().(*linState)
 	desc, descended := firstDescent(root, c.hist)
 	late := false

@@ -419,7 +419,7 @@ func (c *CSCoverage) Table() *summary.Table {
 func (c *CSCoverage) WriteTable(w io.Writer) { c.Table().Write(w) }
 
 // isLUOLock reports whether class is one of luoLocks.
-func isLUOLock(class string) bool { return slices.Contains(luoLocks, class) }
+func isLUOLock(class string) bool { _, ok := lockIndex()[class]; return ok }
 
 // contend is sched.Options.OnContend: thread holder holds a lock of class
 // that thread waiter goes to take.

@@ -58,9 +58,8 @@ import (
 // (the fput()s of do_close_on_exec() defer the release to task_work): its
 // chain starts with a drop per file, which closes the pin unless it is the
 // last reference, then the releases. Each step is a pseudo-operation
-// (forkInput.Rel) that must follow the one
-// before, anywhere from the call to the last return of the calls on fds
-// it overlaps. The port tells how many such steps the call's files take
+// (forkInput.Rel) that must follow the one before, anywhere from the call
+// to the last return of the calls on fds it overlaps. The port tells how many such steps the call's files take
 // (Chain), so the history holds that many.
 
 // forkInput is what a fork, an exec or exit, or one of their release
@@ -68,9 +67,9 @@ import (
 // child holds right after it. Chain, of an exec or exit, is the number of
 // release steps of the session and device fds it closes in the port (two
 // per session, one for the device, and an exec's drop of each); Chained
-// marks one whose
-// releases are split (chainStart), Rel one of those releases' steps
-// (chainStep), Step its index (PinID names the exec or exit).
+// marks one whose releases are split (chainStart), Rel one of those
+// releases' steps (chainStep), Step its index (PinID names the exec or
+// exit).
 type forkInput struct {
 	ChildFDs []int
 	Chain    int
@@ -174,7 +173,7 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 	t := s.Tasks[op.Task]
 	if t == nil || !t.Alive {
 		// No task (a call a reboot killed, linearized after it): nothing
-		// to release, and the chain's steps are no-ops.
+		// to release (an empty chain).
 		res, next := model.Step(st.s, op)
 		if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 			return false, st
@@ -208,11 +207,13 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 		return 1<<20 + fd // no instance: after those the port numbered
 	}
 	slices.SortFunc(ents, func(a, b int) int { return cmp.Compare(order(a), order(b)) })
-	var pinned, pinnedFrom []int
+	var pinned []int
+	var session []bool // of each pin
 	for _, fd := range ents {
+		kind := s.Files[t.FDs[fd]].Kind
 		if r := s.Apply(model.Op{Kind: model.OpDup, Task: op.Task, FD: fd}); r.Errno == 0 {
 			pinned = append(pinned, int(r.Ret))
-			pinnedFrom = append(pinnedFrom, fd)
+			session = append(session, kind == model.KindSession)
 		}
 	}
 	chain := make([]int, 0, 3*len(pinned))
@@ -222,7 +223,7 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 		}
 	}
 	for i, p := range pinned {
-		if s.Files[t.FDs[pinnedFrom[i]]].Kind == model.KindSession {
+		if session[i] {
 			chain = append(chain, p<<2|relFinish)
 		}
 		chain = append(chain, p<<2|relClose)

@@ -229,8 +229,9 @@ type pinFD struct {
 	flb, noRef bool
 	// chain, of an exec or exit (fork.go), are the release steps of the
 	// hidden fds that keep the files it closed, in order, each fd<<2 |
-	// relFinish, relClose or relDrop, and next the step reached; exit
-	// says the task dies after the last.
+	// relFinish, relClose or relDrop (empty, not nil: the steps are
+	// no-ops, the task or its kernel gone), and next the step reached;
+	// exit says the task dies after the last.
 	chain []int
 	next  int
 	exit  bool
@@ -814,7 +815,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		mod = modStable // and every module
 		// A release still pending ran in the old kernel, too late to
 		// matter: its Unpin is a no-op, and so are the steps left of an
-		// exec's or exit's release chain (a chain with no entries).
+		// exec's or exit's release chain (emptied).
 		if len(pins) > 0 {
 			dead := map[int]pinFD{}
 			for k, p := range pins {
