@@ -438,12 +438,15 @@ func (s *State) finishFiles(sid SessionID) syscall.Errno {
 			}
 		}
 	}
+	tests, handled := countTestFiles(se.In), 0
 	for i := len(se.In) - 1; i >= 0; i-- {
 		f := se.In[i]
 		obj := inObj(se, f)
 		s.recordHandler(f.Handler, CbFinish, obj, 0)
 		if f.Handler == TestCompatible {
-			s.flbFileFinish()
+			if handled++; !s.deferFLBHalf(FLBFinishWork, handled, tests) {
+				s.flbFileFinish()
+			}
 		}
 		if f.Retrieved {
 			s.recordHandler(f.Handler, CbGetID, obj, 0)
@@ -493,13 +496,21 @@ func (s *State) sessionRelease(sid SessionID) {
 // handler's module pin go), and the set emptied.
 func (s *State) unpreserveFiles(sid SessionID) {
 	se := s.Sessions[sid]
+	tests, handled := 0, 0
+	for _, of := range se.Out {
+		if s.Files[of.File].Kind == KindTest {
+			tests++
+		}
+	}
 	for i := len(se.Out) - 1; i >= 0; i-- {
 		of := se.Out[i]
 		f := s.Files[of.File]
 		obj := s.testObj(f, se, of.Token)
 		if f.Kind == KindTest {
 			s.recordHandler(TestCompatible, CbUnpreserve, obj, 0)
-			s.flbFileUnpreserve()
+			if handled++; !s.deferFLBHalf(FLBUnpreserveWork, handled, tests) {
+				s.flbFileUnpreserve()
+			}
 			s.recordHandler(TestCompatible, CbGetID, obj, 0)
 			delete(s.preservedTestW(), f.Test)
 		} else {

@@ -283,6 +283,11 @@ type State struct {
 	// of the observable state: it is clear between operations.
 	armed armedFault
 
+	// flbSplit is set by DeferringFLBWork for one step, and holds the FLB
+	// half the step deferred until TakeFLBWork (flbsplit.go). Not part of
+	// the observable state: it is clear between operations.
+	flbSplit flbSplit
+
 	// cow records what of the maps, lists and objects above this state
 	// owns, the rest being shared with the states Step copied it from or
 	// to (cow.go). Not part of the observable state.

@@ -740,7 +740,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 	}
 
-	c.hist = addFLBFinishing(addFLBHolds(addChains(addPins(c.hist))))
+	c.hist = addFLBTails(addFLBFinishing(addFLBHolds(addChains(addPins(c.hist)))))
 	markMayBusy(c.hist)
 
 	obs := linOutput{}

@@ -72,6 +72,12 @@ type linInput struct {
 	// Fork is what a fork, exec or exit and their release steps add.
 	Proc int
 	Fork *forkInput
+	// SplitFLB marks a call that may finish or unpreserve a session's
+	// test files while an FLB's registration overlaps it; FLBTail is the
+	// pseudo-operation that does the FLB half its step left undone, and
+	// TailOf names that call (its ID). See flbsplit.go.
+	SplitFLB, FLBTail bool
+	TailOf            int
 }
 
 // linOutput is what the port returned. Pending: the thread was killed by
@@ -144,6 +150,10 @@ type linState struct {
 	// procs maps the forked processes (linInput.Proc) to their model
 	// tasks (fork.go); nil in a round that has not forked.
 	procs map[int]model.TaskID
+	// flbTails are the FLB halves left undone by the split calls stepped
+	// so far (SplitFLB), by the call's ID, until their FLBTail steps
+	// (model.NoFLBWork: the call deferred nothing, its tail is a no-op).
+	flbTails map[int]model.FLBWork
 	// canon is the state's canonical form (see key), rendered on first
 	// use: states are told apart by fingerprint and compared by key only
 	// when their fingerprints meet (linStates.intern), and the states of
@@ -309,6 +319,12 @@ func (st *linState) key() string {
 			b = strconv.AppendInt(b, int64(p.next), 10)
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(st.flbTails)) {
+		b = append(b, "|f"...)
+		b = strconv.AppendInt(b, int64(k), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(st.flbTails[k]), 10)
+	}
 	for _, k := range slices.Sorted(maps.Keys(st.procs)) {
 		b = append(b, "|t"...)
 		b = strconv.AppendInt(b, int64(k), 10)
@@ -344,6 +360,9 @@ func (st *linState) fingerprint() uint64 {
 			e = mix64(e ^ uint64(p.next)<<8 ^ uint64(len(p.chain))<<16)
 		}
 		pins += e
+	}
+	for k, w := range st.flbTails {
+		pins += mix64(uint64(k)<<8 ^ uint64(w) ^ 1<<62)
 	}
 	return mix64(h ^ mix64(inst) + pins)
 }
@@ -499,6 +518,14 @@ func kernelWide(in linInput) bool {
 // process's call steps the model task its fork's linearization gave it
 // (linState.procs, fork.go).
 func linStep(st *linState, in linInput, out linOutput) (bool, *linState) {
+	if in.FLBTail || in.SplitFLB || len(st.flbTails) > 0 {
+		return splitFLBStep(st, in, out)
+	}
+	return linStepProcs(st, in, out)
+}
+
+// linStepProcs is linStep without the split FLB halves (flbsplit.go).
+func linStepProcs(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if st.procs == nil {
 		return linStepKernel(st, in, out)
 	}
@@ -952,6 +979,9 @@ func describeOp(input, output any) string {
 	}
 	if in.Unpin {
 		return fmt.Sprintf("T%d release of the file closed by its close (call %d)", in.Thread, in.PinID)
+	}
+	if in.FLBTail {
+		return fmt.Sprintf("T%d FLB half of the last test file finished or unpreserved by operation %d", in.Thread, in.TailOf)
 	}
 	if out.Pending {
 		return "T" + fmt.Sprint(in.Thread) + " " + strings.TrimSuffix(model.Format(in.Op, model.Result{}), " = 0") + " (killed by the reboot)"
