@@ -197,13 +197,15 @@ func (t *FDTable) allocFD(start, flags int) (int, error) {
 	return fd, nil
 }
 
-// putUnusedFDLocked ports fs/file.c:__put_unused_fd(). Requires fileLock
-// (asserted; instrumentation: every upstream caller holds file_lock, the
-// function does not assert it).
+// putUnusedFDLocked ports fs/file.c:__put_unused_fd(): the number is
+// free. Its close-on-exec bit stays until the number is handed out again
+// (allocFD sets or clears it), as in Linux, so an F_GETFD that looked the
+// fd up before a sibling thread's close reads the closed fd's bit.
+// Requires fileLock (asserted; instrumentation: every upstream caller
+// holds file_lock, the function does not assert it).
 func (t *FDTable) putUnusedFDLocked(fd int) {
 	t.fileLock.AssertHeld()
 	clearBit(t.openFDs, fd)
-	clearBit(t.closeOnExec, fd)
 	if fd < t.nextFD {
 		t.nextFD = fd
 	}
@@ -449,12 +451,14 @@ func (t *FDTable) nextOpenLocked(start int) int {
 	return -1
 }
 
-// IsCloseOnExec ports fs/file.c:close_on_exec(): whether fd is marked O_CLOEXEC.
-// False for an fd that is not open.
+// IsCloseOnExec ports fs/file.c:get_close_on_exec(): whether fd's
+// close-on-exec bit is set. The bit alone, as in Linux: a closed fd keeps
+// its last holder's bit until the number is reused (putUnusedFDLocked);
+// false for an fd beyond the table.
 func (t *FDTable) IsCloseOnExec(fd int) bool {
 	t.fileLock.Lock()
 	defer t.fileLock.Unlock()
-	return t.validFD(fd) && testBit(t.openFDs, fd) && testBit(t.closeOnExec, fd)
+	return t.validFD(fd) && testBit(t.closeOnExec, fd)
 }
 
 // SetCloseOnExec ports fs/file.c:__set_close_on_exec()/__clear_close_on_exec() as

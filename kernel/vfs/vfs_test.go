@@ -206,9 +206,10 @@ func TestCloseOnExec(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, fds.IsCloseOnExec(d), "dup clears close-on-exec")
 
-	// A closed O_CLOEXEC fd reused without the flag is not close-on-exec.
+	// A closed fd keeps its bit, as in Linux (what an F_GETFD racing the
+	// close reads); reused without the flag, it is not close-on-exec.
 	require.NoError(t, fds.Close(a))
-	require.False(t, fds.IsCloseOnExec(a))
+	require.True(t, fds.IsCloseOnExec(a), "the closed fd's bit stays")
 	c, err := fds.GetUnusedFD(0)
 	require.NoError(t, err)
 	require.Equal(t, a, c)
