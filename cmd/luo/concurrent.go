@@ -45,6 +45,7 @@ func concurrentPart(st *concurrent.Stats) *summary.Part {
 	p.Add("checks", st.Checks.Load())
 	p.Add("schedules", st.Schedules.Load())
 	p.Add("thread-syscalls", st.Ops.Load())
+	p.Add("undecided", st.Undecided.Load())
 	p.Tables = append(p.Tables, st.CS.Table(), st.Out.Table())
 	return p
 }

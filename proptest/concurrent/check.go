@@ -183,8 +183,12 @@ type checker struct {
 	inflight []*porcupine.Operation
 	// lastChoices are the choices of the last passing round.
 	lastChoices []int
-	events      []histEvent   // guarded by mu
-	reports     []*bug.Report // guarded by mu
+	// undecided is set by a round whose linearizability check timed out
+	// (Config.LinTimeout): it passed, but the model's state after it is
+	// unknown, so no later round of the check can be checked.
+	undecided bool
+	events    []histEvent   // guarded by mu
+	reports   []*bug.Report // guarded by mu
 
 	// inRound is set while a round's threads run, and gids are their
 	// goroutines (guarded by mu): the module observer (churn.go) records
@@ -831,7 +835,10 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		f.HTML = c.visualize(pm, info)
 		return f
 	case porcupine.Unknown:
-		return nil // timed out: no verdict, and no model state to go on
+		// Timed out: no verdict, and no model state for the next round
+		// to start from; the check ends here (undecided).
+		c.undecided = true
+		return nil
 	}
 	next, ok := finalState(pm, c.hist, info)
 	if !ok {

@@ -59,7 +59,9 @@
 // (lateDescent); the rest go to porcupine's whole search, whose states
 // are interned, compared by identity and stepped once per operation
 // (linStates). A history no descent linearizes is judged by porcupine
-// alone, and so is every failure.
+// alone, and so is every failure. A search that outlasts
+// Config.LinTimeout gives no verdict and no state for the next round to
+// start from: the check stops there, counted as undecided.
 //
 // A close drops the fd at once but the file's release may come later (a
 // concurrent call holds it) or be cut short by a reboot: the check splits

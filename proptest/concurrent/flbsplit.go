@@ -27,6 +27,10 @@ import (
 // waits for a finish (the serialize rwsem, which the finish holds for
 // read, is the reboot's for write), so none is linearized while a tail
 // has work left.
+//
+// A PRESERVE_FD whose handler fails after its FLBs were counted undoes
+// them under a lock of its own too; the concurrent campaign arms no
+// handler failures, so that split is not needed here.
 
 // addFLBTails marks every call of hist that may finish or unpreserve a
 // session and that an FLB registration overlaps (SplitFLB), and adds its

@@ -2,6 +2,7 @@ package concurrent
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -41,4 +42,60 @@ func replayRound(t *testing.T, prog Program, choices []int) *Outcomes {
 	c.out = &Outcomes{}
 	require.Nil(t, c.round(1, prog, sched.Replay(choices)))
 	return c.out
+}
+
+// TestFailureChoicesPerRound: a failure has one choices entry per round,
+// even a round that failed before its schedule ran (its setup or
+// prologue), which has none of its own; Minimize indexes the failing
+// round's entry (it panicked on such a failure in round 2).
+func TestFailureChoicesPerRound(t *testing.T) {
+	done := [][]int{{1, 0, 2}}
+	progs := []Program{{}, {}}
+	f := &Failure{Category: "round prologue: port and model disagree"}
+	f.attach(progs, done)
+	require.Len(t, f.Choices, len(progs))
+	require.Equal(t, []int{1, 0, 2}, f.Choices[0])
+	require.Nil(t, f.Choices[1])
+
+	g := &Failure{Category: "not linearizable", Choices: [][]int{{0, 1}}}
+	g.attach(progs, done)
+	require.Equal(t, [][]int{{1, 0, 2}, {0, 1}}, g.Choices)
+}
+
+// TestUndecidedRoundEndsCheck: a round whose linearizability search
+// outlasts Config.LinTimeout passes without a verdict and leaves the
+// model's state unknown, so the check ends there; before, the next round
+// started from the model's state at the undecided round's start, and its
+// setup disagreed with the port (the module the round unloaded was still
+// loaded in the model). Found by the main job (luo concurrent -seed
+// 18395534166334711099): its round 1 takes porcupine about 30 s, here cut
+// at 1 ms.
+func TestUndecidedRoundEndsCheck(t *testing.T) {
+	r := SlotResult
+	round1 := Program{
+		{
+			{Kind: KRetrieve, Name: "a", Dst: r, Pre: true},
+			{Kind: KRetrieve, Name: "b", Dst: r + 1, Pre: true},
+			{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true},
+			{Kind: KPreserve, Src: r + 2, File: 1, Token: 2, Pre: true},
+			{Kind: KCreate, Name: "b", Dst: r + 3},
+			{Kind: KUnloadMod},
+			{Kind: KFork},
+			{Kind: KExec},
+			{Kind: KRetrieve, Name: "c", Dst: r},
+		},
+		{{Kind: KRetrieve, Name: "b", Dst: r + 4}, {Kind: KCreate, Name: "c", Dst: r + 2}, {Kind: KCreate, Name: "c", Dst: r + 3}},
+		{{Kind: KCreate, Name: "a", Dst: r}, {Kind: KUnloadMod}, {Kind: KRetrieve, Name: "a", Dst: r + 4}, {Kind: KRegister}},
+	}
+	round2 := Program{{{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true}}}
+	choices := make([]int, 115)
+	for _, i := range []int{0, 37, 45, 58, 114} {
+		choices[i] = 1
+	}
+	cfg := Config{Rounds: 2, OutDir: t.TempDir(), LinTimeout: time.Millisecond}
+	c, err := newChecker(cfg.withDefaults(), true, nil)
+	require.NoError(t, err)
+	require.Nil(t, c.round(1, round1, sched.Replay(choices)))
+	require.True(t, c.undecided, "round 1 was decided: it no longer tests a timeout")
+	require.Nil(t, replay(cfg, &setups{}, []Program{round1, round2}, [][]int{choices}, nil))
 }

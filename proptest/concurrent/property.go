@@ -1,6 +1,7 @@
 package concurrent
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"pgregory.net/rapid"
@@ -15,6 +16,9 @@ type Stats struct {
 	Ops       atomic.Int64 // syscalls issued by threads
 	Switches  atomic.Int64
 	Preempts  atomic.Int64
+	// Undecided counts the checks cut short by a round whose
+	// linearizability check timed out (Config.LinTimeout).
+	Undecided atomic.Int64
 	// CS is the critical-section coverage (cscov.go).
 	CS CSCoverage
 	// Out counts the instructions' results (outcomes.go).
@@ -80,10 +84,15 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 			}
 			if f == nil {
 				choices = append(choices, c.lastChoices)
+				if c.undecided {
+					if stats != nil {
+						stats.Undecided.Add(1)
+					}
+					return
+				}
 			}
 			if f != nil {
-				f.Programs = progs
-				f.Choices = append(choices, f.Choices...)
+				f.attach(progs, choices)
 				if onFail != nil {
 					onFail(f)
 				}
@@ -95,6 +104,19 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 			}
 		}
 	}
+}
+
+// attach gives f, a failure of the last of progs, every round's program
+// and scheduling choices: those of the rounds before (done), then its
+// own, none if it failed before its schedule ran (a setup or prologue
+// failure), so that Choices always has one entry per program.
+func (f *Failure) attach(progs []Program, done [][]int) {
+	own := f.Choices
+	if len(own) == 0 {
+		own = [][]int{nil}
+	}
+	f.Programs = progs
+	f.Choices = append(slices.Clone(done), own...)
 }
 
 // Replay runs the given rounds again, each under a Replay chooser of its
@@ -122,9 +144,11 @@ func replay(cfg Config, su *setups, progs []Program, choices [][]int, last sched
 			chooser = last
 		}
 		if f := c.round(i+1, prog, chooser); f != nil {
-			f.Programs = progs[:i+1]
-			f.Choices = append(done, f.Choices...)
+			f.attach(progs[:i+1], done)
 			return f
+		}
+		if c.undecided {
+			return nil // the rounds after it cannot be checked
 		}
 		done = append(done, c.lastChoices)
 	}
@@ -151,7 +175,7 @@ func Minimize(cfg Config, f *Failure) *Failure {
 		}
 		budget--
 		g := replay(cfg, su, progs, choices, nil)
-		if g == nil || g.Category != best.Category {
+		if g == nil || g.Category != best.Category || len(g.Programs) != len(best.Programs) {
 			return false
 		}
 		best = g
@@ -167,7 +191,7 @@ func Minimize(cfg Config, f *Failure) *Failure {
 			n--
 			budget--
 			g := replay(cfg, su, progs, best.Choices[:last], x)
-			if g != nil && g.Category == best.Category && (progsSize(progs) < progsSize(best.Programs) || g.Switches < best.Switches) {
+			if g != nil && g.Category == best.Category && len(g.Programs) == len(best.Programs) && (progsSize(progs) < progsSize(best.Programs) || g.Switches < best.Switches) {
 				best = g
 				return true
 			}
