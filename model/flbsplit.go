@@ -89,3 +89,18 @@ func countTestFiles(in []InFile) int {
 	}
 	return n
 }
+
+// MaxSessionTestFiles is the most test files one session holds.
+func (s *State) MaxSessionTestFiles() int {
+	most := 0
+	for _, se := range s.Sessions {
+		n := countTestFiles(se.In)
+		for _, of := range se.Out {
+			if s.Files[of.File].Kind == KindTest {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
+}

@@ -37,7 +37,7 @@ type Config struct {
 	// not linearizable ("": the system temp dir).
 	OutDir string
 	// LinTimeout bounds one porcupine check (0: 10s); a timeout is not a
-	// failure.
+	// failure, but it ends the check (Stats.Undecided).
 	LinTimeout time.Duration
 	// RecordTaken records in Stats.CS which LUO locks each instruction
 	// takes (CSCoverage.Undeclared), for the test that the coverage goals
@@ -52,6 +52,9 @@ type Config struct {
 	// linearizable and the first descent ends in porcupine's state, and
 	// counts the rounds of each kind (tests).
 	crossCheck *descentCounts
+	// linCheck, if set (tests), stands for porcupine's search of the
+	// histories no descent linearizes.
+	linCheck func(pm porcupine.Model, hist []porcupine.Operation) (porcupine.CheckResult, porcupine.LinearizationInfo)
 	// fault makes the harness act as a broken port would (fork.go), for
 	// the tests that show the check catches it.
 	fault forkFault
@@ -744,7 +747,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 	}
 
-	c.hist = addFLBTails(addFLBFinishing(addFLBHolds(addChains(addPins(c.hist)))))
+	c.hist = addFLBTails(addFLBFinishing(addFLBHolds(addChains(addPins(c.hist)))), start.MaxSessionTestFiles())
 	markMayBusy(c.hist)
 
 	obs := linOutput{}
@@ -823,7 +826,13 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	} else {
 		cc.searched.Add(1)
 	}
-	verdict, info := porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
+	var verdict porcupine.CheckResult
+	var info porcupine.LinearizationInfo
+	if c.cfg.linCheck != nil && !descended && !late {
+		verdict, info = c.cfg.linCheck(pm, c.hist)
+	} else {
+		verdict, info = porcupine.CheckOperationsVerbose(pm, c.hist, c.cfg.LinTimeout)
+	}
 	if (descended || late) && verdict != porcupine.Ok {
 		return fail("internal: first descent", fmt.Sprintf("a descent (late %v) linearized the history, porcupine says %v", late, verdict))
 	}

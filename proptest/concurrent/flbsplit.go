@@ -33,12 +33,27 @@ import (
 // handler failures, so that split is not needed here.
 
 // addFLBTails marks every call of hist that may finish or unpreserve a
-// session and that an FLB registration overlaps (SplitFLB), and adds its
-// tail. The tail names the call by its index in hist, its ID once
-// numberOps has run: no later pass reorders hist.
-func addFLBTails(hist []porcupine.Operation) []porcupine.Operation {
+// session and that an FLB registration overlaps (SplitFLB), and adds a
+// tail for it: one per call, or one per exec or exit for the steps of its
+// release chain, which the steps share (their tail comes after the last
+// of them). A tail is keyed by its call's index in hist, its ID once
+// numberOps has run (no later pass reorders hist), or a chain's by
+// chainTailKey. Nothing is split in a round where no session can hold two
+// test files: startTests is the most test files a session held when the
+// round began, and every PRESERVE_FD of a test file may add one.
+func addFLBTails(hist []porcupine.Operation, startTests int) []porcupine.Operation {
 	n := len(hist)
+	for _, o := range hist {
+		in := o.Input.(linInput)
+		if in.Op.Kind == model.OpIoctl && in.Op.Cmd == model.IoctlSessionPreserveFD && isTestFileInst(in.BufInst) {
+			startTests++
+		}
+	}
+	if startTests < 2 {
+		return hist
+	}
 	client := maxClientID(hist)
+	tails := map[int]int{} // key -> index in hist of its tail
 	for i := range n {
 		c := &hist[i]
 		in := c.Input.(linInput)
@@ -56,18 +71,38 @@ func addFLBTails(hist []porcupine.Operation) []porcupine.Operation {
 		if !overlapped {
 			continue
 		}
-		in.SplitFLB = true
+		key := i
+		if in.Fork != nil && in.Fork.Rel {
+			key = chainTailKey(in.PinID)
+		}
+		in.SplitFLB, in.TailOf = true, key
 		c.Input = in
+		if t, ok := tails[key]; ok {
+			// A chain's tail spans all its steps.
+			hist[t].Call, hist[t].Return = min(hist[t].Call, c.Call), max(hist[t].Return, c.Return)
+			continue
+		}
 		client++
+		tails[key] = len(hist)
 		hist = append(hist, porcupine.Operation{
 			ClientId: client,
-			Input:    linInput{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, FLBTail: true, TailOf: i, FDInst: -1, BufInst: -1},
+			Input:    linInput{Thread: in.Thread, Op: model.Op{Task: in.Op.Task}, FLBTail: true, TailOf: key, FDInst: -1, BufInst: -1},
 			Call:     c.Call,
 			Output:   linOutput{},
 			Return:   c.Return,
 		})
 	}
 	return hist
+}
+
+// chainTailKey is the tail key of the release chain of the exec or exit
+// whose pin is pinID: negative, apart from the calls' indices.
+func chainTailKey(pinID int) int { return -1 - pinID }
+
+// isTestFileInst reports whether inst is the instance of a fixed test
+// file (the setup's, which every PRESERVE_FD of the campaign preserves).
+func isTestFileInst(inst int) bool {
+	return inst >= SlotFile0+firstTestFile && inst < SlotFile0+NumFiles
 }
 
 // mayFinishFiles reports whether in's step may finish a retrieved
@@ -78,6 +113,8 @@ func mayFinishFiles(in linInput) bool {
 		return false
 	case in.UnpinFinish || in.Fork != nil && in.Fork.Rel:
 		return true
+	case in.Fork != nil && in.Fork.Chained:
+		return false // its release chain does
 	}
 	switch in.Op.Kind {
 	case model.OpClose, model.OpExec, model.OpExit:
@@ -125,8 +162,15 @@ func splitFLBStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 			}
 		}
 	}
+	if in.Observe && len(st.flbTails) > 0 {
+		// A tail linearized before a step that shares it (a chain's)
+		// leaves that step's record behind: no such order.
+		return false, st
+	}
 	from := st
-	if in.SplitFLB {
+	// One split per tail: a chain's steps arm until one defers.
+	w0, started := st.flbTails[in.TailOf]
+	if in.SplitFLB && (!started || w0 == model.NoFLBWork) {
 		armed := *st
 		armed.canon, armed.fp, armed.interned, armed.succ = "", 0, false, nil
 		armed.s = model.DeferringFLBWork(st.s)
@@ -137,26 +181,35 @@ func splitFLBStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		return false, st
 	}
 	if next == from && from == st {
-		return true, st
+		if in.SplitFLB && !started {
+			next = copyLinState(st)
+		} else {
+			return true, st
+		}
 	}
 	if next == from || next == st {
 		// A step that changed nothing returns its own state: copy it,
 		// so that the split's records stay off st.
-		c := *next
-		c.canon, c.fp, c.interned, c.succ = "", 0, false, nil
-		next = &c
+		next = copyLinState(next)
 	}
 	w := model.TakeFLBWork(&next.s)
 	if in.Observe {
 		return true, next // every tail came before: the round is over
 	}
 	next.flbTails = st.flbTails
-	if in.SplitFLB {
+	if in.SplitFLB && (!started || w != model.NoFLBWork) {
 		next.flbTails = maps.Clone(st.flbTails)
 		if next.flbTails == nil {
 			next.flbTails = map[int]model.FLBWork{}
 		}
-		next.flbTails[in.ID] = w
+		next.flbTails[in.TailOf] = w
 	}
 	return true, next
+}
+
+// copyLinState is a fresh, uninterned copy of st.
+func copyLinState(st *linState) *linState {
+	c := *st
+	c.canon, c.fp, c.interned, c.succ = "", 0, false, nil
+	return &c
 }

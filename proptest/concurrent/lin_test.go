@@ -2,8 +2,8 @@ package concurrent
 
 import (
 	"testing"
-	"time"
 
+	"github.com/anishathalye/porcupine"
 	"github.com/stretchr/testify/require"
 
 	"luomodel/kernel/sched"
@@ -68,8 +68,9 @@ func TestFailureChoicesPerRound(t *testing.T) {
 // started from the model's state at the undecided round's start, and its
 // setup disagreed with the port (the module the round unloaded was still
 // loaded in the model). Found by the main job (luo concurrent -seed
-// 18395534166334711099): its round 1 takes porcupine about 30 s, here cut
-// at 1 ms.
+// 18395534166334711099): no descent linearizes its round 1, and
+// porcupine's search of it took 30 s then (10 s LinTimeout); here the
+// search times out at once.
 func TestUndecidedRoundEndsCheck(t *testing.T) {
 	r := SlotResult
 	round1 := Program{
@@ -92,10 +93,17 @@ func TestUndecidedRoundEndsCheck(t *testing.T) {
 	for _, i := range []int{0, 37, 45, 58, 114} {
 		choices[i] = 1
 	}
-	cfg := Config{Rounds: 2, OutDir: t.TempDir(), LinTimeout: time.Millisecond}
+	cfg := Config{Rounds: 2, OutDir: t.TempDir()}
+	searched := 0
+	cfg.linCheck = func(porcupine.Model, []porcupine.Operation) (porcupine.CheckResult, porcupine.LinearizationInfo) {
+		searched++
+		return porcupine.Unknown, porcupine.LinearizationInfo{} // timed out
+	}
 	c, err := newChecker(cfg.withDefaults(), true, nil)
 	require.NoError(t, err)
 	require.Nil(t, c.round(1, round1, sched.Replay(choices)))
-	require.True(t, c.undecided, "round 1 was decided: it no longer tests a timeout")
+	require.Equal(t, 1, searched, "a descent linearized round 1: it no longer tests a timeout")
+	require.True(t, c.undecided)
 	require.Nil(t, replay(cfg, &setups{}, []Program{round1, round2}, [][]int{choices}, nil))
+	require.Equal(t, 2, searched, "the replay's round 1 is undecided too")
 }
