@@ -178,11 +178,7 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 		if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 			return false, st
 		}
-		pins := maps.Clone(st.pins)
-		if pins == nil {
-			pins = map[int]pinFD{}
-		}
-		pins[in.NewInst] = pinFD{fd: -1, inst: -1, task: op.Task, chain: []int{}}
+		pins := withPin(st.pins, in.NewInst, pinFD{fd: -1, inst: -1, task: op.Task, chain: []int{}})
 		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	port := map[int]int{} // model fd -> port number
@@ -245,11 +241,7 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 	if !out.Pending && !sameIgnoringFDs(op, res, out.Res) {
 		return false, st
 	}
-	pins := maps.Clone(st.pins)
-	if pins == nil {
-		pins = map[int]pinFD{}
-	}
-	pins[in.NewInst] = pinFD{fd: -1, inst: -1, task: op.Task, chain: chain, exit: exit}
+	pins := withPin(st.pins, in.NewInst, pinFD{fd: -1, inst: -1, task: op.Task, chain: chain, exit: exit})
 	inst := st.inst
 	if op.Kind == model.OpExit {
 		inst = maps.Clone(inst)

@@ -151,3 +151,24 @@ func TestExecDefersReleases(t *testing.T) {
 	require.Equal(t, int64(1), out.n[KRetrieve]["ENOENT"], "the replayed schedule no longer releases b before a")
 	require.Equal(t, int64(1), out.n[KRetrieve]["EINVAL"], "the replayed schedule no longer releases b before a")
 }
+
+// TestChildRunsOnAfterSerialization: a thread forks while another reboots;
+// its child unlinks an FLB and exits after the reboot serialized (the FLB
+// crossed), in the old kernel, which runs on until the jump. The child's
+// exit drops only copies of fds its parent still holds, so it takes no
+// LUO lock and returns there. Found by the main job (luo concurrent -seed
+// 7495866118959697987): the checker placed a child's exit in the running
+// kernel only, so the unlink had to come before the serialization. Every
+// schedule with at most one preemption must be linearizable.
+func TestChildRunsOnAfterSerialization(t *testing.T) {
+	const r = SlotResult
+	prog := Program{
+		{{Kind: KCreate, Name: "a", Dst: r + 2, Pre: true}, {Kind: KPreserve, Src: r + 2, File: 2, Token: 1, Pre: true}},
+		{{Kind: KFork}, {Kind: KUnregFLB, FLB: 0}},
+		{{Kind: KReboot}},
+	}
+	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules", runs)
+}

@@ -256,6 +256,16 @@ type instFD struct {
 	proc        int // the process whose table holds it (linInput.Proc)
 }
 
+// withPin returns a copy of pins with p as pin id.
+func withPin(pins map[int]pinFD, id int, p pinFD) map[int]pinFD {
+	pins = maps.Clone(pins)
+	if pins == nil {
+		pins = map[int]pinFD{}
+	}
+	pins[id] = p
+	return pins
+}
+
 func newLinState(s model.State, inst map[int]instFD, pins map[int]pinFD, mod modPhase) *linState {
 	return &linState{s: s, inst: inst, pins: pins, mod: mod}
 }
@@ -576,13 +586,18 @@ func linStepKernel(st *linState, in linInput, out linOutput) (bool, *linState) {
 // a bad fd, a FINISH on an outgoing session), and changes nothing, or it
 // takes no LUO lock and changes only the task's fd table
 // (model.FDTableOnly: a dup, an fcntl, a close that does not release into
-// LUO), which only the calls that follow it in the old kernel see
+// LUO, a child's exit whose closes are all such), which only the calls
+// that follow it in the old kernel see
 // (linState.oldInst); so the serialize rwsem the reboot holds from the
 // serialization to the jump does not stop it. Real time may put it there:
 // after a kernel-wide call that ran in the old kernel (linState.old). A
 // pinning close's release halves are then no-ops in the new kernel.
 func unlockedInOld(st *linState, in linInput, out linOutput) (bool, *linState) {
-	if out.Pending || kernelWide(in) || in.Fork != nil || in.Unpin || in.UnpinFinish || in.FLBHold || in.FLBPut {
+	// A forked child's exit may run there too (FDTableOnly: its
+	// releases, split or not, reach no LUO lock); a fork, an exec and
+	// release steps may not.
+	exit := in.Fork != nil && in.Op.Kind == model.OpExit && !in.Fork.Rel
+	if out.Pending || kernelWide(in) || in.Fork != nil && !exit || in.Unpin || in.UnpinFinish || in.FLBHold || in.FLBPut {
 		return false, st
 	}
 	if in.Pin && in.Op.Kind != model.OpClose {
@@ -601,16 +616,19 @@ func unlockedInOld(st *linState, in linInput, out linOutput) (bool, *linState) {
 		return false, st
 	}
 	pins := st.pins
-	if in.Pin {
-		pins = maps.Clone(pins)
-		if pins == nil {
-			pins = map[int]pinFD{}
-		}
-		pins[in.NewInst] = pinFD{fd: -1, inst: in.FDInst, task: op.Task, ret: in.PinRet}
-	} else if failed {
+	switch {
+	case in.Pin:
+		pins = withPin(pins, in.NewInst, pinFD{fd: -1, inst: in.FDInst, task: op.Task, ret: in.PinRet})
+	case exit && in.Fork.Chained && !failed:
+		// The exit's release steps are no-ops (an empty chain).
+		pins = withPin(pins, in.NewInst, pinFD{fd: -1, inst: -1, task: op.Task, chain: []int{}})
+	case failed:
 		return true, st
 	}
 	inst := st.oldInst
+	if exit && !failed {
+		inst = closedInsts(st.oldInst, &next, op.Task, in.Proc)
+	}
 	if !failed && op.Kind == model.OpClose {
 		inst = map[int]instFD{}
 		for k, v := range st.oldInst {
@@ -690,11 +708,7 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		if !out.Pending && !sameIgnoringFDs(in.Op, res, out.Res) {
 			return false, st
 		}
-		pins := maps.Clone(st.pins)
-		if pins == nil {
-			pins = map[int]pinFD{}
-		}
-		pins[in.NewInst] = pinFD{fd: -1, inst: -1, flb: true, noRef: res.Errno != 0}
+		pins := withPin(st.pins, in.NewInst, pinFD{fd: -1, inst: -1, flb: true, noRef: res.Errno != 0})
 		return true, newLinState(next, st.inst, pins, st.mod)
 	}
 	if in.FLBPut {
@@ -827,11 +841,7 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 	if in.Pin {
 		// pinned < 0: nothing to pin (the fd was not open); the release,
 		// if any, happened with the close, and the Unpin is a no-op.
-		pins = maps.Clone(pins)
-		if pins == nil {
-			pins = map[int]pinFD{}
-		}
-		pins[in.NewInst] = pinFD{fd: pinned, inst: in.FDInst, task: op.Task, ret: in.PinRet}
+		pins = withPin(pins, in.NewInst, pinFD{fd: pinned, inst: in.FDInst, task: op.Task, ret: in.PinRet})
 	}
 	inst := st.inst
 	mod := st.mod
