@@ -77,7 +77,10 @@
 // unregistration refused while another call may hold a transient
 // reference is accepted; the quiescent point and the crossed state
 // compare the test module's reference count, the registered handlers
-// and the FLBs linked to the test handler with the model's.
+// and the FLBs linked to the test handler with the model's. A session's
+// finish or unpreserve puts its test files' FLBs one file at a time, so
+// one that an FLB's (un)registration overlaps is split between its test
+// files (flbsplit.go).
 //
 // Critical-section coverage (cscov.go): for every lock of LUO's lock order
 // and every pair of instructions that take it (takes, less the pairs that

@@ -100,8 +100,10 @@ func addFLBTails(hist []porcupine.Operation, startTests int) []porcupine.Operati
 func chainTailKey(pinID int) int { return -1 - pinID }
 
 // isTestFileInst reports whether inst is the instance of a fixed test
-// file (the setup's, which every PRESERVE_FD of the campaign preserves).
+// file (the setup's, which every PRESERVE_FD of the campaign preserves),
+// or a forked child's copy of one (childInst).
 func isTestFileInst(inst int) bool {
+	inst &= 1<<20 - 1
 	return inst >= SlotFile0+firstTestFile && inst < SlotFile0+NumFiles
 }
 
@@ -146,14 +148,13 @@ func splitFLBStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 		if !ok {
 			return false, st // the call comes first
 		}
-		next := *st
-		next.canon, next.fp, next.interned, next.succ = "", 0, false, nil
+		next := copyLinState(st)
 		next.flbTails = maps.Clone(st.flbTails)
 		delete(next.flbTails, in.TailOf)
 		if w != model.NoFLBWork {
 			next.s = model.RunFLBWork(st.s, w)
 		}
-		return true, &next
+		return true, next
 	}
 	if in.Op.Kind == model.OpKexec && !in.Observe {
 		for _, w := range st.flbTails {
@@ -171,21 +172,15 @@ func splitFLBStep(st *linState, in linInput, out linOutput) (bool, *linState) {
 	// One split per tail: a chain's steps arm until one defers.
 	w0, started := st.flbTails[in.TailOf]
 	if in.SplitFLB && (!started || w0 == model.NoFLBWork) {
-		armed := *st
-		armed.canon, armed.fp, armed.interned, armed.succ = "", 0, false, nil
-		armed.s = model.DeferringFLBWork(st.s)
-		from = &armed
+		from = copyLinState(st)
+		from.s = model.DeferringFLBWork(st.s)
 	}
 	ok, next := linStepProcs(from, in, out)
 	if !ok {
 		return false, st
 	}
-	if next == from && from == st {
-		if in.SplitFLB && !started {
-			next = copyLinState(st)
-		} else {
-			return true, st
-		}
+	if next == st && from == st {
+		return true, st // nothing changed, nothing to record
 	}
 	if next == from || next == st {
 		// A step that changed nothing returns its own state: copy it,
