@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"pgregory.net/rapid"
@@ -133,6 +134,12 @@ func (g *rapidGate) check(tb *campaignTB, seed uint64, n int, prop func(*rapid.T
 	release := func() { once.Do(g.mu.Unlock) }
 	defer release()
 	_ = flag.Set("rapid.seed", strconv.FormatUint(seed, 10))
+	if testing.Short() {
+		// rapid runs a fifth of its checks under -test.short, which a
+		// campaign run in a test binary (go test -short) inherits: a
+		// batch is n checks either way.
+		n *= 5
+	}
 	_ = flag.Set("rapid.checks", strconv.Itoa(n))
 	func() {
 		defer func() {
