@@ -777,6 +777,14 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		if ok, next := linStepFD(st, in, out, mfd); ok {
 			return ok, next
 		}
+		// A call the reboot killed may have installed its fd before it
+		// died, at a number nobody saw: the lookup may have found it,
+		// and the number is then that instance's.
+		for _, id := range killedInsts(st, in.Proc) {
+			if ok, next := linStepFD(st, in, out, st.inst[id].model); ok {
+				return true, bindPort(next, id, in.FDNum)
+			}
+		}
 	}
 	// The number's new holder may not be installed yet when the call
 	// looks it up: the call that returns it reserves the number first
@@ -785,6 +793,32 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		return linStepFD(st, in, out, -1)
 	}
 	return false, st
+}
+
+// killedInsts returns, in id order, the live instances of process proc
+// whose port number is unknown: fds of calls a reboot killed.
+func killedInsts(st *linState, proc int) []int {
+	var ids []int
+	for id, fd := range st.inst {
+		if fd.port < 0 && fd.proc == proc {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// bindPort records num as instance id's port number in st, a state of its
+// own (a step's), if the instance is still live there.
+func bindPort(st *linState, id, num int) *linState {
+	fd, ok := st.inst[id]
+	if !ok || num < 0 {
+		return st
+	}
+	st.inst = maps.Clone(st.inst)
+	fd.port = num
+	st.inst[id] = fd
+	return st
 }
 
 // installedBefore returns the model fd of the live instance of process

@@ -107,3 +107,24 @@ func TestUndecidedRoundEndsCheck(t *testing.T) {
 	require.Nil(t, replay(cfg, &setups{}, []Program{round1, round2}, [][]int{choices}, nil))
 	require.Equal(t, 2, searched, "the replay's round 1 is undecided too")
 }
+
+// TestLookupFindsKilledCallsFD: a dup that the reboot kills after it
+// installed its fd at the number a close freed, before it returned, leaves
+// that number to a later close, which closes the dup's fd: the number of
+// a killed call's fd is unknown, and a lookup that finds nothing else may
+// have found it. Found by the main job (luo concurrent -seed
+// 9572192757882193989), whose schedule this replays: T0's close of "b"
+// frees fd 5, T2's dup of the device takes it and is killed, T1's close
+// of fd 5 returns 0.
+func TestLookupFindsKilledCallsFD(t *testing.T) {
+	r := SlotResult
+	prog := Program{
+		{{Kind: KRetrieve, Name: "b", Dst: r + 1, Pre: true}, {Kind: KClose, Src: r + 1}},
+		{{Kind: KClose, Src: r + 1}, {Kind: KReboot}},
+		{{Kind: KDup, Src: SlotDev, Dst: r}},
+	}
+	choices := make([]int, 32)
+	choices[14], choices[19], choices[26], choices[31] = 2, 1, 1, 1
+	out := replayRound(t, prog, choices)
+	require.Equal(t, int64(2), out.n[KClose]["ok"], "the replayed schedule no longer closes fd 5 twice")
+}
