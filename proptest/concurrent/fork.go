@@ -421,3 +421,38 @@ func portChain(kt *kernel.Task, all bool) int {
 	}
 	return n
 }
+
+// markGetFDRaces marks every F_GETFD of hist that a close, exec or exit
+// of its process overlaps (RacesClose). fcntl(F_GETFD) looks the fd up,
+// then reads the number's close-on-exec bit without the table's lock
+// (get_close_on_exec()); a close in between frees the number and leaves
+// its bit, and a call that reserves the number meanwhile sets or clears
+// it, even one that then fails and frees it again (alloc_fd(), then
+// put_unused_fd(): a RETRIEVE_SESSION's O_CLOEXEC fd reserved before its
+// EINVAL). So the answer of an F_GETFD that races a close is either flag,
+// not always the one of a linearization point.
+func markGetFDRaces(hist []porcupine.Operation) {
+	for i := range hist {
+		in := hist[i].Input.(linInput)
+		if in.Observe || in.Op.Kind != model.OpFcntl || in.Op.Cmd != model.FGetfd {
+			continue
+		}
+		for j, o := range hist {
+			oin := o.Input.(linInput)
+			if j == i || oin.Observe || oin.Proc != in.Proc || o.Call > hist[i].Return || o.Return < hist[i].Call {
+				continue
+			}
+			if k := oin.Op.Kind; k == model.OpClose || k == model.OpExec || k == model.OpExit {
+				in.RacesClose = true
+				hist[i].Input = in
+				break
+			}
+		}
+	}
+}
+
+// eitherFlag reports whether two F_GETFD results are both successes,
+// whatever flag each answered.
+func eitherFlag(a, b model.Result) bool {
+	return a.Errno == 0 && b.Errno == 0
+}
