@@ -190,7 +190,8 @@ func FailsUnlocked(s *State, op Op) bool {
 // counts): a dup or fcntl of a held fd, or a close that does not release
 // the file into LUO (another reference stays, or the file is /dev/null
 // or a memfd, whose release never reaches LUO; a preserved or retrieved
-// file holds LUO's own reference), or an exit whose closes are all such.
+// file holds LUO's own reference), or an exit or exec whose closes are
+// all such.
 // Like FailsUnlocked's calls, it runs at once even while a reboot that
 // serialized holds the serialize rwsem.
 func FDTableOnly(s *State, op Op) bool {
@@ -198,12 +199,15 @@ func FDTableOnly(s *State, op Op) bool {
 	if t == nil || !t.Alive {
 		return false
 	}
-	if op.Kind == OpExit {
-		// exit_files(): every fd closed, none the last reference to a
-		// file whose release reaches LUO.
+	if op.Kind == OpExit || op.Kind == OpExec {
+		// exit_files() closes every fd, do_close_on_exec() the
+		// close-on-exec ones: none may be the last reference to a file
+		// whose release reaches LUO.
 		held := map[FileID]int{}
-		for _, id := range t.FDs {
-			held[id]++
+		for fd, id := range t.FDs {
+			if op.Kind == OpExit || t.Cloexec[fd] {
+				held[id]++
+			}
 		}
 		for id, n := range held {
 			if f := s.Files[id]; f.Refs == n && f.Kind != KindNull && f.Kind != KindMemfd {

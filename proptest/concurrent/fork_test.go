@@ -158,7 +158,8 @@ func TestExecDefersReleases(t *testing.T) {
 // exit drops only copies of fds its parent still holds, so it takes no
 // LUO lock and returns there. Found by the main job (luo concurrent -seed
 // 7495866118959697987): the checker placed a child's exit in the running
-// kernel only, so the unlink had to come before the serialization. Every
+// kernel only, so the unlink had to come before the serialization. So
+// may the child's exec, and a fork and its child's exit. Every
 // schedule with at most one preemption must be linearizable.
 func TestChildRunsOnAfterSerialization(t *testing.T) {
 	const r = SlotResult
@@ -168,6 +169,25 @@ func TestChildRunsOnAfterSerialization(t *testing.T) {
 		{{Kind: KReboot}},
 	}
 	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules", runs)
+
+	// The child's exec, which drops only copies too (the same seed).
+	prog[1] = append(prog[1], Instr{Kind: KExec})
+	runs, err = Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules", runs)
+
+	// The fork itself after the serialization: dup_fd() takes no LUO
+	// lock either (luo concurrent -seed 6809117789579463493).
+	prog = Program{
+		{{Kind: KCreate, Name: "a", Dst: r + 2, Pre: true}, {Kind: KPreserve, Src: r + 2, File: 2, Token: 1, Pre: true}, {Kind: KFork}},
+		{{Kind: KReboot}},
+		{{Kind: KUnregFLB, FLB: 0}},
+	}
+	runs, err = Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
 	require.NoError(t, err)
 	require.Greater(t, runs, 10)
 	t.Logf("%d schedules", runs)

@@ -259,6 +259,18 @@ type instFD struct {
 	proc        int // the process whose table holds it (linInput.Proc)
 }
 
+// forkInOld is forkStep in the old kernel after the serialization:
+// dup_fd() takes no LUO lock, so a fork runs there until the jump, and
+// its child's calls that take none either (unlockedInOld).
+func forkInOld(st *linState, in linInput, out linOutput) (bool, *linState) {
+	dead := &linState{s: *st.old, inst: st.oldInst, pins: st.pins, mod: st.oldMod, procs: st.procs}
+	ok, n := forkStep(dead, in, out)
+	if !ok {
+		return false, st
+	}
+	return true, &linState{s: st.s, inst: st.inst, pins: st.pins, mod: st.mod, old: &n.s, oldMod: st.oldMod, oldInst: n.inst, procs: n.procs}
+}
+
 // withPin returns a copy of pins with p as pin id.
 func withPin(pins map[int]pinFD, id int, p pinFD) map[int]pinFD {
 	pins = maps.Clone(pins)
@@ -589,18 +601,21 @@ func linStepKernel(st *linState, in linInput, out linOutput) (bool, *linState) {
 // a bad fd, a FINISH on an outgoing session), and changes nothing, or it
 // takes no LUO lock and changes only the task's fd table
 // (model.FDTableOnly: a dup, an fcntl, a close that does not release into
-// LUO, a child's exit whose closes are all such), which only the calls
-// that follow it in the old kernel see
+// LUO, a child's exit or exec whose closes are all such; or a fork,
+// forkInOld),
+// which only the calls that follow it in the old kernel see
 // (linState.oldInst); so the serialize rwsem the reboot holds from the
 // serialization to the jump does not stop it. Real time may put it there:
 // after a kernel-wide call that ran in the old kernel (linState.old). A
 // pinning close's release halves are then no-ops in the new kernel.
 func unlockedInOld(st *linState, in linInput, out linOutput) (bool, *linState) {
-	// A forked child's exit may run there too (FDTableOnly: its
-	// releases, split or not, reach no LUO lock); a fork, an exec and
-	// release steps may not.
-	exit := in.Fork != nil && in.Op.Kind == model.OpExit && !in.Fork.Rel
-	if out.Pending || kernelWide(in) || in.Fork != nil && !exit || in.Unpin || in.UnpinFinish || in.FLBHold || in.FLBPut {
+	if in.Op.Kind == model.OpFork && in.Fork != nil && !out.Pending {
+		return forkInOld(st, in, out)
+	}
+	// A forked child's exit or exec may run there too (FDTableOnly: its
+	// releases, split or not, reach no LUO lock); release steps may not.
+	drops := in.Fork != nil && (in.Op.Kind == model.OpExit || in.Op.Kind == model.OpExec) && !in.Fork.Rel
+	if out.Pending || kernelWide(in) || in.Fork != nil && !drops || in.Unpin || in.UnpinFinish || in.FLBHold || in.FLBPut {
 		return false, st
 	}
 	if in.Pin && in.Op.Kind != model.OpClose {
@@ -622,14 +637,14 @@ func unlockedInOld(st *linState, in linInput, out linOutput) (bool, *linState) {
 	switch {
 	case in.Pin:
 		pins = withPin(pins, in.NewInst, pinFD{fd: -1, inst: in.FDInst, task: op.Task, ret: in.PinRet})
-	case exit && in.Fork.Chained && !failed:
-		// The exit's release steps are no-ops (an empty chain).
+	case drops && in.Fork.Chained && !failed:
+		// Its release steps are no-ops (an empty chain).
 		pins = withPin(pins, in.NewInst, pinFD{fd: -1, inst: -1, task: op.Task, chain: []int{}})
 	case failed:
 		return true, st
 	}
 	inst := st.oldInst
-	if exit && !failed {
+	if drops && !failed {
 		inst = closedInsts(st.oldInst, &next, op.Task, in.Proc)
 	}
 	if !failed && op.Kind == model.OpClose {
