@@ -271,6 +271,17 @@ func forkInOld(st *linState, in linInput, out linOutput) (bool, *linState) {
 	return true, &linState{s: st.s, inst: st.inst, pins: st.pins, mod: st.mod, old: &n.s, oldMod: st.oldMod, oldInst: n.inst, procs: n.procs}
 }
 
+// instOf returns the live instance of process proc whose model fd is fd,
+// else def.
+func instOf(st *linState, proc, fd, def int) int {
+	for id, v := range st.inst {
+		if v.model == fd && v.proc == proc {
+			return id
+		}
+	}
+	return def
+}
+
 // withPin returns a copy of pins with p as pin id.
 func withPin(pins map[int]pinFD, id int, p pinFD) map[int]pinFD {
 	pins = maps.Clone(pins)
@@ -892,8 +903,11 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 	}
 	if in.Pin {
 		// pinned < 0: nothing to pin (the fd was not open); the release,
-		// if any, happened with the close, and the Unpin is a no-op.
-		pins = withPin(pins, in.NewInst, pinFD{fd: pinned, inst: in.FDInst, task: op.Task, ret: in.PinRet})
+		// if any, happened with the close, and the Unpin is a no-op. The
+		// pin keeps the instance the close closed: its slot's, or the
+		// number's new holder's, which calls that looked it up before
+		// the close still reach.
+		pins = withPin(pins, in.NewInst, pinFD{fd: pinned, inst: instOf(st, in.Proc, op.FD, in.FDInst), task: op.Task, ret: in.PinRet})
 	}
 	inst := st.inst
 	mod := st.mod

@@ -128,3 +128,27 @@ func TestLookupFindsKilledCallsFD(t *testing.T) {
 	out := replayRound(t, prog, choices)
 	require.Equal(t, int64(2), out.n[KClose]["ok"], "the replayed schedule no longer closes fd 5 twice")
 }
+
+// TestPinKeepsClosedInstance: a close whose slot's fd was closed already
+// closes the number's new holder, and its pin must keep that instance, so
+// that a call that looked the holder up before the close still reaches
+// its file. Found by the main job (luo concurrent -seed
+// 9309754645610715461), whose schedule this replays: T1 closes "c" (fd
+// 5) and retrieves "a" at 5; T0's close of "c"'s slot finds 5 and closes
+// "a" while T1's RETRIEVE_FD on "a" runs, which then gets its memfd at
+// the freed 5. The pin kept the slot's instance ("c"), so the RETRIEVE_FD
+// could only be linearized before the close, where its memfd, newer and
+// at the same number, was taken for the close's target.
+func TestPinKeepsClosedInstance(t *testing.T) {
+	r := SlotResult
+	prog := Program{
+		{{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true}, {Kind: KCreate, Name: "a", Dst: r + 3, Pre: true}, {Kind: KClose, Src: r + 2}},
+		{{Kind: KClose, Src: r + 2}, {Kind: KRetrieve, Name: "a", Dst: r}, {Kind: KRetrieveFD, Src: r, Token: 1, Dst: r}},
+		{{Kind: KClose, Src: r + 3}, {Kind: KClose, Src: r + 2}},
+	}
+	choices := make([]int, 48)
+	choices[0], choices[8], choices[26], choices[47] = 1, 1, 1, 1
+	out := replayRound(t, prog, choices)
+	require.Equal(t, int64(1), out.n[KRetrieveFD]["ok"], "the replayed schedule no longer retrieves the memfd")
+	require.Equal(t, int64(3), out.n[KClose]["ok"], "the replayed schedule no longer closes \"a\" through \"c\"'s slot")
+}
