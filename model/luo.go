@@ -151,12 +151,17 @@ func (s *State) devIoctl(t *Task, cmd uint32, buf []byte) (syscall.Errno, int64)
 // luo_session_serialize_rwsem, or any LUO lock: a call on an fd the
 // task does not hold (EBADF), or an ioctl on a file without LUO's ioctls
 // or that LUO's dispatcher rejects (spec 1.6, steps 1-6, the
-// session-type check among them). Such a call answers at once even while
-// a reboot that serialized holds the rwsem, and changes nothing.
+// session-type check among them), or an open of /dev/liveupdate while it
+// is open (luo_open()'s exclusivity, EBUSY). Such a call answers at once
+// even while a reboot that serialized holds the rwsem, and changes
+// nothing.
 func FailsUnlocked(s *State, op Op) bool {
 	t := s.Tasks[op.Task]
 	if t == nil || !t.Alive {
 		return false
+	}
+	if op.Kind == OpOpen {
+		return op.Path == DevLiveUpdate && s.Enabled && s.DevInUse
 	}
 	switch op.Kind {
 	case OpClose, OpDup, OpFcntl, OpRead, OpWrite, OpLseek, OpFtruncate, OpIoctl:

@@ -517,7 +517,7 @@ func TestApplyEqualsStep(t *testing.T) {
 
 // TestFailsUnlocked: the failures before the serialize rwsem (fd lookup,
 // a file without LUO's ioctls, the dispatcher's checks, the session-type
-// check among them) and not the ops' own.
+// check among them, the device's exclusivity) and not the ops' own.
 func TestFailsUnlocked(t *testing.T) {
 	w := newWorld(t)
 	dev := w.open(DevLiveUpdate)
@@ -541,6 +541,8 @@ func TestFailsUnlocked(t *testing.T) {
 		{"close bad fd", Op{Kind: OpClose, Task: 1, FD: 42}, true},
 		{"close", Op{Kind: OpClose, Task: 1, FD: s}, false},
 		{"dup", Op{Kind: OpDup, Task: 1, FD: null}, false},
+		{"open busy device", Op{Kind: OpOpen, Task: 1, Path: DevLiveUpdate, Flags: ORdwr}, true},
+		{"open null", Op{Kind: OpOpen, Task: 1, Path: DevNull, Flags: ORdwr}, false},
 	} {
 		require.Equal(t, tc.want, FailsUnlocked(&w.s, tc.op), tc.name)
 	}

@@ -152,3 +152,21 @@ func TestPinKeepsClosedInstance(t *testing.T) {
 	require.Equal(t, int64(1), out.n[KRetrieveFD]["ok"], "the replayed schedule no longer retrieves the memfd")
 	require.Equal(t, int64(3), out.n[KClose]["ok"], "the replayed schedule no longer closes \"a\" through \"c\"'s slot")
 }
+
+// TestBusyOpenAfterSerialization: an open of /dev/liveupdate while it is
+// open fails in luo_open() before any LUO lock, so a thread runs it in
+// the old kernel after the reboot serialized, behind its FLB
+// unregistration that came too late to keep the FLB from crossing (luo
+// concurrent -seed 1650118802214265629). Every schedule with at most one
+// preemption must be linearizable.
+func TestBusyOpenAfterSerialization(t *testing.T) {
+	r := SlotResult
+	prog := Program{
+		{{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true}, {Kind: KPreserve, Src: r + 2, File: 2, Token: 1, Pre: true}, {Kind: KUnregFLB, FLB: 0}, {Kind: KOpenDev, Dst: r}},
+		{{Kind: KReboot}},
+	}
+	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules", runs)
+}
