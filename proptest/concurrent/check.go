@@ -750,6 +750,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.hist = addFLBTails(addFLBFinishing(addFLBHolds(addChains(addPins(c.hist)))), start.MaxSessionTestFiles())
 	markMayBusy(c.hist)
 	markGetFDRaces(c.hist)
+	markPreservePeers(c.hist)
 
 	obs := linOutput{}
 	rebooted := c.rebooted.Load()

@@ -81,6 +81,9 @@ type linInput struct {
 	// RacesClose marks an F_GETFD that a close in its process overlaps,
 	// whose answer may be either flag (markGetFDRaces).
 	RacesClose bool
+	// PreservePeer marks a PRESERVE_FD that answered EBUSY while another
+	// PRESERVE_FD of the same file overlapped it (markPreservePeers).
+	PreservePeer bool
 }
 
 // linOutput is what the port returned. Pending: the thread was killed by
@@ -898,6 +901,9 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		}
 	}
 	res, next := model.Step(st.s, op)
+	if in.PreservePeer && !out.Pending && out.Res.Errno == syscall.EBUSY && res.Errno == 0 {
+		return true, st // the peer held the file in LUO's map (markPreservePeers)
+	}
 	if !out.Pending && !sameIgnoringFDs(op, res, out.Res) && !(in.RacesClose && eitherFlag(res, out.Res)) {
 		return false, st
 	}
@@ -1237,6 +1243,37 @@ func flbQueryMidFinish(st *linState, in linInput, out linOutput) bool {
 		}
 	}
 	return chainMidFinish(st, endsFLB)
+}
+
+// markPreservePeers marks every PRESERVE_FD of hist that answered EBUSY
+// while another PRESERVE_FD of the same file overlapped it
+// (PreservePeer). luo_preserve_file() enters the file in LUO's map of
+// preserved files (EBUSY for any other preserve of it) before the FLBs
+// count it and the handler preserves it, each a critical section of its
+// own: another call (an FLB's unlink) can run between, so the peer's
+// preserve may be linearized after that call and this EBUSY before the
+// peer, where the file is not yet preserved. The entry is there only
+// while the peer runs, and the EBUSY changes nothing.
+func markPreservePeers(hist []porcupine.Operation) {
+	isPreserve := func(in linInput) bool {
+		return !in.Observe && in.Op.Kind == model.OpIoctl && in.Op.Cmd == model.IoctlSessionPreserveFD && in.BufInst >= 0
+	}
+	for i := range hist {
+		in := hist[i].Input.(linInput)
+		out := hist[i].Output.(linOutput)
+		if !isPreserve(in) || out.Pending || out.Res.Errno != syscall.EBUSY {
+			continue
+		}
+		for j, o := range hist {
+			oin := o.Input.(linInput)
+			if j != i && isPreserve(oin) && oin.BufInst&(1<<20-1) == in.BufInst&(1<<20-1) &&
+				o.Call <= hist[i].Return && o.Return >= hist[i].Call {
+				in.PreservePeer = true
+				hist[i].Input = in
+				break
+			}
+		}
+	}
 }
 
 // addFLBFinishing lists, on every FLB query of hist that found no data,

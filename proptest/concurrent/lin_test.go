@@ -170,3 +170,22 @@ func TestBusyOpenAfterSerialization(t *testing.T) {
 	require.Greater(t, runs, 10)
 	t.Logf("%d schedules", runs)
 }
+
+// TestPreserveBusyByPeer: a PRESERVE_FD enters its file in LUO's map of
+// preserved files before its FLBs count it, so a second PRESERVE_FD of
+// the file answers EBUSY while the first still waits to count the FLBs,
+// and an FLB unlinked in between is not counted. Found by the main job
+// (luo concurrent -seed 13366496097891757373): the EBUSY placed the first
+// preserve, one step in the model, before the unlink. Every schedule with
+// at most one preemption must be linearizable.
+func TestPreserveBusyByPeer(t *testing.T) {
+	r := SlotResult
+	prog := Program{
+		{{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true}, {Kind: KCreate, Name: "a", Dst: r + 3, Pre: true}, {Kind: KPreserve, Src: r + 3, File: 3, Token: 2}},
+		{{Kind: KPreserve, Src: r + 2, File: 3, Token: 1}, {Kind: KUnregFLB, FLB: 0}},
+	}
+	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules", runs)
+}
