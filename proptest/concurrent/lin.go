@@ -251,6 +251,26 @@ type pinFD struct {
 	chain []int
 	next  int
 	exit  bool
+	// held, of a close's pin, is the closed instance as it was live (nil:
+	// not live, or not a close's pin): a call that looked its number up
+	// before the close reached the file, whichever older instance of that
+	// number the call's slot named.
+	held *instFD
+}
+
+// reachedBy reports whether call in may have looked up the file that pin
+// p keeps: the call names p's instance, or a stale number that instance
+// took over (installed before the call started, after the call's own
+// instance was made), and it started before the close returned.
+func (p pinFD) reachedBy(in linInput) bool {
+	if p.fd < 0 || in.Call >= p.ret {
+		return false
+	}
+	if p.inst == in.FDInst {
+		return true
+	}
+	return p.held != nil && in.FDNum >= 0 && p.held.port == in.FDNum && p.held.proc == in.Proc &&
+		p.held.ret < in.Call && p.inst > in.FDInst
 }
 
 // instFD is a live fd instance: the model's fd and the port's number (-1:
@@ -342,6 +362,9 @@ func (st *linState) key() string {
 		b = append(b, ':')
 		b = strconv.AppendInt(b, p.ret, 10)
 		b = append(b, ':')
+		if p.held != nil {
+			b = strconv.AppendInt(b, int64(p.held.port), 10)
+		}
 		b = append(b, ':')
 		b = strconv.AppendBool(b, p.finished)
 		b = append(b, ':')
@@ -781,7 +804,8 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	// The instance is closed: the call looked its number up after the
 	// close, or before it (then the file is pinned; not for a close, which
 	// acts on the table entry, not on the file). If the number had a new
-	// holder before the call started, the lookup found that one.
+	// holder before the call started, the lookup found that one (or, that
+	// one closed since, the file its close's pin keeps: pinFD.reachedBy).
 	if fd, ok := installedBefore(st, in.Proc, in.FDNum, in.Call); ok {
 		return linStepFD(st, in, out, fd)
 	}
@@ -799,7 +823,7 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 		if in.Op.Kind == model.OpClose {
 			break
 		}
-		if p := st.pins[id]; p.inst == in.FDInst && p.fd >= 0 && in.Call < p.ret {
+		if p := st.pins[id]; p.reachedBy(in) {
 			if ok, next := linStepFD(st, in, out, p.fd); ok {
 				return ok, next
 			}
@@ -913,7 +937,12 @@ func linStepFD(st *linState, in linInput, out linOutput, fd int) (bool, *linStat
 		// pin keeps the instance the close closed: its slot's, or the
 		// number's new holder's, which calls that looked it up before
 		// the close still reach.
-		pins = withPin(pins, in.NewInst, pinFD{fd: pinned, inst: instOf(st, in.Proc, op.FD, in.FDInst), task: op.Task, ret: in.PinRet})
+		closed := instOf(st, in.Proc, op.FD, in.FDInst)
+		var held *instFD
+		if fd, ok := st.inst[closed]; ok {
+			held = &fd
+		}
+		pins = withPin(pins, in.NewInst, pinFD{fd: pinned, inst: closed, task: op.Task, ret: in.PinRet, held: held})
 	}
 	inst := st.inst
 	mod := st.mod

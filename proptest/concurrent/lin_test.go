@@ -189,3 +189,28 @@ func TestPreserveBusyByPeer(t *testing.T) {
 	require.Greater(t, runs, 10)
 	t.Logf("%d schedules", runs)
 }
+
+// TestPinKeepsNumbersNewHolder: a PRESERVE_FD on a stale number (its
+// slot's session "b" closed) looks up the session "a" a create installed
+// there before the call; a close of "a" then drops the number, but the
+// preserve's reference keeps "a" until it returns, and its handler scan
+// runs after the memfd handler's unregistration: ENOENT. Found by the main
+// job (luo concurrent -seed 17156294119094410233), whose schedule this
+// replays: a closed instance was reached through a pin only by calls that
+// named that instance, not by calls whose number it had taken over, so
+// the preserve could only answer EBADF once "a" was closed.
+func TestPinKeepsNumbersNewHolder(t *testing.T) {
+	r := SlotResult
+	prog := Program{
+		{{Kind: KRetrieve, Name: "a", Dst: r, Pre: true}, {Kind: KRetrieve, Name: "b", Dst: r + 1, Pre: true}, {Kind: KCreate, Name: "a", Dst: r}, {Kind: KRetrieve, Name: "b", Dst: r}},
+		{{Kind: KClose, Src: r}, {Kind: KRetrieve, Name: "a", Dst: r}, {Kind: KPreserve, Src: r + 1, File: 0, Token: 1}},
+		{{Kind: KClose, Src: r + 1}, {Kind: KClose, Src: r}, {Kind: KUnregister}},
+	}
+	choices := make([]int, 145)
+	for i, c := range map[int]int{0: 2, 3: 1, 11: 2, 12: 2, 26: 1, 27: 2, 29: 1, 31: 2, 43: 2, 101: 1, 102: 1, 109: 1} {
+		choices[i] = c
+	}
+	out := replayRound(t, prog, choices)
+	require.Equal(t, int64(1), out.n[KPreserve]["ENOENT"], "the replayed schedule no longer reaches the case")
+	require.Equal(t, int64(1), out.n[KUnregister]["ok"], "the replayed schedule no longer reaches the case")
+}
