@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -813,7 +814,7 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	// installed by now, though the call may not have returned), is
 	// tried before the closed file a pin keeps: a step has one outcome,
 	// and the pinned file stays reachable by linearizing that call later.
-	mfd := modelFD(st, in.Proc, in.FDInst, in.FDNum)
+	mfd := holderFD(st, in)
 	if mfd >= 0 {
 		if ok, next := linStepFD(st, in, out, mfd); ok {
 			return ok, next
@@ -1011,19 +1012,47 @@ func modelFD(st *linState, proc, inst, num int) int {
 	if fd, ok := st.inst[inst]; ok {
 		return fd.model
 	}
+	return numberHolder(st, proc, num, math.MaxInt64)
+}
+
+// numberHolder is the model fd of the live instance of process proc
+// holding port number num, made by a call that started before clock
+// before; -1 if none. Two live instances share a number while the close
+// of the older is linearized after the call that reused its number: the
+// newer one is the number's holder once the older is closed.
+func numberHolder(st *linState, proc, num int, before int64) int {
 	if num < 0 {
 		return -1
 	}
-	// Two live instances share a number while the close of the older is
-	// linearized after the call that reused its number: the newer one is
-	// the number's holder once the older is closed.
 	best, mfd := -1, -1
 	for id, fd := range st.inst {
-		if fd.port == num && fd.proc == proc && id > best {
+		if fd.port == num && fd.proc == proc && id > best && instCall(id) < before {
 			best, mfd = id, fd.model
 		}
 	}
 	return mfd
+}
+
+// holderFD is modelFD for call in, whose instance is closed. An ioctl
+// looks its fd up before anything else (fdget() in ksys_ioctl(), no
+// scheduling point before it), so at its call: an instance made by a call
+// that started after it was not installed yet. Other calls may look up
+// later (close and F_SETFD under the table's lock).
+func holderFD(st *linState, in linInput) int {
+	if in.Op.Kind != model.OpIoctl {
+		return modelFD(st, in.Proc, in.FDInst, in.FDNum)
+	}
+	return numberHolder(st, in.Proc, in.FDNum, in.Call)
+}
+
+// instCall is the clock of the call that made instance id, 0 for the
+// round's setup fds: an id is its call's clock plus NumSlots, and a
+// forked child's copy carries its fork's (childInst).
+func instCall(id int) int64 {
+	if id >= 1<<20 {
+		id >>= 20
+	}
+	return max(int64(id-NumSlots), 0)
 }
 
 // sameIgnoringFDs compares results with every returned fd number (and the

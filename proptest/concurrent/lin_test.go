@@ -214,3 +214,33 @@ func TestPinKeepsNumbersNewHolder(t *testing.T) {
 	require.Equal(t, int64(1), out.n[KPreserve]["ENOENT"], "the replayed schedule no longer reaches the case")
 	require.Equal(t, int64(1), out.n[KUnregister]["ok"], "the replayed schedule no longer reaches the case")
 }
+
+// TestIoctlLooksUpAtCall: an ioctl looks its fd up first thing (fdget()
+// before any lock), so the file it uses is the one its number named when
+// it was called: a PRESERVE_FD on "c" that a close of "c" and a create of
+// "a" at the freed number overlap preserves into "c" (its reference keeps
+// "c" until it returns), never into "a", even when it must be linearized
+// after the create: here after the memfd handler's unregistration (which
+// the preserve's file, counted as a user, would have refused) and
+// re-registration. Found by the main job (luo concurrent -seed
+// 16303068425812666013), whose schedule this replays: the checker tried
+// the number's live holder before the pinned file, so the preserve landed
+// in "a", which crossed the kexec empty.
+func TestIoctlLooksUpAtCall(t *testing.T) {
+	r := SlotResult
+	prog := Program{
+		{{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true}, {Kind: KPreserve, Src: r + 2, File: 1, Token: 2}},
+		{
+			// The incoming sessions' files use the memfd handler: finish
+			// them first.
+			{Kind: KRetrieve, Name: "a", Dst: r + 3, Pre: true}, {Kind: KClose, Src: r + 3, Pre: true},
+			{Kind: KRetrieve, Name: "b", Dst: r + 3, Pre: true}, {Kind: KClose, Src: r + 3, Pre: true},
+			{Kind: KUnregister},
+		},
+		{{Kind: KClose, Src: r + 2}, {Kind: KCreate, Name: "a", Dst: r}, {Kind: KRegister}},
+	}
+	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules", runs)
+}
