@@ -99,9 +99,11 @@ type proc struct {
 }
 
 // childInst is the instance id of the child's copy, made by the fork
-// whose NewInst is fork, of the parent's instance inst (below 1<<20: the
-// round's process's ids, as children do not fork).
-func childInst(fork, inst int) int { return fork<<20 | inst }
+// whose NewInst is fork, of the parent's instance inst (below
+// 1<<childInstShift: the round's process's ids, as children do not fork).
+func childInst(fork, inst int) int { return fork<<childInstShift | inst }
+
+const childInstShift = 20
 
 // forkStep is linStep for a fork.
 func forkStep(st *linState, in linInput, out linOutput) (bool, *linState) {

@@ -813,7 +813,8 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	// A live instance holding the number, its call linearized (its fd
 	// installed by now, though the call may not have returned), is
 	// tried before the closed file a pin keeps: a step has one outcome,
-	// and the pinned file stays reachable by linearizing that call later.
+	// and the pinned file stays reachable by linearizing that call later
+	// (for an ioctl, only a holder made before its call: holderFD).
 	mfd := holderFD(st, in)
 	if mfd >= 0 {
 		if ok, next := linStepFD(st, in, out, mfd); ok {
@@ -1049,8 +1050,8 @@ func holderFD(st *linState, in linInput) int {
 // round's setup fds: an id is its call's clock plus NumSlots, and a
 // forked child's copy carries its fork's (childInst).
 func instCall(id int) int64 {
-	if id >= 1<<20 {
-		id >>= 20
+	if id >= 1<<childInstShift {
+		id >>= childInstShift
 	}
 	return max(int64(id-NumSlots), 0)
 }
