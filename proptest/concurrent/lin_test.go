@@ -44,6 +44,17 @@ func replayRound(t *testing.T, prog Program, choices []int) *Outcomes {
 	return c.out
 }
 
+// requireOnePreemptionLinearizable runs every schedule of prog, as round 1
+// of a fresh check, with at most one preemption (up to 3,000) and requires
+// more than ten of them, all passing.
+func requireOnePreemptionLinearizable(t *testing.T, prog Program) {
+	t.Helper()
+	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
+	require.NoError(t, err, "%v", prog)
+	require.Greater(t, runs, 10)
+	t.Logf("%d schedules with at most one preemption, all linearizable", runs)
+}
+
 // TestFailureChoicesPerRound: a failure has one choices entry per round,
 // even a round that failed before its schedule ran (its setup or
 // prologue), which has none of its own; Minimize indexes the failing
@@ -165,10 +176,7 @@ func TestBusyOpenAfterSerialization(t *testing.T) {
 		{{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true}, {Kind: KPreserve, Src: r + 2, File: 2, Token: 1, Pre: true}, {Kind: KUnregFLB, FLB: 0}, {Kind: KOpenDev, Dst: r}},
 		{{Kind: KReboot}},
 	}
-	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
-	require.NoError(t, err)
-	require.Greater(t, runs, 10)
-	t.Logf("%d schedules", runs)
+	requireOnePreemptionLinearizable(t, prog)
 }
 
 // TestPreserveBusyByPeer: a PRESERVE_FD enters its file in LUO's map of
@@ -184,10 +192,7 @@ func TestPreserveBusyByPeer(t *testing.T) {
 		{{Kind: KCreate, Name: "c", Dst: r + 2, Pre: true}, {Kind: KCreate, Name: "a", Dst: r + 3, Pre: true}, {Kind: KPreserve, Src: r + 3, File: 3, Token: 2}},
 		{{Kind: KPreserve, Src: r + 2, File: 3, Token: 1}, {Kind: KUnregFLB, FLB: 0}},
 	}
-	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
-	require.NoError(t, err)
-	require.Greater(t, runs, 10)
-	t.Logf("%d schedules", runs)
+	requireOnePreemptionLinearizable(t, prog)
 }
 
 // TestPinKeepsNumbersNewHolder: a PRESERVE_FD on a stale number (its
@@ -223,9 +228,9 @@ func TestPinKeepsNumbersNewHolder(t *testing.T) {
 // after the create: here after the memfd handler's unregistration (which
 // the preserve's file, counted as a user, would have refused) and
 // re-registration. Found by the main job (luo concurrent -seed
-// 16303068425812666013), whose schedule this replays: the checker tried
-// the number's live holder before the pinned file, so the preserve landed
-// in "a", which crossed the kexec empty.
+// 16303068425812666013; its schedule has one preemption): the checker
+// tried the number's live holder before the pinned file, so the preserve
+// landed in "a", which crossed the kexec empty.
 func TestIoctlLooksUpAtCall(t *testing.T) {
 	r := SlotResult
 	prog := Program{
@@ -239,8 +244,5 @@ func TestIoctlLooksUpAtCall(t *testing.T) {
 		},
 		{{Kind: KClose, Src: r + 2}, {Kind: KCreate, Name: "a", Dst: r}, {Kind: KRegister}},
 	}
-	runs, err := Exhaust(Config{Rounds: 1, OutDir: t.TempDir()}, prog, 1, 3000)
-	require.NoError(t, err)
-	require.Greater(t, runs, 10)
-	t.Logf("%d schedules", runs)
+	requireOnePreemptionLinearizable(t, prog)
 }
