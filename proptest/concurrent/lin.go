@@ -261,8 +261,9 @@ type pinFD struct {
 
 // reachedBy reports whether call in may have looked up the file that pin
 // p keeps: the call names p's instance, or a stale number that instance
-// took over (installed before the call started, after the call's own
-// instance was made), and it started before the close returned.
+// took over (installed before the call started, made by a call after the
+// one that made the call's own instance: instCall, which also orders a
+// forked child's copies), and it started before the close returned.
 func (p pinFD) reachedBy(in linInput) bool {
 	if p.fd < 0 || in.Call >= p.ret {
 		return false
@@ -271,7 +272,7 @@ func (p pinFD) reachedBy(in linInput) bool {
 		return true
 	}
 	return p.held != nil && in.FDNum >= 0 && p.held.port == in.FDNum && p.held.proc == in.Proc &&
-		p.held.ret < in.Call && p.inst > in.FDInst
+		p.held.ret < in.Call && instCall(p.inst) > instCall(in.FDInst)
 }
 
 // instFD is a live fd instance: the model's fd and the port's number (-1:
@@ -1035,8 +1036,9 @@ func numberHolder(st *linState, proc, num int, before int64) int {
 }
 
 // holderFD is modelFD for call in, whose instance is closed. An ioctl
-// looks its fd up before anything else (fdget() in ksys_ioctl(), no
-// scheduling point before it), so at its call: an instance made by a call
+// looks its fd up before anything else (fdget() in
+// SYSCALL_DEFINE3(ioctl), kernel.Task.Ioctl; no scheduling point before
+// it), so at its call: an instance made by a call
 // that started after it was not installed yet. Other calls may look up
 // later (close and F_SETFD under the table's lock).
 func holderFD(st *linState, in linInput) int {
