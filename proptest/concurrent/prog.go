@@ -232,7 +232,7 @@ var weights = [numKinds]int{
 }
 
 // Draw generates one round's program.
-func (g Gen) Draw(t *rapid.T, label string) Program { return g.draw(t, label, nil) }
+func (g Gen) Draw(t *rapid.T) Program { return g.draw(drawer{t, newGenerators()}, nil) }
 
 // draw is Draw steered by the critical-section coverage steer, if not nil:
 // in three rounds in four, a pair of instructions on a lock that steer has
@@ -240,8 +240,8 @@ func (g Gen) Draw(t *rapid.T, label string) Program { return g.draw(t, label, ni
 // of such pairs weigh more. (A planted pair is only two instructions of
 // the round, the rest is drawn as ever; the fourth round keeps a drawn
 // prologue.)
-func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
-	n := rapid.IntRange(2, min(maxThreads, max(2, g.MaxThreads))).Draw(t, label+"-threads")
+func (g Gen) draw(d drawer, steer *CSCoverage) Program {
+	n := d.intn(2, min(maxThreads, max(2, g.MaxThreads)), "program-threads")
 	p := make(Program, n)
 	rebooted := !g.Reboot
 	var boost func(Kind) int
@@ -254,18 +254,18 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 			boosts[k] = steer.boost(k)
 		}
 		boost = func(k Kind) int { return boosts[k] }
-		if goals := steer.unreached(g.Reboot); len(goals) > 0 && rapid.IntRange(0, 3).Draw(t, label+"-plant") != 0 {
-			k := drawGoal(t, label, goals)
+		if goals := steer.unreached(g.Reboot); len(goals) > 0 && d.intn(0, 3, "program-plant") != 0 {
+			k := drawGoal(d, goals)
 			planted = &k
 		}
 	}
 	var a, b Instr
 	var pre []Instr
 	if planted != nil {
-		a, b = plant(*planted, rapid.IntRange(0, 1).Draw(t, label+"-plant-flb"))
+		a, b = plant(*planted, d.intn(0, 1, "program-plant-flb"))
 		pre = plantPrologue(planted.Class, a, b)
 	} else {
-		pre = drawPrologue(t, label)
+		pre = drawPrologue(d)
 	}
 	var written []int // result slots the program's threads fill
 	for _, in := range pre {
@@ -275,8 +275,8 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 		p[0] = append(p[0], in)
 	}
 	if planted != nil {
-		i := rapid.IntRange(0, n-1).Draw(t, label+"-plant-a")
-		j := (i + 1 + rapid.IntRange(0, n-2).Draw(t, label+"-plant-b")) % n
+		i := d.intn(0, n-1, "program-plant-a")
+		j := (i + 1 + d.intn(0, n-2, "program-plant-b")) % n
 		p[i] = append(p[i], a)
 		p[j] = append(p[j], b)
 		if a.Kind == KReboot || b.Kind == KReboot {
@@ -284,10 +284,10 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 		}
 	}
 	for i := range p {
-		m := rapid.IntRange(1, max(1, g.MaxOps)).Draw(t, label+"-ops")
+		m := d.intn(1, max(1, g.MaxOps), "program-ops")
 		forked := false
 		for range m {
-			in := drawInstr(t, rebooted, forked, written, boost)
+			in := drawInstr(d, rebooted, forked, written, boost)
 			forked = forked || in.Kind == KFork
 			if in.Dst >= SlotResult {
 				written = append(written, in.Dst)
@@ -297,12 +297,12 @@ func (g Gen) draw(t *rapid.T, label string, steer *CSCoverage) Program {
 			}
 			p[i] = append(p[i], in)
 		}
-		p[i] = drawExec(t, p[i], written)
+		p[i] = drawExec(d, p[i], written)
 	}
 	memfdsIfLoading(p)
 	// The epilogue: mostly, the next kernel's user space loads the test
 	// module before it opens /dev/liveupdate.
-	if rapid.IntRange(0, 3).Draw(t, label+"-post-load") != 0 {
+	if d.intn(0, 3, "program-post-load") != 0 {
 		p[0] = append(p[0], Instr{Kind: KLoadMod, Post: true})
 	}
 	return p
@@ -365,16 +365,16 @@ func (p Program) epilogue() []Instr {
 // drawn place: its instructions after the exec use what it closed. An
 // exec drawn last is followed by an F_GETFD of a slot some thread fills
 // (written), so that what it should have closed is looked at.
-func drawExec(t *rapid.T, th []Instr, written []int) []Instr {
+func drawExec(d drawer, th []Instr, written []int) []Instr {
 	at := slices.IndexFunc(th, func(in Instr) bool { return in.Kind == KFork })
 	if at < 0 || slices.ContainsFunc(th, func(in Instr) bool { return in.Kind == KExec }) ||
-		rapid.IntRange(0, 1).Draw(t, "fork-exec") == 0 {
+		d.intn(0, 1, "fork-exec") == 0 {
 		return th
 	}
-	at = rapid.IntRange(at+1, len(th)).Draw(t, "exec-at")
+	at = d.intn(at+1, len(th), "exec-at")
 	th = slices.Insert(th, at, Instr{Kind: KExec})
 	if at == len(th)-1 && len(written) > 0 {
-		th = append(th, Instr{Kind: KGetFD, Src: written[rapid.IntRange(0, len(written)-1).Draw(t, "exec-getfd")]})
+		th = append(th, Instr{Kind: KGetFD, Src: written[d.intn(0, len(written)-1, "exec-getfd")]})
 	}
 	return th
 }
@@ -389,21 +389,21 @@ func drawExec(t *rapid.T, th []Instr, written []int) []Instr {
 // round's one reboot, a query of an FLB and a finish) seldom, so planting
 // favours the latter. Shrinking moves toward the first lock and its first
 // goal.
-func drawGoal(t *rapid.T, label string, goals []csKey) csKey {
+func drawGoal(d drawer, goals []csKey) csKey {
 	var classes []string
 	for _, k := range goals {
 		if !slices.Contains(classes, k.Class) {
 			classes = append(classes, k.Class)
 		}
 	}
-	class := classes[rapid.IntRange(0, len(classes)-1).Draw(t, label+"-plant-lock")]
+	class := classes[d.intn(0, len(classes)-1, "program-plant-lock")]
 	total := 0
 	for _, k := range goals {
 		if k.Class == class {
 			total += plantWeight(k)
 		}
 	}
-	v := rapid.IntRange(0, total-1).Draw(t, label+"-plant-pair")
+	v := d.intn(0, total-1, "program-plant-pair")
 	for _, k := range goals {
 		if k.Class != class {
 			continue
@@ -433,19 +433,19 @@ func plantWeight(k csKey) int {
 // finishes or closes of retrieved sessions whose files count on one FLB; a
 // preserve and a close on one new session). Shrinking moves toward no
 // prologue.
-func drawPrologue(t *rapid.T, label string) []Instr {
+func drawPrologue(d drawer) []Instr {
 	var out []Instr
 	for i, name := range names[:2] {
-		if rapid.IntRange(0, 1).Draw(t, label+"-pre-retrieve") == 1 {
+		if d.intn(0, 1, "program-pre-retrieve") == 1 {
 			out = append(out, Instr{Kind: KRetrieve, Name: name, Dst: SlotResult + i, Pre: true})
 		}
 	}
-	if rapid.IntRange(0, 1).Draw(t, label+"-pre-create") == 1 {
+	if d.intn(0, 1, "program-pre-create") == 1 {
 		dst := SlotResult + 2
-		out = append(out, Instr{Kind: KCreate, Name: rapid.SampledFrom(names).Draw(t, "pre-name"), Dst: dst, Pre: true})
-		if rapid.IntRange(0, 1).Draw(t, label+"-pre-preserve") == 1 {
-			out = append(out, Instr{Kind: KPreserve, Src: dst, File: rapid.IntRange(0, NumFiles-1).Draw(t, "pre-file"),
-				Token: uint64(rapid.IntRange(1, 2).Draw(t, "pre-token")), Pre: true})
+		out = append(out, Instr{Kind: KCreate, Name: d.name("pre-name"), Dst: dst, Pre: true})
+		if d.intn(0, 1, "program-pre-preserve") == 1 {
+			out = append(out, Instr{Kind: KPreserve, Src: dst, File: d.intn(0, NumFiles-1, "pre-file"),
+				Token: uint64(d.intn(1, 2, "pre-token")), Pre: true})
 		}
 	}
 	return out
@@ -567,7 +567,7 @@ func plant(k csKey, flb int) (a, b Instr) {
 // program's threads filled so far (any thread may use them), and forked
 // says the thread has forked: it may exec, and not fork again (a child
 // does not fork, see fork.go).
-func drawInstr(t *rapid.T, noReboot, forked bool, written []int, boost func(Kind) int) Instr {
+func drawInstr(d drawer, noReboot, forked bool, written []int, boost func(Kind) int) Instr {
 	order := []Kind{KRetrieve, KClose, KCreate, KDup, KPreserve, KRetrieveFD, KFinish, KGetName, KOpenDev, KReboot, KFLBGet,
 		KLoadMod, KUnloadMod, KRegFLB, KUnregFLB, KRegister, KUnregister,
 		KGetFD, KSetFD, KDupFD, KDupFDCloexec, KFork, KExec} // last: what rapid's bias to the range's end draws most
@@ -588,7 +588,7 @@ func drawInstr(t *rapid.T, noReboot, forked bool, written []int, boost func(Kind
 		}
 		total += weight(k)
 	}
-	v := rapid.IntRange(0, total-1).Draw(t, "kind")
+	v := d.intn(0, total-1, "kind")
 	var k Kind
 	for _, k = range order {
 		if k == KReboot && noReboot {
@@ -600,43 +600,42 @@ func drawInstr(t *rapid.T, noReboot, forked bool, written []int, boost func(Kind
 		v -= weight(k)
 	}
 	in := Instr{Kind: k}
-	result := rapid.IntRange(SlotResult, NumSlots-1)
+	result := func(label string) int { return d.intn(SlotResult, NumSlots-1, label) }
 	// An operand is mostly a slot some thread fills (a session or a
 	// file), so that close, preserve and finish act on something, and
 	// threads meet on it.
-	operand := func(label string) int {
-		if len(written) > 0 && rapid.IntRange(0, 3).Draw(t, label+"-fresh") != 3 {
-			return written[rapid.IntRange(0, len(written)-1).Draw(t, label+"-which")]
+	operand := func() int {
+		if len(written) > 0 && d.intn(0, 3, "src-fresh") != 3 {
+			return written[d.intn(0, len(written)-1, "src-which")]
 		}
-		return result.Draw(t, label)
+		return result("src")
 	}
 	switch k {
 	case KOpenDev, KDup, KRetrieveFD, KCreate, KRetrieve, KDupFD, KDupFDCloexec:
-		in.Dst = result.Draw(t, "dst")
+		in.Dst = result("dst")
 	}
 	switch k {
 	case KCreate, KRetrieve:
-		in.Name = rapid.SampledFrom(names).Draw(t, "name")
+		in.Name = d.name("name")
 	case KClose:
-		in.Src = operand("src")
+		in.Src = operand()
 	case KDup:
-		in.Src = rapid.IntRange(0, NumSlots-1).Draw(t, "src")
+		in.Src = d.intn(0, NumSlots-1, "src")
 	case KPreserve, KRetrieveFD, KFinish, KGetName, KGetFD, KSetFD, KDupFD, KDupFDCloexec:
-		in.Src = operand("src")
+		in.Src = operand()
 	}
 	switch k {
 	case KPreserve:
-		in.File = rapid.IntRange(0, NumFiles-1).Draw(t, "file")
-		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
+		in.File = d.intn(0, NumFiles-1, "file")
+		in.Token = uint64(d.intn(1, 2, "token"))
 	case KRetrieveFD:
-		in.Token = uint64(rapid.IntRange(1, 2).Draw(t, "token"))
+		in.Token = uint64(d.intn(1, 2, "token"))
 	case KFLBGet, KRegFLB, KUnregFLB:
-		in.FLB = rapid.IntRange(0, 1).Draw(t, "flb")
+		in.FLB = d.intn(0, 1, "flb")
 	case KSetFD:
-		in.Arg = rapid.IntRange(0, model.FdCloexec).Draw(t, "fdflags")
+		in.Arg = d.intn(0, model.FdCloexec, "fdflags")
 	case KDupFD, KDupFDCloexec:
-		// Mostly any fd; sometimes one above every fd the round holds.
-		in.Arg = rapid.SampledFrom([]int{0, 0, 12}).Draw(t, "dupfd-min")
+		in.Arg = dupFDMins[d.gens.dupFDMin.Draw(d.t, "dupfd-min")]
 	}
 	return in
 }

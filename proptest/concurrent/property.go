@@ -45,6 +45,7 @@ func StressProperty(cfg Config, stats *Stats, onFail func(*Failure)) func(*rapid
 func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) func(*rapid.T) {
 	cfg = cfg.withDefaults()
 	su := &setups{}
+	gens := newGenerators()
 	return func(t *rapid.T) {
 		c, err := newChecker(cfg, scheduled, su)
 		if err != nil {
@@ -61,15 +62,16 @@ func property(cfg Config, stats *Stats, onFail func(*Failure), scheduled bool) f
 		for r := 1; r <= cfg.Rounds; r++ {
 			var prog Program
 			var ch sched.Chooser
+			d := drawer{t, gens}
 			if scheduled {
-				prog = cfg.Gen.draw(t, "program", c.steer)
+				prog = cfg.Gen.draw(d, c.steer)
 				rs := sched.RapidSteered
-				if rapid.IntRange(0, 1).Draw(t, "focused") == 1 {
+				if d.intn(0, 1, "focused") == 1 {
 					rs = sched.RapidFocused
 				}
 				ch = c.steered(rs(t, c.steerTo))
 			} else {
-				prog = cfg.Gen.Draw(t, "program")
+				prog = cfg.Gen.draw(d, nil)
 			}
 			progs = append(progs, prog)
 			f := c.round(r, prog, ch)
