@@ -16,7 +16,11 @@ const MaxSubclasses = 8
 
 const (
 	depStackDepth = 64 // PCs kept per dependency (save_trace())
-	taskShards    = 64 // shards of the task table; a power of two
+	// depsChunk and tracesChunk size the storage lockdep takes for
+	// dependencies and their stacks at once: a boot's worth or so.
+	depsChunk   = 32
+	tracesChunk = 512
+	taskShards  = 64 // shards of the task table; a power of two
 	// sweepEvery is how many times a shard's tasks drop their last lock
 	// between two sweeps of the shard's idle tasks.
 	sweepEvery = 64
@@ -215,7 +219,19 @@ type lockdep struct {
 	// lock-free map's nodes per name.
 	familiesMu sync.Mutex
 	families   map[string]*lockFamily
-	nclasses   int // guarded by graphMu
+	// spare is the storage of the next families registered, allocated
+	// familiesHint at a time (a kernel registers a few dozen names at
+	// boot, and one allocation each was a fortieth of a concurrent
+	// check's); guarded by familiesMu.
+	spare []lockFamily
+	// deps and traces are the storage of the next dependencies and their
+	// stacks, as Linux's list_entries[] and stack_trace[] arrays are
+	// (alloc_list_entry(), save_trace()): a fresh kernel records a few
+	// dozen dependencies, which cost three allocations each. Guarded by
+	// graphMu.
+	deps     []lockDep
+	traces   []uintptr
+	nclasses int // guarded by graphMu
 	// depGen ports lockdep_dependency_gen_id: the number of the last graph
 	// search, which marks the classes it reached (lockClass.depGen), so a
 	// search needs no set of its own. Guarded by graphMu.
@@ -242,7 +258,11 @@ func (l *lockdep) family(name string) *lockFamily {
 	defer l.familiesMu.Unlock()
 	f := l.families[name]
 	if f == nil {
-		f = &lockFamily{name: name}
+		if len(l.spare) == 0 {
+			l.spare = make([]lockFamily, familiesHint)
+		}
+		f, l.spare = &l.spare[0], l.spare[1:]
+		f.name = name
 		l.families[name] = f
 	}
 	return f
@@ -465,12 +485,13 @@ func (l *lockdep) checkPrevAdd(id int64, held []heldLock, prev, next *heldLock, 
 		return nil
 	}
 	path := l.bfsLocked(next.class, prev.class)
-	dep := &lockDep{
+	dep := l.allocDepLocked()
+	*dep = lockDep{
 		prev:   prev.class,
 		next:   next.class,
 		task:   id,
 		prevIP: prev.ip,
-		stack:  saveTrace(),
+		stack:  l.saveTraceLocked(),
 	}
 	// The dependency is recorded even when it closes a cycle: the cycle is
 	// reported once, and later acquisitions in the same order take the
@@ -621,14 +642,30 @@ func (l *lockdep) sysExit(where string, skip int) {
 	}
 }
 
-// saveTrace ports save_trace(): the stack of the current acquisition, for
-// a new dependency. Every new dependency saves one (a fresh kernel's graph
-// starts empty), so it is walked off the frame-pointer chain; the frames of
-// this package it starts with are dropped when rendered.
-func saveTrace() []uintptr {
-	var pcs [depStackDepth]uintptr
-	n := bug.FrameCallers(1, pcs[:])
-	return slices.Clone(pcs[:n])
+// saveTraceLocked ports save_trace(): the stack of the current
+// acquisition, for a new dependency, kept in l.traces. Every new
+// dependency saves one (a fresh kernel's graph starts empty), so it is
+// walked off the frame-pointer chain; the frames of this package it starts
+// with are dropped when rendered. graphMu must be held.
+func (l *lockdep) saveTraceLocked() []uintptr {
+	if len(l.traces) < depStackDepth {
+		l.traces = make([]uintptr, tracesChunk)
+	}
+	n := bug.FrameCallers(1, l.traces[:depStackDepth])
+	pcs := l.traces[:n:n]
+	l.traces = l.traces[n:]
+	return pcs
+}
+
+// allocDepLocked ports alloc_list_entry(): storage for a new dependency.
+// graphMu must be held.
+func (l *lockdep) allocDepLocked() *lockDep {
+	if len(l.deps) == 0 {
+		l.deps = make([]lockDep, depsChunk)
+	}
+	d := &l.deps[0]
+	l.deps = l.deps[1:]
+	return d
 }
 
 // callers returns the stack of the lock's caller, for a function of this
