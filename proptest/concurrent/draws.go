@@ -16,7 +16,6 @@ import (
 type generators struct {
 	names, dupFDMin *rapid.Generator[int] // indices into names, dupFDMins
 
-
 	mu sync.Mutex // serializes additions
 	// gens maps [min, max] to its generator. Lookups read it lock-free;
 	// an addition publishes a copy with the new entry (a property's
