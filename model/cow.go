@@ -21,8 +21,8 @@ import (
 // module's directives, refusals and FLB links are immutable: a change
 // installs a new one.
 //
-// UnpreserveSessionFiles and FLB*IncomingHeld copy as Step does; Clone
-// copies everything and owns it.
+// UnpreserveSessionFiles, FLB*IncomingHeld and CopyOnWrite copy as Step
+// does; Clone copies everything and owns it.
 //
 // What a state owns is its cow record: the maps and lists it copied, and
 // the objects whose owner is the record. A state without a record owns
@@ -61,6 +61,19 @@ func (s State) stepCopy() State {
 	n := s
 	n.cow = nil
 	n.Calls = nil
+	return n
+}
+
+// CopyOnWrite returns a copy of s, with its callback trace, for a caller
+// that applies operations to it in place: like Clone, but sharing
+// everything with s until one of them writes it, as Step's copy does. A
+// state stepped once or twice and dropped (the porcupine search's) then
+// copies the one or two objects it writes, not all of them. Its tasks,
+// files, inodes and sessions are written only through operations, never
+// through pointers read out of its maps (a test that does must Clone).
+func (s State) CopyOnWrite() State {
+	n := s.stepCopy()
+	n.Calls = slices.Clone(s.Calls)
 	return n
 }
 

@@ -100,7 +100,7 @@ func (s *State) kexec() {
 
 // Kexec returns the state after a successful live update of s.
 func Kexec(s State) State {
-	n := s.Clone()
+	n := s.CopyOnWrite()
 	n.kexec()
 	return n
 }

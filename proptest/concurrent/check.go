@@ -244,7 +244,7 @@ func newChecker(cfg Config, scheduled bool, su *setups) (*checker, error) {
 			if err != nil {
 				return nil, err
 			}
-			c.m, c.s, c.setupBase = m, img.s.Clone(), img.setupLog
+			c.m, c.s, c.setupBase = m, img.s.CopyOnWrite(), img.setupLog
 			return c, nil
 		}
 	}

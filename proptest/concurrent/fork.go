@@ -171,7 +171,7 @@ func hasFD(t *model.Task, fd int) bool { _, ok := t.FDs[fd]; return ok }
 // (forkInput.Chained): it pins the sessions and the device it closes
 // (pinFD.chain) and closes the rest at once.
 func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *linState) {
-	s := st.s.Clone()
+	s := st.s.CopyOnWrite()
 	t := s.Tasks[op.Task]
 	if t == nil || !t.Alive {
 		// No task (a call a reboot killed, linearized after it): nothing
@@ -233,7 +233,8 @@ func chainStart(st *linState, in linInput, out linOutput, op model.Op) (bool, *l
 		res = s.Apply(op)
 	default:
 		// The exit, but for the task's death and the pins: the last
-		// release ends the task.
+		// release ends the task. (t is the task before the dups: s
+		// copied it at the first.)
 		for _, fd := range slices.Sorted(maps.Keys(t.FDs)) {
 			if !slices.Contains(pinned, fd) {
 				s.Apply(model.Op{Kind: model.OpClose, Task: op.Task, FD: fd})
@@ -272,7 +273,7 @@ func chainStep(st *linState, in linInput) (bool, *linState) {
 	if !ok || pin.chain == nil || pin.next != in.Fork.Step {
 		return false, st // the exec or exit, and the steps before, come first
 	}
-	s := st.s.Clone()
+	s := st.s.CopyOnWrite()
 	release := func(e int) {
 		fd := e >> 2
 		switch e & 3 {

@@ -727,7 +727,7 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 			}
 			s = model.Kexec(s)
 		} else {
-			s = s.Clone()
+			s = s.CopyOnWrite()
 		}
 		if probeModel(&s, in.Post)+modelCrossed(&s)+modelRegistry(&s)+describeWarns(s.Warns) != out.After {
 			return false, st
