@@ -125,7 +125,12 @@ func (r *RAM) lookup(pfn PFN) *frame {
 // materialize returns pfn's buffer for writing, creating it (filled with
 // the background byte, or a copy of the shared zero or image frame it
 // reads) if it has none of its own. pfn must be in range.
-func (r *RAM) materialize(pfn PFN) *frame {
+func (r *RAM) materialize(pfn PFN) *frame { return r.materializeFor(pfn, false) }
+
+// materializeFor is materialize for a writer that overwrites the whole
+// frame if whole: a new buffer then skips the old contents' copy (an FDT
+// or a block of LUO's is written a page at a time).
+func (r *RAM) materializeFor(pfn PFN, whole bool) *frame {
 	c := r.chunk(pfn)
 	i := pfn & (chunkPages - 1)
 	fp := &c.frames[i]
@@ -136,6 +141,7 @@ func (r *RAM) materialize(pfn PFN) *frame {
 		}
 		fresh := new(frame)
 		switch {
+		case whole:
 		case old == nil:
 			if r.fill != 0 {
 				fillBytes(fresh[:], r.fill)
@@ -238,7 +244,7 @@ func (r *RAM) writeRaw(pa PhysAddr, src []byte) {
 	for len(src) > 0 {
 		off := pa.PageOffset()
 		n := min(uint64(len(src)), PageSize-off)
-		f := r.materialize(pa.PFN())
+		f := r.materializeFor(pa.PFN(), n == PageSize)
 		copy(f[off:off+n], src[:n])
 		src = src[n:]
 		pa += PhysAddr(n)
