@@ -215,6 +215,9 @@ type checker struct {
 	// and waiterMet says it has gone to take that lock, held, since.
 	window, windowClass atomic.Int32
 	waiterMet           atomic.Bool
+	// steerMemo is steerTarget's last answer; only the chooser, on the
+	// goroutine of the task at a scheduling point, uses it.
+	steerMemo steerMemo
 	// saved is the hand-over of the setup's kexec (see setups).
 	saved *machine.Handover
 }
@@ -655,6 +658,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.hist, c.events, c.reports = make([]porcupine.Operation, 0, ops+8), make([]histEvent, 0, 2*ops+8), nil
 	c.mu.Unlock()
 	c.rebooted.Store(false)
+	c.steerMemo = steerMemo{}
 	// The WARNs the model predicted before the round; those the kernel
 	// files from here on (the prologue's too) are counted against the
 	// model's at the observation.

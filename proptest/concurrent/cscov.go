@@ -467,6 +467,26 @@ func (c *checker) steerTarget(d *sched.Decision) (int, string) {
 	if c.steer == nil || d.Current < 0 || d.Current >= maxThreads {
 		return 0, ""
 	}
+	// One decision asks up to three times (lastPut, the inner chooser's
+	// steer, Choose), and nothing it depends on changes in between.
+	if m := &c.steerMemo; m.valid && m.step == d.Step {
+		return m.j, m.class
+	}
+	j, class := c.steerTargetUncached(d)
+	c.steerMemo = steerMemo{valid: true, step: d.Step, j: j, class: class}
+	return j, class
+}
+
+// steerMemo is steerTarget's answer at the scheduling point step of the
+// round in progress (valid: set since the round started).
+type steerMemo struct {
+	valid bool
+	step  int
+	j     int
+	class string
+}
+
+func (c *checker) steerTargetUncached(d *sched.Decision) (int, string) {
 	a := c.cur[d.Current].Load()
 	if a < 0 {
 		return 0, ""
