@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1007,9 +1008,9 @@ func describeProbe(post []Instr, res []model.Result, open model.Result) string {
 	var b strings.Builder
 	b.WriteString("probe:")
 	for i, in := range post {
-		fmt.Fprintf(&b, " %s=%d", in.Kind, int(res[i].Errno))
+		b.WriteString(" " + in.Kind.String() + "=" + strconv.Itoa(int(res[i].Errno)))
 	}
-	fmt.Fprintf(&b, " open=%d ", int(open.Errno))
+	b.WriteString(" open=" + strconv.Itoa(int(open.Errno)) + " ")
 	return b.String()
 }
 

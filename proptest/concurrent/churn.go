@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -337,7 +338,7 @@ func churnStep(st *linState, in linInput, out linOutput) (handled, ok bool) {
 func modelRegistry(s *model.State) string {
 	mod := "unloaded"
 	if s.Test.Loaded {
-		mod = fmt.Sprintf("refs=%d", s.ModuleRefs())
+		mod = "refs=" + strconv.Itoa(s.ModuleRefs())
 	}
 	var hs, flbs []string
 	if s.Enabled && !s.MemfdUnregistered {
@@ -356,7 +357,7 @@ func modelRegistry(s *model.State) string {
 func portRegistry(k *kernel.Kernel, d *liveupdate.DebugState) string {
 	mod := "unloaded"
 	if m := k.Modules().Find(model.TestModuleName); m != nil {
-		mod = fmt.Sprintf("refs=%d", m.Refcount())
+		mod = "refs=" + strconv.FormatInt(m.Refcount(), 10)
 		if st := m.State(); st != module.StateLive {
 			mod += " " + st.String()
 		}
@@ -372,18 +373,23 @@ func portRegistry(k *kernel.Kernel, d *liveupdate.DebugState) string {
 					users = g.Users
 				}
 			}
-			flbs = append(flbs, fmt.Sprintf("%s/%d", name, users))
+			flbs = append(flbs, name+"/"+strconv.Itoa(users))
 		}
 	}
 	// An FLB listed globally but linked to no handler is a leftover.
 	for _, g := range d.FLBs {
 		if !slices.ContainsFunc(flbs, func(f string) bool { return strings.HasPrefix(f, g.Compatible+"/") }) {
-			flbs = append(flbs, fmt.Sprintf("%s/%d(unlinked)", g.Compatible, g.Users))
+			flbs = append(flbs, g.Compatible+"/"+strconv.Itoa(g.Users)+"(unlinked)")
 		}
 	}
 	return describeRegistry(mod, hs, flbs)
 }
 
 func describeRegistry(mod string, hs, flbs []string) string {
-	return fmt.Sprintf(" module=%s handlers=%v test-flbs=%v", mod, hs, flbs)
+	return " module=" + mod + " handlers=" + listString(hs) + " test-flbs=" + listString(flbs)
 }
+
+// listString renders l as fmt's %v does ("[a b]"), without its
+// reflection: the observation renders a few lists per round, on both
+// sides.
+func listString(l []string) string { return "[" + strings.Join(l, " ") + "]" }

@@ -442,7 +442,7 @@ func mix64(z uint64) uint64 {
 // list, the incoming list with retrieved flags, and the device's state.
 func describeBefore(out, in []string, inRetrieved []bool, devInUse bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "outgoing=%v incoming=[", out)
+	b.WriteString("outgoing=" + listString(out) + " incoming=[")
 	for i, n := range in {
 		if i > 0 {
 			b.WriteByte(' ')
@@ -452,7 +452,7 @@ func describeBefore(out, in []string, inRetrieved []bool, devInUse bool) string 
 			b.WriteString("(retrieved)")
 		}
 	}
-	fmt.Fprintf(&b, "] device-open=%v", devInUse)
+	b.WriteString("] device-open=" + strconv.FormatBool(devInUse))
 	return b.String()
 }
 
@@ -500,7 +500,7 @@ func probeModel(s *model.State, post []Instr) string {
 
 // describeWarns renders the count of WARNs the kernel filed that the
 // model predicts (model.State.Warns).
-func describeWarns(n int) string { return fmt.Sprintf(" warns=%d", n) }
+func describeWarns(n int) string { return " warns=" + strconv.Itoa(n) }
 
 // describeFLBsIn renders the FLB block a kernel was handed (names and
 // counts, sorted): which FLBs crossed is hidden state until a load of the
@@ -509,7 +509,7 @@ func describeWarns(n int) string { return fmt.Sprintf(" warns=%d", n) }
 func describeFLBsIn(names []string, counts []int) string {
 	parts := make([]string, len(names))
 	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s/%d", n, counts[i])
+		parts[i] = n + "/" + strconv.Itoa(counts[i])
 	}
 	slices.Sort(parts)
 	return " flbs-in=[" + strings.Join(parts, " ") + "]"
@@ -533,7 +533,7 @@ func modelSessionsCrossed(s *model.State) string {
 		se := s.Sessions[id]
 		var toks []string
 		for _, f := range se.In {
-			toks = append(toks, fmt.Sprint(f.Token))
+			toks = append(toks, strconv.FormatUint(f.Token, 10))
 		}
 		parts = append(parts, se.Name+"["+strings.Join(toks, ",")+"]")
 	}
@@ -555,7 +555,7 @@ func portSessionsCrossed(d *liveupdate.DebugState) string {
 	for _, se := range d.Incoming.Sessions {
 		var toks []string
 		for _, f := range se.Files {
-			toks = append(toks, fmt.Sprint(f.Token))
+			toks = append(toks, strconv.FormatUint(f.Token, 10))
 		}
 		parts = append(parts, se.Name+"["+strings.Join(toks, ",")+"]")
 	}
