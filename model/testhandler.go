@@ -36,7 +36,7 @@ const (
 )
 
 // TestFLBCompatible is LIVEUPDATE_TEST_FLB_COMPATIBLE(i).
-func TestFLBCompatible(i int) string { return fmt.Sprintf("liveupdate-test-flb-v%d", i) }
+func TestFLBCompatible(i int) string { return "liveupdate-test-flb-v" + strconv.Itoa(i) }
 
 // TestFileID names a test file across kexec: the handler keeps it in the
 // preserved payload and gives it to the retrieved file.

@@ -436,12 +436,12 @@ func (c *checker) newProcess(load bool) error {
 	}
 	c.slots[SlotDev].Store(pack(int(r.Ret), SlotDev))
 	for i := range 2 {
-		r, err = c.seq(model.Op{Kind: model.OpMemfdCreate, Task: c.task, Name: fmt.Sprintf("m%d", i)})
+		r, err = c.seq(model.Op{Kind: model.OpMemfdCreate, Task: c.task, Name: "m" + strconv.Itoa(i)})
 		if err != nil {
 			return err
 		}
 		c.slots[SlotFile0+i].Store(pack(int(r.Ret), SlotFile0+i))
-		if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: int(r.Ret), Buf: []byte(fmt.Sprintf("memfd %d", i))}); err != nil {
+		if _, err := c.seq(model.Op{Kind: model.OpWrite, Task: c.task, FD: int(r.Ret), Buf: []byte("memfd " + strconv.Itoa(i))}); err != nil {
 			return err
 		}
 	}
@@ -712,7 +712,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 		s := sched.New(k.Domain(), opts)
 		for th := range prog {
-			s.Go(fmt.Sprintf("T%d", th), func(t *sched.Task) { run(th, t) })
+			s.Go("T"+strconv.Itoa(th), func(t *sched.Task) { run(th, t) })
 		}
 		c.sch.Store(s)
 		c.inRound.Store(true)

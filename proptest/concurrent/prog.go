@@ -3,6 +3,7 @@ package concurrent
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"pgregory.net/rapid"
@@ -97,9 +98,9 @@ const (
 // fileName names fixed file i (Instr.File).
 func fileName(i int) string {
 	if i >= firstTestFile {
-		return fmt.Sprintf("test%d", i-firstTestFile)
+		return "test" + strconv.Itoa(i-firstTestFile)
 	}
-	return fmt.Sprintf("memfd%d", i)
+	return "memfd" + strconv.Itoa(i)
 }
 
 // names are the session names programs use: "a" and "b" were handed over
