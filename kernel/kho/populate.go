@@ -1,6 +1,7 @@
 package kho
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -233,23 +234,35 @@ func (h *Handover) deserialize(ram *mm.RAM) error {
 // 2^order pages at physStart + bit << (order + PAGE_SHIFT).
 func (h *Handover) deserializeBitmap(ram *mm.RAM, order uint, physStart mm.PhysAddr, bitmap []byte) error {
 	size := uint64(mm.PageSize) << order
-	for w := range PreserveBits / 64 {
-		word := binary.LittleEndian.Uint64(bitmap[w*8:])
-		for word != 0 {
-			bit := uint64(w*64) + uint64(bits.TrailingZeros64(word))
-			word &= word - 1
-			pa := uint64(physStart) + bit*size
-			if pa >= ram.Size() || ram.Size()-pa < size {
-				return corrupt("preserved block %#x (order %d) outside memory", pa, order)
-			}
-			h.blocks = append(h.blocks, Block{PA: mm.PhysAddr(pa), Order: order})
-			if uint64(len(h.blocks)) > ram.Size()/mm.PageSize {
-				return corrupt("more preserved blocks than pages of memory")
+	var zeros [zeroSpan]byte
+	for span := 0; span < PreserveBits/8; span += zeroSpan {
+		// for_each_set_bit(): a span of clear words at once (a bitmap
+		// tracks a page's worth of blocks; few are set).
+		if bytes.Equal(bitmap[span:span+zeroSpan], zeros[:]) {
+			continue
+		}
+		for w := span / 8; w < (span+zeroSpan)/8; w++ {
+			word := binary.LittleEndian.Uint64(bitmap[w*8:])
+			for word != 0 {
+				bit := uint64(w*64) + uint64(bits.TrailingZeros64(word))
+				word &= word - 1
+				pa := uint64(physStart) + bit*size
+				if pa >= ram.Size() || ram.Size()-pa < size {
+					return corrupt("preserved block %#x (order %d) outside memory", pa, order)
+				}
+				h.blocks = append(h.blocks, Block{PA: mm.PhysAddr(pa), Order: order})
+				if uint64(len(h.blocks)) > ram.Size()/mm.PageSize {
+					return corrupt("more preserved blocks than pages of memory")
+				}
 			}
 		}
 	}
 	return nil
 }
+
+// zeroSpan is how many bytes of a bitmap deserializeBitmap tests for zero
+// at once.
+const zeroSpan = 256
 
 // check sorts the blocks and rejects overlaps between blocks and between
 // blocks and the map's own pages, and requires the root FDT to be inside a
