@@ -2,7 +2,6 @@ package mm
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -164,10 +163,11 @@ func NewWithFaults(ram *RAM, rep *bug.Reporter, reserved []Range, inj *fault.Inj
 	for o := range m.free {
 		m.free[o].head = noPFN
 	}
-	// The reserved frames, sorted: frame 0 and every frame of reserved.
-	var res []PFN
+	// The reserved frames as sorted, merged [start, end) intervals: frame
+	// 0 and every frame of reserved.
+	var spans []interval[PFN]
 	if n > 0 {
-		res = append(res, 0)
+		spans = append(spans, interval[PFN]{0, 1})
 	}
 	for _, r := range reserved {
 		if r.Size == 0 || uint64(r.Start) >= ram.Size() {
@@ -177,45 +177,39 @@ func NewWithFaults(ram *RAM, rep *bug.Reporter, reserved []Range, inj *fault.Inj
 		if end < uint64(r.Start) {
 			end = ram.Size()
 		}
-		for pfn := r.Start.PFN(); uint64(pfn.Addr()) < end; pfn++ {
-			res = append(res, pfn)
+		spans = append(spans, interval[PFN]{r.Start.PFN(), PhysAddr(end + PageSize - 1).PFN()})
+	}
+	res := mergeIntervals(spans)
+	for _, iv := range res {
+		for pfn := iv.start; pfn < iv.end; pfn++ {
+			m.pages[pfn].set(pgReserved, 0)
 		}
+		m.stats.ReservedPages += uint64(iv.end - iv.start)
 	}
-	slices.Sort(res)
-	res = slices.Compact(res)
-	for _, pfn := range res {
-		m.pages[pfn].set(pgReserved, 0)
-	}
-	m.stats.ReservedPages = uint64(len(res))
 
-	// Hand every maximal run of unreserved frames to the buddy allocator
-	// in the largest aligned blocks that fit (memblock_free_all()).
-	// anyReserved reports whether a frame of [pfn, pfn+size) is reserved.
-	anyReserved := func(pfn, size PFN) bool {
-		i, _ := slices.BinarySearch(res, pfn)
-		return i < len(res) && res[i] < pfn+size
-	}
-	// Not yet published: nobody contends; held so that the free-list
-	// helpers' assertion holds at boot too.
+	// Hand every maximal run of unreserved frames, the gaps between the
+	// reserved intervals, to the buddy allocator in the largest aligned
+	// blocks that fit (memblock_free_all()). Not yet published: nobody
+	// contends; held so that the free-list helpers' assertion holds at
+	// boot too.
 	m.lock.Lock()
 	defer m.lock.Unlock()
-	for pfn := PFN(0); uint64(pfn) < n; {
-		if anyReserved(pfn, 1) {
-			pfn++
-			continue
-		}
-		order := uint(0)
-		for order < MaxOrder {
-			next := order + 1
-			size := PFN(1) << next
-			if pfn&(size-1) != 0 || uint64(pfn+size) > n || anyReserved(pfn, size) {
-				break
+	free := PFN(0)
+	for _, iv := range append(res, interval[PFN]{PFN(n), PFN(n)}) {
+		for pfn := free; pfn < iv.start; {
+			order := uint(0)
+			for order < MaxOrder {
+				size := PFN(1) << (order + 1)
+				if pfn&(size-1) != 0 || pfn+size > iv.start {
+					break
+				}
+				order++
 			}
-			order = next
+			m.addToFreeListLocked(pfn, order)
+			m.stats.FreePages += 1 << order
+			pfn += 1 << order
 		}
-		m.addToFreeListLocked(pfn, order)
-		m.stats.FreePages += 1 << order
-		pfn += 1 << order
+		free = max(free, iv.end)
 	}
 	return m
 }

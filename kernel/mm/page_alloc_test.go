@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"math/rand/v2"
 	"syscall"
 	"testing"
 
@@ -199,4 +200,76 @@ func TestClaimFolio(t *testing.T) {
 	f.Put()
 	require.Nil(t, m.PFNFolio(16))
 	require.Equal(t, PageFree, m.PageState(17*PageSize))
+}
+
+// TestBootFreeBlocks: the boot's free pass, which walks the gaps between
+// the merged reserved intervals, hands out exactly the blocks a frame-by-
+// frame walk does (each unreserved frame starts the largest naturally
+// aligned block of unreserved frames, up to MaxOrder), for random reserved
+// ranges: overlapping, touching, empty, unaligned, past the end of RAM.
+func TestBootFreeBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for iter := range 200 {
+		size := uint64(1+r.IntN(4)) * mib
+		n := PFN(size / PageSize)
+		var res []Range
+		for range r.IntN(8) {
+			start := PhysAddr(r.Uint64N(size + 4*PageSize))
+			if r.IntN(2) == 0 {
+				start &^= PageSize - 1
+			}
+			res = append(res, Range{Start: start, Size: r.Uint64N(64 * PageSize)})
+		}
+		if r.IntN(10) == 0 {
+			res = append(res, Range{Start: PhysAddr(size / 2), Size: ^uint64(0)})
+		}
+		reserved := map[PFN]bool{0: true}
+		for _, rg := range res {
+			if rg.Size == 0 || uint64(rg.Start) >= size {
+				continue
+			}
+			end := min(uint64(rg.Start)+rg.Size, size)
+			if end < uint64(rg.Start) {
+				end = size
+			}
+			for pfn := rg.Start.PFN(); uint64(pfn.Addr()) < end; pfn++ {
+				reserved[pfn] = true
+			}
+		}
+		want := map[PFN]uint{}
+		for pfn := PFN(0); pfn < n; {
+			if reserved[pfn] {
+				pfn++
+				continue
+			}
+			order := uint(0)
+			for order < MaxOrder {
+				sz := PFN(1) << (order + 1)
+				fits := pfn&(sz-1) == 0 && pfn+sz <= n
+				for p := pfn; fits && p < pfn+sz; p++ {
+					fits = !reserved[p]
+				}
+				if !fits {
+					break
+				}
+				order++
+			}
+			want[pfn] = order
+			pfn += 1 << order
+		}
+
+		m := newTestMM(t, size, res...)
+		checkFreeLists(t, m)
+		got := map[PFN]uint{}
+		for order := range uint(MaxOrder + 1) {
+			for pfn := m.free[order].head; pfn != noPFN; pfn = m.pages[pfn].next {
+				got[PFN(pfn)] = order
+			}
+		}
+		require.Equal(t, want, got, "iteration %d: reserved %v", iter, res)
+		require.EqualValues(t, len(reserved), m.Stats().ReservedPages, "iteration %d", iter)
+		for pfn := range n {
+			require.Equal(t, reserved[pfn], m.PageState(pfn.Addr()) == PageReserved, "iteration %d: pfn %d", iter, pfn)
+		}
+	}
 }
