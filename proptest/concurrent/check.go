@@ -224,9 +224,9 @@ type checker struct {
 }
 
 // checkMemoryMiB is a check's machine's memory. A round uses little: at
-// most 51 of its 512 pages allocated or reserved at a quiescent point
-// over `luo concurrent -campaign 9 -checks 20000` (the same campaign
-// draws the same at 8 MiB). Each boot sizes the page allocator's
+// most 51 pages (of 512 here) were allocated or reserved at a quiescent
+// point over `luo concurrent -campaign 9 -checks 20000`, whose output is
+// the same here as at 8 MiB. Each boot sizes the page allocator's
 // metadata by it, and a check boots twice.
 const checkMemoryMiB = 2
 
