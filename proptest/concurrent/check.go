@@ -759,7 +759,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		}
 	}
 
-	c.hist = addFLBTails(addFLBFinishing(addFLBHolds(addChains(addPins(c.hist)))), start.MaxSessionTestFiles())
+	c.hist = addFLBTails(addFinishing(addFLBHolds(addChains(addPins(c.hist)))), start.MaxSessionTestFiles())
 	markMayBusy(c.hist)
 	markGetFDRaces(c.hist)
 	markPreservePeers(c.hist)

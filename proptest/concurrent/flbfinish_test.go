@@ -126,7 +126,7 @@ func TestFLBQueryMidFinish(t *testing.T) {
 	in = q.Input.(linInput)
 	in.Call = q.Call
 	q.Input = in
-	early = addFLBFinishing(early)
+	early = addFinishing(early)
 	require.Empty(t, early[mid.nodata].Input.(linInput).Finishing)
 	require.False(t, mid.check(early), "an ENODATA before the finish began accepted")
 }

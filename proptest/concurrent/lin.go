@@ -55,7 +55,9 @@ type linInput struct {
 	// reference held (the last file's finish does not finish the FLB).
 	FLBHold, FLBPut bool
 	// Finishing, of an FLB query that found no data, are the session
-	// FINISH calls that overlap it (see flbQueryMidFinish).
+	// FINISH calls that overlap it (see flbQueryMidFinish); of a handler
+	// unregistration that succeeded, the overlapping FINISH calls that
+	// succeeded (see unregisterMidFinish).
 	Finishing []finishingCall
 	// Call is the call's clock; PinRet, of a pinned close, its return's.
 	Call, PinRet int64
@@ -737,6 +739,9 @@ func linStepLive(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if in.Phase != "" {
 		return phaseStep(st, in)
 	}
+	if ok, next := unregisterMidFinish(st, in, out); ok {
+		return true, next
+	}
 	if handled, ok := churnStep(st, in, out); handled {
 		return ok, st
 	}
@@ -1337,26 +1342,81 @@ func markPreservePeers(hist []porcupine.Operation) {
 	}
 }
 
-// addFLBFinishing lists, on every FLB query of hist that found no data,
-// the session FINISH calls that overlap it.
-func addFLBFinishing(hist []porcupine.Operation) []porcupine.Operation {
+// addFinishing lists, on every FLB query of hist that found no data, the
+// session FINISH calls that overlap it, and on every handler
+// unregistration that succeeded, those that overlap it and succeeded.
+func addFinishing(hist []porcupine.Operation) []porcupine.Operation {
 	for i := range hist {
 		c := &hist[i]
 		in := c.Input.(linInput)
 		out := c.Output.(linOutput)
-		if out.Pending || out.Res.Errno != syscall.ENODATA || in.Op.Kind != model.OpTestCtl || in.Op.TestCmd != model.TestCmdFLBIncoming {
+		emptyQuery := out.Res.Errno == syscall.ENODATA && in.Op.Kind == model.OpTestCtl && in.Op.TestCmd == model.TestCmdFLBIncoming
+		unregistered := out.Res.Errno == 0 && in.Op.Kind == model.OpUnregisterHandler
+		if out.Pending || !emptyQuery && !unregistered {
 			continue
 		}
 		for j, o := range hist {
 			oin := o.Input.(linInput)
+			oout := o.Output.(linOutput)
 			if j != i && oin.Op.Kind == model.OpIoctl && oin.Op.Cmd == model.IoctlSessionFinish && oin.FDInst >= 0 &&
-				o.Call <= c.Return && o.Return >= c.Call {
+				o.Call <= c.Return && o.Return >= c.Call && (emptyQuery || !oout.Pending && oout.Res.Errno == 0) {
 				in.Finishing = append(in.Finishing, finishingCall{task: oin.Op.Task, inst: oin.FDInst, proc: oin.Proc})
 			}
 		}
 		c.Input = in
 	}
 	return hist
+}
+
+// unregisterMidFinish steps a memfd handler's unregistration that
+// succeeded where the model says EBUSY, when every memfd file that still
+// pins the handler is an incoming one of a session that a FINISH
+// overlapping the call finishes (Finishing), and that session holds a
+// file older than all its memfd files. luo_file_finish() finishes and
+// frees a session's files newest first, each dropping its pin on its
+// handler, under the session's mutex, not the registry's rwsem: the
+// unregistration can run once the memfd files are gone and before the
+// older ones are (whose FLBs a query then finds unfinished), while the
+// model's finish is one step. The unregistration is linearized there;
+// the finish comes after it, whole.
+func unregisterMidFinish(st *linState, in linInput, out linOutput) (bool, *linState) {
+	if in.Op.Kind != model.OpUnregisterHandler || out.Pending || out.Res.Errno != 0 || len(in.Finishing) == 0 {
+		return false, st
+	}
+	if r, _ := model.Step(st.s, in.Op); r.Errno != syscall.EBUSY {
+		return false, st
+	}
+	finishing := map[model.SessionID]bool{}
+	for _, f := range in.Finishing {
+		task := f.task
+		if f.proc != 0 {
+			task = st.procs[f.proc]
+		}
+		fd, ok := st.inst[f.inst]
+		if !ok {
+			continue
+		}
+		if _, file := st.s.FDFile(task, fd.model); file != nil && file.Kind == model.KindSession {
+			finishing[file.Session] = true
+		}
+	}
+	for _, id := range st.s.Outgoing {
+		for _, of := range st.s.Sessions[id].Out {
+			if st.s.Files[of.File].Kind == model.KindMemfd {
+				return false, st
+			}
+		}
+	}
+	for _, id := range st.s.Incoming {
+		in := st.s.Sessions[id].In
+		if slices.ContainsFunc(in, func(f model.InFile) bool { return f.Handler == model.MemfdCompatible }) &&
+			(!finishing[id] || in[0].Handler == model.MemfdCompatible) {
+			return false, st
+		}
+	}
+	next := st.s.CopyOnWrite()
+	next.MemfdUnregistered = true
+	return true, newLinState(next, st.inst, st.pins, st.mod)
 }
 
 // firstDescent is porcupine's search (v1.3.1, checkSingle) up to its first
