@@ -9,11 +9,12 @@ import (
 )
 
 // midFinishRounds are two rounds in which the memfd handler's
-// unregistration and a test FLB's query race the FINISH of an incoming
+// unregistration and a test FLB's query race the finish of an incoming
 // session holding, oldest first, a test file and a memfd: the first
-// round hands "a" over so, the second finishes it while T0 unregisters
-// the handler and queries the FLB.
-func midFinishRounds() []Program {
+// round hands "a" over so, the second finishes it (ends, a FINISH or the
+// close that releases it) while T0 unregisters the handler and queries
+// the FLB.
+func midFinishRounds(ends Instr) []Program {
 	hand := Program{
 		{
 			{Kind: KCreate, Name: "a", Dst: SlotResult + 2, Pre: true},
@@ -30,7 +31,7 @@ func midFinishRounds() []Program {
 			{Kind: KUnregister},
 			{Kind: KFLBGet, FLB: 0},
 		},
-		{{Kind: KFinish, Src: SlotResult}},
+		{ends},
 	}
 	return []Program{hand, race}
 }
@@ -40,19 +41,24 @@ func midFinishRounds() []Program {
 // unregistration may succeed once the session's memfd is gone and
 // before its older test file is, whose FLB a query then still finds
 // (unregisterMidFinish). Every schedule of the second round with at most
-// one preemption is linearizable; one of them, the FINISH preempted
+// one preemption is linearizable; one of them, the finish preempted
 // between its two files, was "not linearizable" before (found by a
-// 10-minute `luo concurrent` hunt, seed 18173280316578160789).
+// 10-minute `luo concurrent` hunt, seed 18173280316578160789, with a
+// FINISH; a close's release finishes the same way).
 func TestUnregisterMidFinish(t *testing.T) {
-	progs := midFinishRounds()
-	cfg := Config{Rounds: len(progs), OutDir: t.TempDir()}
-	su := &setups{}
-	require.Nil(t, replay(cfg, su, progs[:1], nil, nil))
-	x := sched.NewDFS(1)
-	for x.Next() && x.Runs() <= 3000 {
-		f := replay(cfg, su, progs, [][]int{nil}, x)
-		require.Nil(t, f, "schedule %d: %v", x.Runs(), f)
+	for _, ends := range []Instr{{Kind: KFinish, Src: SlotResult}, {Kind: KClose, Src: SlotResult}} {
+		t.Run(ends.Kind.String(), func(t *testing.T) {
+			progs := midFinishRounds(ends)
+			cfg := Config{Rounds: len(progs), OutDir: t.TempDir()}
+			su := &setups{}
+			require.Nil(t, replay(cfg, su, progs[:1], nil, nil))
+			x := sched.NewDFS(1)
+			for x.Next() && x.Runs() <= 3000 {
+				f := replay(cfg, su, progs, [][]int{nil}, x)
+				require.Nil(t, f, "schedule %d: %v", x.Runs(), f)
+			}
+			require.Greater(t, x.Runs(), 10)
+			t.Logf("%d schedules with at most one preemption, all linearizable", x.Runs())
+		})
 	}
-	require.Greater(t, x.Runs(), 10)
-	t.Logf("%d schedules with at most one preemption, all linearizable", x.Runs())
 }

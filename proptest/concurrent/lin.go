@@ -1371,8 +1371,9 @@ func addFinishing(hist []porcupine.Operation) []porcupine.Operation {
 // unregisterMidFinish steps a memfd handler's unregistration that
 // succeeded where the model says EBUSY, when every memfd file that still
 // pins the handler is an incoming one of a session that a FINISH
-// overlapping the call finishes (Finishing), and that session holds a
-// file older than all its memfd files. luo_file_finish() finishes and
+// overlapping the call finishes (Finishing), or a release in flight (a
+// pinned close's before its UnpinFinish, a release chain's finish step to
+// come), and that session holds a file older than all its memfd files. luo_file_finish() finishes and
 // frees a session's files newest first, each dropping its pin on its
 // handler, under the session's mutex, not the registry's rwsem: the
 // unregistration can run once the memfd files are gone and before the
@@ -1380,24 +1381,35 @@ func addFinishing(hist []porcupine.Operation) []porcupine.Operation {
 // model's finish is one step. The unregistration is linearized there;
 // the finish comes after it, whole.
 func unregisterMidFinish(st *linState, in linInput, out linOutput) (bool, *linState) {
-	if in.Op.Kind != model.OpUnregisterHandler || out.Pending || out.Res.Errno != 0 || len(in.Finishing) == 0 {
+	if in.Op.Kind != model.OpUnregisterHandler || out.Pending || out.Res.Errno != 0 {
 		return false, st
 	}
 	if r, _ := model.Step(st.s, in.Op); r.Errno != syscall.EBUSY {
 		return false, st
 	}
 	finishing := map[model.SessionID]bool{}
+	finishes := func(task model.TaskID, fd int) {
+		if _, file := st.s.FDFile(task, fd); file != nil && file.Kind == model.KindSession {
+			finishing[file.Session] = true
+		}
+	}
 	for _, f := range in.Finishing {
 		task := f.task
 		if f.proc != 0 {
 			task = st.procs[f.proc]
 		}
-		fd, ok := st.inst[f.inst]
-		if !ok {
-			continue
+		if fd, ok := st.inst[f.inst]; ok {
+			finishes(task, fd.model)
 		}
-		if _, file := st.s.FDFile(task, fd.model); file != nil && file.Kind == model.KindSession {
-			finishing[file.Session] = true
+	}
+	for _, pin := range st.pins {
+		if !pin.flb && !pin.finished && pin.fd >= 0 && lastRef(&st.s, pin.task, pin.fd) {
+			finishes(pin.task, pin.fd)
+		}
+		for k, e := range pin.chain {
+			if fd := e >> 2; e&3 == relFinish && pin.next <= k && lastRef(&st.s, pin.task, fd) {
+				finishes(pin.task, fd)
+			}
 		}
 	}
 	for _, id := range st.s.Outgoing {
