@@ -667,10 +667,17 @@ func unlockedInOld(st *linState, in linInput, out linOutput) (bool, *linState) {
 		op.FD = modelFD(&linState{inst: st.oldInst}, in.Proc, in.FDInst, in.FDNum)
 	}
 	failed := out.Res.Errno != 0
-	if failed && !model.FailsUnlocked(st.old, op) || !failed && !model.FDTableOnly(st.old, op) {
+	old := *st.old
+	if in.Pin && !failed {
+		// The pin holds the file (a hidden dup, as linStepFD's): the
+		// close drops the fd alone, and the release it leaves (its
+		// UnpinFinish and Unpin) is a no-op here, the serialization done.
+		_, old = model.Step(old, model.Op{Kind: model.OpDup, Task: op.Task, FD: op.FD})
+	}
+	if failed && !model.FailsUnlocked(&old, op) || !failed && !model.FDTableOnly(&old, op) {
 		return false, st
 	}
-	res, next := model.Step(*st.old, op)
+	res, next := model.Step(old, op)
 	if !sameIgnoringFDs(op, res, out.Res) {
 		return false, st
 	}

@@ -246,3 +246,22 @@ func TestIoctlLooksUpAtCall(t *testing.T) {
 	}
 	requireOnePreemptionLinearizable(t, prog)
 }
+
+// TestPinnedCloseAfterSerialization: a close of a new session's last fd
+// that runs after the reboot serialized (behind an FLB's unregistration
+// that the serialized FLB block shows came after it) drops the fd alone,
+// its release left to the pin: in the old kernel it is fd-table-only, and
+// its release halves are no-ops (unlockedInOld). It was "not
+// linearizable" (found by a 10-minute `luo concurrent` hunt, seed
+// 18198359342582987857).
+func TestPinnedCloseAfterSerialization(t *testing.T) {
+	requireOnePreemptionLinearizable(t, Program{
+		{
+			{Kind: KCreate, Name: "c", Dst: SlotResult + 2, Pre: true},
+			{Kind: KPreserve, Src: SlotResult + 2, File: firstTestFile, Token: 1, Pre: true},
+			{Kind: KReboot},
+		},
+		{{Kind: KUnregFLB, FLB: 0}, {Kind: KGetName, Src: SlotResult + 2}},
+		{{Kind: KClose, Src: SlotResult + 2}},
+	})
+}
