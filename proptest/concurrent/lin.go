@@ -642,8 +642,8 @@ func linStepKernel(st *linState, in linInput, out linOutput) (bool, *linState) {
 // a bad fd, a FINISH on an outgoing session), and changes nothing, or it
 // takes no LUO lock and changes only the task's fd table
 // (model.FDTableOnly: a dup, an fcntl, a close that does not release into
-// LUO, a child's exit or exec whose closes are all such; or a fork,
-// forkInOld),
+// LUO or whose release its pin takes over, a child's exit or exec whose
+// closes are all such; or a fork, forkInOld),
 // which only the calls that follow it in the old kernel see
 // (linState.oldInst); so the serialize rwsem the reboot holds from the
 // serialization to the jump does not stop it. Real time may put it there:
@@ -1380,13 +1380,13 @@ func addFinishing(hist []porcupine.Operation) []porcupine.Operation {
 // pins the handler is an incoming one of a session that a FINISH
 // overlapping the call finishes (Finishing), or a release in flight (a
 // pinned close's before its UnpinFinish, a release chain's finish step to
-// come), and that session holds a file older than all its memfd files. luo_file_finish() finishes and
-// frees a session's files newest first, each dropping its pin on its
-// handler, under the session's mutex, not the registry's rwsem: the
-// unregistration can run once the memfd files are gone and before the
-// older ones are (whose FLBs a query then finds unfinished), while the
-// model's finish is one step. The unregistration is linearized there;
-// the finish comes after it, whole.
+// come), and that session holds a file older than all its memfd files.
+// luo_file_finish() finishes and frees a session's files newest first,
+// each dropping its pin on its handler, under the session's mutex, not
+// the registry's rwsem: the unregistration can run once the memfd files
+// are gone and before the older ones are (whose FLBs a query then finds
+// unfinished), while the model's finish is one step. The unregistration
+// is linearized there; the finish comes after it, whole.
 func unregisterMidFinish(st *linState, in linInput, out linOutput) (bool, *linState) {
 	if in.Op.Kind != model.OpUnregisterHandler || out.Pending || out.Res.Errno != 0 {
 		return false, st
