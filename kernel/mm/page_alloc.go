@@ -163,23 +163,12 @@ func NewWithFaults(ram *RAM, rep *bug.Reporter, reserved []Range, inj *fault.Inj
 	for o := range m.free {
 		m.free[o].head = noPFN
 	}
-	// The reserved frames as sorted, merged [start, end) intervals: frame
-	// 0 and every frame of reserved.
-	var spans []interval[PFN]
+	// The reserved frames as sorted, merged intervals: frame 0 and every
+	// frame of reserved.
+	var res []interval[PFN]
 	if n > 0 {
-		spans = append(spans, interval[PFN]{0, 1})
+		res = frameSpans(reserved, ram.Size(), []interval[PFN]{{0, 1}})
 	}
-	for _, r := range reserved {
-		if r.Size == 0 || uint64(r.Start) >= ram.Size() {
-			continue
-		}
-		end := min(uint64(r.Start)+r.Size, ram.Size())
-		if end < uint64(r.Start) {
-			end = ram.Size()
-		}
-		spans = append(spans, interval[PFN]{r.Start.PFN(), PhysAddr(end + PageSize - 1).PFN()})
-	}
-	res := mergeIntervals(spans)
 	for _, iv := range res {
 		for pfn := iv.start; pfn < iv.end; pfn++ {
 			m.pages[pfn].set(pgReserved, 0)
@@ -209,7 +198,7 @@ func NewWithFaults(ram *RAM, rep *bug.Reporter, reserved []Range, inj *fault.Inj
 			m.stats.FreePages += 1 << order
 			pfn += 1 << order
 		}
-		free = max(free, iv.end)
+		free = iv.end
 	}
 	return m
 }

@@ -404,19 +404,7 @@ func (r *RAM) Poison(pfn PFN) error {
 // while no kernel accesses the RAM. Kept frames keep their contents;
 // scrubbed frames give their Go memory back.
 func (r *RAM) Scrub(keep []Range) {
-	// Frames of keep as sorted, merged [first, last) intervals.
-	var spans []interval[PFN]
-	for _, k := range keep {
-		if k.Size == 0 || uint64(k.Start) >= r.size {
-			continue
-		}
-		end := min(uint64(k.Start)+k.Size, r.size)
-		if end < uint64(k.Start) { // overflow
-			end = r.size
-		}
-		spans = append(spans, interval[PFN]{k.Start.PFN(), PhysAddr(end + PageSize - 1).PFN()})
-	}
-	merged := mergeIntervals(spans)
+	merged := frameSpans(keep, r.size, nil)
 	kept := func(pfn PFN) bool {
 		i := sort.Search(len(merged), func(i int) bool { return merged[i].end > pfn })
 		return i < len(merged) && merged[i].start <= pfn
@@ -450,6 +438,23 @@ func (r *RAM) Scrub(keep []Range) {
 
 // interval is the half-open interval [start, end).
 type interval[T cmp.Ordered] struct{ start, end T }
+
+// frameSpans returns the frames of ranges, widened to whole frames and
+// clipped to size bytes of RAM (empty ranges and ranges past it dropped),
+// with spans, as sorted, merged [first, last) intervals.
+func frameSpans(ranges []Range, size uint64, spans []interval[PFN]) []interval[PFN] {
+	for _, r := range ranges {
+		if r.Size == 0 || uint64(r.Start) >= size {
+			continue
+		}
+		end := min(uint64(r.Start)+r.Size, size)
+		if end < uint64(r.Start) { // overflow
+			end = size
+		}
+		spans = append(spans, interval[PFN]{r.Start.PFN(), PhysAddr(end + PageSize - 1).PFN()})
+	}
+	return mergeIntervals(spans)
+}
 
 // mergeIntervals sorts spans by start and merges those that overlap or
 // touch, in place: Save and Scrub walk the ranges a kexec keeps this way,
