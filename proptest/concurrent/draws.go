@@ -2,7 +2,6 @@ package concurrent
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"pgregory.net/rapid"
 )
@@ -16,11 +15,8 @@ import (
 type generators struct {
 	names, dupFDMin *rapid.Generator[int] // indices into names, dupFDMins
 
-	mu sync.Mutex // serializes additions
-	// gens maps [min, max] to its generator. Lookups read it lock-free;
-	// an addition publishes a copy with the new entry (a property's
-	// ranges are few, so copies stop early).
-	gens atomic.Pointer[map[[2]int]*rapid.Generator[int]]
+	mu   sync.RWMutex
+	gens map[[2]int]*rapid.Generator[int] // by [min, max]; guarded by mu
 }
 
 // dupFDMins are the F_DUPFD minimums drawn: mostly any fd, sometimes one
@@ -43,36 +39,22 @@ func sampledIndex[T any](s []T) *rapid.Generator[int] {
 // get returns the generator of [lo, hi].
 func (r *generators) get(lo, hi int) *rapid.Generator[int] {
 	key := [2]int{lo, hi}
-	if m := r.gens.Load(); m != nil {
-		if g := (*m)[key]; g != nil {
-			return g
-		}
+	r.mu.RLock()
+	g := r.gens[key]
+	r.mu.RUnlock()
+	if g != nil {
+		return g
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.gens.Load()
-	if old != nil {
-		if g := (*old)[key]; g != nil {
-			return g
+	if g = r.gens[key]; g == nil {
+		if r.gens == nil {
+			r.gens = map[[2]int]*rapid.Generator[int]{}
 		}
+		g = rapid.IntRange(lo, hi)
+		r.gens[key] = g
 	}
-	m := make(map[[2]int]*rapid.Generator[int], 1+lenOf(old))
-	if old != nil {
-		for k, g := range *old {
-			m[k] = g
-		}
-	}
-	g := rapid.IntRange(lo, hi)
-	m[key] = g
-	r.gens.Store(&m)
 	return g
-}
-
-func lenOf(m *map[[2]int]*rapid.Generator[int]) int {
-	if m == nil {
-		return 0
-	}
-	return len(*m)
 }
 
 // drawer draws a program's values from t.
