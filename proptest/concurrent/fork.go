@@ -310,19 +310,6 @@ func chainStep(st *linState, in linInput) (bool, *linState) {
 	return true, newLinState(s, st.inst, pins, st.mod)
 }
 
-// chainMidFinish reports whether a chain's release in flight may have
-// finished part of a session whose finish ends an FLB (endsFLB).
-func chainMidFinish(st *linState, endsFLB func(model.TaskID, int) bool) bool {
-	for _, pin := range st.pins {
-		for k, e := range pin.chain {
-			if fd := e >> 2; e&3 == relFinish && pin.next <= k && lastRef(&st.s, pin.task, fd) && endsFLB(pin.task, fd) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // addChains marks every exec and exit of hist that closes sessions or the
 // device (Chain) and overlaps a call that can tell its releases apart
 // (seesRelease), and adds its release steps (see chainStep), each from

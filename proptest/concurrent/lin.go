@@ -1301,21 +1301,42 @@ func flbQueryMidFinish(st *linState, in linInput, out linOutput) bool {
 		res, _ := model.Step(after, in.Op)
 		return res.Errno == syscall.ENODATA
 	}
-	for _, pin := range st.pins {
-		if !pin.flb && !pin.finished && pin.fd >= 0 && lastRef(&st.s, pin.task, pin.fd) && endsFLB(pin.task, pin.fd) {
-			return true
-		}
-	}
+	return slices.ContainsFunc(finishesInFlight(st, in), func(f taskFD) bool { return endsFLB(f.task, f.fd) })
+}
+
+// taskFD is a task's fd in the model.
+type taskFD struct {
+	task model.TaskID
+	fd   int
+}
+
+// finishesInFlight returns the session fds whose finish may be under way
+// at in's step: those of the FINISH calls that overlap it (in.Finishing),
+// of the pinned closes whose release has not finished yet (its
+// UnpinFinish to come), and of the release chains' finish steps to come;
+// a close's or a chain's only where its fd holds the last reference.
+func finishesInFlight(st *linState, in linInput) []taskFD {
+	var out []taskFD
 	for _, f := range in.Finishing {
 		task := f.task
 		if f.proc != 0 {
 			task = st.procs[f.proc]
 		}
-		if fd, ok := st.inst[f.inst]; ok && endsFLB(task, fd.model) {
-			return true
+		if fd, ok := st.inst[f.inst]; ok {
+			out = append(out, taskFD{task, fd.model})
 		}
 	}
-	return chainMidFinish(st, endsFLB)
+	for _, pin := range st.pins {
+		if !pin.flb && !pin.finished && pin.fd >= 0 && lastRef(&st.s, pin.task, pin.fd) {
+			out = append(out, taskFD{pin.task, pin.fd})
+		}
+		for k, e := range pin.chain {
+			if fd := e >> 2; e&3 == relFinish && pin.next <= k && lastRef(&st.s, pin.task, fd) {
+				out = append(out, taskFD{pin.task, fd})
+			}
+		}
+	}
+	return out
 }
 
 // markPreservePeers marks every PRESERVE_FD of hist that answered EBUSY
@@ -1395,28 +1416,9 @@ func unregisterMidFinish(st *linState, in linInput, out linOutput) (bool, *linSt
 		return false, st
 	}
 	finishing := map[model.SessionID]bool{}
-	finishes := func(task model.TaskID, fd int) {
-		if _, file := st.s.FDFile(task, fd); file != nil && file.Kind == model.KindSession {
+	for _, f := range finishesInFlight(st, in) {
+		if _, file := st.s.FDFile(f.task, f.fd); file != nil && file.Kind == model.KindSession {
 			finishing[file.Session] = true
-		}
-	}
-	for _, f := range in.Finishing {
-		task := f.task
-		if f.proc != 0 {
-			task = st.procs[f.proc]
-		}
-		if fd, ok := st.inst[f.inst]; ok {
-			finishes(task, fd.model)
-		}
-	}
-	for _, pin := range st.pins {
-		if !pin.flb && !pin.finished && pin.fd >= 0 && lastRef(&st.s, pin.task, pin.fd) {
-			finishes(pin.task, pin.fd)
-		}
-		for k, e := range pin.chain {
-			if fd := e >> 2; e&3 == relFinish && pin.next <= k && lastRef(&st.s, pin.task, fd) {
-				finishes(pin.task, fd)
-			}
 		}
 	}
 	for _, id := range st.s.Outgoing {
