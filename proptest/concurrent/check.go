@@ -182,9 +182,12 @@ type checker struct {
 
 	mu   sync.Mutex
 	hist []porcupine.Operation // guarded by mu
-	// inflight is each thread's call in progress; guarded by mu. A call
-	// still here after the round never returned: its thread was killed.
-	inflight []*porcupine.Operation
+	// inflight is each thread's call in progress, nil if none; it points
+	// into inflightOps, the round's storage of one per thread. Both guarded
+	// by mu. A call still here after the round never returned: its thread
+	// was killed.
+	inflight    []*porcupine.Operation
+	inflightOps []porcupine.Operation
 	// lastChoices are the choices of the last passing round.
 	lastChoices []int
 	// undecided is set by a round whose linearizability check timed out
@@ -585,7 +588,8 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 		li.Fork = &forkInput{Chain: portChain(kt, in.Kind == KExit)}
 	}
 	c.mu.Lock()
-	c.inflight[th] = &porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
+	c.inflightOps[th] = porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
+	c.inflight[th] = &c.inflightOps[th]
 	c.mu.Unlock()
 	c.event(histEvent{thread: th, op: op, proc: procID})
 	var r model.Result
@@ -676,7 +680,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	k := c.m.Kernel()
 	var res sched.Result
 	c.mu.Lock()
-	c.inflight = make([]*porcupine.Operation, len(prog))
+	c.inflight, c.inflightOps = make([]*porcupine.Operation, len(prog)), make([]porcupine.Operation, len(prog))
 	c.gids = make([]int64, len(prog))
 	for i := range c.gids {
 		c.gids[i] = -1
@@ -814,9 +818,12 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	for i, fd := range pre {
 		inst[i] = instFD{model: fd, port: fd}
 	}
-	numberOps(c.hist)
+	// pm's steps are memoized by history index: numberOps numbers the
+	// operations before anything searches (the descents step the model
+	// directly and need no numbers, and most rounds end with them).
 	pm := porcupineModel(start, inst, c.hist)
 	if c.cfg.checkHist != nil {
+		numberOps(c.hist)
 		c.cfg.checkHist(pm, slices.Clone(c.hist))
 	}
 	// Most histories linearize on porcupine's first descent, most others
@@ -840,6 +847,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	} else {
 		cc.searched.Add(1)
 	}
+	numberOps(c.hist)
 	var verdict porcupine.CheckResult
 	var info porcupine.LinearizationInfo
 	if c.cfg.linCheck != nil && !descended && !late {
