@@ -210,6 +210,27 @@ func (f *Folio) checkBounds(off uint64, n int) error {
 	return nil
 }
 
+// zero ports folio_zero_range(): clear n bytes at byte offset off,
+// checked like Read.
+func (f *Folio) zero(off, n uint64) error {
+	if err := f.checkBounds(off, int(n)); err != nil {
+		return err
+	}
+	return f.mm.Zero(f.pa+PhysAddr(off), n)
+}
+
+// ZeroAll ports folio_zero_range(folio, 0, folio_size(folio)).
+func (f *Folio) ZeroAll() error { return f.zero(0, f.Size()) }
+
+// zeroOutside ports folio_zero_segments(folio, 0, off, off+n, size):
+// clear the folio but for the n bytes at off.
+func (f *Folio) zeroOutside(off, n uint64) error {
+	if err := f.zero(0, off); err != nil {
+		return err
+	}
+	return f.zero(off+n, f.Size()-off-n)
+}
+
 // String identifies the folio in reports.
 func (f *Folio) String() string {
 	return fmt.Sprintf("folio(pfn %#x, order %d)", f.PFN(), f.order)

@@ -2,6 +2,8 @@ package mm
 
 import (
 	"math"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -33,6 +35,13 @@ type Shmem struct {
 
 	// inodes counts live inodes, for leak checks; nobody waits on it.
 	inodes atomic.Int64
+
+	// listLock ports sb->s_inode_list_lock. It is a spinlock in Linux:
+	// its sections never reach a scheduling point, so a sync.Mutex. It
+	// guards list, sb->s_inodes: the inodes not yet evicted, oldest
+	// first, which drop_caches walks.
+	listLock sync.Mutex
+	list     []*ShmemInode
 }
 
 // NewShmem mounts shmem for a kernel.
@@ -86,6 +95,9 @@ func (s *Shmem) newInode(hugetlb bool) *ShmemInode {
 	si.rwsem.Init(s.dom, "shmem_inode.i_rwsem")
 	si.inode = s.vfs.NewInode(si)
 	s.inodes.Add(1)
+	s.listLock.Lock()
+	s.list = append(s.list, si)
+	s.listLock.Unlock()
 	return si
 }
 
@@ -228,19 +240,38 @@ const (
 
 // getFolioLocked ports mm/shmem.c:shmem_get_folio_gfp(): the folio at
 // index, allocating it on a hole as sgp allows. New folios are zeroed and
-// uptodate (shmem clears new folios before exposing them). Returns nil,
-// nil for a hole under sgpRead; EINVAL for sgpCache at or beyond i_size;
-// ENOMEM when no memory is left. Requires Lock (LockShared for sgpRead)
-// (asserted; instrumentation: shmem_get_folio_gfp() relies on the folio
-// lock and the xarray, the port's page cache on i_rwsem).
+// uptodate (shmem clears new folios before exposing them). A cached folio
+// that is not uptodate (retrieved without PG_uptodate: it holds no data
+// yet) is a hole to sgpRead, is cleared and marked uptodate for sgpCache,
+// and is returned as it is to sgpWrite, whose write_end clears what the
+// write leaves. Returns nil, nil for a hole under sgpRead; EINVAL for
+// sgpCache at or beyond i_size; ENOMEM when no memory is left. Requires
+// Lock (LockShared for sgpRead) (asserted; instrumentation:
+// shmem_get_folio_gfp() relies on the folio lock and the xarray, the
+// port's page cache on i_rwsem).
 func (si *ShmemInode) getFolioLocked(index uint64, sgp sgpType) (*Folio, error) {
 	if sgp == sgpRead {
 		si.rwsem.AssertHeld()
 	} else {
 		si.rwsem.AssertHeldWrite()
 	}
-	if f := si.cache[index]; f != nil || sgp == sgpRead {
+	if f := si.cache[index]; f != nil {
+		switch {
+		case f.TestUptodate() || sgp == sgpWrite:
+			return f, nil
+		case sgp == sgpRead:
+			return nil, nil
+		}
+		// The "clear:" step for a folio fallocated (here: handed over)
+		// but never written.
+		if err := f.ZeroAll(); err != nil {
+			return nil, err
+		}
+		f.MarkUptodate()
 		return f, nil
+	}
+	if sgp == sgpRead {
+		return nil, nil
 	}
 	if sgp == sgpCache && index >= pagesFor(si.Size()) {
 		return nil, syscall.EINVAL
@@ -278,7 +309,13 @@ func (si *ShmemInode) PinFoliosLocked(start, end int64) ([]*Folio, error) {
 	// size); ENOMEM ends it, so do not size the slice by it.
 	folios := make([]*Folio, 0, min(last-first+1, 1024))
 	for index := first; index <= last; index++ {
-		f, err := si.getFolioLocked(index, sgpCache)
+		// filemap_get_folios_contig() takes the cached folios as they
+		// are; memfd_alloc_folio() fills a hole (SGP_CACHE).
+		f := si.cache[index]
+		var err error
+		if f == nil {
+			f, err = si.getFolioLocked(index, sgpCache)
+		}
 		if err != nil {
 			UnpinFolios(folios)
 			return nil, err
@@ -310,7 +347,10 @@ func (si *ShmemInode) truncateLocked(newsize int64) error {
 	}
 	if off := uint64(newsize) & (PageSize - 1); off != 0 {
 		if f := si.cache[uint64(newsize)>>PageShift]; f != nil {
-			return si.sb.mm.Zero(f.pa+PhysAddr(off), PageSize-off)
+			// shmem_undo_range() dirties the partial folio before
+			// truncate_inode_partial_folio() zeroes its tail.
+			f.MarkDirty()
+			return f.zero(off, PageSize-off)
 		}
 	}
 	return nil
@@ -326,6 +366,11 @@ func (si *ShmemInode) evict() {
 	}
 	si.evicted = true
 	si.Unlock()
+	si.sb.listLock.Lock()
+	if i := slices.Index(si.sb.list, si); i >= 0 {
+		si.sb.list = slices.Delete(si.sb.list, i, i+1)
+	}
+	si.sb.listLock.Unlock()
 	si.sb.inodes.Add(-1)
 }
 
@@ -356,7 +401,8 @@ func (shmemFileOperations) Read(ctx *vfs.Context, f *vfs.File, dst []byte, pos *
 		index, pgoff := off>>PageShift, off&(PageSize-1)
 		k := int(min(uint64(n-done), PageSize-pgoff))
 		chunk := dst[done : done+k]
-		if folio := si.cache[index]; folio != nil {
+		folio, _ := si.getFolioLocked(index, sgpRead)
+		if folio != nil {
 			if err := folio.Read(pgoff, chunk); err != nil {
 				if done > 0 {
 					break
@@ -410,6 +456,14 @@ func (shmemFileOperations) Write(ctx *vfs.Context, f *vfs.File, src []byte, pos 
 		}
 		if err = folio.Write(pgoff, src[done:done+k]); err != nil {
 			break
+		}
+		// shmem_write_end(): a folio that was not uptodate holds nothing
+		// but what was just written.
+		if !folio.TestUptodate() {
+			if err = folio.zeroOutside(pgoff, uint64(k)); err != nil {
+				break
+			}
+			folio.MarkUptodate()
 		}
 		folio.MarkDirty()
 		if end := off + int64(k); end > si.Size() {
@@ -500,19 +554,22 @@ func (si *ShmemInode) seekHoleDataLocked(start int64, whence int) (int64, error)
 	if start >= end {
 		return 0, syscall.ENXIO
 	}
+	// folio_seek_hole_data(): a folio that is not uptodate is a hole
+	// (shmem has no ->is_partially_uptodate).
+	isData := func(index uint64) bool { f := si.cache[index]; return f != nil && f.TestUptodate() }
 	index := uint64(start) >> PageShift
 	if whence == SeekHole {
-		for si.cache[index] != nil {
+		for isData(index) {
 			index++
 		}
 		return min(max(start, int64(index<<PageShift)), end), nil
 	}
-	if si.cache[index] != nil {
+	if isData(index) {
 		return start, nil
 	}
 	next, found := uint64(0), false
-	for i := range si.cache {
-		if i > index && (!found || i < next) {
+	for i, f := range si.cache {
+		if i > index && f.TestUptodate() && (!found || i < next) {
 			next, found = i, true
 		}
 	}
