@@ -121,14 +121,22 @@ func (h *Handler) preserveFolios(si *mm.ShmemInode) (kho.Vmalloc, *kho.VmArea, u
 			unwind(i)
 			return kho.Vmalloc{}, nil, 0, err
 		}
-		var flags uint16
-		if f.TestDirty() {
-			flags |= FolioDirty
+		// A clean folio carries no user data as far as reclaim knows, so
+		// the next kernel may drop it; it may be dirtied after this
+		// preserve, too. So every folio is dirtied and recorded dirty
+		// ("mm: memfd_luo: always dirty all folios"). One not uptodate
+		// was fallocated and never used: zero it now, so that the next
+		// kernel exposes zeros and no stale memory ("mm: memfd_luo:
+		// always make all folios uptodate").
+		f.MarkDirty()
+		if !f.TestUptodate() {
+			if err := f.ZeroAll(); err != nil {
+				unwind(i + 1)
+				return kho.Vmalloc{}, nil, 0, err
+			}
+			f.MarkUptodate()
 		}
-		if f.TestUptodate() {
-			flags |= FolioUptodate
-		}
-		FolioSer{PFN: f.PFN(), Flags: flags, Index: f.Index()}.Encode(buf[i*FolioSerSize:])
+		FolioSer{PFN: f.PFN(), Flags: FolioDirty | FolioUptodate, Index: f.Index()}.Encode(buf[i*FolioSerSize:])
 	}
 	if err := area.WriteAt(0, buf); err != nil {
 		unwind(len(folios))

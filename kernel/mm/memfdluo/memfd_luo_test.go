@@ -550,3 +550,48 @@ func TestABILayoutMatchesGCC(t *testing.T) {
 		"word0":                     binary.LittleEndian.Uint64(b),
 	}, got)
 }
+
+// TestPreserveDirtiesEveryFolio: preserve dirties every folio and records
+// every one dirty and uptodate ("mm: memfd_luo: always dirty all folios",
+// "mm: memfd_luo: always make all folios uptodate"), the holes it fills
+// included, so that the next kernel's reclaim never drops data: after
+// retrieve, drop_caches evicts nothing and the contents stay, even of a
+// page written after the preserve.
+func TestPreserveDirtiesEveryFolio(t *testing.T) {
+	k := newKern(t)
+	f := k.memfd(t, 3*mm.PageSize, 0, []byte("page zero"), 0)
+	a := k.preserve(t, f)
+	si := mm.ShmemInodeOf(f)
+	si.Lock()
+	for i := range uint64(3) {
+		folio := si.LookupFolioLocked(i)
+		require.True(t, folio.TestDirty(), "folio %d", i)
+		require.True(t, folio.TestUptodate(), "folio %d", i)
+	}
+	si.Unlock()
+	// A write after the preserve, into a hole it filled (allowed: the
+	// size does not change).
+	_, err := f.Llseek(2*mm.PageSize, mm.SeekSet)
+	require.NoError(t, err)
+	_, err = f.Write(&vfs.Context{}, []byte("late"))
+	require.NoError(t, err)
+	want := contents(t, f)
+	require.NoError(t, k.ops.Freeze(a))
+
+	k2 := k.kexec(t)
+	b := &liveupdate.FileOpArgs{Handler: k2.h.FileHandler(), SerializedData: a.SerializedData}
+	require.NoError(t, k2.ops.Retrieve(b))
+	si2 := mm.ShmemInodeOf(b.File)
+	si2.Lock()
+	for i := range uint64(3) {
+		folio := si2.LookupFolioLocked(i)
+		require.True(t, folio.TestDirty(), "folio %d", i)
+		require.True(t, folio.TestUptodate(), "folio %d", i)
+	}
+	si2.Unlock()
+	require.Zero(t, k2.shmem.DropPagecache())
+	require.Equal(t, want, contents(t, b.File))
+	b.RetrieveStatus = 1
+	k2.ops.Finish(b)
+	b.File.Put()
+}
