@@ -81,24 +81,24 @@ func TestFaultAllocPagesWrite(t *testing.T) {
 	}
 	w.unchanged(FaultAllocPages, 1, syscall.ENOMEM, write(3))
 	require.Equal(t, int64(3), w.ok(write(3)))
-	require.Equal(t, "1", w.pages(fd))
+	require.Equal(t, "2", w.pages(fd))
 	// Page 0 has its folio: a write into it allocates nothing, and one
 	// across into page 1 ends short at the page boundary.
 	w.ok(Op{Kind: OpLseek, Task: 1, FD: fd, Off: 0, Whence: SeekSet})
 	r := w.fault(FaultAllocPages, 1, write(PageSize+10))
 	require.Zero(t, r.Errno)
 	require.Equal(t, int64(PageSize), r.Ret, "short at the page that needed a folio")
-	require.Equal(t, "1", w.pages(fd))
+	require.Equal(t, "2", w.pages(fd))
 	// A grow leaves a hole; a write there needs a folio.
 	w.ok(Op{Kind: OpFtruncate, Task: 1, FD: fd, Off: 3 * PageSize})
-	require.Equal(t, "100", w.pages(fd))
+	require.Equal(t, "200", w.pages(fd))
 	w.ok(Op{Kind: OpLseek, Task: 1, FD: fd, Off: 2 * PageSize, Whence: SeekSet})
 	w.unchanged(FaultAllocPages, 1, syscall.ENOMEM, write(1))
 	// A shrink drops the folios past the end.
 	w.ok(write(1))
-	require.Equal(t, "101", w.pages(fd))
+	require.Equal(t, "202", w.pages(fd))
 	w.ok(Op{Kind: OpFtruncate, Task: 1, FD: fd, Off: 5})
-	require.Equal(t, "1", w.pages(fd))
+	require.Equal(t, "2", w.pages(fd))
 	// alloc_pages is predicted for the first call only.
 	c := w.s.Clone()
 	_, ok := c.ApplyFaultNth(FaultAllocPages, 2, write(1))
@@ -111,26 +111,31 @@ func TestFaultPreserveFolioAndPages(t *testing.T) {
 	sess := w.create(dev, "a")
 	fd := w.memfd("abc")
 	w.ok(Op{Kind: OpFtruncate, Task: 1, FD: fd, Off: 3 * PageSize})
-	require.Equal(t, "100", w.pages(fd))
+	require.Equal(t, "200", w.pages(fd))
 	preserve := Op{Kind: OpIoctl, Task: 1, FD: sess, Cmd: IoctlSessionPreserveFD, Buf: FDArgBuf(int32(fd), 1)}
 	// Calls of kho_preserve_folio: the file array (the session holds no
 	// file yet), the memfd_luo_ser, then pages 0, 1, 2.
 	for _, nth := range []int{1, 2} {
 		w.unchanged(FaultKHOPreserveFolio, nth, syscall.ENOMEM, preserve)
-		require.Equal(t, "100", w.pages(fd), "no hole filled before the pin")
+		require.Equal(t, "200", w.pages(fd), "no hole filled before the pin")
 	}
 	for _, site := range []string{FaultAllocPages, FaultKHOAllocPreserve} {
 		w.unchanged(site, 1, syscall.ENOMEM, preserve)
 	}
 	r := w.fault(FaultKHOPreserveFolio, 4, preserve)
 	require.Equal(t, "ENOMEM", ErrnoName(r.Errno))
-	require.Equal(t, "111", w.pages(fd), "the pinned holes stay filled")
+	require.Equal(t, "211", w.pages(fd), "the pinned holes stay filled; the folio preserved before the failure is dirtied")
 	require.False(t, w.s.Inodes[w.s.Files[w.s.Tasks[1].FDs[fd]].Inode].Frozen)
 	require.Empty(t, w.s.Sessions[w.s.Outgoing[0]].Out)
-	// kho_preserve_pages: the folio array's first chunk, then its page.
-	for _, nth := range []int{1, 2} {
-		w.unchanged(FaultKHOPreservePages, nth, syscall.ENOMEM, preserve)
-	}
+	// drop_caches drops the clean folios: holes again.
+	w.ok(Op{Kind: OpDropCaches, Task: 1, Arg: 3})
+	require.Equal(t, "200", w.pages(fd))
+	// kho_preserve_pages: the folio array's first chunk, then its page;
+	// by then the holes are filled again and every folio is dirtied.
+	r = w.fault(FaultKHOPreservePages, 1, preserve)
+	require.Equal(t, "ENOMEM", ErrnoName(r.Errno))
+	require.Equal(t, "222", w.pages(fd))
+	w.unchanged(FaultKHOPreservePages, 2, syscall.ENOMEM, preserve)
 	// Armed past the calls the operation makes: it succeeds.
 	r = w.fault(FaultKHOPreservePages, 3, preserve)
 	require.Zero(t, r.Errno)
@@ -180,9 +185,9 @@ func TestFaultRetrievedMemfdHasEveryPage(t *testing.T) {
 	sess := w.create(dev, "a")
 	fd := w.memfd("x")
 	w.ok(Op{Kind: OpFtruncate, Task: 1, FD: fd, Off: 2*PageSize + 1})
-	require.Equal(t, "100", w.pages(fd))
+	require.Equal(t, "200", w.pages(fd))
 	require.Zero(t, w.preserve(sess, fd, 1).Errno)
-	require.Equal(t, "111", w.pages(fd))
+	require.Equal(t, "222", w.pages(fd))
 	task := w.kexec()
 	dev = int(w.ok(Op{Kind: OpOpen, Task: task, Path: DevLiveUpdate, Flags: ORdwr}))
 	r := w.do(Op{Kind: OpIoctl, Task: task, FD: dev, Cmd: IoctlRetrieveSession, Buf: SessionArgBuf("a")})
@@ -192,7 +197,7 @@ func TestFaultRetrievedMemfdHasEveryPage(t *testing.T) {
 	require.Zero(t, r.Errno)
 	mfd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
 	f := w.s.Files[w.s.Tasks[task].FDs[mfd]]
-	require.Equal(t, "111", w.s.Inodes[f.Inode].pageMap())
+	require.Equal(t, "222", w.s.Inodes[f.Inode].pageMap())
 	// No page needs a folio: an armed alloc_pages does not fire.
 	r = w.fault(FaultAllocPages, 1, Op{Kind: OpWrite, Task: task, FD: mfd, Buf: []byte("y")})
 	require.Zero(t, r.Errno)

@@ -423,7 +423,9 @@ func (s *State) retrieveFile(sid SessionID, token uint64) (FileID, syscall.Errno
 			ino := s.newInode(f.Data)
 			// Every page of the size was preserved (memfd_pin_folios()
 			// filled the holes) and is restored into the page cache.
-			s.wInode(ino).Pages = withPages(nil, 0, pagesFor(int64(len(f.Data))))
+			// Every folio comes back dirty: memfd_luo_preserve_folios()
+			// records MEMFD_LUO_FOLIO_DIRTY for all.
+			s.wInode(ino).Pages = dirtyPages(nil, 0, pagesFor(int64(len(f.Data))))
 			fid = s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Pos: f.Pos, Inode: ino})
 			s.preservedW()[ino] = true
 		}
@@ -629,7 +631,7 @@ func (s *State) memfdPreserve(in *Inode) syscall.Errno {
 			if s.failAt(FaultAllocPages) {
 				return syscall.ENOMEM
 			}
-			in.Pages = withPages(in.Pages, i, i+1)
+			in.Pages = filledPages(in.Pages, i, i+1)
 		}
 	}
 	arrayPages := pagesFor(nr * folioSerSize)
@@ -638,11 +640,15 @@ func (s *State) memfdPreserve(in *Inode) syscall.Errno {
 			return syscall.ENOMEM
 		}
 	}
-	for range nr {
+	// Each folio preserved is dirtied (mm: memfd_luo: always dirty all
+	// folios), and stays dirty if a later one fails.
+	for i := range nr {
 		if s.failAt(FaultKHOPreserveFolio) {
+			in.Pages = dirtyPages(in.Pages, 0, i)
 			return syscall.ENOMEM
 		}
 	}
+	in.Pages = dirtyPages(in.Pages, 0, nr)
 	if s.failAt(FaultKHOPreservePages) {
 		return syscall.ENOMEM
 	}

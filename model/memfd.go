@@ -1,6 +1,9 @@
 package model
 
-import "syscall"
+import (
+	"slices"
+	"syscall"
+)
 
 // read ports vfs_read() over /dev/null, a memfd (shmem_file_read_iter) and
 // files without a read op.
@@ -67,14 +70,14 @@ func (s *State) write(t *Task, fd int, p []byte) Result {
 				err = syscall.EPERM
 				break
 			}
-			// shmem_get_folio(SGP_WRITE): a hole gets a folio.
-			if index := pos / PageSize; !in.hasPage(index) {
-				if s.failAt(FaultAllocPages) {
-					err = syscall.ENOMEM
-					break
-				}
-				in.Pages = withPages(in.Pages, index, index+1)
+			// shmem_get_folio(SGP_WRITE): a hole gets a folio;
+			// shmem_write_end() dirties it.
+			index := pos / PageSize
+			if !in.hasPage(index) && s.failAt(FaultAllocPages) {
+				err = syscall.ENOMEM
+				break
 			}
+			in.Pages = dirtyPages(in.Pages, index, index+1)
 			in.Data = writeAt(in.Data, pos, p[written:written+chunk])
 			pos += chunk
 			written += chunk
@@ -166,9 +169,12 @@ func (s *State) ftruncate(t *Task, fd int, length int64) Result {
 	copy(out, in.Data)
 	in.Data = out
 	// shmem_truncate_range(): a shrink drops the folios wholly past the
-	// end; a grow leaves a hole.
+	// end and dirties the partial last one; a grow leaves a hole.
 	if keep := pagesFor(length); int64(len(in.Pages)) > keep {
 		in.Pages = in.Pages[:keep:keep]
+		if last := length / PageSize; length%PageSize != 0 && in.hasPage(last) {
+			in.Pages = dirtyPages(in.Pages, last, last+1)
+		}
 	}
 	return okResult(0)
 }
@@ -176,32 +182,89 @@ func (s *State) ftruncate(t *Task, fd int, length int64) Result {
 // pagesFor is the number of pages that hold size bytes.
 func pagesFor(size int64) int64 { return (size + PageSize - 1) / PageSize }
 
+// PageState is what a page of a memfd holds.
+type PageState uint8
+
+// Page states.
+const (
+	PageHole  PageState = iota // no folio
+	PageClean                  // a folio never written (zeros): reclaim may drop it
+	PageDirty                  // a folio written (PG_dirty): it stays
+)
+
 // hasPage says whether page index of the file holds a folio.
 func (in *Inode) hasPage(index int64) bool {
-	return index < int64(len(in.Pages)) && in.Pages[index]
+	return index < int64(len(in.Pages)) && in.Pages[index] != PageHole
 }
 
-// withPages returns a new page map: pages with [from, to) holding folios.
-func withPages(pages []bool, from, to int64) []bool {
-	out := make([]bool, max(int64(len(pages)), to))
+// filledPages returns a new page map: pages with the holes of [from, to)
+// holding clean folios.
+func filledPages(pages []PageState, from, to int64) []PageState {
+	out := make([]PageState, max(int64(len(pages)), to))
 	copy(out, pages)
 	for i := from; i < to; i++ {
-		out[i] = true
+		out[i] = max(out[i], PageClean)
+	}
+	return out
+}
+
+// dirtyPages returns a new page map: pages with [from, to) holding dirty
+// folios.
+func dirtyPages(pages []PageState, from, to int64) []PageState {
+	out := make([]PageState, max(int64(len(pages)), to))
+	copy(out, pages)
+	for i := from; i < to; i++ {
+		out[i] = PageDirty
 	}
 	return out
 }
 
 // pageMap renders the page map for Canon: one digit per page of the
-// file, 1 for a folio, 0 for a hole.
+// file, its PageState.
 func (in *Inode) pageMap() string {
 	b := make([]byte, pagesFor(int64(len(in.Data))))
 	for i := range b {
 		b[i] = '0'
-		if in.hasPage(int64(i)) {
-			b[i] = '1'
+		if i < len(in.Pages) {
+			b[i] += byte(in.Pages[i])
 		}
 	}
 	return string(b)
+}
+
+// dropCaches ports a write of mode to /proc/sys/vm/drop_caches
+// (fs/drop_caches.c:drop_caches_sysctl_handler()): a mode outside [1, 4]
+// is EINVAL (proc_dointvec_minmax()); bit 1 drops every memfd's clean
+// folios, which then read as zeros and are holes again (a write must
+// allocate them anew). Their contents are zeros anyway: a folio only
+// holds data once written, which dirties it. Bit 2 (slab) and bit 4 (no
+// log line) change nothing the model sees.
+func (s *State) dropCaches(mode int) Result {
+	if mode < 1 || mode > 4 {
+		return errResult(syscall.EINVAL)
+	}
+	if mode&1 == 0 {
+		return okResult(0)
+	}
+	var clean []InodeID
+	for id, in := range s.Inodes {
+		if slices.Contains(in.Pages, PageClean) {
+			clean = append(clean, id)
+		}
+	}
+	for _, id := range clean {
+		in := s.wInode(id)
+		pages := slices.Clone(in.Pages)
+		data := slices.Clone(in.Data)
+		for i, st := range pages {
+			if st == PageClean {
+				pages[i] = PageHole
+				clear(data[min(int64(i)*PageSize, int64(len(data))):min(int64(i+1)*PageSize, int64(len(data)))])
+			}
+		}
+		in.Pages, in.Data = pages, data
+	}
+	return okResult(0)
 }
 
 // memfdCreate ports memfd_create(2): name and flags first, then the fd.

@@ -34,6 +34,8 @@ const (
 	OpExec      // Task.Exec: close-on-exec fds closed
 	OpFcntl     // fcntl(FD, Cmd, Arg)
 	OpSetrlimit // setrlimit(Arg, {Cur, Max})
+	// OpDropCaches writes Arg to /proc/sys/vm/drop_caches.
+	OpDropCaches
 )
 
 var opKindNames = map[OpKind]string{
@@ -44,7 +46,7 @@ var opKindNames = map[OpKind]string{
 	OpTestCtl:         "testctl",
 	OpRegisterHandler: "register_handler", OpUnregisterHandler: "unregister_handler",
 	OpFork: "fork", OpExec: "exec", OpFcntl: "fcntl",
-	OpSetrlimit: "setrlimit",
+	OpSetrlimit: "setrlimit", OpDropCaches: "drop_caches",
 }
 
 func (k OpKind) String() string {

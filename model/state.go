@@ -124,11 +124,14 @@ type File struct {
 // new slice, so clones of the state share it safely.
 type Inode struct {
 	Data []byte // len(Data) is the file size
-	// Pages says which pages hold a folio (a page beyond the slice, or
-	// false, is a hole): a write allocates the folios it writes, a shrink
-	// drops those past the new end, preserving fills every hole, and a
-	// retrieved file has every page of its size. Immutable like Data.
-	Pages []bool
+	// Pages says what each page holds (a page beyond the slice is a
+	// hole): a write dirties the folios it writes (allocating them), a
+	// shrink drops those past the new end and dirties the partial last
+	// one, preserving fills every hole with a clean folio and then
+	// dirties the folios it preserves, a retrieved file has a dirty folio
+	// in every page of its size, and drop_caches drops the clean ones.
+	// Immutable like Data.
+	Pages []PageState
 	// Frozen is SHMEM_F_MAPPING_FROZEN: set while preserved by an outgoing
 	// session; size changes fail with EPERM.
 	Frozen bool

@@ -95,6 +95,8 @@ func (s *State) applyOp(op Op) Result {
 		return s.fcntl(t, op.FD, int(op.Cmd), op.Arg)
 	case OpSetrlimit:
 		return s.setrlimit(t, op.Arg, op.Cur, op.Max)
+	case OpDropCaches:
+		return s.dropCaches(op.Arg)
 	}
 	return errResult(syscall.ENOSYS)
 }

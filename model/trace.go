@@ -75,6 +75,8 @@ func Format(op Op, r Result) string {
 			res = "RLIMIT_NOFILE"
 		}
 		call = fmt.Sprintf("setrlimit(%s, {%s, %s})", res, rlimName(op.Cur), rlimName(op.Max))
+	case OpDropCaches:
+		call = fmt.Sprintf("write(\"/proc/sys/vm/drop_caches\", \"%d\")", op.Arg)
 	default:
 		call = fmt.Sprintf("op%d()", int(op.Kind))
 	}

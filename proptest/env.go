@@ -268,6 +268,8 @@ func (e *Env) runPort(op model.Op) (r model.Result, raw error) {
 		return res(int64(v), err)
 	case model.OpSetrlimit:
 		return res(0, t.Setrlimit(op.Arg, op.Cur, op.Max))
+	case model.OpDropCaches:
+		return res(0, t.DropCaches(op.Arg))
 	}
 	return model.Result{Errno: syscall.ENOSYS}, nil
 }

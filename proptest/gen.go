@@ -528,6 +528,13 @@ func Actions() []Action {
 			op.Off = pick(c.Src, "length", []int64{0, 3, 16, 4096, 5000, -1})
 			return op, ok
 		})},
+		// Memory pressure: drop_caches drops clean page-cache folios, as
+		// reclaim may; a folio that holds data must be dirty to stay.
+		{"drop_caches", when(3, haveMemfd), single(func(c *Ctx) (model.Op, bool) {
+			task, ok := c.task(nil)
+			mode := pick(c.Src, "mode", []int{1, 3, 1, 2, 4, 0, 5})
+			return model.Op{Kind: model.OpDropCaches, Task: task, Arg: mode}, ok
+		})},
 		{"finish", when(6, haveIncomingFile), single(buildFinish)},
 		{"get_name", when(3, haveSessionFile), single(buildGetName)},
 		{"dup", always(3), single(func(c *Ctx) (model.Op, bool) {

@@ -156,7 +156,7 @@ type recordedOp struct {
 // releases one).
 func touchesLUO(op model.Op) bool {
 	switch op.Kind {
-	case model.OpRead, model.OpWrite, model.OpLseek, model.OpFtruncate, model.OpMemfdCreate, model.OpDup, model.OpNewTask:
+	case model.OpRead, model.OpWrite, model.OpLseek, model.OpFtruncate, model.OpMemfdCreate, model.OpDup, model.OpNewTask, model.OpDropCaches:
 		return false
 	}
 	return true
