@@ -89,8 +89,10 @@ func checkNrFolios(area *kho.VmArea, nr uint64) error {
 // the file, filling holes, preserve each one and describe them in a
 // preserved vmalloc array. It returns the array's descriptor, the array
 // and the number of folios; a zero-sized file has none (zero descriptor,
-// nil array). On failure everything it did is undone, except that folios
-// allocated for holes stay in the file, as in Linux.
+// nil array). Every folio is dirtied and recorded dirty and uptodate
+// (M27). On failure everything it did is undone, except that folios
+// allocated for holes stay in the file and those preserved before the
+// failure stay dirty, as in Linux.
 //
 // Requires si.Lock().
 func (h *Handler) preserveFolios(si *mm.ShmemInode) (kho.Vmalloc, *kho.VmArea, uint64, error) {
