@@ -84,8 +84,13 @@ func (s *State) kexec() {
 	case s.Enabled:
 		s.LiveUpdateNum++
 	}
-	if s.Enabled && s.failAt(FaultLUOFDTSetup) {
-		s.Enabled, s.SetupFailed = false, true
+	if s.Enabled {
+		for range fdtSetupSteps {
+			if s.failAt(FaultLUOFDTSetup) {
+				s.Enabled, s.SetupFailed = false, true
+				break
+			}
+		}
 	}
 	if !s.Enabled {
 		s.FLBIn, s.FLBInActive = nil, false
@@ -97,6 +102,13 @@ func (s *State) kexec() {
 		s.Incoming = append(s.Incoming, sid)
 	}
 }
+
+// fdtSetupSteps is the number of steps of the next kernel's
+// luo_fdt_setup() (the reservation map, the root node, its two
+// properties, the session block, the FLB block, the node's end, the
+// finish), each of which the luo_fdt_setup site can fail: whichever
+// fails, everything set up before it is undone and LUO is disabled.
+const fdtSetupSteps = 8
 
 // Kexec returns the state after a successful live update of s.
 func Kexec(s State) State {

@@ -153,8 +153,9 @@ func FaultActions() []FaultAction {
 		// array's chunk and pages).
 		withNth(FaultAction{"fault_preserve_kho_preserve_folio", model.FaultKHOPreserveFolio, haveOutgoingFile, buildPreserveMemfd, nil}, 7),
 		withNth(FaultAction{"fault_preserve_kho_preserve_pages", model.FaultKHOPreservePages, haveOutgoingFile, buildPreserveMemfd, nil}, 3),
-		// FDT building: the next kernel's luo_late_startup().
-		{"fault_kexec_fdt_setup", model.FaultLUOFDTSetup, luoEnabled, kexec, nil},
+		// FDT building: any step of the next kernel's luo_fdt_setup(),
+		// so that the unwind of the session and FLB blocks is reached.
+		withNth(FaultAction{"fault_kexec_fdt_setup", model.FaultLUOFDTSetup, luoEnabled, kexec, nil}, 9),
 		// The handler and FLB sites at any call (gen_handler.go).
 		withNth(FaultAction{"fault_freeze_nth", model.FaultHandlerFreeze, haveOutgoingTest, kexec, nil}, 4),
 		withNth(FaultAction{"fault_can_finish_nth", model.FaultCanFinish, haveIncomingFile, buildFinish, nil}, 3),

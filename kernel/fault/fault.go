@@ -63,7 +63,8 @@ const (
 	// root FDT: ENOMEM.
 	KHOFinalize
 	// LUOFDTSetup is luo_fdt_setup() failing to build the outgoing LUO
-	// FDT (a libfdt error, reported as EINVAL by the port). Reached only
+	// FDT (a libfdt error or an allocation, reported as EINVAL by the
+	// port), before any of its steps (Attr.Nth picks which). Reached only
 	// by luo_late_startup() of a booting kernel (a cold boot or the
 	// kernel a kexec starts): LUO is then disabled in that kernel, with
 	// no /dev/liveupdate, and hands no LUO tree to the next.

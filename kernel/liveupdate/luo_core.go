@@ -269,7 +269,6 @@ func (l *LUO) fdtSetup() error {
 			return err
 		}
 		steps := []func() error{
-			func() error { return l.faults.Fail(fault.LUOFDTSetup) },
 			w.FinishReservemap,
 			func() error { return w.BeginNode("") },
 			func() error { return w.PropertyString("compatible", FDTCompatible) },
@@ -288,6 +287,12 @@ func (l *LUO) fdtSetup() error {
 			w.Finish,
 		}
 		for _, step := range steps {
+			// Any step can fail (a libfdt error, an allocation): the
+			// fault site stands for them all, before each step, so
+			// that the unwind of every block set up so far is reached.
+			if err := l.faults.Fail(fault.LUOFDTSetup); err != nil {
+				return err
+			}
 			if err := step(); err != nil {
 				return err
 			}
