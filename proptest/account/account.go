@@ -18,6 +18,7 @@ package account
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.uber.org/goleak"
@@ -66,6 +67,9 @@ type Ledger struct {
 	Outgoing, Incoming []Entry
 	// LiveFiles names the files not released.
 	LiveFiles []string
+	// Misfits names the preserved objects of this kernel whose block is
+	// not the one kho_alloc_preserve() makes for the object's size.
+	Misfits []string
 }
 
 // Leaks returns every entry in state Leaked.
@@ -87,6 +91,9 @@ func (l *Ledger) Err() error {
 	}
 	for _, e := range l.Leaks() {
 		msgs = append(msgs, "preserved memory: "+e.String())
+	}
+	for _, m := range l.Misfits {
+		msgs = append(msgs, "preserved memory: "+m)
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -173,6 +180,12 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 		out.add(s.FilesPA, fmt.Sprintf("file array of outgoing session %q", s.Name))
 		outFiles += len(s.Files)
 	}
+	led.Misfits = misfits(a.Preserved, []sizedObject{
+		{a.RootFDT, mm.PageSize, "KHO root FDT"},
+		{st.FDTOut, liveupdate.FDTSize, "LUO FDT"},
+		{st.Outgoing.HeaderSer, liveupdate.SessionBlockSize, "LUO session block"},
+		{st.FLBOut, liveupdate.FLBBlockSize, "LUO FLB block"},
+	}, st.Outgoing.Sessions)
 	for _, b := range a.Preserved {
 		why, ok := out.find(b)
 		switch {
@@ -264,6 +277,49 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 		led.Incoming = append(led.Incoming, e)
 	}
 	return led
+}
+
+// sizedObject is a preserved object of known size: where
+// kho_alloc_preserve() put it.
+type sizedObject struct {
+	pa   mm.PhysAddr
+	size uint64
+	name string
+}
+
+// misfits checks that every object (and every outgoing session's file
+// array) starts a preserved block of 2^get_order(size) pages, as
+// kho_alloc_preserve() allocates it: a block of another size wastes
+// memory or cuts the object short.
+func misfits(preserved []kho.Block, objs []sizedObject, sessions []liveupdate.SessionState) []string {
+	for _, s := range sessions {
+		objs = append(objs, sizedObject{s.FilesPA, liveupdate.FileBlockSize, fmt.Sprintf("file array of outgoing session %q", s.Name)})
+	}
+	var out []string
+	for _, o := range objs {
+		if o.pa == 0 {
+			continue
+		}
+		want := orderFor(o.size)
+		i := slices.IndexFunc(preserved, func(b kho.Block) bool { return b.PA == o.pa })
+		switch {
+		case i < 0:
+			out = append(out, fmt.Sprintf("%s at %#x: not the start of a preserved block", o.name, uint64(o.pa)))
+		case preserved[i].Order != want:
+			out = append(out, fmt.Sprintf("%s at %#x: a block of order %d for %d bytes (get_order: %d)", o.name, uint64(o.pa), preserved[i].Order, o.size, want))
+		}
+	}
+	return out
+}
+
+// orderFor is get_order(size): the smallest order whose block of pages
+// holds size bytes.
+func orderFor(size uint64) uint {
+	order := uint(0)
+	for uint64(mm.PageSize)<<order < size {
+		order++
+	}
+	return order
 }
 
 func slicesContains(bs []kho.Block, b kho.Block) bool {
