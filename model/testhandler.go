@@ -214,7 +214,16 @@ const (
 	TestCmdFLBOutgoing
 	// TestCmdSetFLBState sets what FLB's next preserve saves (Buf).
 	TestCmdSetFLBState
+	// TestCmdProbeRegister has the module register a file handler (Nth
+	// 0) or an FLB of its handler (Nth 1) named Name, with its own ops,
+	// and unregister it at once if that succeeded: the registration
+	// API's checks of what a module passes (liveupdate_register_file_
+	// handler(), liveupdate_register_flb()), with no lasting effect.
+	TestCmdProbeRegister
 )
+
+// FLBMax is LUO_FLB_MAX, the FLBs one FLB block lists: (4096 - 16) / 64.
+const FLBMax = 63
 
 // TestCmdName names a test-module command.
 func TestCmdName(cmd int) string {
@@ -233,6 +242,8 @@ func TestCmdName(cmd int) string {
 		return "flb_get_outgoing"
 	case TestCmdSetFLBState:
 		return "set_flb_state"
+	case TestCmdProbeRegister:
+		return "probe_register"
 	}
 	return fmt.Sprintf("cmd%d", cmd)
 }
@@ -342,7 +353,7 @@ func (s *State) testCtl(op Op) Result {
 	// The controls are the kernel's test driver's; the FLB commands
 	// need the loaded module's FLBs.
 	switch op.TestCmd {
-	case TestCmdRegisterFLB, TestCmdUnregisterFLB, TestCmdFLBIncoming, TestCmdFLBOutgoing:
+	case TestCmdRegisterFLB, TestCmdUnregisterFLB, TestCmdFLBIncoming, TestCmdFLBOutgoing, TestCmdProbeRegister:
 		if !m.Loaded {
 			return errResult(syscall.ENODEV)
 		}
@@ -383,6 +394,8 @@ func (s *State) testCtl(op Op) Result {
 		}
 		s.TestCtl.Refuse = refuse
 		return okResult(0)
+	case TestCmdProbeRegister:
+		return errResult(s.probeRegister(op.Name, op.Nth != 0))
 	case TestCmdRegisterFLB:
 		if !flbOK {
 			return errResult(syscall.EINVAL)
@@ -892,4 +905,35 @@ func (s *State) checkTest() error {
 		}
 	}
 	return nil
+}
+
+// probeRegister predicts a registration by the loaded test module of a
+// file handler (or, if flb, an FLB of its handler) named compat, undone
+// at once if it succeeds: EOPNOTSUPP with LUO disabled; EINVAL for a
+// compatible that does not fit its 48-byte field or holds a NUL; EEXIST
+// for a handler compatible registered already (the memfd handler's, the
+// test module's), and for an FLB compatible another listed FLB has
+// (after ENOSPC with LUO_FLB_MAX listed). Nothing changes.
+func (s *State) probeRegister(compat string, flb bool) syscall.Errno {
+	if !s.Enabled {
+		return syscall.EOPNOTSUPP
+	}
+	if len(compat) > HandlerCompatLength-1 || strings.IndexByte(compat, 0) >= 0 {
+		return syscall.EINVAL // HandlerCompatLength is also the FLB field's
+	}
+	if !flb {
+		if compat == MemfdCompatible && !s.MemfdUnregistered || compat == TestCompatible {
+			return syscall.EEXIST
+		}
+		return 0
+	}
+	if len(s.Test.Links) >= FLBMax {
+		return syscall.ENOSPC
+	}
+	for _, i := range s.Test.Links {
+		if TestFLBCompatible(i) == compat {
+			return syscall.EEXIST
+		}
+	}
+	return 0
 }

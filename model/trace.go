@@ -280,6 +280,12 @@ func testCtlCall(op Op) string {
 		return fmt.Sprintf("fail(test#%d.%s, call %d, -%s)", op.TestFile, op.Callback, op.Nth, ErrnoName(op.Errno))
 	case TestCmdRefuse:
 		return fmt.Sprintf("refuse_finish(test#%d, %v)", op.TestFile, op.Nth != 0)
+	case TestCmdProbeRegister:
+		what := "file_handler"
+		if op.Nth != 0 {
+			what = "flb"
+		}
+		return fmt.Sprintf("probe_register(%s, %q)", what, op.Name)
 	}
 	return fmt.Sprintf("%s(%s)", TestCmdName(op.TestCmd), TestFLBCompatible(op.FLB))
 }

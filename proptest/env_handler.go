@@ -111,6 +111,8 @@ func (e *Env) runTestCtl(op model.Op) (model.Result, error) {
 		return model.Result{}, nil
 	case model.TestCmdSetFLBState:
 		return res(d.SetFLBState(op.FLB, op.Buf))
+	case model.TestCmdProbeRegister:
+		return probeRegister(k.LUO(), d, op.Name, op.Nth != 0)
 	}
 	if op.FLB < 0 || op.FLB >= model.NTestFLBs {
 		return model.Result{Errno: syscall.EINVAL}, nil
@@ -144,6 +146,34 @@ func (e *Env) runTestCtl(op model.Op) (model.Result, error) {
 		return flbObjResult(obj)
 	}
 	return model.Result{Errno: syscall.EINVAL}, nil
+}
+
+// probeRegister runs TestCmdProbeRegister: the module registers a file
+// handler (or an FLB of its handler) named compat with its own ops, and
+// unregisters it at once if that worked.
+func probeRegister(luo *liveupdate.LUO, d *liveupdatetest.Driver, compat string, flb bool) (model.Result, error) {
+	fh := d.FileHandler()
+	if fh == nil {
+		return model.Result{Errno: syscall.ENODEV}, nil // not loaded
+	}
+	if !flb {
+		probe := &liveupdate.FileHandler{Ops: fh.Ops, Compatible: compat}
+		err := luo.RegisterFileHandler(probe)
+		if err == nil {
+			if err := luo.UnregisterFileHandler(probe); err != nil {
+				return model.Result{Errno: errnoUnknown}, fmt.Errorf("unregistering the probe handler %q: %v", compat, err)
+			}
+		}
+		en, raw := toErrno(err)
+		return model.Result{Errno: en}, raw
+	}
+	probe := &liveupdate.FLB{Ops: d.FLB(0).Ops, Compatible: compat}
+	err := luo.RegisterFLB(fh, probe)
+	if err == nil {
+		luo.UnregisterFLB(fh, probe)
+	}
+	en, raw := toErrno(err)
+	return model.Result{Errno: en}, raw
 }
 
 // flbObjResult renders a test FLB's object as the model does: Ret 1 and

@@ -1,6 +1,7 @@
 package proptest
 
 import (
+	"strings"
 	"syscall"
 
 	"luomodel/model"
@@ -402,6 +403,18 @@ func HandlerActions() []Action {
 			if chance(c.Src, "unregister", 50) && outgoingTests(c.S) == 0 {
 				op.TestCmd = model.TestCmdUnregisterFLB
 			}
+			c.Do(op)
+			return true
+		}},
+		// What a module may pass to the registration API: compatibles
+		// at and past the 48-byte field, with a NUL, or in use.
+		{"probe_register", when(1, testLoaded), func(c *Ctx) bool {
+			compat := pick(c.Src, "compatible", []string{
+				"probe-v1", "", strings.Repeat("p", model.HandlerCompatLength-1),
+				strings.Repeat("p", model.HandlerCompatLength), strings.Repeat("p", model.HandlerCompatLength+9),
+				"probe\x00v1", model.MemfdCompatible, model.TestCompatible, model.TestFLBCompatible(0), model.TestFLBCompatible(1),
+			})
+			op := model.Op{Kind: model.OpTestCtl, TestCmd: model.TestCmdProbeRegister, Name: compat, Nth: c.Src.Intn(2, "probe flb")}
 			c.Do(op)
 			return true
 		}},
