@@ -79,6 +79,18 @@ func (h *HandoverFolios) Folio(i uint64) (FolioSer, error) {
 	return DecodeFolioSer(b[:]), nil
 }
 
+// Capacity is how many entries the array's pages hold.
+func (h *HandoverFolios) Capacity() uint64 { return uint64(len(h.pages)) * mm.PageSize / FolioSerSize }
+
+// SetNrFolios rewrites nr_folios of the struct memfd_luo_ser at serPA
+// (the one LocateFolios read).
+func (h *HandoverFolios) SetNrFolios(serPA mm.PhysAddr, nr uint64) error {
+	h.Ser.NrFolios = nr
+	var b [SerSize]byte
+	h.Ser.Encode(b[:])
+	return h.mem.WriteRaw(serPA, b[:])
+}
+
 // SetFolio writes entry i.
 func (h *HandoverFolios) SetFolio(i uint64, f FolioSer) error {
 	pa, err := h.entryPA(i)

@@ -432,6 +432,9 @@ func (h *Handler) restoreFolios(si *mm.ShmemInode, ser Ser) error {
 	}
 	defer area.Free()
 	if err := checkNrFolios(area, ser.NrFolios); err != nil {
+		// Nothing of the file can be trusted; what the array lists
+		// is discarded, so that no folio stays reserved for good.
+		h.discardFolios(area, 0, area.Size()/FolioSerSize)
 		return err
 	}
 	return h.retrieveFolios(si, area, ser.NrFolios)

@@ -595,3 +595,26 @@ func TestPreserveDirtiesEveryFolio(t *testing.T) {
 	k2.ops.Finish(b)
 	b.File.Put()
 }
+
+// TestRetrieveCountPastArray: a memfd_luo_ser that counts more folios than
+// its array holds is refused with EINVAL before any entry is read past the
+// array, and the folios the array lists are discarded: nothing of the
+// file stays reserved (upstream reads past the vmalloc area; the port
+// bounds the count, as every corrupt hand-over must fail cleanly).
+func TestRetrieveCountPastArray(t *testing.T) {
+	k, rep := countingKern(t)
+	f := k.memfd(t, 3*mm.PageSize, 0, []byte("data"), 0)
+	a := k.preserve(t, f)
+	k2 := k.kexec(t)
+	before := len(k2.kho.Account().Unrestored)
+	fa, err := memfdluo.LocateFolios(k.ram, mm.PhysAddr(a.SerializedData))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, fa.Ser.NrFolios)
+	require.NoError(t, fa.SetNrFolios(mm.PhysAddr(a.SerializedData), fa.Capacity()+1))
+	b := &liveupdate.FileOpArgs{Handler: k2.h.FileHandler(), SerializedData: a.SerializedData}
+	require.ErrorIs(t, k2.ops.Retrieve(b), syscall.EINVAL)
+	require.Nil(t, b.File)
+	// The ser, the array's chunk and page, and the three folios.
+	require.Equal(t, before-6, len(k2.kho.Account().Unrestored))
+	require.Zero(t, rep.Count(bug.KindWarn))
+}
