@@ -45,7 +45,7 @@ func (s *State) Fingerprint() uint64 {
 		h = h.str(se.Name).bool(se.Retrieved).bool(se.Stranded).bool(se.File != 0).i(int64(len(se.In)))
 		for _, f := range se.In {
 			h = h.u(f.Token).str(f.Handler).i(int64(f.Test)).i(int64(len(f.Data))).i(f.Pos).bool(f.Retrieved)
-			h = h.bool(f.File != 0).i(int64(f.RetrieveErr)).bool(f.BadFolio)
+			h = h.bool(f.File != 0).i(int64(f.RetrieveErr)).bool(f.BadFolio).bool(f.BadCount)
 		}
 	}
 	h = h.i(int64(len(s.Files))).i(int64(len(s.Inodes))).i(int64(len(s.Preserved) + len(s.PreservedTest))).i(int64(len(s.TestFiles)))

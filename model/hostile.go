@@ -45,6 +45,7 @@ const (
 	HostileNoSubtree                                 // the KHO tree has no "LUO" subtree
 	HostileTruncatedSubtree                          // the LUO FDT's totalsize cuts it short: the new kernel panics
 	HostileFolioNotPreserved                         // memfd File of entry Session: folio entry Folio names a page KHO did not preserve
+	HostileMemfdCount                                // memfd File of entry Session: its memfd_luo_ser counts one folio more than its array holds
 	hostileEnd
 )
 
@@ -55,6 +56,7 @@ var hostileNames = map[HostileKind]string{
 	HostileArrayOverlap: "array_overlaps_session_block", HostileUnknownCompat: "unknown_compatible",
 	HostileUnterminatedCompat: "unterminated_compatible", HostileNoSubtree: "missing_subtree",
 	HostileTruncatedSubtree: "truncated_subtree", HostileFolioNotPreserved: "folio_not_preserved",
+	HostileMemfdCount: "memfd_nr_folios_past_array",
 }
 
 func (k HostileKind) String() string {
@@ -96,7 +98,7 @@ func (h Hostile) String() string {
 		return fmt.Sprintf("%s(session %d file %d := file %d)", h.Kind, h.Session, h.File, h.OtherFile)
 	case HostileFileCountPast, HostileFileCountNoArray:
 		return fmt.Sprintf("%s(session %d count %d)", h.Kind, h.Session, h.N)
-	case HostileUnknownCompat, HostileUnterminatedCompat:
+	case HostileUnknownCompat, HostileUnterminatedCompat, HostileMemfdCount:
 		return fmt.Sprintf("%s(session %d file %d)", h.Kind, h.Session, h.File)
 	case HostileNoSubtree, HostileTruncatedSubtree:
 		return h.Kind.String()
@@ -207,6 +209,8 @@ func (s *State) HostileApplies(h Hostile) bool {
 			return false
 		}
 		return h.Folio < s.MemfdFolios(s.Outgoing[h.Session], h.File) && h.FolioFrom >= -1 && h.FolioFrom < h.Folio
+	case HostileMemfdCount:
+		return inSession && h.File >= 0 && h.File < files(h.Session) && s.MemfdFolios(s.Outgoing[h.Session], h.File) > 0
 	}
 	return false
 }
@@ -253,6 +257,8 @@ func (img *Image) corrupt(h Hostile) {
 		copy(e.Files[h.File].Compat[:], bytes.Repeat([]byte{'c'}, HandlerCompatLength))
 	case HostileFolioNotPreserved:
 		img.Sessions[h.Session].Files[h.File].In.BadFolio = true
+	case HostileMemfdCount:
+		img.Sessions[h.Session].Files[h.File].In.BadCount = true
 	}
 }
 

@@ -398,11 +398,14 @@ func (s *State) retrieveFile(sid SessionID, token uint64) (FileID, syscall.Errno
 			obj = ObjRef{Test: f.Test}
 			e = s.testCallback(f.Test, CbRetrieve)
 		} else {
-			if f.BadFolio {
+			switch {
+			case f.BadFolio:
 				// memfd_luo_retrieve_folios(): kho_restore_folio()
 				// of the bad entry WARNs and fails; EIO (M25).
 				s.Warns++
 				e = syscall.EIO
+			case f.BadCount:
+				e = syscall.EINVAL
 			}
 			s.recordHandler(MemfdCompatible, CbRetrieve, obj, e)
 		}

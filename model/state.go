@@ -168,6 +168,10 @@ type InFile struct {
 	// preserve (HostileFolioNotPreserved). Restoring that entry fails
 	// with KHO's WARN, in retrieve (EIO, M25) or in finish's discard.
 	BadFolio bool
+	// BadCount: a memfd whose memfd_luo_ser counts more folios than its
+	// array holds (HostileMemfdCount). Retrieve refuses it (EINVAL), the
+	// folios the array lists discarded.
+	BadCount bool
 }
 
 // Session is a LUO session, outgoing (created here) or incoming (handed
@@ -512,6 +516,9 @@ func (s State) Canon() string {
 				}
 				if f.BadFolio {
 					c.str(" bad folio")
+				}
+				if f.BadCount {
+					c.str(" bad folio count")
 				}
 			}
 			c.byte('\n')

@@ -49,6 +49,7 @@ var Expected = map[string][]string{
 	"hostile:missing_subtree":              {"OK"},
 	"hostile:truncated_subtree":            {"EINVAL"}, // the new kernel panics
 	"hostile:folio_not_preserved":          {"EIO"},    // RETRIEVE_FD of the corrupt memfd
+	"hostile:memfd_nr_folios_past_array":   {"EINVAL"}, // RETRIEVE_FD of the corrupt memfd
 	// gen_process.go
 	"fork":            {"OK", "ESRCH"},
 	"exec":            {"OK", "ESRCH"},

@@ -133,10 +133,18 @@ func corruptHandover(ram *mm.RAM, root mm.PhysAddr, h model.Hostile) (mm.PhysAdd
 	if err != nil {
 		return 0, err
 	}
-	if h.Kind == model.HostileFolioNotPreserved {
+	switch h.Kind {
+	case model.HostileFolioNotPreserved, model.HostileMemfdCount:
 		f, err := img.File(h.Session, h.File)
 		if err != nil {
 			return 0, err
+		}
+		if h.Kind == model.HostileMemfdCount {
+			fa, err := memfdluo.LocateFolios(ram, mm.PhysAddr(f.Data))
+			if err != nil {
+				return 0, err
+			}
+			return 0, fa.SetNrFolios(mm.PhysAddr(f.Data), fa.Capacity()+1)
 		}
 		return corruptFolio(ram, mm.PhysAddr(f.Data), h)
 	}
@@ -326,7 +334,7 @@ func drawHostile(c *Ctx, kind model.HostileKind) (model.Hostile, bool) {
 				h.Session, h.N = i, 1
 			}
 		}
-	case model.HostileFolioNotPreserved:
+	case model.HostileFolioNotPreserved, model.HostileMemfdCount:
 		h.FolioFrom = -1
 		for i := range n {
 			if len(memfds(i)) > 0 {
@@ -361,6 +369,9 @@ func drawHostile(c *Ctx, kind model.HostileKind) (model.Hostile, bool) {
 	case model.HostileFileCountNoArray:
 		h = where(h, func(i int) bool { return files(i) == 0 })
 		h.N = 1
+	case model.HostileMemfdCount:
+		h = where(h, func(i int) bool { return len(memfds(i)) > 0 })
+		h.File = pick(c.Src, "hostile memfd", memfds(h.Session))
 	case model.HostileFolioNotPreserved:
 		h = where(h, func(i int) bool { return len(memfds(i)) > 0 })
 		h.File = pick(c.Src, "hostile memfd", memfds(h.Session))
@@ -429,7 +440,7 @@ func (r *run) hostileActions(skip map[string]bool) []Action {
 			if res.Errno == 0 && !c.S.DevInUse {
 				live := liveTasks(c.S)
 				res = c.Do(model.Op{Kind: model.OpOpen, Task: live[0], Path: model.DevLiveUpdate, Flags: model.ORdwr})
-				if res.Errno == 0 && h.Kind == model.HostileFolioNotPreserved {
+				if res.Errno == 0 && (h.Kind == model.HostileFolioNotPreserved || h.Kind == model.HostileMemfdCount) {
 					res = retrieveCorrupted(c, live[0], int(res.Ret), h)
 				}
 			}
