@@ -551,6 +551,21 @@ func TestABILayoutMatchesGCC(t *testing.T) {
 	}, got)
 }
 
+// requireDirtyUptodate checks that the first n pages of memfd f hold dirty,
+// uptodate folios.
+func requireDirtyUptodate(t *testing.T, f *vfs.File, n uint64) {
+	t.Helper()
+	si := mm.ShmemInodeOf(f)
+	si.Lock()
+	defer si.Unlock()
+	for i := range n {
+		folio := si.LookupFolioLocked(i)
+		require.NotNil(t, folio, "folio %d", i)
+		require.True(t, folio.TestDirty(), "folio %d", i)
+		require.True(t, folio.TestUptodate(), "folio %d", i)
+	}
+}
+
 // TestPreserveDirtiesEveryFolio: preserve dirties every folio and records
 // every one dirty and uptodate ("mm: memfd_luo: always dirty all folios",
 // "mm: memfd_luo: always make all folios uptodate"), the holes it fills
@@ -561,14 +576,7 @@ func TestPreserveDirtiesEveryFolio(t *testing.T) {
 	k := newKern(t)
 	f := k.memfd(t, 3*mm.PageSize, 0, []byte("page zero"), 0)
 	a := k.preserve(t, f)
-	si := mm.ShmemInodeOf(f)
-	si.Lock()
-	for i := range uint64(3) {
-		folio := si.LookupFolioLocked(i)
-		require.True(t, folio.TestDirty(), "folio %d", i)
-		require.True(t, folio.TestUptodate(), "folio %d", i)
-	}
-	si.Unlock()
+	requireDirtyUptodate(t, f, 3)
 	// A write after the preserve, into a hole it filled (allowed: the
 	// size does not change).
 	_, err := f.Llseek(2*mm.PageSize, mm.SeekSet)
@@ -581,14 +589,7 @@ func TestPreserveDirtiesEveryFolio(t *testing.T) {
 	k2 := k.kexec(t)
 	b := &liveupdate.FileOpArgs{Handler: k2.h.FileHandler(), SerializedData: a.SerializedData}
 	require.NoError(t, k2.ops.Retrieve(b))
-	si2 := mm.ShmemInodeOf(b.File)
-	si2.Lock()
-	for i := range uint64(3) {
-		folio := si2.LookupFolioLocked(i)
-		require.True(t, folio.TestDirty(), "folio %d", i)
-		require.True(t, folio.TestUptodate(), "folio %d", i)
-	}
-	si2.Unlock()
+	requireDirtyUptodate(t, b.File, 3)
 	require.Zero(t, k2.shmem.DropPagecache())
 	require.Equal(t, want, contents(t, b.File))
 	b.RetrieveStatus = 1
