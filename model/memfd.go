@@ -133,8 +133,10 @@ func (s *State) lseek(t *Task, fd int, off int64, whence int) Result {
 		case SeekEnd:
 			npos = int64(len(s.Inodes[f.Inode].Data)) + off
 		default:
-			// SEEK_DATA/SEEK_HOLE are outside the modelled surface.
-			return errResult(syscall.EINVAL)
+			var e syscall.Errno
+			if npos, e = s.Inodes[f.Inode].seekHoleData(off, whence); e != 0 {
+				return errResult(e)
+			}
 		}
 		if npos < 0 {
 			return errResult(syscall.EINVAL)
@@ -177,6 +179,30 @@ func (s *State) ftruncate(t *Task, fd int, length int64) Result {
 		}
 	}
 	return okResult(0)
+}
+
+// seekHoleData ports shmem_file_llseek()'s SEEK_DATA and SEEK_HOLE
+// (mapping_seek_hole_data()): a page holding a folio is data, any other a
+// hole, and the end of file is a hole; ENXIO at or past the end, or for
+// a negative offset, or for SEEK_DATA with no data from off on.
+func (in *Inode) seekHoleData(off int64, whence int) (int64, syscall.Errno) {
+	size := int64(len(in.Data))
+	if off < 0 || off >= size {
+		return 0, syscall.ENXIO
+	}
+	index := off / PageSize
+	if whence == SeekHole {
+		for in.hasPage(index) {
+			index++
+		}
+		return min(max(off, index*PageSize), size), 0
+	}
+	for ; index < pagesFor(size); index++ {
+		if in.hasPage(index) {
+			return max(off, index*PageSize), 0
+		}
+	}
+	return 0, syscall.ENXIO
 }
 
 // pagesFor is the number of pages that hold size bytes.

@@ -105,6 +105,8 @@ func ErrnoName(e syscall.Errno) string {
 		return "ESRCH"
 	case syscall.EIO:
 		return "EIO"
+	case syscall.ENXIO:
+		return "ENXIO"
 	case syscall.E2BIG:
 		return "E2BIG"
 	case syscall.EBADF:
@@ -172,6 +174,10 @@ func whenceName(w int) string {
 		return "SEEK_CUR"
 	case SeekEnd:
 		return "SEEK_END"
+	case SeekData:
+		return "SEEK_DATA"
+	case SeekHole:
+		return "SEEK_HOLE"
 	}
 	return fmt.Sprint(w)
 }

@@ -47,10 +47,12 @@ const (
 	mfdAllFlags     = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0xfc000000
 	mfdHugetlb      = 0x4
 
-	SeekSet = 0
-	SeekCur = 1
-	SeekEnd = 2
-	seekMax = 4 // SEEK_HOLE
+	SeekSet  = 0
+	SeekCur  = 1
+	SeekEnd  = 2
+	SeekData = 3
+	SeekHole = 4
+	seekMax  = SeekHole
 )
 
 // Paths user space can open.

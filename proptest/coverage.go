@@ -19,7 +19,7 @@ var Expected = map[string][]string{
 	"memfd_create":        {"OK", "EINVAL", "EMFILE"},
 	"read":                {"OK", "EBADF", "EINVAL"},
 	"write":               {"OK", "EBADF", "EINVAL", "EPERM"},
-	"lseek":               {"OK", "EBADF", "EINVAL", "ESPIPE"},
+	"lseek":               {"OK", "EBADF", "EINVAL", "ENXIO", "ESPIPE"},
 	"ftruncate":           {"OK", "EBADF", "EINVAL", "EPERM"},
 	"CREATE_SESSION":      {"OK", "E2BIG", "EBADF", "EEXIST", "EFAULT", "EINVAL", "EMFILE", "ENOMEM", "ENOTTY"},
 	"RETRIEVE_SESSION":    {"OK", "E2BIG", "EFAULT", "EINVAL", "EMFILE", "ENOENT", "ENOTTY"},

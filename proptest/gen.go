@@ -520,7 +520,7 @@ func Actions() []Action {
 		{"lseek", when(3, haveMemfd), single(func(c *Ctx) (model.Op, bool) {
 			op, ok := c.fileOp(model.OpLseek, ioFile)
 			op.Off = pick(c.Src, "offset", []int64{0, 1, 3, -1, -5, 4090, 4100, 9000})
-			op.Whence = pick(c.Src, "whence", []int{model.SeekSet, model.SeekCur, model.SeekEnd, 9})
+			op.Whence = pick(c.Src, "whence", []int{model.SeekSet, model.SeekCur, model.SeekEnd, model.SeekData, model.SeekHole, 9})
 			return op, ok
 		})},
 		{"ftruncate", when(3, haveMemfd), single(func(c *Ctx) (model.Op, bool) {
