@@ -118,9 +118,12 @@ func setrlimitAction(c *Ctx) bool {
 	t := c.S.Tasks[task]
 	if !t.Alive || chance(c.Src, "bad rlimit", 20) {
 		op := model.Op{Kind: model.OpSetrlimit, Task: task, Arg: model.RlimitNofile, Cur: model.NRFileMax, Max: model.NofileMaxDefault}
-		switch c.Src.Intn(5, "bad rlimit kind") {
+		switch c.Src.Intn(6, "bad rlimit kind") {
 		case 0:
 			op.Cur = op.Max + 1 // EINVAL
+		case 5:
+			op.Max = model.NrOpen + 1
+			op.Cur = op.Max + 1 // EINVAL: checked before the hard limit's EPERM
 		case 1:
 			op.Max = model.RlimInfinity // EPERM
 		case 2:
