@@ -162,6 +162,8 @@ func (s *State) ApplyFaultNth(site string, nth int, op Op) (res Result, ok bool)
 //     and duplicate checks); with anon_inode_getfile: ENOMEM where it
 //     would have succeeded (the new session is released again); nothing
 //     changes.
+//   - RETRIEVE_SESSION with anon_inode_getfile: ENOMEM where it would
+//     have succeeded; the session stays unretrieved.
 //   - Any LUO ioctl with copy_to_user, where it would have succeeded:
 //     EFAULT, and the ioctl's effect stays (luo_ucmd_respond() comes
 //     last) except that a new fd is not installed: its file's reference
@@ -208,6 +210,7 @@ func (s *State) ApplyFault(site string, op Op) (res Result, ok bool) {
 	isLUOIoctl := kind != 0 && s.faultFileKind(op) != KindNull && s.faultFileKind(op) != KindMemfd
 	switch {
 	case kind == IoctlCreateSession && (site == FaultSessionAlloc || site == FaultAnonInode):
+	case kind == IoctlRetrieveSession && site == FaultAnonInode:
 	case isLUOIoctl && site == FaultCopyToUser:
 	case op.Kind == OpOpen && op.Path == DevLiveUpdate && (site == FaultSessionAlloc || site == FaultFileAlloc):
 	default:

@@ -120,6 +120,8 @@ func FaultActions() []FaultAction {
 	return []FaultAction{
 		{"fault_session_alloc", model.FaultSessionAlloc, devInUse, buildCreateSession, nil},
 		{"fault_anon_inode", model.FaultAnonInode, devInUse, buildCreateSession, nil},
+		// RETRIEVE_SESSION's file: the session stays unretrieved.
+		{"fault_retrieve_session_anon_inode", model.FaultAnonInode, canRetrieveSession, buildRetrieveSession, nil},
 		{"fault_create_copy_to_user", model.FaultCopyToUser, devInUse, buildCreateSession, nil},
 		{"fault_preserve_copy_to_user", model.FaultCopyToUser, haveOutgoingFile, buildPreserveFD, nil},
 		{"fault_preserve_file_alloc", model.FaultFileAlloc, haveOutgoingFile, buildPreserveFD, nil},
