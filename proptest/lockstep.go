@@ -275,6 +275,10 @@ func (r *run) checkInvariants() {
 		r.fail("%s: %v", fdTablesCheck, err)
 	}
 	r.stats.invariant(fdTablesCheck)
+	if err := moduleRefsAgree(r.e); err != nil {
+		r.fail("%s: %v", moduleRefsCheck, err)
+	}
+	r.stats.invariant(moduleRefsCheck)
 	if !r.touched {
 		return
 	}

@@ -238,7 +238,34 @@ func PortCheckNames() []string {
 	for i, c := range portChecks {
 		names[i] = c.name
 	}
-	return append(names, fdTablesCheck)
+	return append(names, fdTablesCheck, moduleRefsCheck)
+}
+
+// moduleRefsCheck names the test module's reference count comparison
+// (after every step).
+const moduleRefsCheck = "model: test module loaded, reference count agree"
+
+// moduleRefsAgree compares the test module in the port (loaded, and the
+// references LUO holds on it: module_refcount()) with the model's
+// prediction (model.State.ModuleRefs). Between syscalls nobody else holds
+// one, so a reference an error path forgot to drop shows at once, not
+// only at a later delete_module.
+func moduleRefsAgree(e *Env) error {
+	k := e.M.Kernel()
+	if k == nil {
+		return nil // halted: nothing runs
+	}
+	m := k.Modules().Find(model.TestModuleName)
+	if (m != nil) != e.S.Test.Loaded {
+		return fmt.Errorf("loaded: port %v, model %v", m != nil, e.S.Test.Loaded)
+	}
+	if m == nil {
+		return nil
+	}
+	if got, want := m.Refcount(), int64(e.S.ModuleRefs()); got != want {
+		return fmt.Errorf("references: port %d, model %d", got, want)
+	}
+	return nil
 }
 
 // fdTablesCheck names the fd-table comparison (run after every step, with
