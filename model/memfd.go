@@ -245,6 +245,10 @@ func dirtyPages(pages []PageState, from, to int64) []PageState {
 	return out
 }
 
+// PageMap renders the page map: one digit per page of the file, its
+// PageState (0 a hole, 1 a clean folio, 2 a dirty one). Canon uses it.
+func (in *Inode) PageMap() string { return in.pageMap() }
+
 // pageMap renders the page map for Canon: one digit per page of the
 // file, its PageState.
 func (in *Inode) pageMap() string {

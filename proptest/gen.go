@@ -528,6 +528,15 @@ func Actions() []Action {
 			op.Off = pick(c.Src, "length", []int64{0, 3, 16, 4096, 5000, -1})
 			return op, ok
 		})},
+		// Preserved memory keeps changing until the kexec (a VM's guest
+		// memory): write into a page of a preserved memfd, a hole the
+		// preserve filled included, without growing it.
+		{"write_preserved", func(s *model.State) int {
+			if len(preservedMemfds(s)) > 0 {
+				return 4
+			}
+			return 0
+		}, writePreserved},
 		// Memory pressure: drop_caches drops clean page-cache folios, as
 		// reclaim may; a folio that holds data must be dirty to stay.
 		{"drop_caches", when(3, haveMemfd), single(func(c *Ctx) (model.Op, bool) {
@@ -577,4 +586,34 @@ func Actions() []Action {
 		{"fill_fds", rare(1), fillFDs},
 		// gen_process.go: fork, exec, fcntl, setrlimit.
 	}, processActions()...)
+}
+
+// preservedMemfds lists the live tasks' fds of non-empty memfds that LUO
+// holds (preserved in an outgoing session, or retrieved), as task, fd.
+func preservedMemfds(s *model.State) [][2]int {
+	var out [][2]int
+	for _, t := range liveTasks(s) {
+		for _, fd := range fdsOf(s, t, func(f *model.File) bool {
+			return f.Kind == model.KindMemfd && s.Preserved[f.Inode] && len(s.Inodes[f.Inode].Data) > 0
+		}) {
+			out = append(out, [2]int{int(t), fd})
+		}
+	}
+	return out
+}
+
+// writePreserved writes a few bytes at the start of a drawn page of a
+// preserved memfd, never past its end.
+func writePreserved(c *Ctx) bool {
+	all := preservedMemfds(c.S)
+	if len(all) == 0 {
+		return false
+	}
+	tf := pick(c.Src, "preserved memfd", all)
+	task, fd := model.TaskID(tf[0]), tf[1]
+	size := int64(len(c.S.Inodes[c.S.Files[c.S.Tasks[task].FDs[fd]].Inode].Data))
+	off := int64(c.Src.Intn(int((size+model.PageSize-1)/model.PageSize), "page")) * model.PageSize
+	c.Do(model.Op{Kind: model.OpLseek, Task: task, FD: fd, Off: off, Whence: model.SeekSet})
+	c.Do(model.Op{Kind: model.OpWrite, Task: task, FD: fd, Buf: []byte("late")[:min(4, size-off)]})
+	return true
 }

@@ -127,6 +127,9 @@ type run struct {
 	// every LUO lock, each acquisition costing lockdep a stack trace) is
 	// skipped otherwise.
 	touched bool
+	// memfdsTouched is set when an operation since the last invariant
+	// check may have changed a memfd's contents or folios (memfdsAgree).
+	memfdsTouched bool
 	// scratch is the model check's working space, reused from step to
 	// step.
 	scratch model.CheckScratch
@@ -160,6 +163,17 @@ func touchesLUO(op model.Op) bool {
 		return false
 	}
 	return true
+}
+
+// touchesMemfds says whether op may change a memfd's contents or the
+// folios that hold them: writes and truncation, drop_caches, the LUO
+// ioctls (a preserve fills holes, a retrieve builds a file), a kexec.
+func touchesMemfds(op model.Op) bool {
+	switch op.Kind {
+	case model.OpWrite, model.OpFtruncate, model.OpDropCaches, model.OpIoctl, model.OpKexec:
+		return true
+	}
+	return false
 }
 
 // newRun boots a machine (in lockstep with the model or not) and starts
@@ -245,6 +259,7 @@ func (r *run) fail(format string, args ...any) {
 func (r *run) exec(op model.Op) model.Result {
 	res, err := r.e.Exec(op)
 	r.touched = r.touched || touchesLUO(op)
+	r.memfdsTouched = r.memfdsTouched || touchesMemfds(op)
 	r.stats.op(op, res.Errno)
 	r.stats.calls(op, res, r.e.S.Calls)
 	if r.ops != nil {
@@ -279,6 +294,13 @@ func (r *run) checkInvariants() {
 		r.fail("%s: %v", moduleRefsCheck, err)
 	}
 	r.stats.invariant(moduleRefsCheck)
+	if r.memfdsTouched {
+		r.memfdsTouched = false
+		if err := memfdsAgree(r.e); err != nil {
+			r.fail("%s: %v", memfdsCheck, err)
+		}
+		r.stats.invariant(memfdsCheck)
+	}
 	if !r.touched {
 		return
 	}

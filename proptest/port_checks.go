@@ -1,8 +1,10 @@
 package proptest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"syscall"
 
@@ -238,7 +240,56 @@ func PortCheckNames() []string {
 	for i, c := range portChecks {
 		names[i] = c.name
 	}
-	return append(names, fdTablesCheck, moduleRefsCheck)
+	return append(names, fdTablesCheck, moduleRefsCheck, memfdsCheck)
+}
+
+// memfdsCheck names the memfd comparison (after every step that may
+// change a memfd).
+const memfdsCheck = "model: memfd sizes, allocated pages, contents agree"
+
+// memfdsAgree compares every memfd a live task holds, as user space sees
+// it through fstat(2) and pread(2) (which move nothing), with the model:
+// its size, its allocated pages (st_blocks: the folios in its page cache,
+// which writes, a preserve's filled holes, a retrieve and drop_caches
+// change) and its contents. A folio lost or kept by mistake shows here at
+// once, before a read or a write of that page would.
+func memfdsAgree(e *Env) error {
+	seen := map[model.InodeID]bool{}
+	for _, id := range sortedKeys(e.S.Tasks) {
+		mt := e.S.Tasks[id]
+		pt := e.tasks[id]
+		if mt == nil || !mt.Alive || pt == nil {
+			continue
+		}
+		for _, fd := range slices.Sorted(maps.Keys(mt.FDs)) {
+			f := e.S.Files[mt.FDs[fd]]
+			if f == nil || f.Kind != model.KindMemfd || seen[f.Inode] {
+				continue
+			}
+			seen[f.Inode] = true
+			in := e.S.Inodes[f.Inode]
+			st, err := pt.Fstat(fd)
+			if err != nil {
+				return fmt.Errorf("task %d fd %d: fstat: %v", id, fd, err)
+			}
+			pages := 0
+			for i := range (int64(len(in.Data)) + model.PageSize - 1) / model.PageSize {
+				if i < int64(len(in.Pages)) && in.Pages[i] != model.PageHole {
+					pages++
+				}
+			}
+			if st.Size != int64(len(in.Data)) || st.Blocks != int64(pages)*(model.PageSize/512) {
+				return fmt.Errorf("task %d fd %d: port size %d, %d blocks; model size %d, %d pages (%s)",
+					id, fd, st.Size, st.Blocks, len(in.Data), pages, in.PageMap())
+			}
+			buf := make([]byte, len(in.Data)+1)
+			n, err := pt.Pread(fd, buf, 0)
+			if err != nil || !bytes.Equal(buf[:n], in.Data) {
+				return fmt.Errorf("task %d fd %d: contents differ (port %d bytes, err %v; model %d bytes)", id, fd, n, err, len(in.Data))
+			}
+		}
+	}
+	return nil
 }
 
 // moduleRefsCheck names the test module's reference count comparison

