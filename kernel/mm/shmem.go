@@ -33,9 +33,6 @@ type Shmem struct {
 	vfs *vfs.VFS        // immutable
 	dom *locking.Domain // immutable
 
-	// inodes counts live inodes, for leak checks; nobody waits on it.
-	inodes atomic.Int64
-
 	// listLock ports sb->s_inode_list_lock. It is a spinlock in Linux:
 	// its sections never reach a scheduling point, so a sync.Mutex. It
 	// guards list, sb->s_inodes: the inodes not yet evicted, oldest
@@ -53,7 +50,11 @@ func NewShmem(m *MM, v *vfs.VFS) *Shmem {
 func (s *Shmem) MM() *MM { return s.mm }
 
 // LiveInodes is the number of shmem inodes not yet evicted.
-func (s *Shmem) LiveInodes() int64 { return s.inodes.Load() }
+func (s *Shmem) LiveInodes() int64 {
+	s.listLock.Lock()
+	defer s.listLock.Unlock()
+	return int64(len(s.list))
+}
 
 // ShmemInode ports struct shmem_inode_info together with the parts of
 // struct inode and struct address_space shmem uses: size, page cache,
@@ -94,7 +95,6 @@ func (s *Shmem) newInode(hugetlb bool) *ShmemInode {
 	si := &ShmemInode{sb: s, hugetlb: hugetlb, cache: make(map[uint64]*Folio), seals: F_SEAL_SEAL, execMode: true}
 	si.rwsem.Init(s.dom, "shmem_inode.i_rwsem")
 	si.inode = s.vfs.NewInode(si)
-	s.inodes.Add(1)
 	s.listLock.Lock()
 	s.list = append(s.list, si)
 	s.listLock.Unlock()
@@ -371,7 +371,6 @@ func (si *ShmemInode) evict() {
 		si.sb.list = slices.Delete(si.sb.list, i, i+1)
 	}
 	si.sb.listLock.Unlock()
-	si.sb.inodes.Add(-1)
 }
 
 // Release ports shmem's ->release path (fs/file_table.c:__fput() ->
