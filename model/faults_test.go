@@ -35,7 +35,7 @@ func (w *world) unchanged(site string, nth int, e syscall.Errno, op Op) {
 func (w *world) pages(fd int) string {
 	w.t.Helper()
 	f := w.s.Files[w.s.Tasks[1].FDs[fd]]
-	return w.s.Inodes[f.Inode].pageMap()
+	return w.s.Inodes[f.Inode].PageMap()
 }
 
 func TestFaultGetUnusedFDEveryFDCall(t *testing.T) {
@@ -197,7 +197,7 @@ func TestFaultRetrievedMemfdHasEveryPage(t *testing.T) {
 	require.Zero(t, r.Errno)
 	mfd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
 	f := w.s.Files[w.s.Tasks[task].FDs[mfd]]
-	require.Equal(t, "222", w.s.Inodes[f.Inode].pageMap())
+	require.Equal(t, "222", w.s.Inodes[f.Inode].PageMap())
 	// No page needs a folio: an armed alloc_pages does not fire.
 	r = w.fault(FaultAllocPages, 1, Op{Kind: OpWrite, Task: task, FD: mfd, Buf: []byte("y")})
 	require.Zero(t, r.Errno)

@@ -247,11 +247,7 @@ func dirtyPages(pages []PageState, from, to int64) []PageState {
 
 // PageMap renders the page map: one digit per page of the file, its
 // PageState (0 a hole, 1 a clean folio, 2 a dirty one). Canon uses it.
-func (in *Inode) PageMap() string { return in.pageMap() }
-
-// pageMap renders the page map for Canon: one digit per page of the
-// file, its PageState.
-func (in *Inode) pageMap() string {
+func (in *Inode) PageMap() string {
 	b := make([]byte, pagesFor(int64(len(in.Data))))
 	for i := range b {
 		b[i] = '0'

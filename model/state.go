@@ -548,7 +548,7 @@ func (s State) Canon() string {
 	}
 	for i, id := range c.inodes {
 		in := s.Inodes[id]
-		c.byte('i').int(int64(i + 1)).byte(' ').quote(string(in.Data)).str(" pages=").str(in.pageMap())
+		c.byte('i').int(int64(i + 1)).byte(' ').quote(string(in.Data)).str(" pages=").str(in.PageMap())
 		c.str(" frozen=").bool(in.Frozen).str(" refs=").int(int64(in.Refs)).str(" preserved=").bool(s.Preserved[id]).byte('\n')
 	}
 	c.str("files=").int(int64(len(s.Files))).str(" inodes=").int(int64(len(s.Inodes)))

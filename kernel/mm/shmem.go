@@ -554,8 +554,8 @@ func (si *ShmemInode) seekHoleDataLocked(start int64, whence int) (int64, error)
 		return 0, syscall.ENXIO
 	}
 	// folio_seek_hole_data(): a folio that is not uptodate is a hole
-	// (shmem has no ->is_partially_uptodate).
-	isData := func(index uint64) bool { f := si.cache[index]; return f != nil && f.TestUptodate() }
+	// (shmem has no ->is_partially_uptodate), as it is to a read.
+	isData := func(index uint64) bool { f, _ := si.getFolioLocked(index, sgpRead); return f != nil }
 	index := uint64(start) >> PageShift
 	if whence == SeekHole {
 		for isData(index) {
@@ -567,8 +567,8 @@ func (si *ShmemInode) seekHoleDataLocked(start int64, whence int) (int64, error)
 		return start, nil
 	}
 	next, found := uint64(0), false
-	for i, f := range si.cache {
-		if i > index && f.TestUptodate() && (!found || i < next) {
+	for i := range si.cache {
+		if i > index && isData(i) && (!found || i < next) {
 			next, found = i, true
 		}
 	}
