@@ -238,15 +238,39 @@ type CSCoverage struct {
 	// seen records the acquisitions seen (Config.RecordTaken); guarded by
 	// mu.
 	seen map[takenKey]bool
+	// keys counts the keys of hits; guarded by mu. Hits only grow, so the
+	// steering view is stale exactly when keys moved.
+	keys int
+	// steering is the generator's view of hits, computed at steeringAt
+	// keys; guarded by mu. A round draws from it, and the rounds of a check
+	// add few pairs.
+	steering   *csSteering
+	steeringAt int
+}
+
+// csSteering is what the generator steers by (Gen.draw): each kind's
+// boost, and the goals not reached, with and without the reboot's pairs,
+// as drawGoal draws them. Immutable once built.
+type csSteering struct {
+	boosts             [numKinds]int
+	plan, planNoReboot *goalPlan
 }
 
 func (c *CSCoverage) hit(k csKey) {
 	c.mu.Lock()
+	c.addLocked(k, 1)
+	c.mu.Unlock()
+}
+
+// addLocked adds n to k's count. Precondition: c.mu held.
+func (c *CSCoverage) addLocked(k csKey, n int64) {
 	if c.hits == nil {
 		c.hits = map[csKey]int64{}
 	}
-	c.hits[k]++
-	c.mu.Unlock()
+	if _, ok := c.hits[k]; !ok {
+		c.keys++
+	}
+	c.hits[k] += n
 }
 
 func (c *CSCoverage) reached(k csKey) bool {
@@ -276,14 +300,11 @@ func (c *CSCoverage) Merge(o *CSCoverage) {
 		hits[k] = v
 	}
 	o.mu.Unlock()
+	c.mu.Lock()
 	for k, v := range hits {
-		c.mu.Lock()
-		if c.hits == nil {
-			c.hits = map[csKey]int64{}
-		}
-		c.hits[k] += v
-		c.mu.Unlock()
+		c.addLocked(k, v)
 	}
+	c.mu.Unlock()
 }
 
 // takenKey is a LUO lock class an instruction was seen to take; release
@@ -645,25 +666,61 @@ func (s *steeredChooser) lastPut(d *sched.Decision) (int, bool) {
 	return 0, false
 }
 
-// unreached returns the goals c has not seen contended, in the table's
-// order; without reboot, those with a reboot are left out.
-func (c *CSCoverage) unreached(reboot bool) []csKey {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]csKey, 0, len(expectedPairs()))
-	for _, k := range expectedPairs() {
-		if c.hits[k] == 0 && (reboot || (k.A != KReboot && k.B != KReboot)) {
-			out = append(out, k)
-		}
+// plan returns the goals c has not seen contended, in the table's order,
+// grouped for drawGoal; without reboot, those with a reboot are left out.
+func (c *CSCoverage) plan(reboot bool) *goalPlan {
+	st := c.steeringView()
+	if reboot {
+		return st.plan
 	}
-	return out
+	return st.planNoReboot
 }
 
-// boost is the generator's steering: extra weight for an instruction that
-// takes a lock in a pair this check has not reached.
-func (c *CSCoverage) boost(k Kind) int {
+// boosts is the generator's steering: by instruction kind, extra weight
+// for one that takes a lock in a pair not yet reached.
+func (c *CSCoverage) boosts() [numKinds]int { return c.steeringView().boosts }
+
+// steeringView returns the steering view of the current hits, rebuilt
+// only if a key was added since the last.
+func (c *CSCoverage) steeringView() *csSteering {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	switch {
+	case c.keys == 0:
+		return emptySteering()
+	case c.steering != nil && c.steeringAt == c.keys:
+		return c.steering
+	}
+	c.steering, c.steeringAt = c.steeringLocked(), c.keys
+	return c.steering
+}
+
+// emptySteering is the steering view of no hits: where every check's
+// first round starts (Property steers by the check's own hits).
+var emptySteering = sync.OnceValue(func() *csSteering { return new(CSCoverage).steeringLocked() })
+
+// steeringLocked computes the steering view. Precondition: c.mu held (or
+// c not shared).
+func (c *CSCoverage) steeringLocked() *csSteering {
+	var unreached, unreachedNoReboot []csKey
+	for _, k := range expectedPairs() {
+		if c.hits[k] == 0 {
+			unreached = append(unreached, k)
+			if k.A != KReboot && k.B != KReboot {
+				unreachedNoReboot = append(unreachedNoReboot, k)
+			}
+		}
+	}
+	st := &csSteering{plan: newGoalPlan(unreached), planNoReboot: newGoalPlan(unreachedNoReboot)}
+	for k := range numKinds {
+		st.boosts[k] = c.boostLocked(k)
+	}
+	return st
+}
+
+// boostLocked is k's extra weight: 2 if it takes a lock in a pair not yet
+// reached. Precondition: c.mu held.
+func (c *CSCoverage) boostLocked(k Kind) int {
 	for _, class := range takes[k] {
 		meets := &lockMeets()[lockIndex()[class]][k]
 		for o := range numKinds {

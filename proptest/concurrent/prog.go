@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"pgregory.net/rapid"
 
@@ -250,13 +251,10 @@ func (g Gen) draw(d drawer, steer *CSCoverage) Program {
 	if steer != nil {
 		// The weights, once: steer's hits do not change while a program
 		// is drawn (the rounds add them).
-		var boosts [numKinds]int
-		for k := range numKinds {
-			boosts[k] = steer.boost(k)
-		}
+		boosts := steer.boosts()
 		boost = func(k Kind) int { return boosts[k] }
-		if goals := steer.unreached(g.Reboot); len(goals) > 0 && d.intn(0, 3, "program-plant") != 0 {
-			k := drawGoal(d, goals)
+		if plan := steer.plan(g.Reboot); len(plan.classes) > 0 && d.intn(0, 3, "program-plant") != 0 {
+			k := drawGoal(d, plan)
 			planted = &k
 		}
 	}
@@ -390,25 +388,10 @@ func drawExec(d drawer, th []Instr, written []int) []Instr {
 // round's one reboot, a query of an FLB and a finish) seldom, so planting
 // favours the latter. Shrinking moves toward the first lock and its first
 // goal.
-func drawGoal(d drawer, goals []csKey) csKey {
-	var classes []string
-	for _, k := range goals {
-		if !slices.Contains(classes, k.Class) {
-			classes = append(classes, k.Class)
-		}
-	}
-	class := classes[d.intn(0, len(classes)-1, "program-plant-lock")]
-	total := 0
-	for _, k := range goals {
-		if k.Class == class {
-			total += plantWeight(k)
-		}
-	}
-	v := d.intn(0, total-1, "program-plant-pair")
-	for _, k := range goals {
-		if k.Class != class {
-			continue
-		}
+func drawGoal(d drawer, plan *goalPlan) csKey {
+	c := d.intn(0, len(plan.classes)-1, "program-plant-lock")
+	v := d.intn(0, plan.totals[c]-1, "program-plant-pair")
+	for _, k := range plan.goals[c] {
 		if v < plantWeight(k) {
 			return k
 		}
@@ -417,15 +400,44 @@ func drawGoal(d drawer, goals []csKey) csKey {
 	panic("unreachable")
 }
 
+// goalPlan is what drawGoal draws from: the goals by lock class, classes
+// in their first goal's order, and each class's total plantWeight.
+// Immutable once built.
+type goalPlan struct {
+	classes []string
+	goals   [][]csKey
+	totals  []int
+}
+
+// newGoalPlan groups goals by class for drawGoal.
+func newGoalPlan(goals []csKey) *goalPlan {
+	p := &goalPlan{}
+	for _, k := range goals {
+		c := slices.Index(p.classes, k.Class)
+		if c < 0 {
+			c = len(p.classes)
+			p.classes = append(p.classes, k.Class)
+			p.goals = append(p.goals, nil)
+			p.totals = append(p.totals, 0)
+		}
+		p.goals[c] = append(p.goals[c], k)
+		p.totals[c] += plantWeight(k)
+	}
+	return p
+}
+
 // plantWeight is the weight of goal k among the pairs of its lock to
 // plant: inversely proportional to the chance that the generator draws
 // k's two instructions by itself (the product of their weights), from 1
 // for a pair of the heaviest kind (two retrieves: 25) up to 25 (a get-name
 // and a reboot: 1).
 func plantWeight(k csKey) int {
-	heaviest := slices.Max(weights[:])
+	heaviest := heaviestWeight()
 	return max(1, heaviest*heaviest/max(1, weights[k.A]*weights[k.B]))
 }
+
+// heaviestWeight is the largest of weights.
+var heaviestWeight = sync.OnceValue(func() int { return slices.Max(weights[:]) })
 
 // drawPrologue draws the round's prologue (Instr.Pre): whether to
 // retrieve each session the setup hands over ("a" to slot 5, "b" to slot
