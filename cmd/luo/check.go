@@ -123,6 +123,7 @@ func checkMain(args []string, prop func(*proptest.Stats, map[string]bool) func(*
 	}
 	registerRapidFlags()
 	proptest.CampaignGC()
+	proptest.NoHeapProfile()
 	_ = flag.Set("rapid.steps", strconv.Itoa(c.steps))
 	_ = flag.Set("rapid.shrinktime", rapidShrink.String())
 	return c.run()

@@ -180,6 +180,7 @@ func runConcurrent(args []string) int {
 	}
 	registerRapidFlags()
 	proptest.CampaignGC()
+	proptest.NoHeapProfile()
 	start := time.Now()
 	r := concurrentCampaign(concurrentConfig{d: *duration, checks: *checks, seed: *seed, campaign: *campaign,
 		shard: shard, jobs: *jobs, outDir: *out})

@@ -19,9 +19,13 @@ import (
 // the environment measures that). It does not have the GODEBUG
 // madvdontneed=0 that luo re-executes itself with (cmd/luo/godebug.go;
 // the runtime reads it only at start-up): set it in the environment to
-// measure exactly what luo runs.
+// measure exactly what luo runs. Like luo, it samples no heap profile
+// unless -test.memprofile asks for one.
 func benchSchedules(b *testing.B, noLin bool) {
 	defer proptest.CampaignGC()()
+	if f := flag.Lookup("test.memprofile"); f == nil || f.Value.String() == "" {
+		defer proptest.NoHeapProfile()()
+	}
 	cfg := concurrent.Config{Gen: concurrent.Gen{MaxThreads: 3, MaxOps: 4}, Rounds: 1, NoLin: noLin, OutDir: b.TempDir()}
 	var st concurrent.Stats
 	_ = flag.Set("rapid.checks", strconv.Itoa(b.N))
