@@ -3,7 +3,6 @@ package mm
 import (
 	"cmp"
 	"slices"
-	"sort"
 	"sync/atomic"
 	"syscall"
 )
@@ -405,10 +404,6 @@ func (r *RAM) Poison(pfn PFN) error {
 // scrubbed frames give their Go memory back.
 func (r *RAM) Scrub(keep []Range) {
 	merged := frameSpans(keep, r.size, nil)
-	kept := func(pfn PFN) bool {
-		i := sort.Search(len(merged), func(i int) bool { return merged[i].end > pfn })
-		return i < len(merged) && merged[i].start <= pfn
-	}
 
 	// Kept frames without a buffer read as the old background: give them
 	// one before the background changes.
@@ -421,14 +416,23 @@ func (r *RAM) Scrub(keep []Range) {
 			}
 		}
 	}
+	// Frames in increasing order against the sorted spans: next is the
+	// first span that does not end at or before the frame.
+	next := 0
 	for ci := range r.chunks {
 		c := r.chunks[ci].Load()
 		if c == nil {
 			continue
 		}
 		for fi := range c.frames {
+			if c.frames[fi].Load() == nil {
+				continue
+			}
 			pfn := PFN(ci)<<chunkShift | PFN(fi)
-			if c.frames[fi].Load() != nil && !kept(pfn) {
+			for next < len(merged) && merged[next].end <= pfn {
+				next++
+			}
+			if next == len(merged) || merged[next].start > pfn {
 				r.drop(pfn)
 			}
 		}
