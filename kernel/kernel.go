@@ -27,6 +27,11 @@ type BootParams struct {
 	Cmdline string
 	// Handover is the physical address of KHO's root FDT (0: cold boot).
 	Handover mm.PhysAddr
+	// Populated, if set, is what kho.Populate returned for Handover on
+	// this RAM: the machine parses the hand-over to scrub around it, and
+	// every page Populate reads survives the scrub, so the kernel's own
+	// kho_populate() would find the same. nil: Boot parses it.
+	Populated *kho.Handover
 	// Reporter receives WARN, lockdep and KASAN reports.
 	Reporter *bug.Reporter
 	// Lockdep turns on lock validation.
@@ -78,11 +83,14 @@ func Boot(p BootParams) (*Kernel, error) {
 
 	var in *kho.Handover
 	if k.cmdline.KHO && p.Handover != 0 {
-		h, err := kho.Populate(p.RAM, p.Handover)
-		if err != nil {
-			return nil, fmt.Errorf("kernel: early KHO: %w", err)
+		in = p.Populated
+		if in == nil {
+			h, err := kho.Populate(p.RAM, p.Handover)
+			if err != nil {
+				return nil, fmt.Errorf("kernel: early KHO: %w", err)
+			}
+			in = h
 		}
-		in = h
 	}
 	k.mm = mm.NewWithFaults(p.RAM, p.Reporter, in.Reserved(), k.faults)
 	k.vfs = vfs.NewWithFaults(k.dom, k.faults)

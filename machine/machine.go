@@ -122,7 +122,7 @@ func New(cfg Config) (*Machine, error) {
 	if m.faults == nil {
 		m.faults = fault.New(0)
 	}
-	k, err := m.boot(0)
+	k, err := m.boot(0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -130,16 +130,19 @@ func New(cfg Config) (*Machine, error) {
 	return m, nil
 }
 
-// boot builds a kernel on the machine's RAM.
-func (m *Machine) boot(handover mm.PhysAddr) (*kernel.Kernel, error) {
+// boot builds a kernel on the machine's RAM, handing it over the hand-over
+// at handover, which populated is the parse of (nil: the kernel parses
+// it).
+func (m *Machine) boot(handover mm.PhysAddr, populated *kho.Handover) (*kernel.Kernel, error) {
 	return kernel.Boot(kernel.BootParams{
-		RAM:      m.ram,
-		Cmdline:  m.cmdline,
-		Handover: handover,
-		Reporter: m.rep,
-		Lockdep:  m.lockdep,
-		Faults:   m.faults,
-		Calls:    m.calls,
+		RAM:       m.ram,
+		Cmdline:   m.cmdline,
+		Handover:  handover,
+		Populated: populated,
+		Reporter:  m.rep,
+		Lockdep:   m.lockdep,
+		Faults:    m.faults,
+		Calls:     m.calls,
 
 		NoDeadlockWatch: m.noWatch,
 	})
@@ -246,10 +249,10 @@ func (m *Machine) kexec(hook HandoverHook, save bool) (*Handover, error) {
 			hookErr = fmt.Errorf("machine: hand-over hook: %w", hookErr)
 		}
 	}
-	keep := m.scrub(handover)
+	populated, keep := m.scrub(handover)
 	var h *Handover
 	if save {
-		h = &Handover{ram: m.ram.Size(), cmdline: m.cmdline, descriptor: handover, kexecs: m.kexecs + 1}
+		h = &Handover{ram: m.ram.Size(), cmdline: m.cmdline, descriptor: handover, populated: populated, kexecs: m.kexecs + 1}
 		// Whole frames: Scrub keeps a partly covered frame whole.
 		frames := make([]mm.Range, len(keep))
 		for i, r := range keep {
@@ -261,7 +264,7 @@ func (m *Machine) kexec(hook HandoverHook, save bool) (*Handover, error) {
 			return nil, err
 		}
 	}
-	k, err := m.boot(handover)
+	k, err := m.boot(handover, populated)
 	if err != nil {
 		m.k.Store(nil)
 		m.halted = fmt.Errorf("%w: %w", ErrKernelPanic, err)
@@ -274,17 +277,19 @@ func (m *Machine) kexec(hook HandoverHook, save bool) (*Handover, error) {
 }
 
 // scrub poisons every page the hand-over at descriptor does not keep, and
-// returns the ranges it keeps. A hand-over that does not parse keeps
-// nothing; the boot that follows will fail on it the same way.
-func (m *Machine) scrub(handover mm.PhysAddr) []mm.Range {
+// returns its parse and the ranges it keeps. A hand-over that does not
+// parse keeps nothing and returns no parse: the boot that follows parses
+// the scrubbed memory itself and fails on it.
+func (m *Machine) scrub(handover mm.PhysAddr) (*kho.Handover, []mm.Range) {
+	var populated *kho.Handover
 	var keep []mm.Range
 	if handover != 0 {
 		if h, err := kho.Populate(m.ram, handover); err == nil {
-			keep = h.Keep()
+			populated, keep = h, h.Keep()
 		}
 	}
 	m.ram.Scrub(keep)
-	return keep
+	return populated, keep
 }
 
 // Handover is what a kexec left in RAM between the two kernels: the
@@ -297,7 +302,8 @@ type Handover struct {
 	cmdline    string
 	img        *mm.RAMImage
 	descriptor mm.PhysAddr
-	kexecs     int // the saving machine's Kexecs after the kexec
+	populated  *kho.Handover // descriptor's parse; nil if it did not parse
+	kexecs     int           // the saving machine's Kexecs after the kexec
 }
 
 // Boot starts a machine from h: its RAM holds h's frames and poison
@@ -328,7 +334,7 @@ func Boot(cfg Config, h *Handover) (*Machine, error) {
 		m.faults = fault.New(0)
 	}
 	m.ram.Restore(h.img)
-	k, err := m.boot(h.descriptor)
+	k, err := m.boot(h.descriptor, h.populated)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKernelPanic, err)
 	}

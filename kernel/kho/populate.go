@@ -37,7 +37,8 @@ func (b Block) Size() uint64 { return mm.PageSize << b.Order }
 
 // Handover is the hand-over data found in physical memory: the incoming
 // root FDT (struct kho_in) and the deserialized preserved-memory map.
-// It holds only values read from RAM.
+// It holds only values read from RAM, copied. Immutable once Populate
+// returns it, so kernels booted from the same saved memory share one.
 type Handover struct {
 	fdtPA    mm.PhysAddr
 	memMapPA mm.PhysAddr
