@@ -570,8 +570,20 @@ func (c *canon) int(v int64) *canon   { c.b = strconv.AppendInt(c.b, v, 10); ret
 func (c *canon) uint(v uint64) *canon { c.b = strconv.AppendUint(c.b, v, 10); return c }
 func (c *canon) bool(v bool) *canon   { c.b = strconv.AppendBool(c.b, v); return c }
 
-// quote appends s as %q does.
-func (c *canon) quote(s string) *canon { c.b = strconv.AppendQuote(c.b, s); return c }
+// quote appends s as %q does. Most of what it quotes (names, the test
+// payloads and FLB objects) is printable ASCII without a quote or a
+// backslash, which %q leaves as it is: that is appended without
+// strconv's escaping, rune by rune.
+func (c *canon) quote(s string) *canon {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < ' ' || b > '~' || b == '"' || b == '\\' {
+			c.b = strconv.AppendQuote(c.b, s)
+			return c
+		}
+	}
+	c.b = append(append(append(c.b, '"'), s...), '"')
+	return c
+}
 
 // file appends file id's first-use name ("-" for none).
 func (c *canon) file(id FileID) *canon {
