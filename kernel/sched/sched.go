@@ -361,7 +361,11 @@ func (s *Scheduler) exit(t *Task) {
 // currentLocked returns the calling goroutine's task, nil if it is not
 // one. s.mu must be held.
 func (s *Scheduler) currentLocked() *Task {
-	return s.byID[locking.CurrentTask()]
+	id := locking.CurrentTask()
+	if s.cur != nil && s.cur.id == id {
+		return s.cur // the usual caller: the task holding the CPU
+	}
+	return s.byID[id]
 }
 
 // Yield implements locking.Scheduler.
