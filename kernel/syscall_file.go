@@ -40,3 +40,16 @@ func (t *Task) FDs() ([]int, error) {
 		return t.fds.FDs(), nil
 	})
 }
+
+// FDListing is FDs with the fds reserved but not installed beside them
+// (vfs.FDTable.Listing), for the checkers: no /proc file shows those. A
+// task that no longer exists has none (ESRCH).
+func (t *Task) FDListing() (installed, reserved []int, err error) {
+	type listing struct{ installed, reserved []int }
+	l, err := doSyscall(t, "getdents", listing{}, func(*vfs.Context) (listing, error) {
+		var l listing
+		l.installed, l.reserved = t.fds.Listing()
+		return l, nil
+	})
+	return l.installed, l.reserved, err
+}

@@ -325,7 +325,8 @@ const fdTablesCheck = "model: fd tables (fds, close-on-exec flags) agree"
 
 // fdTablesAgree compares every task's fd table in the port with the
 // model's: the same open fds, each with the same close-on-exec flag (what
-// /proc/<pid>/fdinfo shows), and ESRCH for a task that is gone.
+// /proc/<pid>/fdinfo shows), no fd reserved but not installed, and ESRCH
+// for a task that is gone.
 func fdTablesAgree(e *Env) error {
 	ids := e.taskIDs[:0]
 	for id := range e.S.Tasks {
@@ -351,6 +352,11 @@ func fdTablesAgree(e *Env) error {
 		}
 		if len(infos) != len(mt.FDs) {
 			return fmt.Errorf("task %d: port has %d fds, model %d", id, len(infos), len(mt.FDs))
+		}
+		// Between syscalls every reservation has ended in an install or a
+		// put: the model has none.
+		if _, reserved, _ := pt.FDListing(); len(reserved) > 0 {
+			return fmt.Errorf("task %d: fds %v reserved but not installed between syscalls", id, reserved)
 		}
 		for _, in := range infos {
 			if _, ok := mt.FDs[in.FD]; !ok {

@@ -503,14 +503,27 @@ func (t *FDTable) FDInfos() []FDInfo {
 // FDs returns the installed fds in ascending order (what /proc/self/fd
 // lists).
 func (t *FDTable) FDs() []int {
+	installed, _ := t.Listing()
+	return installed
+}
+
+// Listing returns, in ascending order, the installed fds (what
+// /proc/self/fd lists) and the reserved ones: set in open_fds by
+// get_unused_fd_flags() but not installed yet, which no /proc file
+// shows. Each reservation ends in fd_install() or put_unused_fd() within
+// the syscall that made it, so a table no syscall is using has none; the
+// checkers hold the port to that. One snapshot, under fileLock.
+func (t *FDTable) Listing() (installed, reserved []int) {
 	t.fileLock.Lock()
 	defer t.fileLock.Unlock()
-	var fds []int
 	fdt := t.fdt.Load()
 	for fd := range fdt.fd {
-		if fdt.fd[fd].Load() != nil {
-			fds = append(fds, fd)
+		switch {
+		case fdt.fd[fd].Load() != nil:
+			installed = append(installed, fd)
+		case testBit(t.openFDs, fd):
+			reserved = append(reserved, fd)
 		}
 	}
-	return fds
+	return installed, reserved
 }

@@ -58,7 +58,8 @@ type marker struct {
 // model's), a count of refcount WARNs other than the model's, invariant
 // names, "leak:" and the preserved-memory ledger's "account:"; the concurrent campaign its failure categories ("invariant
 // at the quiescent point", "locks held at the quiescent point", "kexec
-// after the round", "machine halted", a task that panicked, a livelock); the
+// after the round", "machine halted", a task that panicked, a livelock, an
+// fd reserved outside any syscall); the
 // race detector "WARNING: DATA RACE"; go-deadlock "POTENTIAL DEADLOCK";
 // porcupine-based checks "linearizab"; testify "Error Trace:".
 var markers = []marker{
@@ -72,7 +73,7 @@ var markers = []marker{
 	{regexp.MustCompile(`BUG \(warn\)|(?m)^warn: |the kernel filed \d+ refcount WARN\(s\), the model predicts \d+`), ClassWarn},
 	{regexp.MustCompile(`BUG \(deadlock\)|(?m)^deadlock: |POTENTIAL DEADLOCK|all goroutines are asleep - deadlock|go-deadlock: |scheduling points \(livelock\?\)|livelock \(scheduling point limit\)`), ClassDeadlock},
 	{regexp.MustCompile(`BUG \(race\)|(?m)^race: `), ClassRace},
-	{regexp.MustCompile(`BUG \(leak\)|` + rapidLine + `(leak|account): |model: \d+ files alive after every task exited`), ClassLeak},
+	{regexp.MustCompile(`BUG \(leak\)|` + rapidLine + `(leak|account): |model: \d+ files alive after every task exited|fd table: an fd reserved outside any syscall`), ClassLeak},
 	{regexp.MustCompile(`locks held at the quiescent point`), ClassLockdep},
 	{regexp.MustCompile(`(?i)not linearizable|linearizability`), ClassLinear},
 	{regexp.MustCompile(`port and model disagree|` + rapidLine + `model: [^\n]*agree: |kexec after the round`), ClassLockstep},

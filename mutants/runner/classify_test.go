@@ -77,6 +77,7 @@ func TestClassifyEveryChecker(t *testing.T) {
 		{"not linearizable", "history is not linearizable against the model", ClassLinear},
 		{"invariant: S1: count 1, list 2", "invariant at the quiescent point: S1: count 1, list 2", ClassInvariant},
 		{"locks held at the quiescent point", "locks held at the quiescent point: [{Task:7}]", ClassLockdep},
+		{"fd table: an fd reserved outside any syscall", "fd table: an fd reserved outside any syscall: the child of a fork, right after it: fds [5] reserved but not installed (installed: [0 1 2 3 4])", ClassLeak},
 		{"kexec after the round failed", "kexec after the round: device or resource busy", ClassLockstep},
 		{"machine halted", "machine halted: kernel panic", ClassOops},
 		{"a task panicked", "a task failed: task T1 panicked: boom\ngoroutine 9 [running]:", ClassPanic},

@@ -179,6 +179,9 @@ type checker struct {
 	slots    [NumSlots]atomic.Int64
 	clock    atomic.Int64
 	rebooted atomic.Bool
+	// reservedLeak is the first fd table seen holding a reserved fd while
+	// no syscall used it (FDTable.Listing); nil if none this round.
+	reservedLeak atomic.Pointer[string]
 
 	mu   sync.Mutex
 	hist []porcupine.Operation // guarded by mu
@@ -663,6 +666,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.hist, c.events, c.reports = make([]porcupine.Operation, 0, ops+8), make([]histEvent, 0, 2*ops+8), nil
 	c.mu.Unlock()
 	c.rebooted.Store(false)
+	c.reservedLeak.Store(nil)
 	c.steerMemo = steerMemo{}
 	// The WARNs the model predicted before the round; those the kernel
 	// files from here on (the prologue's too) are counted against the
@@ -753,6 +757,16 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	}
 	if rep, _ := c.unexpectedReport(); rep != nil {
 		return fail("kernel report: "+rep.Error(), "the kernel filed a report:\n"+rep.String())
+	}
+	if !c.rebooted.Load() {
+		// The threads are done: the process's table is used by no
+		// syscall, so every reservation has ended in an install or a put.
+		if _, reserved, err := c.kt.FDListing(); err == nil && len(reserved) > 0 {
+			c.noteReservedLeak(fmt.Sprintf("the round's process, at the quiescent point: fds %v reserved but not installed", reserved))
+		}
+	}
+	if leak := c.reservedLeak.Load(); leak != nil {
+		return fail("fd table: an fd reserved outside any syscall", "fd table: an fd reserved outside any syscall: "+*leak+" (get_unused_fd_flags() without fd_install() or put_unused_fd(): the next open skips the number)")
 	}
 	// Pending calls of killed threads.
 	end := c.clock.Load() + 10
@@ -1022,6 +1036,10 @@ func describeProbe(post []Instr, res []model.Result, open model.Result) string {
 	return b.String()
 }
 
+// noteReservedLeak records what as the round's reserved-fd leak, if it is
+// the first.
+func (c *checker) noteReservedLeak(what string) { c.reservedLeak.CompareAndSwap(nil, &what) }
+
 // fork forks thread th's process kt (fork.go): the thread goes on in the
 // child, whose slots are the parent's, each naming its copy of the
 // parent's instance. It returns the result and the fds the child holds.
@@ -1042,7 +1060,12 @@ func (c *checker) fork(th int, kt *kernel.Task, forkInst int) (model.Result, []i
 		}
 		ch.slots[i].Store(pack(fd, inst))
 	}
-	fds, _ := child.FDs()
+	// The child's table is new and used by no syscall yet: a sibling's
+	// reservation (an open partway) must not come with it (dup_fd()).
+	fds, reserved, _ := child.FDListing()
+	if len(reserved) > 0 {
+		c.noteReservedLeak(fmt.Sprintf("the child of a fork, right after it: fds %v reserved but not installed (installed: %v)", reserved, fds))
+	}
 	if c.cfg.fault == faultForkDropsCloexec {
 		for _, fd := range fds {
 			_ = child.FcntlSetFD(fd, 0)

@@ -5,7 +5,10 @@
 // for linearizability against the sequential model (model/) with
 // porcupine. Invariants and lockdep are checked at the quiescent point
 // after each round, and a kexec between rounds checks that what crossed
-// matches the linearized history.
+// matches the linearized history. An fd table that no syscall is using
+// (the process's at the quiescent point, a child's right after its fork)
+// must hold no fd reserved but not installed: such a number is lost to
+// the next open, which the fd-identity comparison cannot see.
 //
 // A check is a number of rounds on one machine:
 //
