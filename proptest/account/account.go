@@ -1,8 +1,10 @@
 // Package account is the end-of-run accounting of issue 8: after a run,
 // every file must have been released, every block of preserved memory
 // must be handed over, freed, or listed as a documented leak with its
-// reason, and every goroutine must be gone. The lockstep checker calls
-// Check at the end of each check; tests call it after their last step.
+// reason, every block of ordinary memory still allocated must be
+// referenced by something (a kmemleak-style scan, pagescan.go), and every
+// goroutine must be gone. The lockstep checker calls Check at the end of
+// each check; tests call it after their last step.
 //
 // The reasons follow the spec's Part 6: before a kexec every failure
 // undoes itself, so the only preserved blocks left once every task has
@@ -70,6 +72,9 @@ type Ledger struct {
 	// Misfits names the preserved objects of this kernel whose block is
 	// not the one kho_alloc_preserve() makes for the object's size.
 	Misfits []string
+	// Unreferenced names the allocated blocks of ordinary memory that
+	// nothing refers to any more (unreferencedBlocks): leaked pages.
+	Unreferenced []string
 }
 
 // Leaks returns every entry in state Leaked.
@@ -95,6 +100,7 @@ func (l *Ledger) Err() error {
 	for _, m := range l.Misfits {
 		msgs = append(msgs, "preserved memory: "+m)
 	}
+	msgs = append(msgs, l.Unreferenced...)
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -112,6 +118,9 @@ func (l *Ledger) String() string {
 	}
 	for _, f := range l.LiveFiles {
 		fmt.Fprintf(&b, "file %s\n", f)
+	}
+	for _, u := range l.Unreferenced {
+		fmt.Fprintf(&b, "page %s\n", u)
 	}
 	return b.String()
 }
@@ -276,6 +285,7 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 		}
 		led.Incoming = append(led.Incoming, e)
 	}
+	led.Unreferenced = describeUnreferenced(unreferencedBlocks(k, a.Preserved))
 	return led
 }
 

@@ -1,6 +1,8 @@
 package account_test
 
 import (
+	"encoding/binary"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"luomodel/kernel/bug"
 	"luomodel/kernel/fault"
+	"luomodel/kernel/mm"
 	"luomodel/machine"
 	"luomodel/proptest/account"
 	lu "luomodel/userspace/libliveupdate"
@@ -160,4 +163,42 @@ func TestFailedDeserializeLeaksByDesign(t *testing.T) {
 		}
 	}
 	require.True(t, found, "%s", led)
+}
+
+// TestUnreferencedPages: a page nothing refers to is a leak; one whose
+// address a referenced page holds, or a kernel object, is not.
+func TestUnreferencedPages(t *testing.T) {
+	m := boot(t)
+	mem := m.Kernel().MM()
+	require.Empty(t, account.Take(m).Unreferenced, "a fresh kernel owns all it allocated")
+
+	leaked, err := mem.AllocPages(0, true)
+	require.NoError(t, err)
+	led := account.Take(m)
+	require.Len(t, led.Unreferenced, 1, "%s", led)
+	require.Contains(t, led.Unreferenced[0], fmt.Sprintf("%#x (1 pages)", uint64(leaked)))
+	require.ErrorContains(t, led.Err(), "ordinary memory")
+
+	// The KHO root FDT (allocated, referenced by KHO) now names the
+	// page in a word of its memory: kmemleak's scan of contents finds it.
+	root := m.Kernel().KHO().Account().RootFDT
+	var word [8]byte
+	binary.LittleEndian.PutUint64(word[:], uint64(leaked)+0x10)
+	require.NoError(t, m.RAM().WriteRaw(root+mm.PageSize-8, word[:]))
+	require.Empty(t, account.Take(m).Unreferenced, "an address inside the block counts")
+	binary.LittleEndian.PutUint64(word[:], 0)
+	require.NoError(t, m.RAM().WriteRaw(root+mm.PageSize-8, word[:]))
+
+	mem.FreePages(leaked, 0)
+	require.Empty(t, account.Take(m).Unreferenced)
+
+	// A folio in a memfd's page cache is found through the file's inode.
+	task := m.Kernel().NewTask()
+	fd, err := task.MemfdCreate("m", 0)
+	require.NoError(t, err)
+	_, err = task.Write(fd, []byte("data"))
+	require.NoError(t, err)
+	require.Empty(t, account.Take(m).Unreferenced)
+	task.Exit()
+	require.NoError(t, account.Check(m))
 }
