@@ -5,6 +5,9 @@ STATICCHECK_VERSION := v0.8.2
 PKGS          ?= ./...
 BENCHTIME     ?= 1s
 FUZZTIME      ?= 30s
+# PGO is the profile `go build` applies to cmd/luo by itself (its
+# default.pgo); benchmarks are built with it too, to measure what luo runs.
+PGO           ?= $(CURDIR)/cmd/luo/default.pgo
 
 .PHONY: all test test-short lint fmt vet staticcheck bench check fuzz tools
 
@@ -38,9 +41,20 @@ staticcheck:
 tools:
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-## bench: every benchmark, once, with allocation figures.
+## bench: every benchmark, once, with allocation figures, built with luo's
+## profile (PGO).
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+	$(GO) test -pgo=$(PGO) -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+
+## pgo: regenerate cmd/luo/default.pgo, the profile of luo's two campaigns
+## that the compiler optimizes luo for: a CPU profile of the concurrent
+## benchmark merged with one of a sequential campaign (a minute or so).
+.PHONY: pgo
+pgo:
+	$(GO) test -pgo=off -run='^$$' -bench='^BenchmarkSchedulesLin$$' -benchtime=20000x -cpu=1 -cpuprofile=$(CURDIR)/pgo-concurrent.prof ./proptest/concurrent/
+	$(GO) run -pgo=off ./cmd/luo check -q -j 1 -concurrent 0 -duration 30s -cpuprofile $(CURDIR)/pgo-sequential.prof > /dev/null
+	$(GO) tool pprof -proto $(CURDIR)/pgo-concurrent.prof $(CURDIR)/pgo-sequential.prof > cmd/luo/default.pgo
+	rm -f $(CURDIR)/pgo-concurrent.prof $(CURDIR)/pgo-sequential.prof concurrent.test
 
 ## check: the main job, a default checking campaign.
 check:

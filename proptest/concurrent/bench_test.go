@@ -20,7 +20,9 @@ import (
 // madvdontneed=0 that luo re-executes itself with (cmd/luo/godebug.go;
 // the runtime reads it only at start-up): set it in the environment to
 // measure exactly what luo runs. Like luo, it samples no heap profile
-// unless -test.memprofile asks for one.
+// unless -test.memprofile asks for one. luo is built with the profile
+// cmd/luo/default.pgo (PGO); go test applies it only when asked, as `make
+// bench` does: go test -pgo=$PWD/cmd/luo/default.pgo.
 func benchSchedules(b *testing.B, noLin bool) {
 	defer proptest.CampaignGC()()
 	if f := flag.Lookup("test.memprofile"); f == nil || f.Value.String() == "" {
