@@ -215,10 +215,12 @@ const (
 	// TestCmdSetFLBState sets what FLB's next preserve saves (Buf).
 	TestCmdSetFLBState
 	// TestCmdProbeRegister has the module register a file handler (Nth
-	// 0) or an FLB of its handler (Nth 1) named Name, with its own ops,
-	// and unregister it at once if that succeeded: the registration
-	// API's checks of what a module passes (liveupdate_register_file_
-	// handler(), liveupdate_register_flb()), with no lasting effect.
+	// 0) or an FLB (Nth 1) named Name, with its own ops but Callback's
+	// (none if ""), and unregister it at once if that succeeded: the
+	// registration API's checks of what a module passes (liveupdate_
+	// register_file_handler(), liveupdate_register_flb()), with no
+	// lasting effect. An FLB goes to the module's handler, or with FLB 1
+	// to a handler never registered.
 	TestCmdProbeRegister
 )
 
@@ -395,7 +397,7 @@ func (s *State) testCtl(op Op) Result {
 		s.TestCtl.Refuse = refuse
 		return okResult(0)
 	case TestCmdProbeRegister:
-		return errResult(s.probeRegister(op.Name, op.Nth != 0))
+		return errResult(s.probeRegister(op.Name, op.Nth != 0, op.Callback, op.FLB != 0))
 	case TestCmdRegisterFLB:
 		if !flbOK {
 			return errResult(syscall.EINVAL)
@@ -908,15 +910,26 @@ func (s *State) checkTest() error {
 }
 
 // probeRegister predicts a registration by the loaded test module of a
-// file handler (or, if flb, an FLB of its handler) named compat, undone
-// at once if it succeeds: EOPNOTSUPP with LUO disabled; EINVAL for a
-// compatible that does not fit its 48-byte field or holds a NUL; EEXIST
-// for a handler compatible registered already (the memfd handler's, the
-// test module's), and for an FLB compatible another listed FLB has
-// (after ENOSPC with LUO_FLB_MAX listed). Nothing changes.
-func (s *State) probeRegister(compat string, flb bool) syscall.Errno {
+// file handler (or, if flb, an FLB: of its handler, or of one never
+// registered if unregistered) named compat and lacking the op missing
+// ("" none), undone at once if it succeeds. In the checks' order:
+// EOPNOTSUPP with LUO disabled; EINVAL for a handler without one of its
+// five required ops (freeze, unfreeze and can_finish are optional), and
+// with a WARN for an FLB without one of its four; EINVAL for a compatible
+// that does not fit its 48-byte field or holds a NUL; then, for an FLB, a
+// WARN and EINVAL if its handler is not registered. EEXIST for a handler
+// compatible registered already (the memfd handler's, the test module's),
+// and for an FLB compatible another listed FLB has (after ENOSPC with
+// LUO_FLB_MAX listed). Nothing else changes.
+func (s *State) probeRegister(compat string, flb bool, missing string, unregistered bool) syscall.Errno {
 	if !s.Enabled {
 		return syscall.EOPNOTSUPP
+	}
+	if slices.Contains(probeRequiredOps(flb), missing) {
+		if flb {
+			s.Warns++
+		}
+		return syscall.EINVAL
 	}
 	if len(compat) > HandlerCompatLength-1 || strings.IndexByte(compat, 0) >= 0 {
 		return syscall.EINVAL // HandlerCompatLength is also the FLB field's
@@ -927,6 +940,10 @@ func (s *State) probeRegister(compat string, flb bool) syscall.Errno {
 		}
 		return 0
 	}
+	if unregistered {
+		s.Warns++
+		return syscall.EINVAL
+	}
 	if len(s.Test.Links) >= FLBMax {
 		return syscall.ENOSPC
 	}
@@ -936,4 +953,22 @@ func (s *State) probeRegister(compat string, flb bool) syscall.Errno {
 		}
 	}
 	return 0
+}
+
+// probeRequiredOps are the ops registration requires: a file handler's
+// five, an FLB's four.
+func probeRequiredOps(flb bool) []string {
+	if flb {
+		return []string{"preserve", "unpreserve", "retrieve", "finish"}
+	}
+	return []string{"preserve", "unpreserve", "retrieve", "finish", "can_preserve"}
+}
+
+// ProbeOps are the ops a registration probe may leave out: every op of a
+// file handler (or, if flb, of an FLB), required or not.
+func ProbeOps(flb bool) []string {
+	if flb {
+		return probeRequiredOps(true)
+	}
+	return append(probeRequiredOps(false), "freeze", "unfreeze", "can_finish")
 }

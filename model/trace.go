@@ -290,6 +290,12 @@ func testCtlCall(op Op) string {
 		what := "file_handler"
 		if op.Nth != 0 {
 			what = "flb"
+			if op.FLB != 0 {
+				what = "flb of an unregistered handler"
+			}
+		}
+		if op.Callback != "" {
+			what += " without " + op.Callback
 		}
 		return fmt.Sprintf("probe_register(%s, %q)", what, op.Name)
 	}

@@ -112,7 +112,7 @@ func (e *Env) runTestCtl(op model.Op) (model.Result, error) {
 	case model.TestCmdSetFLBState:
 		return res(d.SetFLBState(op.FLB, op.Buf))
 	case model.TestCmdProbeRegister:
-		return probeRegister(k.LUO(), d, op.Name, op.Nth != 0)
+		return probeRegister(k.LUO(), d, op)
 	}
 	if op.FLB < 0 || op.FLB >= model.NTestFLBs {
 		return model.Result{Errno: syscall.EINVAL}, nil
@@ -149,28 +149,63 @@ func (e *Env) runTestCtl(op model.Op) (model.Result, error) {
 }
 
 // probeRegister runs TestCmdProbeRegister: the module registers a file
-// handler (or an FLB of its handler) named compat with its own ops, and
-// unregisters it at once if that worked.
-func probeRegister(luo *liveupdate.LUO, d *liveupdatetest.Driver, compat string, flb bool) (model.Result, error) {
+// handler (or an FLB, of its handler or of one never registered) named
+// op.Name with its own ops but op.Callback's, and unregisters it at once
+// if that worked.
+func probeRegister(luo *liveupdate.LUO, d *liveupdatetest.Driver, op model.Op) (model.Result, error) {
 	fh := d.FileHandler()
 	if fh == nil {
 		return model.Result{Errno: syscall.ENODEV}, nil // not loaded
 	}
-	if !flb {
-		probe := &liveupdate.FileHandler{Ops: fh.Ops, Compatible: compat}
+	if op.Nth == 0 {
+		ops := *fh.Ops
+		switch op.Callback {
+		case "preserve":
+			ops.Preserve = nil
+		case "unpreserve":
+			ops.Unpreserve = nil
+		case "retrieve":
+			ops.Retrieve = nil
+		case "finish":
+			ops.Finish = nil
+		case "can_preserve":
+			ops.CanPreserve = nil
+		case "freeze":
+			ops.Freeze = nil
+		case "unfreeze":
+			ops.Unfreeze = nil
+		case "can_finish":
+			ops.CanFinish = nil
+		}
+		probe := &liveupdate.FileHandler{Ops: &ops, Compatible: op.Name}
 		err := luo.RegisterFileHandler(probe)
 		if err == nil {
 			if err := luo.UnregisterFileHandler(probe); err != nil {
-				return model.Result{Errno: errnoUnknown}, fmt.Errorf("unregistering the probe handler %q: %v", compat, err)
+				return model.Result{Errno: errnoUnknown}, fmt.Errorf("unregistering the probe handler %q: %v", op.Name, err)
 			}
 		}
 		en, raw := toErrno(err)
 		return model.Result{Errno: en}, raw
 	}
-	probe := &liveupdate.FLB{Ops: d.FLB(0).Ops, Compatible: compat}
-	err := luo.RegisterFLB(fh, probe)
+	ops := *d.FLB(0).Ops
+	switch op.Callback {
+	case "preserve":
+		ops.Preserve = nil
+	case "unpreserve":
+		ops.Unpreserve = nil
+	case "retrieve":
+		ops.Retrieve = nil
+	case "finish":
+		ops.Finish = nil
+	}
+	owner := fh
+	if op.FLB != 0 {
+		owner = &liveupdate.FileHandler{Ops: fh.Ops, Compatible: "probe-unregistered-v1"}
+	}
+	probe := &liveupdate.FLB{Ops: &ops, Compatible: op.Name}
+	err := luo.RegisterFLB(owner, probe)
 	if err == nil {
-		luo.UnregisterFLB(fh, probe)
+		luo.UnregisterFLB(owner, probe)
 	}
 	en, raw := toErrno(err)
 	return model.Result{Errno: en}, raw
@@ -392,12 +427,15 @@ func (e *Env) checkCalls(before *kernel.Kernel, op model.Op, pr model.Result) er
 // (model.State.Warns): a refcount WARN of an FLB's incoming count, an
 // FLB whose last put could not retrieve it, or KHO's restore check on a
 // memfd folio entry that names no preserved block (a hostile hand-over),
-// or a module refcount below its base after an FLB's second finish.
+// or a module refcount below its base after an FLB's second finish, or a
+// registration probe's FLB without a required op or of an unregistered
+// handler.
 func ExpectedReport(r *bug.Report) bool {
 	t := r.Title + r.Detail
 	return r.Kind == bug.KindWarn && (strings.Contains(t, "refcount_t") || strings.Contains(t, "retrieve for finish failed") ||
 		strings.Contains(t, "which is not a preserved block") || strings.Contains(t, "refcount below its base") ||
-		strings.Contains(t, "refcount underflow"))
+		strings.Contains(t, "refcount underflow") || strings.Contains(t, "lacks a required op") ||
+		strings.Contains(t, "with an unregistered handler"))
 }
 
 // checkReports fails on any report the kernel filed but the refcount

@@ -407,7 +407,8 @@ func HandlerActions() []Action {
 			return true
 		}},
 		// What a module may pass to the registration API: compatibles
-		// at and past the 48-byte field, with a NUL, or in use.
+		// at and past the 48-byte field, with a NUL, or in use; ops
+		// left out; an FLB's handler not registered.
 		{"probe_register", when(1, testLoaded), func(c *Ctx) bool {
 			compat := pick(c.Src, "compatible", []string{
 				"probe-v1", "", strings.Repeat("p", model.HandlerCompatLength-1),
@@ -415,6 +416,14 @@ func HandlerActions() []Action {
 				"probe\x00v1", model.MemfdCompatible, model.TestCompatible, model.TestFLBCompatible(0), model.TestFLBCompatible(1),
 			})
 			op := model.Op{Kind: model.OpTestCtl, TestCmd: model.TestCmdProbeRegister, Name: compat, Nth: c.Src.Intn(2, "probe flb")}
+			// Now and then without one of its ops (a required one, or
+			// an optional one), or an FLB of a handler never registered.
+			if c.Src.Intn(3, "probe ops") == 0 {
+				op.Callback = pick(c.Src, "probe missing op", model.ProbeOps(op.Nth != 0))
+			}
+			if op.Nth != 0 && c.Src.Intn(4, "probe unregistered handler") == 0 {
+				op.FLB = 1
+			}
 			c.Do(op)
 			return true
 		}},

@@ -2,6 +2,8 @@ package proptest
 
 import (
 	"math/rand/v2"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,4 +117,31 @@ func benchSkipping(b *testing.B, skip map[string]bool) {
 		i++
 	}
 	b.ReportMetric(float64(steps)/time.Since(start).Seconds(), "steps/s")
+}
+
+// TestProbeRegisterOps runs the registration probe in lockstep on what a
+// module may pass: every op left out in turn, an FLB of a handler never
+// registered, with good and bad compatibles. The port must answer as the
+// model predicts (EINVAL for a required op, a WARN for an FLB's), and
+// file exactly the WARNs the model counts.
+func TestProbeRegisterOps(t *testing.T) {
+	r, err := newRun(t, true, nil, nil)
+	require.NoError(t, err)
+	task := liveTasks(&r.e.S)[0]
+	require.Zero(t, r.exec(model.Op{Kind: model.OpInitModule, Task: task, Name: model.TestModuleName}).Errno)
+	seen := map[syscall.Errno]bool{}
+	for _, flb := range []int{0, 1} {
+		for _, missing := range append(model.ProbeOps(flb != 0), "") {
+			for _, compat := range []string{"probe-v1", strings.Repeat("p", model.HandlerCompatLength)} {
+				for _, unregistered := range []int{0, flb} {
+					op := model.Op{Kind: model.OpTestCtl, TestCmd: model.TestCmdProbeRegister, Name: compat, Nth: flb, Callback: missing, FLB: unregistered}
+					seen[r.exec(op).Errno] = true
+					r.checkInvariants()
+				}
+			}
+		}
+	}
+	require.Equal(t, map[syscall.Errno]bool{0: true, syscall.EINVAL: true}, seen)
+	require.Positive(t, r.e.S.Warns, "the FLB probes without a required op WARN")
+	r.teardown()
 }
