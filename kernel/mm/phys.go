@@ -447,6 +447,7 @@ type interval[T cmp.Ordered] struct{ start, end T }
 // clipped to size bytes of RAM (empty ranges and ranges past it dropped),
 // with spans, as sorted, merged [first, last) intervals.
 func frameSpans(ranges []Range, size uint64, spans []interval[PFN]) []interval[PFN] {
+	spans = slices.Grow(spans, len(ranges))
 	for _, r := range ranges {
 		if r.Size == 0 || uint64(r.Start) >= size {
 			continue
