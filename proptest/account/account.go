@@ -285,7 +285,7 @@ func TakeKernel(k *kernel.Kernel) *Ledger {
 		}
 		led.Incoming = append(led.Incoming, e)
 	}
-	led.Unreferenced = describeUnreferenced(unreferencedBlocks(k, a.Preserved))
+	led.Unreferenced = describeUnreferenced(unreferencedBlocks(k, a.Preserved, a.InRootFDT))
 	return led
 }
 

@@ -27,15 +27,18 @@ import (
 //     descriptor's chain).
 //
 // Preserved blocks are the ledger's (accounted for by owner above) and
-// count as found. The page allocator's own bookkeeping (mm.MM, which
-// lists every folio it handed out) is not a reference, nor is what only
-// the lock validator, the reporter, the fault injector or the scheduler
-// hold. As with kmemleak, a stray integer that happens to hold an
+// count as found, as do the addresses in also (the incoming root FDT,
+// kept for the kernel's lifetime). The page allocator's own bookkeeping
+// (mm.MM, which lists every folio it handed out) is not a reference, nor
+// is the incoming hand-over's record (kho.Handover, which lists every
+// block the previous kernel preserved: a block restored here is in use
+// only if its new owner still has it), nor what only the lock validator,
+// the reporter, the fault injector or the scheduler hold. As with kmemleak, a stray integer that happens to hold an
 // address hides a leak; it never invents one.
 //
 // Call it only when nothing runs in k: the walk reads objects without
 // their locks.
-func unreferencedBlocks(k *kernel.Kernel, preserved []kho.Block) []mm.Range {
+func unreferencedBlocks(k *kernel.Kernel, preserved []kho.Block, also ...mm.PhysAddr) []mm.Range {
 	m := k.MM()
 	blocks := m.AllocatedBlocks()
 	if len(blocks) == 0 {
@@ -50,6 +53,9 @@ func unreferencedBlocks(k *kernel.Kernel, preserved []kho.Block) []mm.Range {
 	}
 	for _, b := range preserved {
 		mark(uint64(b.PA))
+	}
+	for _, pa := range also {
+		mark(uint64(pa))
 	}
 	w := walker{mark: mark, seen: map[visit]bool{}}
 	w.value(reflect.ValueOf(k))
@@ -98,12 +104,12 @@ type walker struct {
 }
 
 // skip reports whether the walk leaves objects of type t alone: the page
-// allocator and RAM, and the packages whose objects hold no reference
+// allocator and RAM, the incoming hand-over's record, and the packages whose objects hold no reference
 // the scan counts (the lock validator's classes and traces, reports,
 // fault injection, the scheduler).
 func skip(t reflect.Type) bool {
 	switch t {
-	case reflect.TypeFor[mm.MM](), reflect.TypeFor[mm.RAM]():
+	case reflect.TypeFor[mm.MM](), reflect.TypeFor[mm.RAM](), reflect.TypeFor[kho.Handover]():
 		return true
 	}
 	switch t.PkgPath() {
