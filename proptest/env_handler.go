@@ -442,16 +442,16 @@ func ExpectedReport(r *bug.Report) bool {
 // WARNs the model predicts, which must be exactly as many as predicted.
 func (e *Env) checkReports() error {
 	reps := e.Reports()
-	warns := 0
+	var warns []string
 	for _, r := range reps {
 		if e.lockstep && ExpectedReport(r) {
-			warns++
+			warns = append(warns, r.Title)
 			continue
 		}
 		return fmt.Errorf("the kernel filed %d report(s); first unexpected:\n%s", len(reps), r)
 	}
-	if e.lockstep && warns != e.S.Warns {
-		return fmt.Errorf("the kernel filed %d refcount WARN(s), the model predicts %d", warns, e.S.Warns)
+	if e.lockstep && len(warns) != e.S.Warns {
+		return fmt.Errorf("the kernel filed %d refcount WARN(s), the model predicts %d; filed: %q", len(warns), e.S.Warns, warns)
 	}
 	return nil
 }
