@@ -3,6 +3,7 @@ package kernel
 import (
 	"syscall"
 
+	"luomodel/kernel/mm"
 	"luomodel/kernel/vfs"
 )
 
@@ -13,11 +14,12 @@ import (
 //     negative or not below RLIMIT_NOFILE, EMFILE if no fd in
 //     [arg, RLIMIT_NOFILE) is free;
 //   - F_GETFD: FD_CLOEXEC if fd is close-on-exec, else 0;
-//   - F_SETFD: set close-on-exec iff arg has FD_CLOEXEC; returns 0.
+//   - F_SETFD: set close-on-exec iff arg has FD_CLOEXEC; returns 0;
+//   - F_ADD_SEALS, F_GET_SEALS: a memfd's seals (mm.MemfdFcntl).
 //
 // EBADF first, for an fd that holds no file (fdget_raw()); any other cmd
-// is EINVAL (the model has no file-status flags, locks, leases or seals
-// through fcntl).
+// is EINVAL (the model has no file-status flags, locks or leases through
+// fcntl).
 func (t *Task) Fcntl(fd int, cmd int, arg int) (int, error) {
 	return doSyscall(t, "fcntl", -1, func(ctx *vfs.Context) (int, error) {
 		f, err := t.fds.Get(fd)
@@ -43,6 +45,8 @@ func (t *Task) Fcntl(fd int, cmd int, arg int) (int, error) {
 				return -1, err
 			}
 			return 0, nil
+		case mm.F_ADD_SEALS, mm.F_GET_SEALS:
+			return mm.MemfdFcntl(f, cmd, uint32(arg))
 		}
 		return -1, syscall.EINVAL
 	})

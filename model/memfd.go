@@ -66,7 +66,9 @@ func (s *State) write(t *Task, fd int, p []byte) Result {
 			if rem := int64(len(p)) - written; chunk > rem {
 				chunk = rem
 			}
-			if in.Frozen && pos+chunk > int64(len(in.Data)) {
+			// shmem_write_begin(): the seals, then LUO's freeze.
+			grows := pos+chunk > int64(len(in.Data))
+			if in.Seals&(SealWrite|SealFutureWrite) != 0 || grows && (in.Seals&SealGrow != 0 || in.Frozen) {
 				err = syscall.EPERM
 				break
 			}
@@ -160,6 +162,9 @@ func (s *State) ftruncate(t *Task, fd int, length int64) Result {
 		return errResult(syscall.EINVAL) // not a regular file opened for write
 	}
 	in := s.Inodes[f.Inode]
+	if size := int64(len(in.Data)); length < size && in.Seals&SealShrink != 0 || length > size && in.Seals&SealGrow != 0 {
+		return errResult(syscall.EPERM)
+	}
 	if length == int64(len(in.Data)) {
 		return okResult(0)
 	}
@@ -298,6 +303,9 @@ func (s *State) memfdCreate(t *Task, name string, flags int) Result {
 	if flags&^mfdAllFlags != 0 || flags&mfdHugetlb != 0 {
 		return errResult(syscall.EINVAL)
 	}
+	if flags&MfdExec != 0 && flags&MfdNoexecSeal != 0 {
+		return errResult(syscall.EINVAL)
+	}
 	if len(name) > MemfdNameMax {
 		return errResult(syscall.EINVAL)
 	}
@@ -305,6 +313,13 @@ func (s *State) memfdCreate(t *Task, name string, flags int) Result {
 		return errResult(e)
 	}
 	ino := s.newInode([]byte{})
+	switch {
+	case flags&MfdNoexecSeal != 0:
+		in := s.wInode(ino)
+		in.NoExec, in.Seals = true, SealExec
+	case flags&MfdAllowSealing != 0:
+		s.wInode(ino).Seals = 0
+	}
 	fid := s.newFile(File{Kind: KindMemfd, Readable: true, Writable: true, Inode: ino})
 	return okResult(int64(s.installFlags(t, fid, flags&MfdCloexec != 0)))
 }

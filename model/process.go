@@ -13,6 +13,8 @@ const (
 	FGetfd        = 1    // F_GETFD
 	FSetfd        = 2    // F_SETFD
 	FDupfdCloexec = 1030 // F_DUPFD_CLOEXEC
+	FAddSeals     = 1033 // F_ADD_SEALS
+	FGetSeals     = 1034 // F_GET_SEALS
 	FdCloexec     = 1    // FD_CLOEXEC
 
 	RlimitNofile = 7  // RLIMIT_NOFILE
@@ -37,6 +39,10 @@ func FcntlName(cmd int) string {
 		return "F_SETFD"
 	case FDupfdCloexec:
 		return "F_DUPFD_CLOEXEC"
+	case FAddSeals:
+		return "F_ADD_SEALS"
+	case FGetSeals:
+		return "F_GET_SEALS"
 	}
 	return ""
 }
@@ -86,11 +92,18 @@ func (s *State) exec(t *Task) {
 // FD_CLOEXEC or 0; F_SETFD sets the flag from arg&FD_CLOEXEC and returns
 // 0; any other command is EINVAL.
 func (s *State) fcntl(t *Task, fd, cmd, arg int) Result {
-	id, _, e := s.fget(t, fd)
+	id, f, e := s.fget(t, fd)
 	if e != 0 {
 		return errResult(e)
 	}
 	switch cmd {
+	case FAddSeals:
+		return s.addSeals(f, uint32(arg))
+	case FGetSeals:
+		if f.Kind != KindMemfd {
+			return errResult(syscall.EINVAL)
+		}
+		return okResult(int64(s.Inodes[f.Inode].Seals))
 	case FDupfd, FDupfdCloexec:
 		if arg < 0 || arg >= t.Nofile {
 			return errResult(syscall.EINVAL)
@@ -116,6 +129,33 @@ func (s *State) fcntl(t *Task, fd, cmd, arg int) Result {
 		return okResult(0)
 	}
 	return errResult(syscall.EINVAL)
+}
+
+// addSeals is fcntl(F_ADD_SEALS) (mm/memfd.c:memfd_add_seals()): EPERM
+// for a file not open for writing, EINVAL for an unknown seal or a file
+// that is not a memfd, EPERM once F_SEAL_SEAL is set, EBUSY for a first
+// F_SEAL_WRITE while LUO pins the folios (an outgoing preserved, frozen,
+// non-empty memfd: memfd_wait_for_pins() gives up). F_SEAL_EXEC on an
+// executable memfd brings the write and size seals with it.
+func (s *State) addSeals(f *File, seals uint32) Result {
+	if !f.Writable {
+		return errResult(syscall.EPERM)
+	}
+	if seals&^sealsAll != 0 || f.Kind != KindMemfd {
+		return errResult(syscall.EINVAL)
+	}
+	in := s.Inodes[f.Inode]
+	if in.Seals&SealSeal != 0 {
+		return errResult(syscall.EPERM)
+	}
+	if seals&SealWrite != 0 && in.Seals&SealWrite == 0 && in.Frozen && len(in.Data) > 0 {
+		return errResult(syscall.EBUSY)
+	}
+	if seals&SealExec != 0 && !in.NoExec {
+		seals |= SealShrink | SealGrow | SealWrite | SealFutureWrite
+	}
+	s.wInode(f.Inode).Seals |= seals
+	return okResult(0)
 }
 
 // setrlimit is setrlimit(2) for RLIMIT_NOFILE, the only resource the port

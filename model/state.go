@@ -137,6 +137,12 @@ type Inode struct {
 	Frozen bool
 	// Refs counts open file descriptions on the inode.
 	Refs int
+	// Seals are the memfd's F_SEAL_* (F_SEAL_SEAL alone unless it was
+	// created with MFD_ALLOW_SEALING or MFD_NOEXEC_SEAL); NoExec clears
+	// its mode's exec bits (MFD_NOEXEC_SEAL), so F_SEAL_EXEC brings no
+	// other seal.
+	Seals  uint32
+	NoExec bool
 
 	owner *cow // the state that may write it (cow.go)
 }
@@ -549,7 +555,8 @@ func (s State) Canon() string {
 	for i, id := range c.inodes {
 		in := s.Inodes[id]
 		c.byte('i').int(int64(i + 1)).byte(' ').quote(string(in.Data)).str(" pages=").str(in.PageMap())
-		c.str(" frozen=").bool(in.Frozen).str(" refs=").int(int64(in.Refs)).str(" preserved=").bool(s.Preserved[id]).byte('\n')
+		c.str(" frozen=").bool(in.Frozen).str(" refs=").int(int64(in.Refs)).str(" preserved=").bool(s.Preserved[id])
+		c.str(" seals=").uint(uint64(in.Seals)).str(" noexec=").bool(in.NoExec).byte('\n')
 	}
 	c.str("files=").int(int64(len(s.Files))).str(" inodes=").int(int64(len(s.Inodes)))
 	c.str(" preserved=").int(int64(len(s.Preserved) + len(s.PreservedTest))).str(" testfiles=").int(int64(len(s.TestFiles))).byte('\n')

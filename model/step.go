@@ -175,7 +175,7 @@ func (s *State) newFile(f File) FileID {
 func (s *State) newInode(data []byte) InodeID {
 	id := s.NextInode
 	s.NextInode++
-	s.addInode(id, &Inode{Data: data})
+	s.addInode(id, &Inode{Data: data, Seals: SealSeal})
 	return id
 }
 

@@ -68,7 +68,11 @@ func Format(op Op, r Result) string {
 		if name == "" {
 			name = fmt.Sprint(int(op.Cmd))
 		}
-		call = fmt.Sprintf("fcntl(%d, %s, %d)", op.FD, name, op.Arg)
+		arg := fmt.Sprint(op.Arg)
+		if op.Cmd == FAddSeals {
+			arg = sealNames(uint32(op.Arg))
+		}
+		call = fmt.Sprintf("fcntl(%d, %s, %s)", op.FD, name, arg)
 	case OpSetrlimit:
 		res := fmt.Sprint(op.Arg)
 		if op.Arg == RlimitNofile {
@@ -307,4 +311,22 @@ func rlimName(v uint64) string {
 		return "RLIM_INFINITY"
 	}
 	return fmt.Sprint(v)
+}
+
+// sealNames renders F_ADD_SEALS's argument as C would spell it:
+// "F_SEAL_WRITE|F_SEAL_GROW", an unknown bit in hex, "0" for none.
+func sealNames(seals uint32) string {
+	var parts []string
+	for i, n := range []string{"F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE", "F_SEAL_FUTURE_WRITE", "F_SEAL_EXEC"} {
+		if seals&(1<<i) != 0 {
+			parts = append(parts, n)
+		}
+	}
+	if rest := seals &^ sealsAll; rest != 0 {
+		parts = append(parts, fmt.Sprintf("%#x", rest))
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, "|")
 }

@@ -44,8 +44,19 @@ const (
 
 	MfdCloexec      = 0x1
 	MfdAllowSealing = 0x2
+	MfdNoexecSeal   = 0x8
+	MfdExec         = 0x10
 	mfdAllFlags     = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0xfc000000
 	mfdHugetlb      = 0x4
+
+	// File seals (F_SEAL_*).
+	SealSeal        = 0x1
+	SealShrink      = 0x2
+	SealGrow        = 0x4
+	SealWrite       = 0x8
+	SealFutureWrite = 0x10
+	SealExec        = 0x20
+	sealsAll        = 0x3f
 
 	SeekSet  = 0
 	SeekCur  = 1

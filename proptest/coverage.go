@@ -58,6 +58,8 @@ var Expected = map[string][]string{
 	"F_DUPFD":         {"OK", "EBADF", "EINVAL", "EMFILE"},
 	"F_DUPFD_CLOEXEC": {"OK", "EINVAL", "EMFILE"},
 	"FCNTL_OTHER":     {"EINVAL"},
+	"F_ADD_SEALS":     {"OK", "EINVAL", "EPERM", "EBUSY"},
+	"F_GET_SEALS":     {"OK", "EINVAL"},
 	"setrlimit":       {"OK", "EINVAL", "EPERM"},
 	"drop_caches":     {"OK", "EINVAL"},
 }

@@ -492,7 +492,8 @@ func Actions() []Action {
 			}
 			op.Flags = 0
 			if chance(c.Src, "odd flags", 30) {
-				op.Flags = pick(c.Src, "memfd flags", []int{model.MfdCloexec, model.MfdAllowSealing, 0x100})
+				op.Flags = pick(c.Src, "memfd flags", []int{model.MfdCloexec, model.MfdAllowSealing, model.MfdAllowSealing | model.MfdCloexec,
+					model.MfdNoexecSeal, model.MfdExec | model.MfdAllowSealing, model.MfdExec | model.MfdNoexecSeal, 0x100})
 			}
 			return op, ok
 		})},

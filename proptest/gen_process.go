@@ -31,6 +31,7 @@ func processActions() []Action {
 			return model.Op{Kind: model.OpExec, Task: task}, ok
 		})},
 		{"fcntl", when(4, haveSessionFile), single(buildFcntl)},
+		{"seal", when(3, haveMemfd), single(buildSeal)},
 		{"setrlimit", always(1), setrlimitAction},
 	}
 }
@@ -93,6 +94,23 @@ func buildFcntl(c *Ctx) (model.Op, bool) {
 		op.Arg = pick(c.Src, "dup from", []int{0, 3, 100, nofile - 1, nofile, -1})
 	default:
 		op.Cmd = uint32(pick(c.Src, "other cmd", []int{3, 99})) // F_GETFL, junk
+	}
+	return op, true
+}
+
+// buildSeal draws an F_ADD_SEALS (one seal, two, an unknown bit) or an
+// F_GET_SEALS, mostly on a memfd: the seals then decide later writes and
+// truncates, and a write seal on a memfd LUO pins is EBUSY.
+func buildSeal(c *Ctx) (model.Op, bool) {
+	op, ok := c.fileOp(model.OpFcntl, kindIs(model.KindMemfd))
+	if !ok {
+		return op, false
+	}
+	op.Cmd = model.FGetSeals
+	if c.Src.Intn(3, "seal cmd") != 0 {
+		op.Cmd = model.FAddSeals
+		op.Arg = pick(c.Src, "seals", []int{model.SealWrite, model.SealGrow, model.SealShrink, model.SealSeal,
+			model.SealFutureWrite, model.SealExec, model.SealGrow | model.SealShrink, 0x40, 0})
 	}
 	return op, true
 }

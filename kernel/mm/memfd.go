@@ -112,6 +112,37 @@ func IsMemfd(f *vfs.File) bool {
 // Hugetlb reports whether the inode is a hugetlbfs one (MFD_HUGETLB).
 func (si *ShmemInode) Hugetlb() bool { return si.hugetlb }
 
+// fcntl commands of file seals (include/uapi/linux/fcntl.h).
+const (
+	F_ADD_SEALS = 1033
+	F_GET_SEALS = 1034
+)
+
+// MemfdFcntl ports mm/memfd.c:memfd_fcntl(), fcntl(2)'s F_ADD_SEALS and
+// F_GET_SEALS on f: EINVAL for another cmd, and for a file with no seals
+// (memfd_file_seals_ptr() NULL: not a shmem or hugetlbfs file). F_ADD_SEALS
+// needs FMODE_WRITE first (EPERM), as memfd_add_seals() checks it before
+// anything. F_GET_SEALS returns the seals.
+func MemfdFcntl(f *vfs.File, cmd int, arg uint32) (int, error) {
+	si, _ := f.Inode().Impl().(*ShmemInode)
+	switch cmd {
+	case F_ADD_SEALS:
+		if !f.CanWrite() {
+			return -1, syscall.EPERM
+		}
+		if arg&^fAllSeals != 0 || si == nil {
+			return -1, syscall.EINVAL
+		}
+		return 0, si.AddSeals(arg)
+	case F_GET_SEALS:
+		if si == nil {
+			return -1, syscall.EINVAL
+		}
+		return int(si.Seals()), nil
+	}
+	return -1, syscall.EINVAL
+}
+
 // Seals ports mm/memfd.c:memfd_get_seals() (fcntl F_GET_SEALS).
 func (si *ShmemInode) Seals() uint32 {
 	si.LockShared()
