@@ -388,13 +388,19 @@ func command(ctx context.Context, dir string, env []string, name string, args ..
 }
 
 // scratchEnv is the environment of every command: -trimpath so that the
-// build cache is shared between the copies, and no git repository found
-// above the scratch directory (git apply works as plain patch there).
+// build cache is shared between the copies, -pgo=off (a profile-guided
+// build of cmd/luo recompiles a mutated package and everything above it a
+// second time, with the profile: longer than the checks it serves), and
+// no git repository found above the scratch directory (git apply works as
+// plain patch there).
 func scratchEnv(scratch string) []string {
 	env := os.Environ()
 	flags := os.Getenv("GOFLAGS")
 	if !strings.Contains(flags, "-trimpath") {
 		flags = strings.TrimSpace(flags + " -trimpath")
+	}
+	if !strings.Contains(flags, "-pgo") {
+		flags += " -pgo=off"
 	}
 	return append(env, "GOFLAGS="+flags, "GIT_CEILING_DIRECTORIES="+filepath.Dir(scratch), "GOWORK=off")
 }
