@@ -20,7 +20,7 @@ const (
 	// dependencies and their stacks at once: a boot's worth or so.
 	depsChunk   = 32
 	tracesChunk = 512
-	taskShards  = 64 // shards of the task table; a power of two
+	taskShards  = 8 // shards of the task table, a power of two: a kernel runs a few dozen tasks at most
 	// sweepEvery is how many times a shard's tasks drop their last lock
 	// between two sweeps of the shard's idle tasks.
 	sweepEvery = 64
