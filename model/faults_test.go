@@ -1,7 +1,6 @@
 package model
 
 import (
-	"encoding/binary"
 	"strings"
 	"syscall"
 	"testing"
@@ -189,16 +188,10 @@ func TestFaultRetrievedMemfdHasEveryPage(t *testing.T) {
 	require.Zero(t, w.preserve(sess, fd, 1).Errno)
 	require.Equal(t, "222", w.pages(fd))
 	task := w.kexec()
-	dev = int(w.ok(Op{Kind: OpOpen, Task: task, Path: DevLiveUpdate, Flags: ORdwr}))
-	r := w.do(Op{Kind: OpIoctl, Task: task, FD: dev, Cmd: IoctlRetrieveSession, Buf: SessionArgBuf("a")})
-	require.Zero(t, r.Errno)
-	sfd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
-	r = w.do(Op{Kind: OpIoctl, Task: task, FD: sfd, Cmd: IoctlSessionRetrieveFD, Buf: FDArgBuf(0, 1)})
-	require.Zero(t, r.Errno)
-	mfd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
+	mfd := w.retrieve(task, "a", 1)
 	f := w.s.Files[w.s.Tasks[task].FDs[mfd]]
 	require.Equal(t, "222", w.s.Inodes[f.Inode].PageMap())
 	// No page needs a folio: an armed alloc_pages does not fire.
-	r = w.fault(FaultAllocPages, 1, Op{Kind: OpWrite, Task: task, FD: mfd, Buf: []byte("y")})
+	r := w.fault(FaultAllocPages, 1, Op{Kind: OpWrite, Task: task, FD: mfd, Buf: []byte("y")})
 	require.Zero(t, r.Errno)
 }

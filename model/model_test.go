@@ -79,6 +79,19 @@ func (w *world) preserve(sess, fd int, token uint64) Result {
 	return w.ioctl(sess, IoctlSessionPreserveFD, FDArgBuf(int32(fd), token))
 }
 
+// retrieve has task open the device, retrieve session name and the file
+// of token in it, and returns the file's fd.
+func (w *world) retrieve(task TaskID, name string, token uint64) int {
+	w.t.Helper()
+	dev := int(w.ok(Op{Kind: OpOpen, Task: task, Path: DevLiveUpdate, Flags: ORdwr}))
+	r := w.do(Op{Kind: OpIoctl, Task: task, FD: dev, Cmd: IoctlRetrieveSession, Buf: SessionArgBuf(name)})
+	require.Zero(w.t, r.Errno)
+	sfd := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
+	r = w.do(Op{Kind: OpIoctl, Task: task, FD: sfd, Cmd: IoctlSessionRetrieveFD, Buf: FDArgBuf(0, token)})
+	require.Zero(w.t, r.Errno)
+	return int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
+}
+
 // kexec live-updates and starts task t(n+1).
 func (w *world) kexec() TaskID {
 	w.ok(Op{Kind: OpKexec})

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"encoding/binary"
 	"syscall"
 	"testing"
 
@@ -60,12 +59,6 @@ func TestSeals(t *testing.T) {
 	// Across the live update seals are not preserved: the retrieved memfd
 	// is a fresh, unsealable one.
 	task := w.kexec()
-	dev = int(w.ok(Op{Kind: OpOpen, Task: task, Path: DevLiveUpdate, Flags: ORdwr}))
-	r := w.do(Op{Kind: OpIoctl, Task: task, FD: dev, Cmd: IoctlRetrieveSession, Buf: SessionArgBuf("a")})
-	require.Zero(t, r.Errno)
-	in := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
-	r = w.do(Op{Kind: OpIoctl, Task: task, FD: in, Cmd: IoctlSessionRetrieveFD, Buf: FDArgBuf(0, 1)})
-	require.Zero(t, r.Errno)
-	got := int(int32(binary.LittleEndian.Uint32(r.Data[4:])))
+	got := w.retrieve(task, "a", 1)
 	require.Equal(t, int64(SealSeal), w.ok(Op{Kind: OpFcntl, Task: task, FD: got, Cmd: FGetSeals}))
 }

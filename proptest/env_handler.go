@@ -3,6 +3,7 @@ package proptest
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -158,26 +159,7 @@ func probeRegister(luo *liveupdate.LUO, d *liveupdatetest.Driver, op model.Op) (
 		return model.Result{Errno: syscall.ENODEV}, nil // not loaded
 	}
 	if op.Nth == 0 {
-		ops := *fh.Ops
-		switch op.Callback {
-		case "preserve":
-			ops.Preserve = nil
-		case "unpreserve":
-			ops.Unpreserve = nil
-		case "retrieve":
-			ops.Retrieve = nil
-		case "finish":
-			ops.Finish = nil
-		case "can_preserve":
-			ops.CanPreserve = nil
-		case "freeze":
-			ops.Freeze = nil
-		case "unfreeze":
-			ops.Unfreeze = nil
-		case "can_finish":
-			ops.CanFinish = nil
-		}
-		probe := &liveupdate.FileHandler{Ops: &ops, Compatible: op.Name}
+		probe := &liveupdate.FileHandler{Ops: withoutOp(*fh.Ops, op.Callback), Compatible: op.Name}
 		err := luo.RegisterFileHandler(probe)
 		if err == nil {
 			if err := luo.UnregisterFileHandler(probe); err != nil {
@@ -187,28 +169,33 @@ func probeRegister(luo *liveupdate.LUO, d *liveupdatetest.Driver, op model.Op) (
 		en, raw := toErrno(err)
 		return model.Result{Errno: en}, raw
 	}
-	ops := *d.FLB(0).Ops
-	switch op.Callback {
-	case "preserve":
-		ops.Preserve = nil
-	case "unpreserve":
-		ops.Unpreserve = nil
-	case "retrieve":
-		ops.Retrieve = nil
-	case "finish":
-		ops.Finish = nil
-	}
 	owner := fh
 	if op.FLB != 0 {
 		owner = &liveupdate.FileHandler{Ops: fh.Ops, Compatible: "probe-unregistered-v1"}
 	}
-	probe := &liveupdate.FLB{Ops: &ops, Compatible: op.Name}
+	probe := &liveupdate.FLB{Ops: withoutOp(*d.FLB(0).Ops, op.Callback), Compatible: op.Name}
 	err := luo.RegisterFLB(owner, probe)
 	if err == nil {
 		luo.UnregisterFLB(owner, probe)
 	}
 	en, raw := toErrno(err)
 	return model.Result{Errno: en}, raw
+}
+
+// withoutOp returns a copy of ops with the callback named op (as
+// model.ProbeOps names them: "can_preserve" is CanPreserve) left nil; op
+// "" leaves them all.
+func withoutOp[T liveupdate.FileOps | liveupdate.FLBOps](ops T, op string) *T {
+	var field strings.Builder
+	for _, w := range strings.Split(op, "_") {
+		if w != "" {
+			field.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
+	}
+	if f := reflect.ValueOf(&ops).Elem().FieldByName(field.String()); f.IsValid() {
+		f.SetZero()
+	}
+	return &ops
 }
 
 // flbObjResult renders a test FLB's object as the model does: Ret 1 and
