@@ -209,6 +209,10 @@ func newRunWeighted(t fataler, lockstep bool, stats *Stats, skip map[string]bool
 
 // step draws an action by weight and runs it; false if it did nothing.
 func (r *run) step(src Source) bool {
+	if rs, ok := src.(*replaySource); ok && rs.rec.op != nil {
+		r.exec(*rs.rec.op) // an operation the shrinker split out
+		return true
+	}
 	s := &r.e.S
 	if len(r.weights) != len(r.acts) {
 		r.weights = make([]int, len(r.acts))

@@ -86,10 +86,13 @@ func failurePlace(msg string) string {
 }
 
 // stepRec is one step of a check as the shrinker replays it: the named
-// choices it made (its action first) and every choice it drew.
+// choices it made (its action first) and every choice it drew; or, for a
+// step the shrinker split out of a compound one (expand), the one
+// operation it runs as it is.
 type stepRec struct {
 	names []string
 	draws []draw
+	op    *model.Op
 }
 
 // draw is one drawn choice and its label.
@@ -210,7 +213,8 @@ func (tb *replayTB) Fatalf(format string, args ...any) {
 type candidate struct {
 	steps   []stepRec
 	stepOps []int
-	kexecs  []int // the steps that ran a kexec, in order
+	ops     [][]model.Op // each step's operations
+	kexecs  []int        // the steps that ran a kexec, in order
 	f       *failure
 }
 
@@ -257,6 +261,11 @@ func newShrinker(skip map[string]bool, budget time.Duration) *shrinker {
 func key(steps []stepRec) string {
 	var b strings.Builder
 	for _, s := range steps {
+		if s.op != nil {
+			b.WriteString(model.Format(*s.op, model.Result{}))
+			b.WriteByte(';')
+			continue
+		}
 		b.WriteString(strings.Join(s.names, "/"))
 		for _, d := range s.draws {
 			b.WriteByte(',')
@@ -279,11 +288,15 @@ func (sh *shrinker) replay(steps []stepRec) *candidate {
 	ran := func(i int) {
 		c.steps = append(c.steps, cur.used)
 		c.stepOps = append(c.stepOps, r.e.TraceLen()-before)
+		ops := make([]model.Op, 0, r.e.TraceLen()-before)
+		kexec := false
 		for _, e := range r.e.trace[before:] {
-			if e.op.Kind == model.OpKexec {
-				c.kexecs = append(c.kexecs, i)
-				break
-			}
+			ops = append(ops, e.op)
+			kexec = kexec || e.op.Kind == model.OpKexec
+		}
+		c.ops = append(c.ops, ops)
+		if kexec {
+			c.kexecs = append(c.kexecs, i)
 		}
 	}
 	func() {
@@ -305,7 +318,7 @@ func (sh *shrinker) replay(steps []stepRec) *candidate {
 		r.plant = sh.plant
 		r.checkInvariants()
 		for i, d := range steps {
-			cur, before = &replaySource{rec: d}, r.e.TraceLen()
+			cur, before = &replaySource{rec: d, used: stepRec{op: d.op}}, r.e.TraceLen()
 			ok := r.step(cur)
 			ran(i)
 			cur = nil
@@ -350,6 +363,23 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 		replays++
 		c := sh.replay(steps)
 		if c.f == nil || c.f.where != f.where || !c.smaller(best) {
+			return false
+		}
+		best = c
+		return true
+	}
+	// trySame replays steps unless tried before, and keeps them if they
+	// fail the same way with no more operations (not necessarily fewer
+	// steps).
+	trySame := func(steps []stepRec) bool {
+		k := key(steps)
+		if tried[k] || time.Now().After(deadline) {
+			return false
+		}
+		tried[k] = true
+		replays++
+		c := sh.replay(steps)
+		if c.f == nil || c.f.where != f.where || c.f.ops > best.f.ops {
 			return false
 		}
 		best = c
@@ -421,6 +451,34 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 				}
 			}
 		}
+		// Split each compound step (a fill, a limit action, a flow) into
+		// its operations, run as they are, the heaviest first, if the
+		// check still fails the same way: the passes above can then
+		// drop the operations that do not matter one by one. A split
+		// is not smaller by itself; the operations it removes are.
+		split := false
+		for again := true; again && time.Now().Before(deadline); {
+			again = false
+			order := make([]int, len(best.steps))
+			for i := range order {
+				order[i] = i
+			}
+			slices.SortStableFunc(order, func(a, b int) int { return best.stepOps[b] - best.stepOps[a] })
+			for _, i := range order {
+				if best.stepOps[i] < 2 || best.steps[i].op != nil {
+					continue
+				}
+				c := slices.Clone(best.steps[:i])
+				for _, op := range best.ops[i] {
+					c = append(c, stepRec{op: &op})
+				}
+				c = append(c, best.steps[i+1:]...)
+				if trySame(c) {
+					again, split = true, true
+					break
+				}
+			}
+		}
 		// Lower each choice: to 0, else halve it while that holds.
 		lower := func(i, j, w int) bool {
 			c := slices.Clone(best.steps)
@@ -452,7 +510,7 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 				}
 			}
 		}
-		progress = best.f.ops < ops || len(best.steps) < steps
+		progress = best.f.ops < ops || len(best.steps) < steps || split
 	}
 	return fmt.Sprintf("%s\n\n(shrunk by the checker from %d to %d operations in %d replays)", best.f.report, f.ops, best.f.ops, replays)
 }

@@ -164,3 +164,25 @@ func TestReplaySourceTakesTheRecordedName(t *testing.T) {
 	require.Equal(t, 0, choose(s, names, 0, func(int) bool { return true }), "no third name recorded")
 	require.Equal(t, []string{"close", "kexec", "open"}, s.used.names)
 }
+
+// TestShrinkerSplitsCompoundSteps: a step of many operations (a fill of
+// the session table) is split into its operations, run as they are, so
+// that those the failure does not need go one by one. The planted
+// invariant fails while a session named "s2" is outgoing, which in a
+// drawn check only a fill that keeps its sessions makes: the shrunk
+// trace is the device's open and that one create.
+func TestShrinkerSplitsCompoundSteps(t *testing.T) {
+	plant := func(r *run) error {
+		if r.e.S.FindOutgoing("s2") != nil {
+			return errors.New(`session "s2" is outgoing`)
+		}
+		return nil
+	}
+	out := checkPlanted(t, 2, plant)
+	require.Contains(t, out, `planted: session "s2" is outgoing`)
+	m := shrunkRE.FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	to, _ := strconv.Atoi(m[2])
+	require.LessOrEqual(t, to, 5, out)
+	require.Contains(t, out, `name="s2"`)
+}
