@@ -40,8 +40,11 @@ import (
 // quarters, ... of the steps (a session's whole flow), then single steps (each
 // removal also tried with the later steps running what their choices now
 // stand for: a flow's step that preserved a file may kexec once the file
-// is gone), then lower each choice (to 0, else halve it: the simpler
-// action, the first fd, the first free name). Identical candidates are
+// is gone), then split each step of several operations into its
+// operations, run as they are, if the check still fails the same way (a
+// fill of the session table whose one create matters: the next round of
+// removals drops the others), then lower each choice (to 0, else halve
+// it: the simpler action, the first fd, the first free name). Identical candidates are
 // replayed once. It is deterministic, so the replay command that the
 // report prints shrinks the same way to the same trace (unless the budget
 // cut it).
