@@ -119,9 +119,14 @@ func opFor(in Instr, task model.TaskID, slot func(int) int) model.Op {
 		op.Kind = model.OpExec
 	case KExit:
 		op.Kind = model.OpExit
-	case KGetFD, KSetFD, KDupFD, KDupFDCloexec:
-		op.Kind, op.FD, op.Arg = model.OpFcntl, slot(in.Src), in.Arg
-		op.Cmd = map[Kind]uint32{KGetFD: model.FGetfd, KSetFD: model.FSetfd, KDupFD: model.FDupfd, KDupFDCloexec: model.FDupfdCloexec}[in.Kind]
+	case KGetFD:
+		op.Kind, op.FD, op.Arg, op.Cmd = model.OpFcntl, slot(in.Src), in.Arg, model.FGetfd
+	case KSetFD:
+		op.Kind, op.FD, op.Arg, op.Cmd = model.OpFcntl, slot(in.Src), in.Arg, model.FSetfd
+	case KDupFD:
+		op.Kind, op.FD, op.Arg, op.Cmd = model.OpFcntl, slot(in.Src), in.Arg, model.FDupfd
+	case KDupFDCloexec:
+		op.Kind, op.FD, op.Arg, op.Cmd = model.OpFcntl, slot(in.Src), in.Arg, model.FDupfdCloexec
 	}
 	return op
 }
