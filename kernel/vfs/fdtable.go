@@ -235,6 +235,9 @@ func (t *FDTable) Install(fd int, f *File) {
 	bad := f == nil || !t.validFD(fd) || !testBit(t.openFDs, fd) || fdt.fd[fd].Load() != nil
 	if !bad {
 		fdt.fd[fd].Store(f)
+		if fn := t.vfs.installed.Load(); fn != nil {
+			(*fn)(fd, f)
+		}
 	}
 	t.fileLock.Unlock()
 	if bad {

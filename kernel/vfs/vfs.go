@@ -29,6 +29,26 @@ type VFS struct {
 
 	// leaks tracks every live file for CheckNoLeaks.
 	leaks leakRegistry
+
+	// installed, if set, is told of every fd_install() (SetInstallObserver).
+	installed atomic.Pointer[InstallObserver]
+}
+
+// InstallObserver is told that the calling task installed f at fd
+// (FDTable.Install), right after the fd became visible to the task's
+// threads and before any of them can run: a checker's thread learns the
+// number then, as a real program's sibling thread could (it may guess
+// the lowest free fd). It runs under the table's file_lock and must take
+// no kernel lock.
+type InstallObserver func(fd int, f *File)
+
+// SetInstallObserver makes fn the install observer (nil: none).
+func (v *VFS) SetInstallObserver(fn InstallObserver) {
+	if fn == nil {
+		v.installed.Store(nil)
+		return
+	}
+	v.installed.Store(&fn)
 }
 
 // New returns the VFS of a kernel whose locks live in dom. It creates the

@@ -21,6 +21,7 @@ import (
 	"luomodel/kernel/liveupdate"
 	"luomodel/kernel/locking"
 	"luomodel/kernel/sched"
+	"luomodel/kernel/vfs"
 	"luomodel/machine"
 	"luomodel/model"
 	"luomodel/proptest"
@@ -182,6 +183,23 @@ type checker struct {
 	// reservedLeak is the first fd table seen holding a reserved fd while
 	// no syscall used it (FDTable.Listing); nil if none this round.
 	reservedLeak atomic.Pointer[string]
+	// publish is, by thread, the fd-returning call in flight: its
+	// destination slot and instance, packed (pack(slot, inst)), or -1.
+	// At its fd_install() the fd goes to the slot at once
+	// (observeInstall), and publish becomes -1: other threads may use
+	// the number before the call returns, as a real program's threads
+	// can. Written only by the thread's own goroutine.
+	publish [maxThreads]atomic.Int64
+	// published is, by thread, the slot its in-flight call filled at its
+	// fd_install() (-1: none): the window until the call returns, which
+	// the chooser steers another thread into once a round
+	// (steeredChooser.publication).
+	published [maxThreads]atomic.Int32
+	// pc is, by thread, the index in its body of the instruction it runs
+	// (-1 before its first); prog is the round's program. For the
+	// chooser; pc is written by the thread's goroutine.
+	pc   [maxThreads]atomic.Int32
+	prog Program
 
 	mu   sync.Mutex
 	hist []porcupine.Operation // guarded by mu
@@ -436,6 +454,7 @@ func (c *checker) newProcess(load bool) error {
 		return err
 	}
 	c.m.Kernel().Modules().SetObserver(c.observeModule)
+	c.m.Kernel().VFS().SetInstallObserver(c.observeInstall)
 	r, err = c.seq(model.Op{Kind: model.OpOpen, Task: c.task, Path: model.DevLiveUpdate, Flags: model.ORdwr})
 	if err != nil {
 		return err
@@ -594,6 +613,9 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	c.inflightOps[th] = porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
 	c.inflight[th] = &c.inflightOps[th]
 	c.mu.Unlock()
+	if in.Dst >= SlotResult && returnsFD(in.Kind) {
+		c.publish[th].Store(pack(in.Dst, li.NewInst))
+	}
 	c.event(histEvent{thread: th, op: op, proc: procID})
 	var r model.Result
 	if in.Kind == KReboot {
@@ -622,9 +644,13 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	}
 	ret := c.clock.Add(1)
 	slots := c.slotsOf(th)
-	if fd, ok := fdResult(op, r); ok && in.Dst >= SlotResult {
+	// Unless its install put the fd in the slot already (where another
+	// thread may have closed it since).
+	if fd, ok := fdResult(op, r); ok && in.Dst >= SlotResult && c.publish[th].Swap(-1) != -1 {
 		slots[in.Dst].Store(pack(fd, li.NewInst))
 	}
+	c.publish[th].Store(-1)
+	c.published[th].Store(-1)
 	if in.Kind == KClose && r.Errno == 0 {
 		// The number may be reused by anyone now; later uses of the slot
 		// must fail with EBADF, as in the model, unless another thread
@@ -667,6 +693,12 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 	c.mu.Unlock()
 	c.rebooted.Store(false)
 	c.reservedLeak.Store(nil)
+	for i := range c.publish {
+		c.publish[i].Store(-1)
+		c.published[i].Store(-1)
+		c.pc[i].Store(-1)
+	}
+	c.prog = prog
 	c.steerMemo = steerMemo{}
 	// The WARNs the model predicted before the round; those the kernel
 	// files from here on (the prologue's too) are counted against the
@@ -702,7 +734,8 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		c.mu.Lock()
 		c.gids[th] = locking.CurrentTask()
 		c.mu.Unlock()
-		for _, in := range body(prog[th]) {
+		for i, in := range body(prog[th]) {
+			c.pc[th].Store(int32(i))
 			c.cur[th].Store(int32(in.Kind))
 			c.exec(th, st, in)
 		}
@@ -1034,6 +1067,57 @@ func describeProbe(post []Instr, res []model.Result, open model.Result) string {
 	}
 	b.WriteString(" open=" + strconv.Itoa(int(open.Errno)) + " ")
 	return b.String()
+}
+
+// returnsFD says whether an instruction of kind k returns an fd it
+// installs (its Dst slot is filled).
+func returnsFD(k Kind) bool {
+	switch k {
+	case KOpenDev, KCreate, KRetrieve, KRetrieveFD, KDup, KDupFD, KDupFDCloexec:
+		return true
+	}
+	return false
+}
+
+// observeInstall is the kernel's install observer during a round: the fd
+// a thread's call installs goes to the call's destination slot at once,
+// so that another thread's next instruction on that slot acts on it while
+// the call is still inside the kernel (between fd_install() and the
+// return, where a reference taken too late is a use-after-free).
+func (c *checker) observeInstall(fd int, _ *vfs.File) {
+	if !c.inRound.Load() {
+		return
+	}
+	id := locking.CurrentTask()
+	c.mu.Lock()
+	th := slices.Index(c.gids, id)
+	c.mu.Unlock()
+	if th < 0 {
+		return
+	}
+	p := c.publish[th].Swap(-1)
+	if p == -1 {
+		return
+	}
+	slot, inst := unpack(p)
+	c.slotsOf(th)[slot].Store(pack(fd, inst))
+	c.published[th].Store(int32(slot))
+}
+
+// nextUses says whether thread o's next slot reads (its first
+// instruction not yet started, or the one after its current) name slot
+// in the round's process.
+func (c *checker) nextUses(o, slot int) bool {
+	if o >= len(c.prog) || c.child[o] != nil {
+		return false
+	}
+	b := body(c.prog[o])
+	next := int(c.pc[o].Load()) + 1
+	if next >= len(b) {
+		return false
+	}
+	fdSlot, bufSlot := b[next].refs()
+	return fdSlot == slot || bufSlot == slot
 }
 
 // noteReservedLeak records what as the round's reserved-fd leak, if it is

@@ -562,6 +562,9 @@ const steerWindow = 64
 type steeredChooser struct {
 	c     *checker
 	inner sched.Chooser
+	// published is set once the round's publication window was steered
+	// into (publication).
+	published bool
 	// waiter is the thread the window runs (-1: no window), kind its
 	// instruction then, left the points remaining.
 	waiter int
@@ -589,6 +592,9 @@ func (s *steeredChooser) Choose(d *sched.Decision) int {
 	if j, ok := s.lastPut(d); ok {
 		return j
 	}
+	if j, ok := s.publication(d); ok {
+		return j
+	}
 	i := s.inner.Choose(d)
 	if i > 0 && d.Point == locking.PointModulePut && d.CurrentRunnable && d.Current < maxThreads &&
 		d.Candidates[i] < maxThreads && s.c.cur[d.Candidates[i]].Load() == int32(KUnloadMod) {
@@ -611,6 +617,32 @@ func (s *steeredChooser) Choose(d *sched.Decision) int {
 		}
 	}
 	return i
+}
+
+// publication steers into a publication window once a round: the
+// current thread's call has installed an fd (fd_install(): the number is
+// visible, checker.observeInstall put it in the call's slot) and has not
+// returned, and another thread's next instruction names that slot. That
+// thread runs now, on the fd, while the installing call is still inside
+// the kernel: a reference the call takes after fd_install(), or state it
+// sets, meets a close or a use of the fd (a get_file() after install is
+// a use-after-free). Deterministic, so replays and shrinking keep it.
+func (s *steeredChooser) publication(d *sched.Decision) (int, bool) {
+	c := s.c
+	if s.published || !d.CurrentRunnable || d.Current < 0 || d.Current >= maxThreads || c.child[d.Current] != nil {
+		return 0, false
+	}
+	slot := int(c.published[d.Current].Load())
+	if slot < 0 {
+		return 0, false
+	}
+	for i, o := range d.Candidates[1:] {
+		if c.nextUses(o, slot) {
+			s.published = true
+			return 1 + i, true
+		}
+	}
+	return 0, false
 }
 
 // lastPut steers to the module's last put (moduleLastPut): while the

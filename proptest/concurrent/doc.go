@@ -10,6 +10,11 @@
 // must hold no fd reserved but not installed: such a number is lost to
 // the next open, which the fd-identity comparison cannot see.
 //
+// The threads learn a call's fd at its fd_install() (the kernel's install
+// observer puts it in the call's slot), not at its return, as real threads
+// can; once a round the chooser steers a thread whose next instruction
+// names that slot into the window (steeredChooser.publication).
+//
 // A check is a number of rounds on one machine:
 //
 //	setup   (sequential, in lockstep with the model) sessions "a" and "b"
