@@ -519,6 +519,11 @@ func (t *FDTable) FDs() []int {
 func (t *FDTable) Listing() (installed, reserved []int) {
 	t.fileLock.Lock()
 	defer t.fileLock.Unlock()
+	return t.listingLocked()
+}
+
+// listingLocked is Listing for a caller holding fileLock.
+func (t *FDTable) listingLocked() (installed, reserved []int) {
 	fdt := t.fdt.Load()
 	for fd := range fdt.fd {
 		switch {

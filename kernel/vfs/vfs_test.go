@@ -794,3 +794,30 @@ func TestSchedulingPoints(t *testing.T) {
 	fds.CloseAll()
 	require.Equal(t, []locking.Point{locking.PointFDRemove, locking.PointFilePut, locking.PointFDRemove}, rec.take())
 }
+
+// TestInstallObserver: the install observer hears of every fd_install(),
+// with the fd visible in the table already (a Get from inside it finds
+// the file), and of nothing once removed.
+func TestInstallObserver(t *testing.T) {
+	v := newTestVFS(t)
+	fds := v.NewFDTable(0)
+	defer fds.CloseAll()
+	var seen []int
+	v.SetInstallObserver(func(fd int, f *File) {
+		installed, reserved := fds.listingLocked()
+		require.Contains(t, installed, fd, "visible when the observer runs")
+		require.NotContains(t, reserved, fd)
+		seen = append(seen, fd)
+	})
+	for range 2 {
+		fd, err := fds.GetUnusedFD(0)
+		require.NoError(t, err)
+		fds.Install(fd, v.NewFile("f", syscall.O_RDWR, NoFileOperations{}, nil, nil))
+	}
+	require.Equal(t, []int{0, 1}, seen)
+	v.SetInstallObserver(nil)
+	fd, err := fds.GetUnusedFD(0)
+	require.NoError(t, err)
+	fds.Install(fd, v.NewFile("f", syscall.O_RDWR, NoFileOperations{}, nil, nil))
+	require.Len(t, seen, 2)
+}
