@@ -524,6 +524,7 @@ func (t *FDTable) Listing() (installed, reserved []int) {
 
 // listingLocked is Listing for a caller holding fileLock.
 func (t *FDTable) listingLocked() (installed, reserved []int) {
+	t.fileLock.AssertHeld()
 	fdt := t.fdt.Load()
 	for fd := range fdt.fd {
 		switch {
