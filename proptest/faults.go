@@ -101,6 +101,17 @@ func withNth(fa FaultAction, max int) FaultAction {
 	return fa
 }
 
+// buildPreserveAny is the PRESERVE_FD of a fault action: half the time,
+// when the test module is loaded and has a file to preserve, of a test
+// file, whose handler has FLBs (a fault then unwinds their preserves too:
+// memfd's handler has none), else as buildPreserveFD draws it.
+func buildPreserveAny(c *Ctx) (model.Op, bool) {
+	if c.S.Test.Loaded && haveTestFile(c.S) && chance(c.Src, "preserve a test file", 50) {
+		return buildPreserveTest(c)
+	}
+	return buildPreserveFD(c)
+}
+
 // deserializePending is the state in which the next open of
 // /dev/liveupdate runs the deserialization of handed-over sessions.
 func deserializePending(s *model.State) bool {
@@ -123,10 +134,10 @@ func FaultActions() []FaultAction {
 		// RETRIEVE_SESSION's file: the session stays unretrieved.
 		{"fault_retrieve_session_anon_inode", model.FaultAnonInode, canRetrieveSession, buildRetrieveSession, nil},
 		{"fault_create_copy_to_user", model.FaultCopyToUser, devInUse, buildCreateSession, nil},
-		{"fault_preserve_copy_to_user", model.FaultCopyToUser, haveOutgoingFile, buildPreserveFD, nil},
-		{"fault_preserve_file_alloc", model.FaultFileAlloc, haveOutgoingFile, buildPreserveFD, nil},
-		{"fault_handler_preserve", model.FaultHandlerPreserve, haveOutgoingFile, buildPreserveFD, nil},
-		{"fault_kho_alloc_preserve", model.FaultKHOAllocPreserve, haveOutgoingFile, buildPreserveFD, nil},
+		{"fault_preserve_copy_to_user", model.FaultCopyToUser, haveOutgoingFile, buildPreserveAny, nil},
+		{"fault_preserve_file_alloc", model.FaultFileAlloc, haveOutgoingFile, buildPreserveAny, nil},
+		{"fault_handler_preserve", model.FaultHandlerPreserve, haveOutgoingFile, buildPreserveAny, nil},
+		{"fault_kho_alloc_preserve", model.FaultKHOAllocPreserve, haveOutgoingFile, buildPreserveAny, nil},
 		{"fault_get_name_copy_to_user", model.FaultCopyToUser, haveSessionFile, buildGetName, nil},
 		{"fault_freeze", model.FaultHandlerFreeze, haveOutgoing, kexec, nil},
 		{"fault_kho_finalize", model.FaultKHOFinalize, nil, kexec, nil},
