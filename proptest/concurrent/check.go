@@ -196,10 +196,12 @@ type checker struct {
 	// (steeredChooser.publication).
 	published [maxThreads]atomic.Int32
 	// pc is, by thread, the index in its body of the instruction it runs
-	// (-1 before its first); prog is the round's program. For the
-	// chooser; pc is written by the thread's goroutine.
-	pc   [maxThreads]atomic.Int32
-	prog Program
+	// (-1 before its first); prog is the round's program, and mayReboot
+	// says whether it has a reboot. For the chooser and exec; pc is
+	// written by the thread's goroutine.
+	pc        [maxThreads]atomic.Int32
+	prog      Program
+	mayReboot bool
 
 	mu   sync.Mutex
 	hist []porcupine.Operation // guarded by mu
@@ -613,7 +615,10 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	c.inflightOps[th] = porcupine.Operation{ClientId: th, Input: li, Call: call, Output: linOutput{Pending: true}}
 	c.inflight[th] = &c.inflightOps[th]
 	c.mu.Unlock()
-	if in.Dst >= SlotResult && returnsFD(in.Kind) {
+	// A round that reboots kills the calls in flight, whose fds the
+	// history would then not know: there a call's fd is the threads'
+	// only once it returns.
+	if in.Dst >= SlotResult && returnsFD(in.Kind) && !c.mayReboot {
 		c.publish[th].Store(pack(in.Dst, li.NewInst))
 	}
 	c.event(histEvent{thread: th, op: op, proc: procID})
@@ -698,7 +703,7 @@ func (c *checker) round(r int, prog Program, chooser sched.Chooser) *Failure {
 		c.published[i].Store(-1)
 		c.pc[i].Store(-1)
 	}
-	c.prog = prog
+	c.prog, c.mayReboot = prog, prog.hasReboot()
 	c.steerMemo = steerMemo{}
 	// The WARNs the model predicted before the round; those the kernel
 	// files from here on (the prologue's too) are counted against the

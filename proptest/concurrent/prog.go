@@ -351,6 +351,18 @@ func body(th []Instr) []Instr {
 	return th[pre:max(pre, len(th)-postLen(th))]
 }
 
+// hasReboot says whether a thread of the round reboots.
+func (p Program) hasReboot() bool {
+	for _, th := range p {
+		for _, in := range body(th) {
+			if in.Kind == KReboot {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // epilogue returns the round's epilogue, thread by thread.
 func (p Program) epilogue() []Instr {
 	var out []Instr
