@@ -221,6 +221,17 @@ type candidate struct {
 	f       *failure
 }
 
+// heaviestFirst returns the indexes of c's steps, the most operations
+// first (stable).
+func (c *candidate) heaviestFirst() []int {
+	order := make([]int, len(c.steps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return c.stepOps[b] - c.stepOps[a] })
+	return order
+}
+
 // draws is the sum of the choices: the last measure of size.
 func (c *candidate) draws() int {
 	n := 0
@@ -355,9 +366,9 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 		return f.report + "\n\n(not shrunk: its replay did not fail the same way)"
 	}
 	tried := map[string]bool{key(best.steps): true}
-	// try replays steps unless tried before; it keeps them if they fail
-	// the same way and are smaller.
-	try := func(steps []stepRec) bool {
+	// replayIf replays steps unless tried before, and keeps them if they
+	// fail the same way and better says they improve on best.
+	replayIf := func(steps []stepRec, better func(c *candidate) bool) bool {
 		k := key(steps)
 		if tried[k] || time.Now().After(deadline) {
 			return false
@@ -365,28 +376,17 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 		tried[k] = true
 		replays++
 		c := sh.replay(steps)
-		if c.f == nil || c.f.where != f.where || !c.smaller(best) {
+		if c.f == nil || c.f.where != f.where || !better(c) {
 			return false
 		}
 		best = c
 		return true
 	}
-	// trySame replays steps unless tried before, and keeps them if they
-	// fail the same way with no more operations (not necessarily fewer
-	// steps).
+	// try keeps steps if they are smaller; trySame if they run no more
+	// operations (a split has more steps, and drops none yet).
+	try := func(steps []stepRec) bool { return replayIf(steps, func(c *candidate) bool { return c.smaller(best) }) }
 	trySame := func(steps []stepRec) bool {
-		k := key(steps)
-		if tried[k] || time.Now().After(deadline) {
-			return false
-		}
-		tried[k] = true
-		replays++
-		c := sh.replay(steps)
-		if c.f == nil || c.f.where != f.where || c.f.ops > best.f.ops {
-			return false
-		}
-		best = c
-		return true
+		return replayIf(steps, func(c *candidate) bool { return c.f.ops <= best.f.ops })
 	}
 	// remove tries best without steps [i, j): its later steps run their
 	// recorded actions, or failing that what their choices now stand for
@@ -409,11 +409,7 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 		// Heavy steps, the most operations first.
 		for again := true; again; {
 			again = false
-			order := make([]int, len(best.steps))
-			for i := range order {
-				order[i] = i
-			}
-			slices.SortStableFunc(order, func(a, b int) int { return best.stepOps[b] - best.stepOps[a] })
+			order := best.heaviestFirst()
 			for _, i := range order {
 				if best.stepOps[i] < 4 {
 					break
@@ -462,11 +458,7 @@ func (sh *shrinker) shrink(steps []stepRec, f failure) string {
 		split := false
 		for again := true; again && time.Now().Before(deadline); {
 			again = false
-			order := make([]int, len(best.steps))
-			for i := range order {
-				order[i] = i
-			}
-			slices.SortStableFunc(order, func(a, b int) int { return best.stepOps[b] - best.stepOps[a] })
+			order := best.heaviestFirst()
 			for _, i := range order {
 				if best.stepOps[i] < 2 || best.steps[i].op != nil {
 					continue
