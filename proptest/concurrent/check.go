@@ -618,7 +618,7 @@ func (c *checker) exec(th int, st *sched.Task, in Instr) {
 	// A round that reboots kills the calls in flight, whose fds the
 	// history would then not know: there a call's fd is the threads'
 	// only once it returns.
-	if in.Dst >= SlotResult && returnsFD(in.Kind) && !c.mayReboot {
+	if in.Dst >= SlotResult && !c.mayReboot { // its Dst receives the fd it returns
 		c.publish[th].Store(pack(in.Dst, li.NewInst))
 	}
 	c.event(histEvent{thread: th, op: op, proc: procID})
@@ -1072,16 +1072,6 @@ func describeProbe(post []Instr, res []model.Result, open model.Result) string {
 	}
 	b.WriteString(" open=" + strconv.Itoa(int(open.Errno)) + " ")
 	return b.String()
-}
-
-// returnsFD says whether an instruction of kind k returns an fd it
-// installs (its Dst slot is filled).
-func returnsFD(k Kind) bool {
-	switch k {
-	case KOpenDev, KCreate, KRetrieve, KRetrieveFD, KDup, KDupFD, KDupFDCloexec:
-		return true
-	}
-	return false
 }
 
 // observeInstall is the kernel's install observer during a round: the fd

@@ -238,12 +238,10 @@ type CSCoverage struct {
 	// seen records the acquisitions seen (Config.RecordTaken); guarded by
 	// mu.
 	seen map[takenKey]bool
-	// keys counts the keys of hits; guarded by mu. Hits only grow, so the
-	// steering view is stale exactly when keys moved.
-	keys int
-	// steering is the generator's view of hits, computed at steeringAt
-	// keys; guarded by mu. A round draws from it, and the rounds of a check
-	// add few pairs.
+	// steering is the generator's view of hits, computed when hits had
+	// steeringAt keys; guarded by mu. Keys are only added, so it is stale
+	// exactly when len(hits) moved. A round draws from it, and the rounds
+	// of a check add few pairs.
 	steering   *csSteering
 	steeringAt int
 }
@@ -266,9 +264,6 @@ func (c *CSCoverage) hit(k csKey) {
 func (c *CSCoverage) addLocked(k csKey, n int64) {
 	if c.hits == nil {
 		c.hits = map[csKey]int64{}
-	}
-	if _, ok := c.hits[k]; !ok {
-		c.keys++
 	}
 	c.hits[k] += n
 }
@@ -718,12 +713,12 @@ func (c *CSCoverage) steeringView() *csSteering {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.keys == 0:
+	case len(c.hits) == 0:
 		return emptySteering()
-	case c.steering != nil && c.steeringAt == c.keys:
+	case c.steering != nil && c.steeringAt == len(c.hits):
 		return c.steering
 	}
-	c.steering, c.steeringAt = c.steeringLocked(), c.keys
+	c.steering, c.steeringAt = c.steeringLocked(), len(c.hits)
 	return c.steering
 }
 
